@@ -1,0 +1,1 @@
+return MicroExpr.Cli.Entry.Main(args);
