@@ -1,1 +1,0 @@
-return MicroExpr.Cli.Entry.Main(args);
