@@ -1,0 +1,76 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace MicroExpr.Tensors.Cpu;
+
+/// <summary>
+/// CPU storage: a pinned float[] (allocated on the pinned object heap, so a raw pointer stays valid
+/// without <c>fixed</c>) rented from <see cref="CpuPool"/> and returned to it when released.
+/// </summary>
+public sealed unsafe class CpuStorage : Storage
+{
+    private readonly CpuPool pool;
+
+    internal CpuStorage(IBackend backend, CpuPool pool, float[] array, int length) : base(backend, length)
+    {
+        this.pool = pool;
+        Array = array;
+        Pointer = (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
+    }
+
+    /// <summary>The pooled array; it may be longer than <see cref="Storage.Length"/>.</summary>
+    public float[] Array { get; }
+
+    public float* Pointer { get; }
+
+    public Span<float> Span => Array.AsSpan(0, Length);
+
+    protected override void Free() => pool.Return(Array);
+}
+
+/// <summary>
+/// A pool of pinned arrays keyed by exact length. A training step asks for the same sizes every
+/// step, so after the first step nothing is allocated and the GC has nothing to do.
+/// </summary>
+public sealed class CpuPool
+{
+    private readonly Dictionary<int, Stack<float[]>> free = new();
+    private readonly object gate = new();
+    private long pooledBytes;
+
+    /// <summary>Bytes held by the pool, not in use.</summary>
+    public long PooledBytes => Interlocked.Read(ref pooledBytes);
+
+    public float[] Rent(int length)
+    {
+        lock (gate)
+        {
+            if (free.TryGetValue(length, out var stack) && stack.Count > 0)
+            {
+                pooledBytes -= 4L * length;
+                return stack.Pop();
+            }
+        }
+        return GC.AllocateUninitializedArray<float>(Math.Max(length, 1), pinned: true);
+    }
+
+    public void Return(float[] array)
+    {
+        lock (gate)
+        {
+            if (!free.TryGetValue(array.Length, out var stack)) free[array.Length] = stack = new Stack<float[]>();
+            stack.Push(array);
+            pooledBytes += 4L * array.Length;
+        }
+    }
+
+    /// <summary>Drops every pooled array (the GC reclaims them).</summary>
+    public void Trim()
+    {
+        lock (gate)
+        {
+            free.Clear();
+            pooledBytes = 0;
+        }
+    }
+}

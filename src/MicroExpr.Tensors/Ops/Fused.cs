@@ -1,0 +1,110 @@
+namespace MicroExpr.Tensors;
+
+/// <summary>Fused ops with hand-written backward: softmax, log-softmax, LayerNorm, multi-head attention.</summary>
+public sealed partial class Tensor
+{
+    private int Rows(out int cols)
+    {
+        if (Rank == 0) throw new ShapeException("softmax/layernorm: needs at least one axis");
+        cols = Shape[^1];
+        return cols == 0 ? 0 : Numel / cols;
+    }
+
+    /// <summary>Softmax over the last axis.</summary>
+    public Tensor Softmax()
+    {
+        ThrowIfDisposed();
+        int rows = Rows(out int cols);
+        var y = NewLike(Shape);
+        Backend.Softmax(y.Storage, Storage, rows, cols);
+        var x = this;
+        return Record(y, "softmax", [x], g =>
+        {
+            var dx = x.NewLike(x.Shape);
+            x.Backend.SoftmaxBackward(dx.Storage, y.Storage, g.Storage, rows, cols);
+            return [dx];
+        });
+    }
+
+    /// <summary>Log-softmax over the last axis: x − max − log Σ exp(x − max).</summary>
+    public Tensor LogSoftmax()
+    {
+        ThrowIfDisposed();
+        int rows = Rows(out int cols);
+        var y = NewLike(Shape);
+        Backend.LogSoftmax(y.Storage, Storage, rows, cols);
+        var x = this;
+        return Record(y, "log_softmax", [x], g =>
+        {
+            var dx = x.NewLike(x.Shape);
+            x.Backend.LogSoftmaxBackward(dx.Storage, y.Storage, g.Storage, rows, cols);
+            return [dx];
+        });
+    }
+
+    /// <summary>
+    /// LayerNorm over the last axis C: y = (x − mean)·rstd·gamma + beta, rstd = 1/√(var + eps) with the
+    /// biased variance. gamma and beta are [C]. Mean and rstd are kept for backward.
+    /// </summary>
+    public static Tensor LayerNorm(Tensor x, Tensor gamma, Tensor beta, float eps = 1e-5f)
+    {
+        x.ThrowIfDisposed();
+        int rows = x.Rows(out int c);
+        if (gamma.Rank != 1 || gamma.Shape[0] != c || beta.Rank != 1 || beta.Shape[0] != c)
+            throw new ShapeException($"layernorm: input {ShapeUtil.Format(x.Shape)} needs gamma and beta of shape [{c}]; got {ShapeUtil.Format(gamma.Shape)} and {ShapeUtil.Format(beta.Shape)}");
+        var y = x.NewLike(x.Shape);
+        var mean = x.NewLike([rows]);
+        var rstd = x.NewLike([rows]);
+        x.Backend.LayerNorm(y.Storage, mean.Storage, rstd.Storage, x.Storage, gamma.Storage, beta.Storage, rows, c, eps);
+        return Record(y, "layernorm", [x, gamma, beta, mean, rstd], g =>
+        {
+            var dx = x.NewLike(x.Shape);
+            var dgamma = x.NewLike([c]);
+            var dbeta = x.NewLike([c]);
+            x.Backend.LayerNormBackward(dx.Storage, dgamma.Storage, dbeta.Storage, g.Storage, x.Storage, mean.Storage,
+                rstd.Storage, gamma.Storage, rows, c);
+            if (!gamma.NeedsGrad) { dgamma.Dispose(); dgamma = null; }
+            if (!beta.NeedsGrad) { dbeta.Dispose(); dbeta = null; }
+            return [x.NeedsGrad ? dx : DisposeNull(dx), dgamma, dbeta, null, null];
+        });
+    }
+
+    private static Tensor? DisposeNull(Tensor t)
+    {
+        t.Dispose();
+        return null;
+    }
+
+    /// <summary>
+    /// Multi-head scaled-dot-product attention as one fused op: O = softmax(scale·Q·Kᵀ)·V per head.
+    /// q [..., Nq, D], k and v [..., Nk, D]; leading axes (batch·heads) must agree. The N×N score matrix
+    /// is never stored: forward keeps O and the per-row log-sum-exp, backward recomputes the scores.
+    /// scale defaults to 1/√D.
+    /// </summary>
+    public static Tensor Attention(Tensor q, Tensor k, Tensor v, float? scale = null)
+    {
+        q.ThrowIfDisposed();
+        k.ThrowIfDisposed();
+        v.ThrowIfDisposed();
+        string Desc() => $"q {ShapeUtil.Format(q.Shape)}, k {ShapeUtil.Format(k.Shape)}, v {ShapeUtil.Format(v.Shape)}";
+        if (q.Rank < 2 || k.Rank != q.Rank || v.Rank != q.Rank)
+            throw new ShapeException($"attention: q, k, v need the same rank ≥ 2; got {Desc()}");
+        if (!ShapeUtil.SameShape(k.Shape, v.Shape) || !ShapeUtil.SameShape(q.Shape[..^2], k.Shape[..^2]) || q.Shape[^1] != k.Shape[^1])
+            throw new ShapeException($"attention: expected q [..., Nq, D] and k = v [..., Nk, D] with equal leading axes; got {Desc()}");
+        int d = q.Shape[^1], nq = q.Shape[^2], nk = k.Shape[^2];
+        int bh = ShapeUtil.Numel(q.Shape[..^2]);
+        float s = scale ?? 1f / MathF.Sqrt(d);
+        var o = q.NewLike(q.Shape);
+        var lse = q.NewLike(q.Shape[..^1]);
+        q.Backend.Attention(o.Storage, lse.Storage, q.Storage, k.Storage, v.Storage, bh, nq, nk, d, s);
+        return Record(o, "attention", [q, k, v, lse], g =>
+        {
+            var dq = q.NewLike(q.Shape);
+            var dk = k.NewLike(k.Shape);
+            var dv = v.NewLike(v.Shape);
+            q.Backend.AttentionBackward(dq.Storage, dk.Storage, dv.Storage, q.Storage, k.Storage, v.Storage, o.Storage,
+                g.Storage, lse.Storage, bh, nq, nk, d, s);
+            return [q.NeedsGrad ? dq : DisposeNull(dq), k.NeedsGrad ? dk : DisposeNull(dk), v.NeedsGrad ? dv : DisposeNull(dv), null];
+        });
+    }
+}
