@@ -27,6 +27,7 @@ public sealed unsafe class CpuBackend : IBackend
     {
         var s = new CpuStorage(this, Pool, Pool.Rent(length), length);
         if (zero) s.Span.Clear();
+        else if (CpuPool.PoisonOnRent) s.Span.Fill(float.NaN);
         return s;
     }
 

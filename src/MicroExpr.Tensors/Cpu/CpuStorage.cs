@@ -37,6 +37,16 @@ public sealed class CpuPool
     private readonly Dictionary<int, Stack<float[]>> free = new();
     private readonly object gate = new();
     private long pooledBytes;
+    private long allocations;
+
+    /// <summary>
+    /// Test aid: fill every buffer handed out for an op to overwrite with NaN, so that an output
+    /// element an op forgets to write shows up as NaN.
+    /// </summary>
+    public static bool PoisonOnRent { get; set; }
+
+    /// <summary>Arrays created because the pool had none of the size asked for (a steady training loop stops creating them).</summary>
+    public long Allocations => Interlocked.Read(ref allocations);
 
     /// <summary>Bytes held by the pool, not in use.</summary>
     public long PooledBytes => Interlocked.Read(ref pooledBytes);
@@ -51,6 +61,7 @@ public sealed class CpuPool
                 return stack.Pop();
             }
         }
+        Interlocked.Increment(ref allocations);
         return GC.AllocateUninitializedArray<float>(Math.Max(length, 1), pinned: true);
     }
 

@@ -1,0 +1,73 @@
+using MicroExpr.Tensors;
+
+namespace MicroExpr.Tests.Ops;
+
+/// <summary>matmul and batched matmul with transpose flags, through the tape.</summary>
+public class MatMulOpTests
+{
+    private static IEnumerable<TestCaseData> Cases()
+    {
+        (int m, int n, int k)[] sizes = [(1, 1, 1), (1, 17, 3), (5, 7, 3), (16, 15, 17), (33, 31, 16), (3, 50, 64)];
+        foreach (var (m, n, k) in sizes)
+            foreach (bool ta in new[] { false, true })
+                foreach (bool tb in new[] { false, true })
+                    yield return new TestCaseData(m, n, k, ta, tb).SetArgDisplayNames($"{m}x{n}x{k}", ta ? "Aᵀ" : "A", tb ? "Bᵀ" : "B");
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void TwoD(int m, int n, int k, bool ta, bool tb) => new GradCheck
+    {
+        Name = "matmul",
+        Shapes = [ta ? [k, m] : [m, k], tb ? [n, k] : [k, n]],
+        Op = t => Tensor.MatMul(t[0], t[1], ta, tb),
+        Reference = x => Ref.MatMul(x[0], x[1], m, n, k, ta, tb),
+        ForwardAtol = 1e-5 * Math.Sqrt(k), MaxGradChecks = 60,
+    }.Run();
+
+    [TestCase(3, 5, 7, 4, false, false)]
+    [TestCase(2, 6, 3, 9, true, false)]
+    [TestCase(4, 5, 5, 8, false, true)]
+    [TestCase(2, 3, 4, 5, true, true)]
+    public void Batched(int batch, int m, int n, int k, bool ta, bool tb)
+    {
+        int[] sa = ta ? [batch, k, m] : [batch, m, k], sb = tb ? [batch, n, k] : [batch, k, n];
+        new GradCheck
+        {
+            Name = "bmm", Shapes = [sa, sb], Op = t => Tensor.MatMul(t[0], t[1], ta, tb),
+            Reference = x => Enumerable.Range(0, batch).SelectMany(i => Ref.MatMul(x[0], x[1], m, n, k, ta, tb, i * m * k, i * n * k)).ToArray(),
+            MaxGradChecks = 60,
+        }.Run();
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void BatchedTimesSharedWeight(bool ta)
+    {
+        // [2, 3, M, K] · [K, N] as in a Linear layer over tokens; with transA the weight is shared by a batched GEMM.
+        int b0 = 2, b1 = 3, m = 5, k = 4, n = 6;
+        int[] sa = ta ? [b0 * b1, k, m] : [b0, b1, m, k];
+        new GradCheck
+        {
+            Name = "matmul_shared", Shapes = [sa, [k, n]], Op = t => Tensor.MatMul(t[0], t[1], ta, false),
+            Reference = x => Enumerable.Range(0, b0 * b1).SelectMany(i => Ref.MatMul(x[0], x[1], m, n, k, ta, false, i * m * k, 0)).ToArray(),
+            MaxGradChecks = 60,
+        }.Run();
+    }
+
+    [Test, Description("The model's QKV projection size: forward everywhere, sampled gradient elements")]
+    public void ModelSizeQkvProjection() => new GradCheck
+    {
+        Name = "matmul_qkv", Shapes = [[3200, 192], [576, 192]], Op = t => Tensor.MatMul(t[0], t[1], false, true),
+        Reference = x => Ref.MatMul(x[0], x[1], 3200, 576, 192, false, true),
+        ForwardAtol = 2e-4, MaxGradChecks = 2, Step = 1e-4,
+    }.Run();
+
+    [Test]
+    public void InnerDimensionMismatchNamesBothShapes()
+    {
+        using var a = Tensor.Zeros(2, 3);
+        using var b = Tensor.Zeros(4, 5);
+        var ex = Assert.Throws<ShapeException>(() => Tensor.MatMul(a, b))!;
+        Assert.That(ex.Message, Does.Contain("matmul").And.Contain("[2, 3]").And.Contain("[4, 5]"));
+    }
+}
