@@ -1,0 +1,121 @@
+using MicroExpr.Tensors;
+
+namespace MicroExpr.Nn;
+
+/// <summary>y = x·Wᵀ + b with W [out, in] (PyTorch layout), over the last axis of x.</summary>
+public sealed class Linear : Module
+{
+    public Linear(int inFeatures, int outFeatures, Rng rng, bool bias = true, float? initStd = null)
+    {
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        // Default: PyTorch's kaiming-uniform bound 1/√in for both weight and bias; ViT code passes initStd (trunc-normal 0.02).
+        float bound = 1f / MathF.Sqrt(inFeatures);
+        Weight = Parameter("weight", initStd is float std
+            ? Tensor.TruncNormal([outFeatures, inFeatures], rng, std, -2 * std, 2 * std)
+            : Tensor.RandU([outFeatures, inFeatures], rng, -bound, bound));
+        if (bias) Bias = Parameter("bias", initStd is null ? Tensor.RandU([outFeatures], rng, -bound, bound) : Tensor.Zeros(outFeatures));
+    }
+
+    public int InFeatures { get; }
+    public int OutFeatures { get; }
+    public Tensor Weight { get; }
+    public Tensor? Bias { get; }
+
+    public Tensor Forward(Tensor x)
+    {
+        if (x.Shape[^1] != InFeatures)
+            throw new ShapeException($"linear: input {ShapeUtil.Format(x.Shape)} has {x.Shape[^1]} features; the layer takes {InFeatures}");
+        var y = Tensor.MatMul(x, Weight, false, true);
+        return Bias is null ? y : y + Bias;
+    }
+}
+
+/// <summary>LayerNorm over the last axis with learned weight (gamma) and bias (beta) of size C.</summary>
+public sealed class LayerNorm : Module
+{
+    public LayerNorm(int c, float eps = 1e-5f)
+    {
+        Eps = eps;
+        Weight = Parameter("weight", Tensor.Ones(c));
+        Bias = Parameter("bias", Tensor.Zeros(c));
+    }
+
+    public float Eps { get; }
+    public Tensor Weight { get; }
+    public Tensor Bias { get; }
+
+    public Tensor Forward(Tensor x) => Tensor.LayerNorm(x, Weight, Bias, Eps);
+}
+
+/// <summary>
+/// Multi-head self-attention (timm's ViT layout): qkv = Linear(C, 3C) → [B, N, 3, H, D] →
+/// fused attention per head → [B, N, C] → proj = Linear(C, C).
+/// </summary>
+public sealed class MultiHeadSelfAttention : Module
+{
+    public MultiHeadSelfAttention(int dim, int heads, Rng rng, float? initStd = null)
+    {
+        if (dim % heads != 0) throw new ArgumentException($"attention: width {dim} is not divisible by {heads} heads");
+        Heads = heads;
+        HeadDim = dim / heads;
+        Qkv = Child("qkv", new Linear(dim, 3 * dim, rng, true, initStd));
+        Proj = Child("proj", new Linear(dim, dim, rng, true, initStd));
+    }
+
+    public int Heads { get; }
+    public int HeadDim { get; }
+    public Linear Qkv { get; }
+    public Linear Proj { get; }
+
+    /// <summary>x [B, N, C] → [B, N, C].</summary>
+    public Tensor Forward(Tensor x)
+    {
+        int b = x.Shape[0], n = x.Shape[1], c = x.Shape[2];
+        var qkv = Qkv.Forward(x).Reshape(b, n, 3, Heads, HeadDim).Permute(2, 0, 3, 1, 4); // [3, B, H, N, D]
+        var q = qkv.Slice(0, 0, 1).Reshape(b, Heads, n, HeadDim);
+        var k = qkv.Slice(0, 1, 1).Reshape(b, Heads, n, HeadDim);
+        var v = qkv.Slice(0, 2, 1).Reshape(b, Heads, n, HeadDim);
+        var o = Tensor.Attention(q, k, v);                                                 // [B, H, N, D]
+        return Proj.Forward(o.Permute(0, 2, 1, 3).Reshape(b, n, c));
+    }
+}
+
+/// <summary>MLP of a transformer block: fc1 → exact GELU → fc2.</summary>
+public sealed class Mlp : Module
+{
+    public Mlp(int dim, int hidden, Rng rng, float? initStd = null)
+    {
+        Fc1 = Child("fc1", new Linear(dim, hidden, rng, true, initStd));
+        Fc2 = Child("fc2", new Linear(hidden, dim, rng, true, initStd));
+    }
+
+    public Linear Fc1 { get; }
+    public Linear Fc2 { get; }
+
+    public Tensor Forward(Tensor x) => Fc2.Forward(Fc1.Forward(x).Gelu());
+}
+
+/// <summary>Pre-norm transformer block: x + attn(norm1(x)), then + mlp(norm2(x)).</summary>
+public sealed class TransformerBlock : Module
+{
+    public TransformerBlock(int dim, int heads, int mlpHidden, Rng rng, float eps = 1e-5f, float? initStd = null)
+    {
+        Norm1 = Child("norm1", new LayerNorm(dim, eps));
+        Attn = Child("attn", new MultiHeadSelfAttention(dim, heads, rng, initStd));
+        Norm2 = Child("norm2", new LayerNorm(dim, eps));
+        Mlp = Child("mlp", new Mlp(dim, mlpHidden, rng, initStd));
+    }
+
+    public LayerNorm Norm1 { get; }
+    public MultiHeadSelfAttention Attn { get; }
+    public LayerNorm Norm2 { get; }
+    public Mlp Mlp { get; }
+
+    /// <summary>x [B, N, C] → [B, N, C].</summary>
+    public Tensor Forward(Tensor x)
+    {
+        var h = x + Attn.Forward(Norm1.Forward(x));
+        return h + Mlp.Forward(Norm2.Forward(h));
+    }
+}

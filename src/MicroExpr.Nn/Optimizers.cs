@@ -1,0 +1,132 @@
+using MicroExpr.Tensors;
+
+namespace MicroExpr.Nn;
+
+/// <summary>An optimizer updates parameters in place from their accumulated gradients.</summary>
+public abstract class Optimizer : IDisposable
+{
+    protected Optimizer(IEnumerable<Tensor> parameters) => Params = parameters.ToArray();
+
+    protected Tensor[] Params { get; }
+
+    /// <summary>Learning rate (a schedule may change it between steps).</summary>
+    public float LearningRate { get; set; }
+
+    public abstract void Step();
+
+    public void ZeroGrad()
+    {
+        foreach (var p in Params) p.ZeroGrad();
+    }
+
+    /// <summary>Scales all gradients so their global L2 norm is at most maxNorm; returns the norm before clipping.</summary>
+    public float ClipGradNorm(float maxNorm)
+    {
+        double sq = 0;
+        foreach (var p in Params)
+        {
+            if (p.Grad is null) continue;
+            foreach (float g in p.Grad.ToArray()) sq += (double)g * g;
+        }
+        float norm = (float)Math.Sqrt(sq);
+        if (norm > maxNorm && norm > 0)
+        {
+            float s = maxNorm / (norm + 1e-6f);
+            foreach (var p in Params)
+                if (p.Grad is { } g) g.Backend.Unary(UnaryOp.Scale, g.Storage, g.Storage, g.Numel, s);
+        }
+        return norm;
+    }
+
+    public virtual void Dispose() => GC.SuppressFinalize(this);
+}
+
+/// <summary>
+/// AdamW (Loshchilov &amp; Hutter; PyTorch's torch.optim.AdamW): decoupled weight decay, bias-corrected
+/// moments. The whole update of one parameter is one fused backend call.
+/// </summary>
+public sealed class AdamW : Optimizer
+{
+    private readonly Tensor[] m, v;
+
+    public AdamW(IEnumerable<Tensor> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f,
+        float weightDecay = 0.01f) : base(parameters)
+    {
+        LearningRate = lr;
+        Beta1 = beta1;
+        Beta2 = beta2;
+        Eps = eps;
+        WeightDecay = weightDecay;
+        m = Params.Select(p => Tensor.Zeros(p.Shape, p.Device).Keep()).ToArray();
+        v = Params.Select(p => Tensor.Zeros(p.Shape, p.Device).Keep()).ToArray();
+    }
+
+    public float Beta1 { get; }
+    public float Beta2 { get; }
+    public float Eps { get; }
+    public float WeightDecay { get; }
+    public int StepCount { get; private set; }
+
+    public override void Step()
+    {
+        StepCount++;
+        for (int i = 0; i < Params.Length; i++)
+        {
+            var p = Params[i];
+            if (p.Grad is null) continue;
+            p.Backend.AdamW(p.Storage, p.Grad.Storage, m[i].Storage, v[i].Storage, p.Numel, LearningRate, Beta1, Beta2, Eps,
+                WeightDecay, StepCount);
+        }
+    }
+
+    public override void Dispose()
+    {
+        foreach (var t in m.Concat(v)) t.Dispose();
+        base.Dispose();
+    }
+}
+
+/// <summary>SGD with momentum and (coupled) weight decay, as torch.optim.SGD: b = μ·b + (g + wd·p); p −= lr·b.</summary>
+public sealed class Sgd : Optimizer
+{
+    private readonly Tensor?[] buffers;
+
+    public Sgd(IEnumerable<Tensor> parameters, float lr, float momentum = 0.9f, float weightDecay = 0f) : base(parameters)
+    {
+        LearningRate = lr;
+        Momentum = momentum;
+        WeightDecay = weightDecay;
+        buffers = new Tensor?[Params.Length];
+    }
+
+    public float Momentum { get; }
+    public float WeightDecay { get; }
+
+    public override void Step()
+    {
+        for (int i = 0; i < Params.Length; i++)
+        {
+            var p = Params[i];
+            if (p.Grad is not { } g) continue;
+            var be = p.Backend;
+            if (buffers[i] is not { } buf)
+            {
+                buf = buffers[i] = g.Clone().Keep();
+                if (WeightDecay != 0) be.Axpy(buf.Storage, p.Storage, p.Numel, WeightDecay);
+            }
+            else
+            {
+                be.Unary(UnaryOp.Scale, buf.Storage, buf.Storage, p.Numel, Momentum);
+                be.Axpy(buf.Storage, g.Storage, p.Numel, 1f);
+                if (WeightDecay != 0) be.Axpy(buf.Storage, p.Storage, p.Numel, WeightDecay);
+            }
+            be.Axpy(p.Storage, buf.Storage, p.Numel, -LearningRate);
+        }
+    }
+
+    public override void Dispose()
+    {
+        foreach (var b in buffers) b?.Dispose();
+        base.Dispose();
+    }
+}
