@@ -13,6 +13,7 @@ public static unsafe partial class GemmSimd
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Kernel512(int kc, float* pa, float* pb, float* c, nint ldc, float alpha, float beta)
     {
+        for (int r = 0; r < 6; r++) { Sse.Prefetch0(c + r * ldc); Sse.Prefetch0(c + r * ldc + 31); }
         var c0_0 = Vector512<float>.Zero; var c0_1 = Vector512<float>.Zero;
         var c1_0 = Vector512<float>.Zero; var c1_1 = Vector512<float>.Zero;
         var c2_0 = Vector512<float>.Zero; var c2_1 = Vector512<float>.Zero;

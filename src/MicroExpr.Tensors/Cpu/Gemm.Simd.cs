@@ -225,6 +225,7 @@ public static unsafe partial class GemmSimd
 
     // ---------------------------------------------------------------- packed driver
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void RunPacked(Path path, float* c, int ldc, float* a, int lda, bool transA, float* b, int ldb, bool transB,
         int m, int n, int k, float alpha, float beta)
     {
@@ -294,6 +295,7 @@ public static unsafe partial class GemmSimd
     }
 
     /// <summary>Packs op(A)[i0..i0+mc, p0..p0+kc] into MR-row strips: dst[s·kc·MR + p·MR + r]; rows beyond mc are zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackA(float* dst, float* a, int lda, bool transA, int i0, int mc, int p0, int kc, int mr)
     {
         for (int s = 0; s < mc; s += mr)
@@ -302,13 +304,26 @@ public static unsafe partial class GemmSimd
             float* d = dst + (long)s * kc;
             if (!transA)
             {
-                for (int r = 0; r < rows; r++)
+                float* src = a + (long)(i0 + s) * lda + p0;
+                if (rows == 6 && mr == 6)
                 {
-                    float* src = a + (long)(i0 + s + r) * lda + p0;
-                    for (int p = 0; p < kc; p++) d[p * mr + r] = src[p];
+                    float* s0 = src, s1 = src + lda, s2 = src + 2L * lda, s3 = src + 3L * lda, s4 = src + 4L * lda, s5 = src + 5L * lda;
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* dp = d + p * 6;
+                        dp[0] = s0[p]; dp[1] = s1[p]; dp[2] = s2[p]; dp[3] = s3[p]; dp[4] = s4[p]; dp[5] = s5[p];
+                    }
                 }
-                for (int r = rows; r < mr; r++)
-                    for (int p = 0; p < kc; p++) d[p * mr + r] = 0f;
+                else
+                {
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* dp = d + p * mr;
+                        int r = 0;
+                        for (; r < rows; r++) dp[r] = src[(long)r * lda + p];
+                        for (; r < mr; r++) dp[r] = 0f;
+                    }
+                }
             }
             else
             {
@@ -325,6 +340,7 @@ public static unsafe partial class GemmSimd
     }
 
     /// <summary>Packs op(B)[p0..p0+kc, j0..j0+nc] into NR-column strips: dst[s·kc·NR + p·NR + j]; columns beyond nc are zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackB(float* dst, float* b, int ldb, bool transB, int p0, int kc, int j0, int nc, int nr)
     {
         for (int s = 0; s < nc; s += nr)
@@ -368,6 +384,7 @@ public static unsafe partial class GemmSimd
     }
 
     /// <summary>Scalar 4×4 micro-kernel for hardware without SIMD acceleration.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void KernelScalar(int kc, float* pa, float* pb, float* c, nint ldc, float alpha, float beta)
     {
         float* acc = stackalloc float[MrScalar * NrScalar];
@@ -399,6 +416,7 @@ public static unsafe partial class GemmSimd
     }
 
     /// <summary>Unpacked path for tiny problems: row-wise AXPY over op(B) rows, or dot products when op(B) is transposed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Direct(float* c, int ldc, float* a, int lda, bool transA, float* b, int ldb, bool transB,
         int m, int n, int k, float alpha, float beta)
     {
