@@ -234,8 +234,8 @@ public static unsafe partial class GemmSimd
         int kcMax = Math.Min(Kc, k);
         int mcMax = Math.Min(Mc, RoundUp(m, mr));
         int ncMax = Math.Min(Nc, RoundUp(n, nr));
-        float* pA = bufs.EnsureA((long)mcMax * kcMax);
-        float* pB = bufs.EnsureB((long)ncMax * kcMax);
+        float* pA = bufs.EnsureA((long)mcMax * kcMax + 16);  // slack: vector packing may write 2 floats past the end
+        float* pB = bufs.EnsureB((long)ncMax * kcMax + 16);
         float* tile = stackalloc float[16 * 64 + 16];
         tile = (float*)(((nint)tile + 63) & ~(nint)63);
 
@@ -308,7 +308,19 @@ public static unsafe partial class GemmSimd
                 if (rows == 6 && mr == 6)
                 {
                     float* s0 = src, s1 = src + lda, s2 = src + 2L * lda, s3 = src + 3L * lda, s4 = src + 4L * lda, s5 = src + 5L * lda;
-                    for (int p = 0; p < kc; p++)
+                    int p = 0;
+                    if (Avx.IsSupported)
+                    {
+                        // 8 k-steps at a time: transpose 6 (+2 zero) rows × 8 k to 8 k × 8 lanes; each 8-float store
+                        // at d + p·6 overruns by 2 into the next k-step's slots, which the next store overwrites.
+                        var z = Vector256<float>.Zero;
+                        for (; p + 8 <= kc; p += 8)
+                        {
+                            Transpose8x8(Vector256.Load(s0 + p), Vector256.Load(s1 + p), Vector256.Load(s2 + p), Vector256.Load(s3 + p),
+                                Vector256.Load(s4 + p), Vector256.Load(s5 + p), z, z, d + p * 6, 6);
+                        }
+                    }
+                    for (; p < kc; p++)
                     {
                         float* dp = d + p * 6;
                         dp[0] = s0[p]; dp[1] = s1[p]; dp[2] = s2[p]; dp[3] = s3[p]; dp[4] = s4[p]; dp[5] = s5[p];
@@ -327,6 +339,15 @@ public static unsafe partial class GemmSimd
             }
             else
             {
+                if (mr == 6 && s + 8 <= mc && Vector256.IsHardwareAccelerated)
+                {
+                    // 8-float copies (2 beyond the strip, still inside this block's columns) at stride 6: each store's
+                    // overrun is overwritten by the next k-step (or the next strip / buffer slack).
+                    float* src = a + (long)p0 * lda + i0 + s;
+                    for (int p = 0; p < kc; p++)
+                        Vector256.Store(Vector256.Load(src + (long)p * lda), d + p * 6);
+                    continue;
+                }
                 for (int p = 0; p < kc; p++)
                 {
                     float* src = a + (long)(p0 + p) * lda + i0 + s;
@@ -372,6 +393,21 @@ public static unsafe partial class GemmSimd
             }
             else
             {
+                if (cols == nr && nr % 8 == 0 && Avx.IsSupported)
+                {
+                    int p = 0;
+                    for (; p + 8 <= kc; p += 8)
+                        for (int jb = 0; jb < nr; jb += 8)
+                        {
+                            float* src = b + (long)(j0 + s + jb) * ldb + p0 + p;
+                            Transpose8x8(Vector256.Load(src), Vector256.Load(src + ldb), Vector256.Load(src + 2L * ldb), Vector256.Load(src + 3L * ldb),
+                                Vector256.Load(src + 4L * ldb), Vector256.Load(src + 5L * ldb), Vector256.Load(src + 6L * ldb), Vector256.Load(src + 7L * ldb),
+                                d + p * nr + jb, nr);
+                        }
+                    for (; p < kc; p++)
+                        for (int j = 0; j < nr; j++) d[p * nr + j] = b[(long)(j0 + s + j) * ldb + p0 + p];
+                    continue;
+                }
                 for (int j = 0; j < cols; j++)
                 {
                     float* src = b + (long)(j0 + s + j) * ldb + p0;
@@ -381,6 +417,29 @@ public static unsafe partial class GemmSimd
                     for (int p = 0; p < kc; p++) d[p * nr + j] = 0f;
             }
         }
+    }
+
+    /// <summary>Transposes the 8×8 block whose rows are r0..r7 and stores its row i (= column i of the input) at dst + i·stride, i ascending.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Transpose8x8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+        Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7, float* dst, int stride)
+    {
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Vector256.Store(Avx.Permute2x128(u0, u4, 0x20), dst);
+        Vector256.Store(Avx.Permute2x128(u1, u5, 0x20), dst + stride);
+        Vector256.Store(Avx.Permute2x128(u2, u6, 0x20), dst + 2 * stride);
+        Vector256.Store(Avx.Permute2x128(u3, u7, 0x20), dst + 3 * stride);
+        Vector256.Store(Avx.Permute2x128(u0, u4, 0x31), dst + 4 * stride);
+        Vector256.Store(Avx.Permute2x128(u1, u5, 0x31), dst + 5 * stride);
+        Vector256.Store(Avx.Permute2x128(u2, u6, 0x31), dst + 6 * stride);
+        Vector256.Store(Avx.Permute2x128(u3, u7, 0x31), dst + 7 * stride);
     }
 
     /// <summary>Scalar 4×4 micro-kernel for hardware without SIMD acceleration.</summary>
