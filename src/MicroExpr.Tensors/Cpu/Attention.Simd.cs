@@ -1,11 +1,796 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace MicroExpr.Tensors.Cpu;
 
-/// <summary>Fused multi-head attention, SIMD. (Placeholder: implemented by the attention work.)</summary>
+/// <summary>
+/// Fused multi-head attention on the CPU (flash-attention style), SIMD.
+/// <para>
+/// Shapes (contiguous, row-major): q [BH, N_q, D]; k, v [BH, N_k, D]; o, dO, dq [BH, N_q, D]; dk, dv [BH, N_k, D];
+/// lse [BH, N_q]. Per head, with s = scale:
+/// S = s·Q·Kᵀ [N_q, N_k], P = softmax_rows(S), O = P·V, lse_i = log Σ_j exp(S_ij) (natural log).
+/// Backward (given dO, the saved O and lse): P = exp(s·Q·Kᵀ − lse) is recomputed, Di = Σ_d dO_id·O_id,
+/// dV = Pᵀ·dO, dP = dO·Vᵀ, dS = P∘(dP − Di), dQ = s·dS·K, dK = s·dSᵀ·Q. dq, dk, dv are overwritten.
+/// </para>
+/// <para>
+/// Tiling. Keys are walked in tiles of KT = 64 (the last tile is what is left, padded with zeros to a multiple of 16
+/// lanes); the key tile of Kᵀ (and, in the backward, Vᵀ) is packed once into a [D, KT] panel so that a score tile
+/// is a broadcast-FMA micro-kernel: 6 query rows × 4 vectors of keys in 24 accumulator registers, one FMA per
+/// (row, key vector, d). The 6 × KT score tile lives in a per-thread buffer; it is never larger than that, so the
+/// full N×N score matrix is never formed and memory is linear in N.
+/// Forward: for each key tile and each 6-row query micro-block, S is turned into P with an online softmax — a
+/// running row max m and row sum l (kept in the log2 domain, S·s·log2 e, so one exp2 per score): the
+/// accumulator row O is rescaled by 2^(m_old − m_new) and P·V_tile is added by a 6 rows × 4 D-vectors
+/// micro-kernel. O and lse are written once at the end (O / l, lse = (m + log2 l)·ln 2).
+/// Work items are (head, query chunk) pairs: whole heads when BH gives every thread enough items (the packed K
+/// panel is then reused by all N_q rows), smaller multiple-of-6 chunks otherwise; items are taken dynamically.
+/// Backward: per head (dK and dV of a head sum over all its query rows, so partitioning by head is race-free and
+/// deterministic): key tile outer (Kᵀ, Vᵀ packed, dK/dV tile accumulators [KT, D] zeroed), query blocks of 96 rows
+/// inner. For each 6-row micro-block, S and dP come from the same packed micro-kernel, P and dS are stored in
+/// [96, KT] tile buffers; then dV_tile += Pᵀ·dO_block and dK_tile += dSᵀ·Q_block (4 keys × 4 D-vectors micro-kernel,
+/// reduction over the block's rows) and dQ_rows += dS·K_tile (the P·V kernel). The scale is applied on the way out.
+/// </para>
+/// <para>
+/// SIMD: Vector512 when accelerated, else Vector256, else Vector128 (runtime dispatch through a generic ops struct
+/// that the JIT specialises). Any D ≥ 1 works: when D is not a multiple of 16, the operands that are read as
+/// D-vectors are copied into per-thread zero-padded [N, D16] buffers and the last, partial columns are written out
+/// with scalar tails; partial key vectors are masked in the softmax reductions. Scratch is per-thread native memory,
+/// grown on demand and reused, so the hot path does not allocate.
+/// threads ≤ 1 runs inline on the caller's thread.
+/// </para>
+/// </summary>
 public static unsafe class AttentionSimd
 {
+    const int Mr = 6;      // query rows per micro-block
+    const int KT = 64;     // keys per tile
+    const int Pad = 16;    // lane padding for key tiles and D
+    const int QBwd = 96;   // query rows per backward block (multiple of Mr)
+    const float Log2E = 1.4426950408889634f;
+    const float Ln2 = 0.6931471805599453f;
+
     public static void Forward(float* o, float* lse, float* q, float* k, float* v, int bh, int nq, int nk, int d,
-        float scale, int threads) => throw new NotImplementedException();
+        float scale, int threads)
+    {
+        Validate(bh, nq, nk, d);
+        int chunk = ChooseChunk(bh, nq, threads);
+        int chunksPerHead = (nq + chunk - 1) / chunk;
+        var a = new Args { O = o, Lse = lse, Q = q, K = k, V = v, Nq = nq, Nk = nk, D = d, Scale = scale, Chunk = chunk, ChunksPerHead = chunksPerHead };
+        long items = (long)bh * chunksPerHead;
+        if (threads <= 1 || items == 1)
+        {
+            for (long it = 0; it < items; it++) ForwardDispatch(ref a, it);
+            return;
+        }
+        Run(items, threads, a, &ForwardDispatch);
+    }
 
     public static void Backward(float* dq, float* dk, float* dv, float* q, float* k, float* v, float* o, float* dO,
-        float* lse, int bh, int nq, int nk, int d, float scale, int threads) => throw new NotImplementedException();
+        float* lse, int bh, int nq, int nk, int d, float scale, int threads)
+    {
+        Validate(bh, nq, nk, d);
+        var a = new Args
+        {
+            DQ = dq, DK = dk, DV = dv, Q = q, K = k, V = v, O = o, DO = dO, Lse = lse,
+            Nq = nq, Nk = nk, D = d, Scale = scale,
+        };
+        if (threads <= 1 || bh == 1)
+        {
+            for (long h = 0; h < bh; h++) BackwardDispatch(ref a, h);
+            return;
+        }
+        Run(bh, threads, a, &BackwardDispatch);
+    }
+
+    static void Validate(int bh, int nq, int nk, int d)
+    {
+        if (bh < 1 || nq < 1 || nk < 1 || d < 1)
+            throw new ArgumentOutOfRangeException(nameof(bh), "attention: BH, Nq, Nk, D must be ≥ 1");
+    }
+
+    /// <summary>Query rows per forward work item: a whole head if that already gives ≥ 4 items per thread, else smaller.</summary>
+    static int ChooseChunk(int bh, int nq, int threads)
+    {
+        int chunk = RoundUp(nq, Mr);
+        const int cap = 192;
+        if (chunk > cap) chunk = cap;
+        if (threads > 1)
+            while (chunk > 4 * Mr && (long)bh * ((nq + chunk - 1) / chunk) < 4L * threads)
+                chunk = RoundUp(chunk / 2, Mr);
+        return chunk;
+    }
+
+    static int RoundUp(int x, int m) => (x + m - 1) / m * m;
+
+    struct Args
+    {
+        public float* O, Lse, Q, K, V, DQ, DK, DV, DO;
+        public int Nq, Nk, D, Chunk, ChunksPerHead;
+        public float Scale;
+    }
+
+    // ---------------------------------------------------------------- threading
+
+    sealed class Job
+    {
+        public Args A;
+        public delegate*<ref Args, long, void> Body;
+        public long Items;
+        public long Next = -1;
+        public void Work(int _)
+        {
+            long it;
+            while ((it = Interlocked.Increment(ref Next)) < Items) Body(ref A, it);
+        }
+    }
+
+    static readonly ParallelOptions[] Options = CreateOptions();
+
+    static ParallelOptions[] CreateOptions()
+    {
+        var o = new ParallelOptions[65];
+        for (int i = 1; i < o.Length; i++) o[i] = new ParallelOptions { MaxDegreeOfParallelism = i };
+        return o;
+    }
+
+    static void Run(long items, int threads, Args a, delegate*<ref Args, long, void> body)
+    {
+        int workers = (int)Math.Min(Math.Min(threads, items), Options.Length - 1);
+        var job = new Job { A = a, Body = body, Items = items };
+        Parallel.For(0, workers, Options[workers], job.Work);
+    }
+
+    // ---------------------------------------------------------------- scratch
+
+    /// <summary>Per-thread native scratch, grown on demand, freed when the thread (and so this object) goes away.</summary>
+    sealed class Scratch
+    {
+        readonly float*[] _p = new float*[Slots];
+        readonly long[] _n = new long[Slots];
+        public const int Slots = 12;
+
+        public float* Get(int slot, long count)
+        {
+            if (_n[slot] < count)
+            {
+                if (_p[slot] != null) NativeMemory.AlignedFree(_p[slot]);
+                _p[slot] = null;
+                _n[slot] = 0;
+                long n = Math.Max(count, 1024);
+                _p[slot] = (float*)NativeMemory.AlignedAlloc((nuint)(n * sizeof(float)), 64);
+                _n[slot] = n;
+            }
+            return _p[slot];
+        }
+
+        ~Scratch()
+        {
+            for (int i = 0; i < Slots; i++)
+                if (_p[i] != null) NativeMemory.AlignedFree(_p[i]);
+        }
+    }
+
+    [ThreadStatic] static Scratch? t_scratch;
+    static Scratch LocalScratch => t_scratch ??= new Scratch();
+
+    // ---------------------------------------------------------------- dispatch
+
+    static void ForwardDispatch(ref Args a, long item)
+    {
+        if (Vector512.IsHardwareAccelerated) ForwardItem<Ops512, Vector512<float>>(ref a, item);
+        else if (Vector256.IsHardwareAccelerated) ForwardItem<Ops256, Vector256<float>>(ref a, item);
+        else ForwardItem<Ops128, Vector128<float>>(ref a, item);
+    }
+
+    static void BackwardDispatch(ref Args a, long head)
+    {
+        if (Vector512.IsHardwareAccelerated) BackwardHead<Ops512, Vector512<float>>(ref a, head);
+        else if (Vector256.IsHardwareAccelerated) BackwardHead<Ops256, Vector256<float>>(ref a, head);
+        else BackwardHead<Ops128, Vector128<float>>(ref a, head);
+    }
+
+    // ---------------------------------------------------------------- forward
+
+    static void ForwardItem<TS, TV>(ref Args a, long item) where TS : struct, ISimd<TV> where TV : struct
+    {
+        int nq = a.Nq, nk = a.Nk, d = a.D;
+        long h = item / a.ChunksPerHead;
+        int q0 = (int)(item % a.ChunksPerHead) * a.Chunk;
+        int qc = Math.Min(a.Chunk, nq - q0);
+        int qcPad = RoundUp(qc, Mr);
+        int dp = RoundUp(d, Pad);
+        float* q = a.Q + (h * nq + q0) * d;
+        float* k = a.K + h * nk * d;
+        float* v = a.V + h * nk * d;
+        float c = a.Scale * Log2E;
+
+        var s = LocalScratch;
+        float* oacc = s.Get(0, (long)qcPad * dp);
+        float* m = s.Get(1, qcPad);
+        float* l = s.Get(2, qcPad);
+        float* kt = s.Get(3, (long)d * KT);
+        float* st = s.Get(4, Mr * KT);
+        float* alpha = s.Get(5, Mr);
+        int ldv = d;
+        if (d != dp)
+        {
+            float* vp = s.Get(6, (long)nk * dp);
+            PadRows(vp, v, nk, d, dp);
+            v = vp;
+            ldv = dp;
+        }
+        new Span<float>(oacc, qcPad * dp).Clear();
+        new Span<float>(m, qcPad).Fill(float.NegativeInfinity);
+        new Span<float>(l, qcPad).Clear();
+        float** rows = stackalloc float*[Mr];
+        float** outs = stackalloc float*[Mr];
+
+        for (int j0 = 0; j0 < nk; j0 += KT)
+        {
+            int kn = Math.Min(KT, nk - j0);
+            int knp = RoundUp(kn, Pad);
+            PackT(kt, knp, k + (long)j0 * d, kn, d);
+            for (int r0 = 0; r0 < qc; r0 += Mr)
+            {
+                for (int i = 0; i < Mr; i++)
+                {
+                    rows[i] = q + (long)Math.Min(r0 + i, qc - 1) * d;
+                    outs[i] = oacc + (long)(r0 + i) * dp;
+                }
+                MulPackedT<TS, TV>(st, knp, rows, d, kt, knp / TS.Count);
+                for (int i = 0; i < Mr; i++)
+                {
+                    float* srow = st + i * knp;
+                    float mOld = m[r0 + i];
+                    float mNew = Math.Max(mOld, ScaleMax<TS, TV>(srow, kn, c));
+                    float sum = ExpSum<TS, TV>(srow, kn, mNew);
+                    float al = float.Exp2(mOld - mNew);
+                    alpha[i] = al;
+                    l[r0 + i] = l[r0 + i] * al + sum;
+                    m[r0 + i] = mNew;
+                }
+                AccumRows<TS, TV>(outs, alpha, st, knp, kn, v + (long)j0 * ldv, ldv, dp / TS.Count);
+            }
+        }
+
+        float* o = a.O + (h * nq + q0) * d;
+        float* lse = a.Lse + h * nq + q0;
+        for (int i = 0; i < qc; i++)
+        {
+            float inv = 1f / l[i];
+            ScaleCopy<TS, TV>(o + (long)i * d, oacc + (long)i * dp, d, inv);
+            lse[i] = (m[i] + MathF.Log2(l[i])) * Ln2;
+        }
+    }
+
+    // ---------------------------------------------------------------- backward
+
+    static void BackwardHead<TS, TV>(ref Args a, long h) where TS : struct, ISimd<TV> where TV : struct
+    {
+        int nq = a.Nq, nk = a.Nk, d = a.D;
+        int dp = RoundUp(d, Pad);
+        int nqPad = RoundUp(nq, Mr);
+        float c = a.Scale * Log2E;
+        float* q = a.Q + h * nq * d, dO = a.DO + h * nq * d, o = a.O + h * nq * d;
+        float* k = a.K + h * nk * d, v = a.V + h * nk * d;
+        float* lse = a.Lse + h * nq;
+
+        var s = LocalScratch;
+        float* dqAcc = s.Get(0, (long)nqPad * dp);
+        float* di = s.Get(1, nqPad);
+        float* lse2 = s.Get(2, nqPad);
+        float* kt = s.Get(3, (long)d * KT);
+        float* vt = s.Get(4, (long)d * KT);
+        float* dkT = s.Get(5, (long)KT * dp);
+        float* dvT = s.Get(6, (long)KT * dp);
+        int qbMax = Math.Min(QBwd, nqPad);
+        float* pb = s.Get(7, (long)qbMax * KT);
+        float* dsb = s.Get(8, (long)qbMax * KT);
+
+        for (int i = 0; i < nq; i++)
+        {
+            di[i] = Dot<TS, TV>(dO + (long)i * d, o + (long)i * d, d);
+            lse2[i] = lse[i] * Log2E;
+        }
+        // Operands read as D-vectors (K for dQ, Q for dK, dO for dV) need zero-padded rows when D % 16 != 0.
+        float* qv = q, kv = k, dov = dO;
+        int ld = d;
+        if (d != dp)
+        {
+            qv = s.Get(9, (long)nq * dp); PadRows(qv, q, nq, d, dp);
+            kv = s.Get(10, (long)nk * dp); PadRows(kv, k, nk, d, dp);
+            dov = s.Get(11, (long)nq * dp); PadRows(dov, dO, nq, d, dp);
+            ld = dp;
+        }
+        new Span<float>(dqAcc, nqPad * dp).Clear();
+        float** rq = stackalloc float*[Mr];
+        float** rdo = stackalloc float*[Mr];
+        float** outs = stackalloc float*[Mr];
+        int nvD = dp / TS.Count;
+
+        for (int j0 = 0; j0 < nk; j0 += KT)
+        {
+            int kn = Math.Min(KT, nk - j0);
+            int knp = RoundUp(kn, Pad);
+            int nvK = knp / TS.Count;
+            PackT(kt, knp, k + (long)j0 * d, kn, d);
+            PackT(vt, knp, v + (long)j0 * d, kn, d);
+            new Span<float>(dkT, knp * dp).Clear();
+            new Span<float>(dvT, knp * dp).Clear();
+            for (int b0 = 0; b0 < nq; b0 += QBwd)
+            {
+                int bn = Math.Min(QBwd, nq - b0);
+                for (int r0 = 0; r0 < bn; r0 += Mr)
+                {
+                    for (int i = 0; i < Mr; i++)
+                    {
+                        int r = Math.Min(b0 + r0 + i, nq - 1);
+                        rq[i] = q + (long)r * d;
+                        rdo[i] = dO + (long)r * d;
+                    }
+                    float* pr = pb + (long)r0 * knp, dr = dsb + (long)r0 * knp;
+                    MulPackedT<TS, TV>(pr, knp, rq, d, kt, nvK);
+                    MulPackedT<TS, TV>(dr, knp, rdo, d, vt, nvK);
+                    for (int i = 0; i < Mr; i++)
+                    {
+                        int r = Math.Min(b0 + r0 + i, nq - 1);
+                        ProbAndDs<TS, TV>(pr + i * knp, dr + i * knp, knp, c, lse2[r], di[r]);
+                    }
+                }
+                // dV_tile += Pᵀ·dO_block, dK_tile += dSᵀ·Q_block (unscaled)
+                AccumT<TS, TV>(dvT, dp, pb, knp, bn, knp, dov + (long)b0 * ld, ld, nvD);
+                AccumT<TS, TV>(dkT, dp, dsb, knp, bn, knp, qv + (long)b0 * ld, ld, nvD);
+                // dQ_rows += dS·K_tile (unscaled)
+                for (int r0 = 0; r0 < bn; r0 += Mr)
+                {
+                    for (int i = 0; i < Mr; i++) outs[i] = dqAcc + (long)(b0 + r0 + i) * dp;
+                    AccumRows<TS, TV>(outs, null, dsb + (long)r0 * knp, knp, kn, kv + (long)j0 * ld, ld, nvD);
+                }
+            }
+            float* dkOut = a.DK + (h * nk + j0) * d, dvOut = a.DV + (h * nk + j0) * d;
+            for (int j = 0; j < kn; j++)
+            {
+                ScaleCopy<TS, TV>(dkOut + (long)j * d, dkT + (long)j * dp, d, a.Scale);
+                ScaleCopy<TS, TV>(dvOut + (long)j * d, dvT + (long)j * dp, d, 1f);
+            }
+        }
+        float* dqOut = a.DQ + h * nq * d;
+        for (int i = 0; i < nq; i++) ScaleCopy<TS, TV>(dqOut + (long)i * d, dqAcc + (long)i * dp, d, a.Scale);
+    }
+
+    // ---------------------------------------------------------------- packing and row helpers
+
+    /// <summary>dst [d, ldt] = srcᵀ for src [n, d] (n ≤ ldt); columns n..ldt-1 zeroed.</summary>
+    static void PackT(float* dst, int ldt, float* src, int n, int d)
+    {
+        if (n < ldt)
+            for (int c = 0; c < d; c++)
+                new Span<float>(dst + (long)c * ldt + n, ldt - n).Clear();
+        for (int j = 0; j < n; j++)
+        {
+            float* s = src + (long)j * d;
+            float* t = dst + j;
+            for (int c = 0; c < d; c++) t[(long)c * ldt] = s[c];
+        }
+    }
+
+    /// <summary>dst [n, dp] = src [n, d] with the columns d..dp-1 zeroed.</summary>
+    static void PadRows(float* dst, float* src, int n, int d, int dp)
+    {
+        for (int j = 0; j < n; j++)
+        {
+            Buffer.MemoryCopy(src + (long)j * d, dst + (long)j * dp, (long)d * 4, (long)d * 4);
+            new Span<float>(dst + (long)j * dp + d, dp - d).Clear();
+        }
+    }
+
+    /// <summary>dst[0..n) = f · src[0..n), vectors then a scalar tail.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void ScaleCopy<TS, TV>(float* dst, float* src, int n, float f) where TS : struct, ISimd<TV> where TV : struct
+    {
+        int w = TS.Count, i = 0;
+        TV fv = TS.Splat(f);
+        for (; i + w <= n; i += w) TS.Store(dst + i, TS.Mul(TS.Load(src + i), fv));
+        for (; i < n; i++) dst[i] = src[i] * f;
+    }
+
+    static float Dot<TS, TV>(float* x, float* y, int n) where TS : struct, ISimd<TV> where TV : struct
+    {
+        int w = TS.Count, i = 0;
+        TV acc = TS.Splat(0f);
+        for (; i + w <= n; i += w) acc = TS.Fma(TS.Load(x + i), TS.Load(y + i), acc);
+        float r = TS.HSum(acc);
+        for (; i < n; i++) r += x[i] * y[i];
+        return r;
+    }
+
+    /// <summary>row[0..n) *= c (in place, the whole padded row), returns the max over the first n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float ScaleMax<TS, TV>(float* row, int n, float c) where TS : struct, ISimd<TV> where TV : struct
+    {
+        int w = TS.Count, j = 0;
+        TV cv = TS.Splat(c);
+        TV mx = TS.Splat(float.NegativeInfinity);
+        for (; j + w <= n; j += w)
+        {
+            TV t = TS.Mul(TS.Load(row + j), cv);
+            TS.Store(row + j, t);
+            mx = TS.Max(mx, t);
+        }
+        if (j < n)
+        {
+            TV t = TS.Mul(TS.Load(row + j), cv);
+            TS.Store(row + j, t);
+            mx = TS.Max(mx, TS.KeepFirst(t, n - j, float.NegativeInfinity));
+        }
+        return TS.HMax(mx);
+    }
+
+    /// <summary>row[j] = 2^(row[j] − m) over the padded row; returns the sum over the first n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float ExpSum<TS, TV>(float* row, int n, float m) where TS : struct, ISimd<TV> where TV : struct
+    {
+        int w = TS.Count, j = 0;
+        TV mv = TS.Splat(m);
+        TV sum = TS.Splat(0f);
+        for (; j + w <= n; j += w)
+        {
+            TV p = TS.Exp2(TS.Sub(TS.Load(row + j), mv));
+            TS.Store(row + j, p);
+            sum = TS.Add(sum, p);
+        }
+        if (j < n)
+        {
+            TV p = TS.Exp2(TS.Sub(TS.Load(row + j), mv));
+            TS.Store(row + j, p);
+            sum = TS.Add(sum, TS.KeepFirst(p, n - j, 0f));
+        }
+        return TS.HSum(sum);
+    }
+
+    /// <summary>p = 2^(c·s − lse2) in place of s; ds = p·(dp − di) in place of dp (whole padded row).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void ProbAndDs<TS, TV>(float* s, float* dpRow, int np, float c, float lse2, float di)
+        where TS : struct, ISimd<TV> where TV : struct
+    {
+        int w = TS.Count;
+        TV cv = TS.Splat(c), lv = TS.Splat(-lse2), dv = TS.Splat(di);
+        for (int j = 0; j < np; j += w)
+        {
+            TV p = TS.Exp2(TS.Fma(TS.Load(s + j), cv, lv));
+            TS.Store(s + j, p);
+            TS.Store(dpRow + j, TS.Mul(p, TS.Sub(TS.Load(dpRow + j), dv)));
+        }
+    }
+
+    // ---------------------------------------------------------------- micro-kernels
+
+    /// <summary>
+    /// C[i, :] = Σ_t a_i[t]·B[t, :] for the Mr rows a_i (length kd, contiguous) and the packed panel B [kd, ldb]
+    /// of nv vectors per row; C has row stride ldc. 6 rows × 4 vectors in registers, then 6 × 1.
+    /// </summary>
+    [SkipLocalsInit]
+    static void MulPackedT<TS, TV>(float* cOut, int ldc, float** rows, int kd, float* b, int nv)
+        where TS : struct, ISimd<TV> where TV : struct
+    {
+        int w = TS.Count;
+        int ldb = nv * w;
+        float* a0 = rows[0], a1 = rows[1], a2 = rows[2], a3 = rows[3], a4 = rows[4], a5 = rows[5];
+        int v = 0;
+        for (; v + 4 <= nv; v += 4)
+        {
+            TV c00 = default, c01 = default, c02 = default, c03 = default;
+            TV c10 = default, c11 = default, c12 = default, c13 = default;
+            TV c20 = default, c21 = default, c22 = default, c23 = default;
+            TV c30 = default, c31 = default, c32 = default, c33 = default;
+            TV c40 = default, c41 = default, c42 = default, c43 = default;
+            TV c50 = default, c51 = default, c52 = default, c53 = default;
+            float* bp = b + v * w;
+            for (int t = 0; t < kd; t++, bp += ldb)
+            {
+                TV b0 = TS.Load(bp), b1 = TS.Load(bp + w), b2 = TS.Load(bp + 2 * w), b3 = TS.Load(bp + 3 * w);
+                TV x = TS.Splat(a0[t]);
+                c00 = TS.Fma(x, b0, c00); c01 = TS.Fma(x, b1, c01); c02 = TS.Fma(x, b2, c02); c03 = TS.Fma(x, b3, c03);
+                x = TS.Splat(a1[t]);
+                c10 = TS.Fma(x, b0, c10); c11 = TS.Fma(x, b1, c11); c12 = TS.Fma(x, b2, c12); c13 = TS.Fma(x, b3, c13);
+                x = TS.Splat(a2[t]);
+                c20 = TS.Fma(x, b0, c20); c21 = TS.Fma(x, b1, c21); c22 = TS.Fma(x, b2, c22); c23 = TS.Fma(x, b3, c23);
+                x = TS.Splat(a3[t]);
+                c30 = TS.Fma(x, b0, c30); c31 = TS.Fma(x, b1, c31); c32 = TS.Fma(x, b2, c32); c33 = TS.Fma(x, b3, c33);
+                x = TS.Splat(a4[t]);
+                c40 = TS.Fma(x, b0, c40); c41 = TS.Fma(x, b1, c41); c42 = TS.Fma(x, b2, c42); c43 = TS.Fma(x, b3, c43);
+                x = TS.Splat(a5[t]);
+                c50 = TS.Fma(x, b0, c50); c51 = TS.Fma(x, b1, c51); c52 = TS.Fma(x, b2, c52); c53 = TS.Fma(x, b3, c53);
+            }
+            float* cp = cOut + v * w;
+            TS.Store(cp, c00); TS.Store(cp + w, c01); TS.Store(cp + 2 * w, c02); TS.Store(cp + 3 * w, c03); cp += ldc;
+            TS.Store(cp, c10); TS.Store(cp + w, c11); TS.Store(cp + 2 * w, c12); TS.Store(cp + 3 * w, c13); cp += ldc;
+            TS.Store(cp, c20); TS.Store(cp + w, c21); TS.Store(cp + 2 * w, c22); TS.Store(cp + 3 * w, c23); cp += ldc;
+            TS.Store(cp, c30); TS.Store(cp + w, c31); TS.Store(cp + 2 * w, c32); TS.Store(cp + 3 * w, c33); cp += ldc;
+            TS.Store(cp, c40); TS.Store(cp + w, c41); TS.Store(cp + 2 * w, c42); TS.Store(cp + 3 * w, c43); cp += ldc;
+            TS.Store(cp, c50); TS.Store(cp + w, c51); TS.Store(cp + 2 * w, c52); TS.Store(cp + 3 * w, c53);
+        }
+        for (; v < nv; v++)
+        {
+            TV c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default;
+            float* bp = b + v * w;
+            for (int t = 0; t < kd; t++, bp += ldb)
+            {
+                TV b0 = TS.Load(bp);
+                c0 = TS.Fma(TS.Splat(a0[t]), b0, c0);
+                c1 = TS.Fma(TS.Splat(a1[t]), b0, c1);
+                c2 = TS.Fma(TS.Splat(a2[t]), b0, c2);
+                c3 = TS.Fma(TS.Splat(a3[t]), b0, c3);
+                c4 = TS.Fma(TS.Splat(a4[t]), b0, c4);
+                c5 = TS.Fma(TS.Splat(a5[t]), b0, c5);
+            }
+            float* cp = cOut + v * w;
+            TS.Store(cp, c0); TS.Store(cp + ldc, c1); TS.Store(cp + 2 * ldc, c2);
+            TS.Store(cp + 3 * ldc, c3); TS.Store(cp + 4 * ldc, c4); TS.Store(cp + 5 * ldc, c5);
+        }
+    }
+
+    /// <summary>
+    /// out_i[:] = alpha_i·out_i[:] + Σ_{j&lt;cnt} A[i, j]·B[j, :] for Mr rows (A row stride lda, B row stride ldb,
+    /// nv vectors per row); alpha null means 1. 6 rows × 4 vectors in registers, then 6 × 1.
+    /// </summary>
+    [SkipLocalsInit]
+    static void AccumRows<TS, TV>(float** outs, float* alpha, float* a, int lda, int cnt, float* b, int ldb, int nv)
+        where TS : struct, ISimd<TV> where TV : struct
+    {
+        int w = TS.Count;
+        float* o0 = outs[0], o1 = outs[1], o2 = outs[2], o3 = outs[3], o4 = outs[4], o5 = outs[5];
+        float* a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda;
+        TV s0, s1, s2, s3, s4, s5;
+        if (alpha != null)
+        {
+            s0 = TS.Splat(alpha[0]); s1 = TS.Splat(alpha[1]); s2 = TS.Splat(alpha[2]);
+            s3 = TS.Splat(alpha[3]); s4 = TS.Splat(alpha[4]); s5 = TS.Splat(alpha[5]);
+        }
+        else s0 = s1 = s2 = s3 = s4 = s5 = TS.Splat(1f);
+        int v = 0;
+        for (; v + 4 <= nv; v += 4)
+        {
+            int e = v * w;
+            TV c00 = TS.Mul(TS.Load(o0 + e), s0), c01 = TS.Mul(TS.Load(o0 + e + w), s0), c02 = TS.Mul(TS.Load(o0 + e + 2 * w), s0), c03 = TS.Mul(TS.Load(o0 + e + 3 * w), s0);
+            TV c10 = TS.Mul(TS.Load(o1 + e), s1), c11 = TS.Mul(TS.Load(o1 + e + w), s1), c12 = TS.Mul(TS.Load(o1 + e + 2 * w), s1), c13 = TS.Mul(TS.Load(o1 + e + 3 * w), s1);
+            TV c20 = TS.Mul(TS.Load(o2 + e), s2), c21 = TS.Mul(TS.Load(o2 + e + w), s2), c22 = TS.Mul(TS.Load(o2 + e + 2 * w), s2), c23 = TS.Mul(TS.Load(o2 + e + 3 * w), s2);
+            TV c30 = TS.Mul(TS.Load(o3 + e), s3), c31 = TS.Mul(TS.Load(o3 + e + w), s3), c32 = TS.Mul(TS.Load(o3 + e + 2 * w), s3), c33 = TS.Mul(TS.Load(o3 + e + 3 * w), s3);
+            TV c40 = TS.Mul(TS.Load(o4 + e), s4), c41 = TS.Mul(TS.Load(o4 + e + w), s4), c42 = TS.Mul(TS.Load(o4 + e + 2 * w), s4), c43 = TS.Mul(TS.Load(o4 + e + 3 * w), s4);
+            TV c50 = TS.Mul(TS.Load(o5 + e), s5), c51 = TS.Mul(TS.Load(o5 + e + w), s5), c52 = TS.Mul(TS.Load(o5 + e + 2 * w), s5), c53 = TS.Mul(TS.Load(o5 + e + 3 * w), s5);
+            float* bp = b + e;
+            for (int j = 0; j < cnt; j++, bp += ldb)
+            {
+                TV b0 = TS.Load(bp), b1 = TS.Load(bp + w), b2 = TS.Load(bp + 2 * w), b3 = TS.Load(bp + 3 * w);
+                TV x = TS.Splat(a0[j]);
+                c00 = TS.Fma(x, b0, c00); c01 = TS.Fma(x, b1, c01); c02 = TS.Fma(x, b2, c02); c03 = TS.Fma(x, b3, c03);
+                x = TS.Splat(a1[j]);
+                c10 = TS.Fma(x, b0, c10); c11 = TS.Fma(x, b1, c11); c12 = TS.Fma(x, b2, c12); c13 = TS.Fma(x, b3, c13);
+                x = TS.Splat(a2[j]);
+                c20 = TS.Fma(x, b0, c20); c21 = TS.Fma(x, b1, c21); c22 = TS.Fma(x, b2, c22); c23 = TS.Fma(x, b3, c23);
+                x = TS.Splat(a3[j]);
+                c30 = TS.Fma(x, b0, c30); c31 = TS.Fma(x, b1, c31); c32 = TS.Fma(x, b2, c32); c33 = TS.Fma(x, b3, c33);
+                x = TS.Splat(a4[j]);
+                c40 = TS.Fma(x, b0, c40); c41 = TS.Fma(x, b1, c41); c42 = TS.Fma(x, b2, c42); c43 = TS.Fma(x, b3, c43);
+                x = TS.Splat(a5[j]);
+                c50 = TS.Fma(x, b0, c50); c51 = TS.Fma(x, b1, c51); c52 = TS.Fma(x, b2, c52); c53 = TS.Fma(x, b3, c53);
+            }
+            TS.Store(o0 + e, c00); TS.Store(o0 + e + w, c01); TS.Store(o0 + e + 2 * w, c02); TS.Store(o0 + e + 3 * w, c03);
+            TS.Store(o1 + e, c10); TS.Store(o1 + e + w, c11); TS.Store(o1 + e + 2 * w, c12); TS.Store(o1 + e + 3 * w, c13);
+            TS.Store(o2 + e, c20); TS.Store(o2 + e + w, c21); TS.Store(o2 + e + 2 * w, c22); TS.Store(o2 + e + 3 * w, c23);
+            TS.Store(o3 + e, c30); TS.Store(o3 + e + w, c31); TS.Store(o3 + e + 2 * w, c32); TS.Store(o3 + e + 3 * w, c33);
+            TS.Store(o4 + e, c40); TS.Store(o4 + e + w, c41); TS.Store(o4 + e + 2 * w, c42); TS.Store(o4 + e + 3 * w, c43);
+            TS.Store(o5 + e, c50); TS.Store(o5 + e + w, c51); TS.Store(o5 + e + 2 * w, c52); TS.Store(o5 + e + 3 * w, c53);
+        }
+        for (; v < nv; v++)
+        {
+            int e = v * w;
+            TV c0 = TS.Mul(TS.Load(o0 + e), s0), c1 = TS.Mul(TS.Load(o1 + e), s1), c2 = TS.Mul(TS.Load(o2 + e), s2);
+            TV c3 = TS.Mul(TS.Load(o3 + e), s3), c4 = TS.Mul(TS.Load(o4 + e), s4), c5 = TS.Mul(TS.Load(o5 + e), s5);
+            float* bp = b + e;
+            for (int j = 0; j < cnt; j++, bp += ldb)
+            {
+                TV b0 = TS.Load(bp);
+                c0 = TS.Fma(TS.Splat(a0[j]), b0, c0);
+                c1 = TS.Fma(TS.Splat(a1[j]), b0, c1);
+                c2 = TS.Fma(TS.Splat(a2[j]), b0, c2);
+                c3 = TS.Fma(TS.Splat(a3[j]), b0, c3);
+                c4 = TS.Fma(TS.Splat(a4[j]), b0, c4);
+                c5 = TS.Fma(TS.Splat(a5[j]), b0, c5);
+            }
+            TS.Store(o0 + e, c0); TS.Store(o1 + e, c1); TS.Store(o2 + e, c2);
+            TS.Store(o3 + e, c3); TS.Store(o4 + e, c4); TS.Store(o5 + e, c5);
+        }
+    }
+
+    /// <summary>
+    /// Out[j, :] += Σ_{r&lt;cnt} A[r, j]·B[r, :] for j &lt; ncols (a multiple of 4): the transposed-A product used for
+    /// dV += Pᵀ·dO and dK += dSᵀ·Q. Out row stride ldo, A row stride lda, B row stride ldb, nv vectors per row.
+    /// 4 keys × 4 vectors in registers, then 4 × 1.
+    /// </summary>
+    [SkipLocalsInit]
+    static void AccumT<TS, TV>(float* outT, int ldo, float* a, int lda, int cnt, int ncols, float* b, int ldb, int nv)
+        where TS : struct, ISimd<TV> where TV : struct
+    {
+        int w = TS.Count;
+        for (int j = 0; j < ncols; j += 4)
+        {
+            float* o0 = outT + (long)j * ldo, o1 = o0 + ldo, o2 = o1 + ldo, o3 = o2 + ldo;
+            int v = 0;
+            for (; v + 4 <= nv; v += 4)
+            {
+                int e = v * w;
+                TV c00 = TS.Load(o0 + e), c01 = TS.Load(o0 + e + w), c02 = TS.Load(o0 + e + 2 * w), c03 = TS.Load(o0 + e + 3 * w);
+                TV c10 = TS.Load(o1 + e), c11 = TS.Load(o1 + e + w), c12 = TS.Load(o1 + e + 2 * w), c13 = TS.Load(o1 + e + 3 * w);
+                TV c20 = TS.Load(o2 + e), c21 = TS.Load(o2 + e + w), c22 = TS.Load(o2 + e + 2 * w), c23 = TS.Load(o2 + e + 3 * w);
+                TV c30 = TS.Load(o3 + e), c31 = TS.Load(o3 + e + w), c32 = TS.Load(o3 + e + 2 * w), c33 = TS.Load(o3 + e + 3 * w);
+                float* ap = a + j;
+                float* bp = b + e;
+                for (int r = 0; r < cnt; r++, ap += lda, bp += ldb)
+                {
+                    TV b0 = TS.Load(bp), b1 = TS.Load(bp + w), b2 = TS.Load(bp + 2 * w), b3 = TS.Load(bp + 3 * w);
+                    TV x = TS.Splat(ap[0]);
+                    c00 = TS.Fma(x, b0, c00); c01 = TS.Fma(x, b1, c01); c02 = TS.Fma(x, b2, c02); c03 = TS.Fma(x, b3, c03);
+                    x = TS.Splat(ap[1]);
+                    c10 = TS.Fma(x, b0, c10); c11 = TS.Fma(x, b1, c11); c12 = TS.Fma(x, b2, c12); c13 = TS.Fma(x, b3, c13);
+                    x = TS.Splat(ap[2]);
+                    c20 = TS.Fma(x, b0, c20); c21 = TS.Fma(x, b1, c21); c22 = TS.Fma(x, b2, c22); c23 = TS.Fma(x, b3, c23);
+                    x = TS.Splat(ap[3]);
+                    c30 = TS.Fma(x, b0, c30); c31 = TS.Fma(x, b1, c31); c32 = TS.Fma(x, b2, c32); c33 = TS.Fma(x, b3, c33);
+                }
+                TS.Store(o0 + e, c00); TS.Store(o0 + e + w, c01); TS.Store(o0 + e + 2 * w, c02); TS.Store(o0 + e + 3 * w, c03);
+                TS.Store(o1 + e, c10); TS.Store(o1 + e + w, c11); TS.Store(o1 + e + 2 * w, c12); TS.Store(o1 + e + 3 * w, c13);
+                TS.Store(o2 + e, c20); TS.Store(o2 + e + w, c21); TS.Store(o2 + e + 2 * w, c22); TS.Store(o2 + e + 3 * w, c23);
+                TS.Store(o3 + e, c30); TS.Store(o3 + e + w, c31); TS.Store(o3 + e + 2 * w, c32); TS.Store(o3 + e + 3 * w, c33);
+            }
+            for (; v < nv; v++)
+            {
+                int e = v * w;
+                TV c0 = TS.Load(o0 + e), c1 = TS.Load(o1 + e), c2 = TS.Load(o2 + e), c3 = TS.Load(o3 + e);
+                float* ap = a + j;
+                float* bp = b + e;
+                for (int r = 0; r < cnt; r++, ap += lda, bp += ldb)
+                {
+                    TV b0 = TS.Load(bp);
+                    c0 = TS.Fma(TS.Splat(ap[0]), b0, c0);
+                    c1 = TS.Fma(TS.Splat(ap[1]), b0, c1);
+                    c2 = TS.Fma(TS.Splat(ap[2]), b0, c2);
+                    c3 = TS.Fma(TS.Splat(ap[3]), b0, c3);
+                }
+                TS.Store(o0 + e, c0); TS.Store(o1 + e, c1); TS.Store(o2 + e, c2); TS.Store(o3 + e, c3);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- SIMD ops (specialised per width by the JIT)
+
+    interface ISimd<TV> where TV : struct
+    {
+        static abstract int Count { get; }
+        static abstract TV Load(float* p);
+        static abstract void Store(float* p, TV v);
+        static abstract TV Splat(float x);
+        static abstract TV Fma(TV a, TV b, TV c);
+        static abstract TV Mul(TV a, TV b);
+        static abstract TV Add(TV a, TV b);
+        static abstract TV Sub(TV a, TV b);
+        static abstract TV Max(TV a, TV b);
+        static abstract float HMax(TV v);
+        static abstract float HSum(TV v);
+        /// <summary>2^x, flushed to 0 below −125 (x ≤ 0 in use).</summary>
+        static abstract TV Exp2(TV x);
+        /// <summary>Lanes ≥ n replaced by fill.</summary>
+        static abstract TV KeepFirst(TV v, int n, float fill);
+    }
+
+    // exp2 on [-0.5, 0.5] (Cephes exp2f minimax coefficients), 2^x = 2^n · p(x − n).
+    const float E0 = 1.535336188319500E-4f, E1 = 1.339887440266574E-3f, E2 = 9.618437357674640E-3f,
+        E3 = 5.550332471162809E-2f, E4 = 2.402264791363012E-1f, E5 = 6.931472028550421E-1f;
+
+    readonly struct Ops512 : ISimd<Vector512<float>>
+    {
+        public static int Count => 16;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(float* p) => Vector512.Load(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector512<float> v) => v.Store(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Splat(float x) => Vector512.Create(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Fma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Mul(Vector512<float> a, Vector512<float> b) => a * b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Sub(Vector512<float> a, Vector512<float> b) => a - b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Vector512.Max(a, b);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float HMax(Vector512<float> v) => Ops256.HMax(Vector256.Max(v.GetLower(), v.GetUpper()));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float HSum(Vector512<float> v) => Vector512.Sum(v);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Exp2(Vector512<float> x)
+        {
+            x = Vector512.Min(Vector512.Max(x, Vector512.Create(-127f)), Vector512.Create(127f));
+            Vector512<float> n = Vector512.Round(x);
+            Vector512<float> f = x - n;
+            Vector512<float> p = Vector512.Create(E0);
+            p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(E1));
+            p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(E2));
+            p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(E3));
+            p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(E4));
+            p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(E5));
+            p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(1f));
+            Vector512<int> bits = p.AsInt32() + Vector512.ShiftLeft(Vector512.ConvertToInt32(n), 23);
+            return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(-125f)), Vector512<float>.Zero, bits.AsSingle());
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> KeepFirst(Vector512<float> v, int n, float fill) =>
+            Vector512.ConditionalSelect(Vector512.LessThan(Vector512<float>.Indices, Vector512.Create((float)n)), v, Vector512.Create(fill));
+    }
+
+    readonly struct Ops256 : ISimd<Vector256<float>>
+    {
+        public static int Count => 8;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Load(float* p) => Vector256.Load(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector256<float> v) => v.Store(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Splat(float x) => Vector256.Create(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Mul(Vector256<float> a, Vector256<float> b) => a * b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Sub(Vector256<float> a, Vector256<float> b) => a - b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Vector256.Max(a, b);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float HMax(Vector256<float> v) => Ops128.HMax(Vector128.Max(v.GetLower(), v.GetUpper()));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float HSum(Vector256<float> v) => Vector256.Sum(v);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Exp2(Vector256<float> x)
+        {
+            x = Vector256.Min(Vector256.Max(x, Vector256.Create(-127f)), Vector256.Create(127f));
+            Vector256<float> n = Vector256.Round(x);
+            Vector256<float> f = x - n;
+            Vector256<float> p = Vector256.Create(E0);
+            p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(E1));
+            p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(E2));
+            p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(E3));
+            p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(E4));
+            p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(E5));
+            p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(1f));
+            Vector256<int> bits = p.AsInt32() + Vector256.ShiftLeft(Vector256.ConvertToInt32(n), 23);
+            return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(-125f)), Vector256<float>.Zero, bits.AsSingle());
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> KeepFirst(Vector256<float> v, int n, float fill) =>
+            Vector256.ConditionalSelect(Vector256.LessThan(Vector256<float>.Indices, Vector256.Create((float)n)), v, Vector256.Create(fill));
+    }
+
+    readonly struct Ops128 : ISimd<Vector128<float>>
+    {
+        public static int Count => 4;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Load(float* p) => Vector128.Load(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector128<float> v) => v.Store(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Splat(float x) => Vector128.Create(x);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Fma(Vector128<float> a, Vector128<float> b, Vector128<float> c) => Vector128.FusedMultiplyAdd(a, b, c);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Mul(Vector128<float> a, Vector128<float> b) => a * b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Sub(Vector128<float> a, Vector128<float> b) => a - b;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Max(Vector128<float> a, Vector128<float> b) => Vector128.Max(a, b);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float HMax(Vector128<float> v) =>
+            MathF.Max(MathF.Max(v.GetElement(0), v.GetElement(1)), MathF.Max(v.GetElement(2), v.GetElement(3)));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float HSum(Vector128<float> v) => Vector128.Sum(v);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> Exp2(Vector128<float> x)
+        {
+            x = Vector128.Min(Vector128.Max(x, Vector128.Create(-127f)), Vector128.Create(127f));
+            Vector128<float> n = Vector128.Round(x);
+            Vector128<float> f = x - n;
+            Vector128<float> p = Vector128.Create(E0);
+            p = Vector128.FusedMultiplyAdd(p, f, Vector128.Create(E1));
+            p = Vector128.FusedMultiplyAdd(p, f, Vector128.Create(E2));
+            p = Vector128.FusedMultiplyAdd(p, f, Vector128.Create(E3));
+            p = Vector128.FusedMultiplyAdd(p, f, Vector128.Create(E4));
+            p = Vector128.FusedMultiplyAdd(p, f, Vector128.Create(E5));
+            p = Vector128.FusedMultiplyAdd(p, f, Vector128.Create(1f));
+            Vector128<int> bits = p.AsInt32() + Vector128.ShiftLeft(Vector128.ConvertToInt32(n), 23);
+            return Vector128.ConditionalSelect(Vector128.LessThan(x, Vector128.Create(-125f)), Vector128<float>.Zero, bits.AsSingle());
+        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> KeepFirst(Vector128<float> v, int n, float fill) =>
+            Vector128.ConditionalSelect(Vector128.LessThan(Vector128<float>.Indices, Vector128.Create((float)n)), v, Vector128.Create(fill));
+    }
 }

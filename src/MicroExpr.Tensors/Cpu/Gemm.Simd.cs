@@ -1,12 +1,527 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace MicroExpr.Tensors.Cpu;
 
-/// <summary>GEMM, SIMD: C[M,N] = alpha·op(A)·op(B) + beta·C, row-major. (Placeholder: implemented by the GEMM work.)</summary>
-public static unsafe class GemmSimd
+/// <summary>
+/// Single-precision GEMM on the CPU: <c>C[M,N] = alpha·op(A)·op(B) + beta·C</c>, every matrix row-major.
+/// </summary>
+/// <remarks>
+/// <para><b>Shapes.</b> op(A) is [M,K]: stored [M,K] (row stride lda) or, when transA, stored [K,M] so that
+/// op(A)[i,p] = A[p·lda + i]. op(B) is [K,N]: stored [K,N] or, when transB, stored [N,K] so that op(B)[p,j] = B[j·ldb + p].
+/// C is [M,N] with row stride ldc. With beta = 0, C is overwritten and never read (it may hold NaN).</para>
+/// <para><b>Strategy (GotoBLAS/BLIS).</b> Three cache-blocking loops surround a register-tiled micro-kernel:
+/// for each NC-wide column block of B (jc), for each KC-deep slice of K (pc), op(B)[pc..pc+KC, jc..jc+NC] is packed into
+/// NR-column strips (layout: strip-major, then p, then the NR columns contiguously, so the kernel reads one NR-float row of
+/// the strip per k step); then for each MC-tall row block (ic) op(A)[ic..ic+MC, pc..pc+KC] is packed into MR-row strips
+/// (strip-major, then p, then MR rows contiguously, so the kernel broadcasts MR consecutive scalars per k step).
+/// Transposition is resolved entirely while packing, so one kernel serves all four (transA, transB) combinations.
+/// Packed strips are zero-padded to full MR / NR, so the kernel always computes a full tile; edge tiles are computed into a
+/// small scratch tile and only the valid rows/columns are written back to C.</para>
+/// <para><b>Micro-kernel.</b> AVX-512 path: MR×NR = <see cref="Mr512"/>×<see cref="Nr512"/> (NR = two Vector512 per row),
+/// MR·NR/16 accumulators held in zmm registers, one FMA per accumulator per k step fed by a broadcast of A and
+/// two loads of B. With two 512-bit FMA pipes of 4-cycle latency, at least 8 independent accumulators are needed;
+/// more rows amortise the B loads and the per-tile C read/write. AVX2 path (used when Vector512 is not
+/// hardware-accelerated): 6×16 with 12 ymm accumulators. Scalar fallback: 4×4.</para>
+/// <para><b>Block sizes.</b> KC = 256 keeps a KC×NR B micro-panel (32 KiB) resident in the 48 KiB L1 while A micro-panels stream
+/// past it; MC·KC·4 bytes (the packed A block) fits well inside the 1 MiB per-core L2; NC·KC·4 bytes (the packed B block)
+/// fits the 32 MiB L3. Loop order inside a block: jr (NR strips of B) outer, ir (MR strips of A) inner.</para>
+/// <para><b>Threads.</b> With threads &gt; 1 the problem is split into independent sub-GEMMs along M or N (whichever has
+/// more tiles), in tile-aligned chunks; each worker packs its own panels into [ThreadStatic] 64-byte-aligned native
+/// buffers that are reused across calls. Small problems (M·N·K below a threshold) take a direct unpacked path on the
+/// calling thread. Batched calls parallelise across the batch when it divides evenly (or is large), each GEMM then
+/// running single-threaded; otherwise each GEMM is split across the threads. The partitioning depends only on the
+/// arguments, so the same call always produces bit-identical results.</para>
+/// </remarks>
+public static unsafe partial class GemmSimd
 {
+    internal enum Path { Auto, Avx512, Avx2, Scalar }
+
+    /// <summary>Testing hook: force a micro-kernel path (falls back to what the hardware supports).</summary>
+    [ThreadStatic] internal static Path ForcePath;
+
+    /// <summary>Testing hook: when true, the direct small-problem path is never taken.</summary>
+    [ThreadStatic] internal static bool NoDirect;
+
+    internal const int Kc = 256;
+    internal const int Mc = 240;   // multiple of Mr512, Mr256, 4
+    internal const int Nc = 4096;  // multiple of Nr512, Nr256, 4
+    const long DirectThreshold = 32 * 1024;      // M·N·K at or below which the unpacked path is used
+    const long ParallelThreshold = 128 * 1024;   // M·N·K below which no threads are used
+
+    static Path Resolve()
+    {
+        var p = ForcePath;
+        bool has512 = Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+        bool has256 = Vector256.IsHardwareAccelerated && Fma.IsSupported && Avx.IsSupported;
+        if (p == Path.Avx512 && has512) return Path.Avx512;
+        if (p == Path.Avx2 && has256) return Path.Avx2;
+        if (p == Path.Scalar) return Path.Scalar;
+        if (has512) return Path.Avx512;
+        if (has256) return Path.Avx2;
+        return Path.Scalar;
+    }
+
     public static void Run(float* c, int ldc, float* a, int lda, bool transA, float* b, int ldb, bool transB,
-        int m, int n, int k, float alpha, float beta, int threads) => throw new NotImplementedException();
+        int m, int n, int k, float alpha, float beta, int threads)
+        => RunCore(Resolve(), !NoDirect, c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta, threads);
+
+    static void RunCore(Path path, bool allowDirect, float* c, int ldc, float* a, int lda, bool transA, float* b, int ldb, bool transB,
+        int m, int n, int k, float alpha, float beta, int threads)
+    {
+        if (m <= 0 || n <= 0) return;
+        if (k <= 0 || alpha == 0f) { ScaleC(c, ldc, m, n, beta); return; }
+        long work = (long)m * n * k;
+        if (allowDirect && work <= DirectThreshold)
+        {
+            Direct(c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta);
+            return;
+        }
+        if (threads <= 1 || work < ParallelThreshold)
+        {
+            RunPacked(path, c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta);
+            return;
+        }
+        RunSplit(path, c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta, threads);
+    }
 
     public static void RunBatched(int batch, float* c, long strideC, int ldc, float* a, long strideA, int lda, bool transA,
         float* b, long strideB, int ldb, bool transB, int m, int n, int k, float alpha, float beta, int threads)
-        => throw new NotImplementedException();
+    {
+        if (batch <= 0 || m <= 0 || n <= 0) return;
+        var path = Resolve();
+        bool allowDirect = !NoDirect;
+        long work = (long)m * n * k;
+        if (threads <= 1 || batch == 1 || (long)batch * work < ParallelThreshold)
+        {
+            int t = batch == 1 ? threads : 1;
+            for (int i = 0; i < batch; i++)
+                RunCore(path, allowDirect, c + i * strideC, ldc, a + i * strideA, lda, transA, b + i * strideB, ldb, transB, m, n, k, alpha, beta, t);
+            return;
+        }
+        if (batch % threads == 0 || batch >= 4 * threads)
+        {
+            var job = new BatchJob
+            {
+                Path = path, AllowDirect = allowDirect, Batch = batch, C = c, StrideC = strideC, Ldc = ldc, A = a, StrideA = strideA, Lda = lda, TransA = transA,
+                B = b, StrideB = strideB, Ldb = ldb, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta, Parts = threads,
+            };
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, job.Do);
+            return;
+        }
+        for (int i = 0; i < batch; i++)
+            RunCore(path, allowDirect, c + i * strideC, ldc, a + i * strideA, lda, transA, b + i * strideB, ldb, transB, m, n, k, alpha, beta, threads);
+    }
+
+    sealed class BatchJob
+    {
+        public Path Path;
+        public bool AllowDirect;
+        public int Batch, Ldc, Lda, Ldb, M, N, K, Parts;
+        public float* C, A, B;
+        public long StrideC, StrideA, StrideB;
+        public bool TransA, TransB;
+        public float Alpha, Beta;
+
+        public void Do(int t)
+        {
+            int lo = (int)((long)Batch * t / Parts), hi = (int)((long)Batch * (t + 1) / Parts);
+            for (int i = lo; i < hi; i++)
+                RunCore(Path, AllowDirect, C + i * StrideC, Ldc, A + i * StrideA, Lda, TransA, B + i * StrideB, Ldb, TransB, M, N, K, Alpha, Beta, 1);
+        }
+    }
+
+    sealed class SplitJob
+    {
+        public Path Path;
+        public float* C, A, B;
+        public int Ldc, Lda, Ldb, M, N, K, Parts, Tile;
+        public bool TransA, TransB, AlongM;
+        public float Alpha, Beta;
+
+        public void Do(int t)
+        {
+            int total = AlongM ? M : N;
+            int tiles = (total + Tile - 1) / Tile;
+            int lo = Math.Min(total, (int)((long)tiles * t / Parts) * Tile);
+            int hi = Math.Min(total, (int)((long)tiles * (t + 1) / Parts) * Tile);
+            if (hi <= lo) return;
+            if (AlongM)
+                RunPacked(Path, C + (long)lo * Ldc, Ldc, TransA ? A + lo : A + (long)lo * Lda, Lda, TransA, B, Ldb, TransB,
+                    hi - lo, N, K, Alpha, Beta);
+            else
+                RunPacked(Path, C + lo, Ldc, A, Lda, TransA, TransB ? B + (long)lo * Ldb : B + lo, Ldb, TransB,
+                    M, hi - lo, K, Alpha, Beta);
+        }
+    }
+
+    static void RunSplit(Path path, float* c, int ldc, float* a, int lda, bool transA, float* b, int ldb, bool transB,
+        int m, int n, int k, float alpha, float beta, int threads)
+    {
+        var (mr, nr) = TileOf(path);
+        int mTiles = (m + mr - 1) / mr, nTiles = (n + nr - 1) / nr;
+        // Split the dimension that gives the better balance; prefer M (each worker then packs all of B, which is shared
+        // read-only input, and its own rows of A).
+        bool alongM = mTiles >= 2 * threads || mTiles >= nTiles;
+        int parts = Math.Min(threads, alongM ? mTiles : nTiles);
+        if (parts <= 1)
+        {
+            RunPacked(path, c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta);
+            return;
+        }
+        var job = new SplitJob
+        {
+            Path = path, C = c, A = a, B = b, Ldc = ldc, Lda = lda, Ldb = ldb, M = m, N = n, K = k, Parts = parts,
+            Tile = alongM ? mr : nr, TransA = transA, TransB = transB, AlongM = alongM, Alpha = alpha, Beta = beta,
+        };
+        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, job.Do);
+    }
+
+    static (int mr, int nr) TileOf(Path path) => path switch
+    {
+        Path.Avx512 => (Mr512, Nr512),
+        Path.Avx2 => (Mr256, Nr256),
+        _ => (MrScalar, NrScalar),
+    };
+
+    const int MrScalar = 4, NrScalar = 4;
+
+    // ---------------------------------------------------------------- packing buffers
+
+    sealed class PackBuffers
+    {
+        public float* A, B;
+        public long CapA, CapB;
+        ~PackBuffers()
+        {
+            if (A != null) NativeMemory.AlignedFree(A);
+            if (B != null) NativeMemory.AlignedFree(B);
+        }
+        public float* EnsureA(long floats)
+        {
+            if (floats > CapA)
+            {
+                if (A != null) NativeMemory.AlignedFree(A);
+                A = (float*)NativeMemory.AlignedAlloc((nuint)(floats * 4), 64);
+                CapA = floats;
+            }
+            return A;
+        }
+        public float* EnsureB(long floats)
+        {
+            if (floats > CapB)
+            {
+                if (B != null) NativeMemory.AlignedFree(B);
+                B = (float*)NativeMemory.AlignedAlloc((nuint)(floats * 4), 64);
+                CapB = floats;
+            }
+            return B;
+        }
+    }
+
+    [ThreadStatic] static PackBuffers? t_buffers;
+
+    // ---------------------------------------------------------------- packed driver
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void RunPacked(Path path, float* c, int ldc, float* a, int lda, bool transA, float* b, int ldb, bool transB,
+        int m, int n, int k, float alpha, float beta)
+    {
+        var (mr, nr) = TileOf(path);
+        var bufs = t_buffers ??= new PackBuffers();
+        int kcMax = Math.Min(Kc, k);
+        int mcMax = Math.Min(Mc, RoundUp(m, mr));
+        int ncMax = Math.Min(Nc, RoundUp(n, nr));
+        float* pA = bufs.EnsureA((long)mcMax * kcMax + 16);  // slack: vector packing may write 2 floats past the end
+        float* pB = bufs.EnsureB((long)ncMax * kcMax + 16);
+        float* tile = stackalloc float[16 * 64 + 16];
+        tile = (float*)(((nint)tile + 63) & ~(nint)63);
+
+        for (int jc = 0; jc < n; jc += Nc)
+        {
+            int nc = Math.Min(Nc, n - jc);
+            for (int pc = 0; pc < k; pc += Kc)
+            {
+                int kc = Math.Min(Kc, k - pc);
+                float betaEff = pc == 0 ? beta : 1f;
+                PackB(pB, b, ldb, transB, pc, kc, jc, nc, nr);
+                for (int ic = 0; ic < m; ic += Mc)
+                {
+                    int mc = Math.Min(Mc, m - ic);
+                    PackA(pA, a, lda, transA, ic, mc, pc, kc, mr);
+                    for (int jr = 0; jr < nc; jr += nr)
+                    {
+                        int nrv = Math.Min(nr, nc - jr);
+                        float* pb = pB + (long)jr * kc;
+                        for (int ir = 0; ir < mc; ir += mr)
+                        {
+                            int mrv = Math.Min(mr, mc - ir);
+                            float* pa = pA + (long)ir * kc;
+                            float* cij = c + (long)(ic + ir) * ldc + jc + jr;
+                            if (mrv == mr && nrv == nr)
+                            {
+                                Kernel(path, kc, pa, pb, cij, ldc, alpha, betaEff);
+                            }
+                            else
+                            {
+                                Kernel(path, kc, pa, pb, tile, nr, alpha, 0f);
+                                for (int r = 0; r < mrv; r++)
+                                {
+                                    float* src = tile + r * nr;
+                                    float* dst = cij + (long)r * ldc;
+                                    if (betaEff == 0f)
+                                        for (int j = 0; j < nrv; j++) dst[j] = src[j];
+                                    else
+                                        for (int j = 0; j < nrv; j++) dst[j] = src[j] + betaEff * dst[j];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static int RoundUp(int x, int m) => (x + m - 1) / m * m;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Kernel(Path path, int kc, float* pa, float* pb, float* c, nint ldc, float alpha, float beta)
+    {
+        if (path == Path.Avx512) Kernel512(kc, pa, pb, c, ldc, alpha, beta);
+        else if (path == Path.Avx2) Kernel256(kc, pa, pb, c, ldc, alpha, beta);
+        else KernelScalar(kc, pa, pb, c, ldc, alpha, beta);
+    }
+
+    /// <summary>Packs op(A)[i0..i0+mc, p0..p0+kc] into MR-row strips: dst[s·kc·MR + p·MR + r]; rows beyond mc are zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void PackA(float* dst, float* a, int lda, bool transA, int i0, int mc, int p0, int kc, int mr)
+    {
+        for (int s = 0; s < mc; s += mr)
+        {
+            int rows = Math.Min(mr, mc - s);
+            float* d = dst + (long)s * kc;
+            if (!transA)
+            {
+                float* src = a + (long)(i0 + s) * lda + p0;
+                if (rows == 6 && mr == 6)
+                {
+                    float* s0 = src, s1 = src + lda, s2 = src + 2L * lda, s3 = src + 3L * lda, s4 = src + 4L * lda, s5 = src + 5L * lda;
+                    int p = 0;
+                    if (Avx.IsSupported)
+                    {
+                        // 8 k-steps at a time: transpose 6 (+2 zero) rows × 8 k to 8 k × 8 lanes; each 8-float store
+                        // at d + p·6 overruns by 2 into the next k-step's slots, which the next store overwrites.
+                        var z = Vector256<float>.Zero;
+                        for (; p + 8 <= kc; p += 8)
+                        {
+                            Transpose8x8(Vector256.Load(s0 + p), Vector256.Load(s1 + p), Vector256.Load(s2 + p), Vector256.Load(s3 + p),
+                                Vector256.Load(s4 + p), Vector256.Load(s5 + p), z, z, d + p * 6, 6);
+                        }
+                    }
+                    for (; p < kc; p++)
+                    {
+                        float* dp = d + p * 6;
+                        dp[0] = s0[p]; dp[1] = s1[p]; dp[2] = s2[p]; dp[3] = s3[p]; dp[4] = s4[p]; dp[5] = s5[p];
+                    }
+                }
+                else
+                {
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* dp = d + p * mr;
+                        int r = 0;
+                        for (; r < rows; r++) dp[r] = src[(long)r * lda + p];
+                        for (; r < mr; r++) dp[r] = 0f;
+                    }
+                }
+            }
+            else
+            {
+                if (mr == 6 && s + 8 <= mc && Vector256.IsHardwareAccelerated)
+                {
+                    // 8-float copies (2 beyond the strip, still inside this block's columns) at stride 6: each store's
+                    // overrun is overwritten by the next k-step (or the next strip / buffer slack).
+                    float* src = a + (long)p0 * lda + i0 + s;
+                    for (int p = 0; p < kc; p++)
+                        Vector256.Store(Vector256.Load(src + (long)p * lda), d + p * 6);
+                    continue;
+                }
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = a + (long)(p0 + p) * lda + i0 + s;
+                    float* dp = d + p * mr;
+                    int r = 0;
+                    for (; r < rows; r++) dp[r] = src[r];
+                    for (; r < mr; r++) dp[r] = 0f;
+                }
+            }
+        }
+    }
+
+    /// <summary>Packs op(B)[p0..p0+kc, j0..j0+nc] into NR-column strips: dst[s·kc·NR + p·NR + j]; columns beyond nc are zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void PackB(float* dst, float* b, int ldb, bool transB, int p0, int kc, int j0, int nc, int nr)
+    {
+        for (int s = 0; s < nc; s += nr)
+        {
+            int cols = Math.Min(nr, nc - s);
+            float* d = dst + (long)s * kc;
+            if (!transB)
+            {
+                if (cols == nr && nr == 32 && Vector512.IsHardwareAccelerated)
+                {
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* src = b + (long)(p0 + p) * ldb + j0 + s;
+                        Vector512.Store(Vector512.Load(src), d + p * 32);
+                        Vector512.Store(Vector512.Load(src + 16), d + p * 32 + 16);
+                    }
+                }
+                else
+                {
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* src = b + (long)(p0 + p) * ldb + j0 + s;
+                        float* dp = d + p * nr;
+                        int j = 0;
+                        for (; j < cols; j++) dp[j] = src[j];
+                        for (; j < nr; j++) dp[j] = 0f;
+                    }
+                }
+            }
+            else
+            {
+                if (cols == nr && nr % 8 == 0 && Avx.IsSupported)
+                {
+                    int p = 0;
+                    for (; p + 8 <= kc; p += 8)
+                        for (int jb = 0; jb < nr; jb += 8)
+                        {
+                            float* src = b + (long)(j0 + s + jb) * ldb + p0 + p;
+                            Transpose8x8(Vector256.Load(src), Vector256.Load(src + ldb), Vector256.Load(src + 2L * ldb), Vector256.Load(src + 3L * ldb),
+                                Vector256.Load(src + 4L * ldb), Vector256.Load(src + 5L * ldb), Vector256.Load(src + 6L * ldb), Vector256.Load(src + 7L * ldb),
+                                d + p * nr + jb, nr);
+                        }
+                    for (; p < kc; p++)
+                        for (int j = 0; j < nr; j++) d[p * nr + j] = b[(long)(j0 + s + j) * ldb + p0 + p];
+                    continue;
+                }
+                for (int j = 0; j < cols; j++)
+                {
+                    float* src = b + (long)(j0 + s + j) * ldb + p0;
+                    for (int p = 0; p < kc; p++) d[p * nr + j] = src[p];
+                }
+                for (int j = cols; j < nr; j++)
+                    for (int p = 0; p < kc; p++) d[p * nr + j] = 0f;
+            }
+        }
+    }
+
+    /// <summary>Transposes the 8×8 block whose rows are r0..r7 and stores its row i (= column i of the input) at dst + i·stride, i ascending.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Transpose8x8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+        Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7, float* dst, int stride)
+    {
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Vector256.Store(Avx.Permute2x128(u0, u4, 0x20), dst);
+        Vector256.Store(Avx.Permute2x128(u1, u5, 0x20), dst + stride);
+        Vector256.Store(Avx.Permute2x128(u2, u6, 0x20), dst + 2 * stride);
+        Vector256.Store(Avx.Permute2x128(u3, u7, 0x20), dst + 3 * stride);
+        Vector256.Store(Avx.Permute2x128(u0, u4, 0x31), dst + 4 * stride);
+        Vector256.Store(Avx.Permute2x128(u1, u5, 0x31), dst + 5 * stride);
+        Vector256.Store(Avx.Permute2x128(u2, u6, 0x31), dst + 6 * stride);
+        Vector256.Store(Avx.Permute2x128(u3, u7, 0x31), dst + 7 * stride);
+    }
+
+    /// <summary>Scalar 4×4 micro-kernel for hardware without SIMD acceleration.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void KernelScalar(int kc, float* pa, float* pb, float* c, nint ldc, float alpha, float beta)
+    {
+        float* acc = stackalloc float[MrScalar * NrScalar];
+        for (int i = 0; i < MrScalar * NrScalar; i++) acc[i] = 0f;
+        for (int p = 0; p < kc; p++)
+        {
+            for (int r = 0; r < MrScalar; r++)
+            {
+                float ar = pa[r];
+                for (int j = 0; j < NrScalar; j++) acc[r * NrScalar + j] += ar * pb[j];
+            }
+            pa += MrScalar; pb += NrScalar;
+        }
+        for (int r = 0; r < MrScalar; r++)
+            for (int j = 0; j < NrScalar; j++)
+                c[r * ldc + j] = beta == 0f ? alpha * acc[r * NrScalar + j] : alpha * acc[r * NrScalar + j] + beta * c[r * ldc + j];
+    }
+
+    // ---------------------------------------------------------------- small / degenerate problems
+
+    static void ScaleC(float* c, int ldc, int m, int n, float beta)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            float* row = c + (long)i * ldc;
+            if (beta == 0f) new Span<float>(row, n).Clear();
+            else if (beta != 1f) for (int j = 0; j < n; j++) row[j] *= beta;
+        }
+    }
+
+    /// <summary>Unpacked path for tiny problems: row-wise AXPY over op(B) rows, or dot products when op(B) is transposed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Direct(float* c, int ldc, float* a, int lda, bool transA, float* b, int ldb, bool transB,
+        int m, int n, int k, float alpha, float beta)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            float* crow = c + (long)i * ldc;
+            if (!transB)
+            {
+                if (beta == 0f) new Span<float>(crow, n).Clear();
+                else if (beta != 1f) for (int j = 0; j < n; j++) crow[j] *= beta;
+                for (int p = 0; p < k; p++)
+                {
+                    float av = alpha * (transA ? a[(long)p * lda + i] : a[(long)i * lda + p]);
+                    float* brow = b + (long)p * ldb;
+                    int j = 0;
+                    if (Vector256.IsHardwareAccelerated)
+                    {
+                        var va = Vector256.Create(av);
+                        for (; j + 8 <= n; j += 8)
+                            Vector256.Store(Vector256.Load(crow + j) + va * Vector256.Load(brow + j), crow + j);
+                    }
+                    for (; j < n; j++) crow[j] += av * brow[j];
+                }
+            }
+            else
+            {
+                for (int j = 0; j < n; j++)
+                {
+                    float* bcol = b + (long)j * ldb;
+                    float s = 0f;
+                    int p = 0;
+                    if (!transA && Vector256.IsHardwareAccelerated)
+                    {
+                        float* arow = a + (long)i * lda;
+                        var acc = Vector256<float>.Zero;
+                        for (; p + 8 <= k; p += 8) acc += Vector256.Load(arow + p) * Vector256.Load(bcol + p);
+                        s = Vector256.Sum(acc);
+                        for (; p < k; p++) s += arow[p] * bcol[p];
+                    }
+                    else
+                    {
+                        for (; p < k; p++) s += (transA ? a[(long)p * lda + i] : a[(long)i * lda + p]) * bcol[p];
+                    }
+                    crow[j] = beta == 0f ? alpha * s : alpha * s + beta * crow[j];
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,177 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace MicroExpr.Tensors.Cpu;
+
+/// <summary>Pointer and scalar arguments of a row kernel (LayerNorm, softmax), passed by reference to every part.</summary>
+internal unsafe struct RowArgs
+{
+    public float* P0, P1, P2, P3, P4, P5, P6, P7;
+    public int Rows, Cols;
+    public float F0;
+    /// <summary>Per-part scratch (parts 1..n-1), <see cref="ScratchStride"/> floats each; null when running inline.</summary>
+    public float* Scratch;
+    public int ScratchStride;
+}
+
+/// <summary>
+/// Splits <c>rows</c> into contiguous, deterministic parts and runs a row kernel over them on the calling thread plus
+/// thread-pool workers, without allocating after the first call on a thread. Part p always covers the same rows
+/// [rows·p/parts, rows·(p+1)/parts) whichever thread runs it, so per-part partial sums combine deterministically.
+/// The caller takes parts too, so the call completes even when no pool thread is free.
+/// </summary>
+internal static unsafe class RowSplit
+{
+    /// <summary>Below this many elements the call runs inline: waking a worker costs more than it saves.</summary>
+    public const long MinElementsPerPart = 16 * 1024;
+
+    /// <summary>How many parts to use for rows×cols elements and a thread budget.</summary>
+    public static int Parts(int rows, int cols, int threads)
+    {
+        if (threads <= 1 || rows <= 1) return 1;
+        long n = (long)rows * cols;
+        if (n < 2 * MinElementsPerPart) return 1;
+        long p = Math.Min(threads, n / MinElementsPerPart);
+        return (int)Math.Min(p, rows);
+    }
+
+    /// <summary>Runs <paramref name="fn"/>(args, part, r0, r1) over <paramref name="parts"/> parts of args.Rows.</summary>
+    public static void Run(delegate*<ref RowArgs, int, int, int, void> fn, ref RowArgs args, int parts)
+    {
+        if (parts <= 1)
+        {
+            fn(ref args, 0, 0, args.Rows);
+            return;
+        }
+        var job = Job.ForThisThread();
+        job.Start(fn, ref args, parts);
+        for (int i = 1; i < parts; i++) ThreadPool.UnsafeQueueUserWorkItem(job, preferLocal: false);
+        bool last = job.Work();
+        job.WaitDone(last);
+    }
+
+    /// <summary>Scratch of at least <paramref name="floats"/> floats owned by the calling thread (reused across calls).</summary>
+    public static float* Scratch(int floats) => Job.ForThisThread().GetScratch(floats);
+
+    private sealed class Job : IThreadPoolWorkItem
+    {
+        [ThreadStatic] private static Job? t_job;
+
+        private delegate*<ref RowArgs, int, int, int, void> _fn;
+        private RowArgs _args;
+        private int _parts;
+        private int _next = int.MaxValue / 2;
+        private int _pending;
+        private readonly ManualResetEventSlim _done = new(false, 200);
+        private float[]? _scratch;
+
+        public static Job ForThisThread() => t_job ??= new Job();
+
+        public float* GetScratch(int floats)
+        {
+            if (_scratch is null || _scratch.Length < floats)
+                _scratch = GC.AllocateUninitializedArray<float>(Math.Max(floats, 1024), pinned: true);
+            return (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_scratch));
+        }
+
+        public void Start(delegate*<ref RowArgs, int, int, int, void> fn, ref RowArgs args, int parts)
+        {
+            // Stale work items from an earlier call may still run Work(): keep _next out of range while publishing.
+            Volatile.Write(ref _next, int.MaxValue / 2);
+            _fn = fn;
+            _args = args;
+            _parts = parts;
+            _pending = parts;
+            _done.Reset();
+            Volatile.Write(ref _next, 0);
+        }
+
+        public void Execute() => Work();
+
+        /// <summary>Takes parts until none is left; true when this caller finished the last pending part.</summary>
+        public bool Work()
+        {
+            bool last = false;
+            while (true)
+            {
+                int p = Interlocked.Increment(ref _next) - 1;
+                int parts = Volatile.Read(ref _parts);
+                if ((uint)p >= (uint)parts) return last;
+                int rows = _args.Rows;
+                int r0 = (int)((long)rows * p / parts), r1 = (int)((long)rows * (p + 1) / parts);
+                _fn(ref _args, p, r0, r1);
+                if (Interlocked.Decrement(ref _pending) == 0)
+                {
+                    last = true;
+                    _done.Set();
+                }
+            }
+        }
+
+        /// <summary>
+        /// Waits for the worker that finishes the last part. Only the caller that takes _pending to zero sets _done, so
+        /// when another thread did, waiting for its Set (rather than polling _pending) guarantees that no Set from this
+        /// job can land after the next call's Reset.
+        /// </summary>
+        public void WaitDone(bool lastByCaller)
+        {
+            if (!lastByCaller) _done.Wait();
+            Volatile.Write(ref _next, int.MaxValue / 2);
+        }
+    }
+}
+
+/// <summary>Instruction-set level of the row kernels (LayerNorm, softmax): chosen once at run time.</summary>
+internal enum RowIsa { Scalar = 0, V256 = 1, V512 = 2 }
+
+internal static class RowIsaSelect
+{
+    /// <summary>The best level this machine runs: Vector512 (AVX-512F masked loads), else Vector256 (AVX masked loads), else scalar.</summary>
+    public static readonly RowIsa Detected =
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? RowIsa.V512
+        : Vector256.IsHardwareAccelerated && Avx.IsSupported ? RowIsa.V256
+        : RowIsa.Scalar;
+
+    /// <summary>Tests force a lower level here to cover every path on one machine; null means <see cref="Detected"/>.</summary>
+    internal static RowIsa? Force;
+
+    public static RowIsa Current => Force is { } f && f <= Detected ? f : Detected;
+}
+
+/// <summary>Masked tail loads/stores and horizontal max for the row kernels, overloaded by width.</summary>
+internal static unsafe class RowSimd
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> TailMask512(int rem) => Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(rem)).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> TailMask256(int rem) => Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(rem)).AsSingle();
+
+    /// <summary>Lanes where mask is set come from p; the others are <paramref name="merge"/> (and are not read).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> LoadTail(float* p, Vector512<float> mask, Vector512<float> merge) => Avx512F.MaskLoad(p, mask, merge);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> LoadTail(float* p, Vector256<float> mask, Vector256<float> merge) =>
+        Vector256.ConditionalSelect(mask, Avx.MaskLoad(p, mask), merge);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreTail(float* p, Vector512<float> mask, Vector512<float> v) => Avx512F.MaskStore(p, mask, v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreTail(float* p, Vector256<float> mask, Vector256<float> v) => Avx.MaskStore(p, mask, v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float HMax(Vector512<float> v) => HMax(Vector256.MaxNative(v.GetLower(), v.GetUpper()));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float HMax(Vector256<float> v)
+    {
+        var q = Vector128.MaxNative(v.GetLower(), v.GetUpper());
+        q = Vector128.MaxNative(q, Vector128.Shuffle(q, Vector128.Create(2, 3, 0, 1)));
+        q = Vector128.MaxNative(q, Vector128.Shuffle(q, Vector128.Create(1, 0, 3, 2)));
+        return q.ToScalar();
+    }
+}
