@@ -65,8 +65,9 @@ public class CompositeTrainingTests
     {
         var a = TrainMlp(11);
         var b = TrainMlp(11);
+        TestContext.Out.WriteLine($"mlp loss: step 1 {a[0]:F4}, step 50 {a[^1]:F4}");
         Assert.That(a[0], Is.GreaterThan(0.9f), "starts near ln 3 ≈ 1.10");
-        Assert.That(a[^1], Is.LessThan(0.6f), "after 50 steps");
+        Assert.That(a[^1], Is.LessThan(0.1f), "after 50 steps (measured 0.0245)");
         Assert.That(b, Is.EqualTo(a), "same seed, identical losses");
     }
 
@@ -134,8 +135,9 @@ public class CompositeTrainingTests
     {
         var a = TrainTransformer(21);
         var b = TrainTransformer(21);
+        TestContext.Out.WriteLine($"transformer loss: step 1 {a[0]:F4}, step 50 {a[^1]:F4}");
         Assert.That(a[0], Is.GreaterThan(0.8f), "starts near ln 3 ≈ 1.10");
-        Assert.That(a[^1], Is.LessThan(0.2f), "after 50 steps");
+        Assert.That(a[^1], Is.LessThan(0.05f), "after 50 steps (measured 0.0031)");
         Assert.That(b, Is.EqualTo(a), "same seed, identical losses");
     }
 }
