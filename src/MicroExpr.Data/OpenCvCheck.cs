@@ -10,7 +10,7 @@ public static class OpenCvCheck
     {
         try
         {
-            return Cv2.GetVersionString();
+            return Cv2.GetVersionString() ?? "unknown";
         }
         catch (Exception e) when (e is DllNotFoundException or TypeInitializationException)
         {
