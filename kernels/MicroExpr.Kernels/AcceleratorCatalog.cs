@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 
 namespace MicroExpr.Kernels;
@@ -16,7 +17,10 @@ namespace MicroExpr.Kernels;
 public sealed record AcceleratorInfo(
     string Kind, string Name, long MemoryBytes, int WarpSize, int MaxGroupSize, bool Usable, string? Reason, string? Detail);
 
-/// <summary>What <see cref="AcceleratorCatalog.List"/> found: the accelerators, or why none could be listed.</summary>
+/// <summary>
+/// What <see cref="AcceleratorCatalog.List"/> found: the accelerators, and <see cref="Error"/> when the enumeration
+/// failed in part (only the CPU accelerator listed) or entirely (none listed).
+/// </summary>
 public sealed record AcceleratorCatalogResult(IReadOnlyList<AcceleratorInfo> Accelerators, string? Error);
 
 /// <summary>
@@ -36,13 +40,23 @@ public static class AcceleratorCatalog
     public static AcceleratorCatalogResult List(bool probe = false)
     {
         Context context;
+        string? error = null;
         try
         {
             context = Context.Create(b => b.AllAccelerators());
         }
         catch (Exception e)
         {
-            return new AcceleratorCatalogResult([], $"ILGPU could not start: {OneLine(e)}");
+            // A broken GPU driver can fail the whole enumeration: still list the CPU accelerator, and say why.
+            error = $"GPU enumeration failed, only the CPU accelerator is listed: {OneLine(e)}";
+            try
+            {
+                context = Context.Create(b => b.CPU());
+            }
+            catch (Exception cpu)
+            {
+                return new AcceleratorCatalogResult([], $"ILGPU could not start: {OneLine(e)}; CPU only: {OneLine(cpu)}");
+            }
         }
 
         using (context)
@@ -50,7 +64,7 @@ public static class AcceleratorCatalog
             var list = new List<AcceleratorInfo>();
             foreach (var device in context.Devices)
                 list.Add(Describe(context, device, probe));
-            return new AcceleratorCatalogResult(list, null);
+            return new AcceleratorCatalogResult(list, error);
         }
     }
 

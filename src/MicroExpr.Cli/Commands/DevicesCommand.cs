@@ -88,10 +88,7 @@ internal static class DevicesCommand
         o.WriteLine();
         o.WriteLine("ILGPU accelerators");
         if (catalog.Error != null)
-        {
-            o.WriteLine($"  none listed: {catalog.Error}");
-            return;
-        }
+            o.WriteLine($"  {catalog.Error}");
         if (catalog.Accelerators.Count == 0)
         {
             o.WriteLine("  none found");
@@ -117,6 +114,8 @@ internal static class DevicesCommand
             for (int i = 0; i < cols; i++) sb.Append(row[i].PadRight(width[i] + 3));
             o.WriteLine(sb.ToString().TrimEnd());
         }
+        if (catalog.Accelerators.All(a => a.Kind == AcceleratorCatalog.CpuKind))
+            o.WriteLine("  no GPU accelerator found (no CUDA or OpenCL device or driver visible to ILGPU)");
     }
 
     /// <summary>GiB with one decimal; the CPU accelerator reports a nominal size that means "host memory".</summary>
