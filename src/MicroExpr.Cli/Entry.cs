@@ -1,10 +1,74 @@
+using MicroExpr.Cli.Args;
+using MicroExpr.Cli.Commands;
+
 namespace MicroExpr.Cli;
 
+/// <summary>
+/// <c>microexpr</c>: the engine's command line. Exit codes: 0 success, 1 the work failed, 2 the command line was wrong
+/// (or names a command that is not available yet).
+/// </summary>
 internal static class Entry
 {
+    public const int Ok = 0, Failed = 1, Usage = 2;
+
+    /// <summary>Commands announced for later issues. Invoking one says so and exits with <see cref="Usage"/>.</summary>
+    internal static readonly string[] Later = ["demo", "synth", "preprocess", "train", "evaluate", "predict"];
+
     public static int Main(string[] args)
     {
-        Console.Error.WriteLine("microexpr: commands are being built (devices, bench).");
-        return 2;
+        try
+        {
+            return Dispatch(args);
+        }
+        catch (CliUsageException e)
+        {
+            Console.Error.WriteLine($"microexpr: {e.Message}");
+            return Usage;
+        }
     }
+
+    internal static int Dispatch(IReadOnlyList<string> args)
+    {
+        if (args.Count == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            if (args.Count > 1 && args[0] == "help")
+                return Dispatch([args[1], "--help"]);
+            Console.Out.Write(HelpText());
+            return Ok;
+        }
+
+        string command = args[0];
+        var rest = args.Skip(1).ToList();
+        switch (command)
+        {
+            case "devices":
+                return DevicesCommand.Run(rest);
+            case "bench":
+                return BenchCommand.Run(rest);
+        }
+        if (Later.Contains(command))
+        {
+            Console.Error.WriteLine($"microexpr: '{command}' is not yet available: it comes with a later issue. Available now: devices, bench.");
+            return Usage;
+        }
+        throw new CliUsageException($"unknown command '{command}'; see 'microexpr --help'");
+    }
+
+    internal static string HelpText() =>
+        $"""
+        microexpr: command line of MicroExpr.Engine, a from-scratch C# engine for micro-expression recognition
+
+        usage: microexpr <command> [options]
+               microexpr <command> --help      options of one command
+
+        commands:
+          devices     {DevicesCommand.Spec.Summary}
+          bench       {BenchCommand.Summary}
+
+        not yet available (they come with later issues; invoking one exits with code 2):
+          {string.Join(", ", Later)}
+
+        exit codes: 0 success, 1 failure, 2 usage error
+
+        """;
 }

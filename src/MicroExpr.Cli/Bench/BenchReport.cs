@@ -1,0 +1,138 @@
+using System.Globalization;
+using System.Runtime.Intrinsics;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
+namespace MicroExpr.Cli.Bench;
+
+/// <summary>Prints benchmark results: an aligned table for people, or one JSON object per line for scripts.</summary>
+internal static class BenchReport
+{
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    // Plain ASCII output such as "2*M*N*K" or "(x + y) bytes" stays readable: no \u002B escapes. Safe here: the
+    // output is a terminal or a file, never HTML.
+    internal static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>One JSON object per result, one per line (JSON Lines). Numbers are invariant-culture by construction.</summary>
+    public static void WriteJson(TextWriter output, IEnumerable<BenchResult> results)
+    {
+        foreach (var r in results)
+        {
+            using var stream = new MemoryStream();
+            using (var w = new Utf8JsonWriter(stream, JsonOptions))
+            {
+                w.WriteStartObject();
+                w.WriteString("name", r.Name);
+                w.WriteStartObject("shape");
+                foreach (var (key, value) in r.Shape) w.WriteNumber(key, value);
+                w.WriteEndObject();
+                w.WriteNumber("threads", r.Threads);
+                w.WriteNumber("runs", r.Timing.Runs);
+                w.WriteNumber("calls_per_run", r.Timing.CallsPerRun);
+                w.WriteNumber("warmup", r.Timing.Warmup);
+                w.WriteNumber("median_ms", Math.Round(r.Timing.MedianMs, 6));
+                w.WriteNumber("min_ms", Math.Round(r.Timing.MinMs, 6));
+                w.WriteNumber("max_ms", Math.Round(r.Timing.MaxMs, 6));
+                if (r.Metric == Metric.Gflops)
+                {
+                    w.WriteNumber("gflops", Math.Round(r.Rate, 3));
+                    w.WriteNumber("flops_per_call", r.WorkPerCall);
+                }
+                else
+                {
+                    w.WriteNumber("gbps", Math.Round(r.Rate, 3));
+                    w.WriteNumber("bytes_per_call", r.WorkPerCall);
+                }
+                w.WriteString("counting", r.Counting);
+                if (r.Ceiling is { } c)
+                {
+                    w.WriteNumber("ceiling", c.Value);
+                    w.WriteNumber("ceiling_pct", Math.Round(r.CeilingPercent!.Value, 2));
+                }
+                else
+                {
+                    w.WriteNull("ceiling");
+                    w.WriteNull("ceiling_pct");
+                }
+                if (r.Peer is { } p) w.WriteNumber("libtorch", p); else w.WriteNull("libtorch");
+                w.WriteString("simd", Vector512.IsHardwareAccelerated ? "Vector512" : Vector256.IsHardwareAccelerated ? "Vector256" : "none");
+                w.WriteEndObject();
+            }
+            output.WriteLine(Encoding.UTF8.GetString(stream.ToArray()));
+        }
+    }
+
+    /// <summary>
+    /// The human-readable form: a header per benchmark (shape, threads, how the work is counted), one table row per
+    /// pass, then where the ceiling and the peer figure come from.
+    /// </summary>
+    public static void WriteTable(TextWriter output, string title, IReadOnlyList<BenchResult> results)
+    {
+        if (results.Count == 0) return;
+        var first = results[0];
+        output.WriteLine(title);
+        output.WriteLine($"  {first.Threads} thread{(first.Threads == 1 ? "" : "s")}, {first.Timing.Runs} timed runs after {first.Timing.Warmup} warm-up call{(first.Timing.Warmup == 1 ? "" : "s")}; time per call");
+        foreach (var r in results)
+            output.WriteLine($"  {r.Title}: {r.Counting} = {FormatWork(r)} per call, {r.Timing.CallsPerRun} call{(r.Timing.CallsPerRun == 1 ? "" : "s")} per run");
+        output.WriteLine();
+
+        string[] header = ["pass", "median ms", "min-max ms", first.Unit, "% of ceiling", ReferenceFigures.PeerLabel, "vs libtorch"];
+        var rows = new List<string[]> { header };
+        foreach (var r in results)
+        {
+            string format = MsFormat(r.Timing.MedianMs);
+            rows.Add([
+                r.Title,
+                r.Timing.MedianMs.ToString(format, Inv),
+                $"{r.Timing.MinMs.ToString(format, Inv)}-{r.Timing.MaxMs.ToString(format, Inv)}",
+                r.Rate.ToString("0.0", Inv),
+                r.CeilingPercent is { } pct ? pct.ToString("0.0", Inv) + " %" : "n/a",
+                r.Peer is { } p ? $"{p.ToString("0.0", Inv)} {r.Unit}"
+                    : r.Name.EndsWith(".backward", StringComparison.Ordinal) ? "n/a (forward only)" : "n/a (other shape or threads)",
+                r.PeerRatio is { } x ? x.ToString("0.00", Inv) + "x" : "-",
+            ]);
+        }
+        WriteAligned(output, rows, rightAligned: [false, true, true, true, true, false, true]);
+
+        output.WriteLine();
+        var ceilings = results.Where(r => r.Ceiling != null).Select(r => r.Ceiling!.Value).Distinct().ToList();
+        foreach (var c in ceilings)
+            output.WriteLine($"  ceiling: {c.Label} = {c.Value.ToString("0.#", Inv)} {first.Unit}");
+        if (ceilings.Count == 0)
+            output.WriteLine("  ceiling: n/a (no accelerated Vector256 or Vector512 on this machine)");
+        output.WriteLine("  ceilings and libtorch figures were measured on the reference machine (2 vCPUs, Zen 5, AVX-512),");
+        output.WriteLine("  not on this one; libtorch is quoted only at its exact shape, forward, 2 threads.");
+    }
+
+    static string FormatWork(BenchResult r) => r.Metric == Metric.Gflops
+        ? $"{(r.WorkPerCall / 1e9).ToString("0.###", Inv)} GFLOP"
+        : $"{(r.WorkPerCall / 1e6).ToString("0.###", Inv)} MB";
+
+    /// <summary>About four significant digits at the median's magnitude; min and max use the same format.</summary>
+    static string MsFormat(double ms) => ms switch
+    {
+        >= 100 => "0.0",
+        >= 1 => "0.000",
+        _ => "0.0000",
+    };
+
+    static void WriteAligned(TextWriter output, List<string[]> rows, bool[] rightAligned)
+    {
+        int cols = rows[0].Length;
+        var width = new int[cols];
+        foreach (var row in rows)
+            for (int i = 0; i < cols; i++) width[i] = Math.Max(width[i], row[i].Length);
+        foreach (var row in rows)
+        {
+            var sb = new StringBuilder("  ");
+            for (int i = 0; i < cols; i++)
+            {
+                if (i > 0) sb.Append("   ");
+                sb.Append(rightAligned[i] ? row[i].PadLeft(width[i]) : row[i].PadRight(width[i]));
+            }
+            output.WriteLine(sb.ToString().TrimEnd());
+        }
+    }
+}
