@@ -1,0 +1,144 @@
+using System.Text.Json.Serialization;
+using MicroExpr.Nn;
+using MicroExpr.Tensors;
+
+namespace MicroExpr.Models;
+
+[JsonConverter(typeof(JsonStringEnumConverter))]
+public enum TemporalKind { Mean, Lstm, Gru, Transformer }
+
+/// <summary>
+/// Everything that fixes an SLSTT model's shapes. Saved beside every checkpoint, so a checkpoint that
+/// does not match a preset is refused with the differing fields named.
+/// </summary>
+public sealed record SlsttConfig
+{
+    public required string Name { get; init; }
+    public int ImageSize { get; init; } = 112;
+    public int PatchSize { get; init; } = 16;
+    public int Width { get; init; } = 192;
+    public int Depth { get; init; } = 6;
+    public int Heads { get; init; } = 3;
+    public int MlpHidden { get; init; } = 768;
+    public TemporalKind Temporal { get; init; } = TemporalKind.Lstm;
+    public int TemporalLayers { get; init; } = 1;
+    public int TemporalHidden { get; init; } = 192;
+    public int TemporalHeads { get; init; } = 3;
+    public int MaxFrames { get; init; } = 16;
+    /// <summary>0: a linear head; otherwise Linear → ReLU → Linear with this hidden width (the paper: 256).</summary>
+    public int HeadHidden { get; init; }
+    public int Classes { get; init; } = 5;
+    public float LayerNormEps { get; init; } = 1e-5f;
+
+    /// <summary>Names of the fields where two configs differ (empty when they match).</summary>
+    public IReadOnlyList<string> Differences(SlsttConfig other)
+    {
+        var d = new List<string>();
+        void Cmp<T>(string n, T a, T b) { if (!EqualityComparer<T>.Default.Equals(a, b)) d.Add($"{n}: {a} vs {b}"); }
+        Cmp("image_size", ImageSize, other.ImageSize);
+        Cmp("patch_size", PatchSize, other.PatchSize);
+        Cmp("width", Width, other.Width);
+        Cmp("depth", Depth, other.Depth);
+        Cmp("heads", Heads, other.Heads);
+        Cmp("mlp_hidden", MlpHidden, other.MlpHidden);
+        Cmp("temporal", Temporal, other.Temporal);
+        Cmp("temporal_layers", TemporalLayers, other.TemporalLayers);
+        Cmp("temporal_hidden", TemporalHidden, other.TemporalHidden);
+        Cmp("head_hidden", HeadHidden, other.HeadHidden);
+        Cmp("classes", Classes, other.Classes);
+        return d;
+    }
+}
+
+/// <summary>The named model configurations.</summary>
+public static class SlsttPresets
+{
+    /// <summary>
+    /// The bench model of performance.md, exactly: 112 px, 16×16 patches (49 tokens + class token),
+    /// width 192, 6 pre-norm blocks of 3 heads × 64 with MLP 768, one LSTM layer 192→192, Linear(192, 5).
+    /// 3,124,421 parameters.
+    /// </summary>
+    public static SlsttConfig Bench => new() { Name = "slstt-bench" };
+
+    /// <summary>
+    /// Small enough for the demo on a 2-core CPU: 48 px motion images, 8×8 patches (36 tokens), width 64,
+    /// 2 blocks of 2 heads, MLP 128, one LSTM layer of 64, linear head.
+    /// </summary>
+    public static SlsttConfig Tiny => new()
+    {
+        Name = "slstt-tiny", ImageSize = 48, PatchSize = 8, Width = 64, Depth = 2, Heads = 2, MlpHidden = 128,
+        Temporal = TemporalKind.Lstm, TemporalLayers = 1, TemporalHidden = 64, TemporalHeads = 2, Classes = 3,
+    };
+
+    /// <summary>
+    /// The paper's model: ViT-B/16 (12 blocks, width 768, 12 heads, MLP 3072; 224 px here, 384 in the paper),
+    /// a 3-layer LSTM of 512, head 512 → 256 → classes. LayerNorm eps 1e-6 as in timm's ViT.
+    /// </summary>
+    public static SlsttConfig B16 => new()
+    {
+        Name = "slstt-b16", ImageSize = 224, PatchSize = 16, Width = 768, Depth = 12, Heads = 12, MlpHidden = 3072,
+        Temporal = TemporalKind.Lstm, TemporalLayers = 3, TemporalHidden = 512, HeadHidden = 256, Classes = 3,
+        LayerNormEps = 1e-6f,
+    };
+
+    public static IReadOnlyList<string> Names => ["slstt-bench", "slstt-tiny", "slstt-b16"];
+
+    public static SlsttConfig Get(string name) => name switch
+    {
+        "slstt-bench" => Bench,
+        "slstt-tiny" => Tiny,
+        "slstt-b16" => B16,
+        _ => throw new ArgumentException($"unknown model preset '{name}'; known: {string.Join(", ", Names)}"),
+    };
+}
+
+/// <summary>
+/// SLSTT (Zhang et al., 2022): a ViT spatial encoder applied to every frame's motion image (the class
+/// token is the frame feature), a temporal aggregator over the T frame features, and a head.
+/// Input [B, T, 3, H, W] → logits [B, classes].
+/// </summary>
+public sealed class SlsttModel : Module
+{
+    public SlsttModel(SlsttConfig config, Rng rng)
+    {
+        Config = config;
+        Spatial = Child("spatial", new VisionTransformer(config.ImageSize, config.PatchSize, config.Width, config.Depth, config.Heads,
+            config.MlpHidden, rng, config.LayerNormEps));
+        Temporal = Child("temporal", config.Temporal switch
+        {
+            TemporalKind.Mean => (TemporalAggregator)new MeanAggregator(config.Width),
+            TemporalKind.Lstm => new LstmAggregator(config.Width, config.TemporalHidden, config.TemporalLayers, rng),
+            TemporalKind.Gru => new GruAggregator(config.Width, config.TemporalHidden, config.TemporalLayers, rng),
+            TemporalKind.Transformer => new TemporalTransformer(config.Width, config.TemporalLayers, config.TemporalHeads,
+                2 * config.Width, config.MaxFrames, rng),
+            _ => throw new ArgumentOutOfRangeException(nameof(config)),
+        });
+        if (config.HeadHidden > 0)
+        {
+            HeadHidden = Child("head.0", new Linear(Temporal.OutFeatures, config.HeadHidden, rng));
+            Head = Child("head.2", new Linear(config.HeadHidden, config.Classes, rng));
+        }
+        else
+        {
+            Head = Child("head", new Linear(Temporal.OutFeatures, config.Classes, rng));
+        }
+    }
+
+    public SlsttConfig Config { get; }
+    public VisionTransformer Spatial { get; }
+    public TemporalAggregator Temporal { get; }
+    public Linear? HeadHidden { get; }
+    public Linear Head { get; }
+
+    /// <summary>clips [B, T, 3, H, W] → logits [B, classes].</summary>
+    public Tensor Forward(Tensor clips)
+    {
+        if (clips.Rank != 5 || clips.Shape[2] != 3 || clips.Shape[3] != Config.ImageSize || clips.Shape[4] != Config.ImageSize)
+            throw new ShapeException($"{Config.Name}: expected clips [B, T, 3, {Config.ImageSize}, {Config.ImageSize}], got {ShapeUtil.Format(clips.Shape)}");
+        int b = clips.Shape[0], t = clips.Shape[1];
+        var frames = Spatial.Forward(clips.Reshape(b * t, 3, Config.ImageSize, Config.ImageSize)).Reshape(b, t, Config.Width);
+        var clip = Temporal.Forward(frames);
+        if (HeadHidden != null) clip = HeadHidden.Forward(clip).Relu();
+        return Head.Forward(clip);
+    }
+}

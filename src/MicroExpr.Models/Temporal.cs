@@ -1,0 +1,171 @@
+using MicroExpr.Nn;
+using MicroExpr.Tensors;
+
+namespace MicroExpr.Models;
+
+/// <summary>Turns per-frame features [B, T, C] into one clip feature [B, OutFeatures].</summary>
+public abstract class TemporalAggregator : Module
+{
+    public abstract int OutFeatures { get; }
+    public abstract Tensor Forward(Tensor frames);
+}
+
+/// <summary>SLSTT's Mean variant: the average of the frame features.</summary>
+public sealed class MeanAggregator(int features) : TemporalAggregator
+{
+    public override int OutFeatures { get; } = features;
+    public override Tensor Forward(Tensor frames) => frames.Mean([1]);
+}
+
+/// <summary>
+/// LSTM over the frames (PyTorch naming and gate order i, f, g, o: weight_ih_l{k} [4H, in],
+/// weight_hh_l{k} [4H, H], bias_ih_l{k}, bias_hh_l{k}); zero initial state; the last layer's last
+/// hidden state is the clip feature. The input projection of all frames is one GEMM per layer.
+/// </summary>
+public sealed class LstmAggregator : TemporalAggregator
+{
+    private readonly Tensor[] wIh, wHh, bIh, bHh;
+
+    public LstmAggregator(int inFeatures, int hidden, int layers, Rng rng)
+    {
+        Hidden = hidden;
+        wIh = new Tensor[layers];
+        wHh = new Tensor[layers];
+        bIh = new Tensor[layers];
+        bHh = new Tensor[layers];
+        float bound = 1f / MathF.Sqrt(hidden);
+        for (int l = 0; l < layers; l++)
+        {
+            int input = l == 0 ? inFeatures : hidden;
+            wIh[l] = Parameter($"weight_ih_l{l}", Tensor.RandU([4 * hidden, input], rng, -bound, bound));
+            wHh[l] = Parameter($"weight_hh_l{l}", Tensor.RandU([4 * hidden, hidden], rng, -bound, bound));
+            bIh[l] = Parameter($"bias_ih_l{l}", Tensor.RandU([4 * hidden], rng, -bound, bound));
+            bHh[l] = Parameter($"bias_hh_l{l}", Tensor.RandU([4 * hidden], rng, -bound, bound));
+        }
+    }
+
+    public int Hidden { get; }
+    public int Layers => wIh.Length;
+    public override int OutFeatures => Hidden;
+
+    /// <summary>[B, T, C] → last hidden state [B, H].</summary>
+    public override Tensor Forward(Tensor frames)
+    {
+        int b = frames.Shape[0], t = frames.Shape[1], hsz = Hidden;
+        var input = frames;
+        Tensor? h = null;
+        for (int l = 0; l < Layers; l++)
+        {
+            var xProj = Tensor.MatMul(input, wIh[l], false, true) + (bIh[l] + bHh[l]);   // [B, T, 4H]
+            h = null;
+            Tensor? c = null;
+            var outputs = new Tensor[t];
+            for (int s = 0; s < t; s++)
+            {
+                var gates = xProj.Slice(1, s, 1).Reshape(b, 4 * hsz);
+                if (h != null) gates = gates + Tensor.MatMul(h, wHh[l], false, true);
+                var i = gates.Slice(1, 0, hsz).Sigmoid();
+                var f = gates.Slice(1, hsz, hsz).Sigmoid();
+                var g = gates.Slice(1, 2 * hsz, hsz).Tanh();
+                var o = gates.Slice(1, 3 * hsz, hsz).Sigmoid();
+                c = c is null ? i * g : f * c + i * g;
+                h = o * c.Tanh();
+                outputs[s] = h;
+            }
+            if (l < Layers - 1) input = Tensor.Stack(1, outputs);
+        }
+        return h!;
+    }
+}
+
+/// <summary>
+/// GRU over the frames (PyTorch naming, gate order r, z, n): n = tanh(W_in x + b_in + r∘(W_hn h + b_hn)),
+/// h' = (1 − z)∘n + z∘h; zero initial state; last hidden state of the last layer.
+/// </summary>
+public sealed class GruAggregator : TemporalAggregator
+{
+    private readonly Tensor[] wIh, wHh, bIh, bHh;
+
+    public GruAggregator(int inFeatures, int hidden, int layers, Rng rng)
+    {
+        Hidden = hidden;
+        wIh = new Tensor[layers];
+        wHh = new Tensor[layers];
+        bIh = new Tensor[layers];
+        bHh = new Tensor[layers];
+        float bound = 1f / MathF.Sqrt(hidden);
+        for (int l = 0; l < layers; l++)
+        {
+            int input = l == 0 ? inFeatures : hidden;
+            wIh[l] = Parameter($"weight_ih_l{l}", Tensor.RandU([3 * hidden, input], rng, -bound, bound));
+            wHh[l] = Parameter($"weight_hh_l{l}", Tensor.RandU([3 * hidden, hidden], rng, -bound, bound));
+            bIh[l] = Parameter($"bias_ih_l{l}", Tensor.RandU([3 * hidden], rng, -bound, bound));
+            bHh[l] = Parameter($"bias_hh_l{l}", Tensor.RandU([3 * hidden], rng, -bound, bound));
+        }
+    }
+
+    public int Hidden { get; }
+    public int Layers => wIh.Length;
+    public override int OutFeatures => Hidden;
+
+    public override Tensor Forward(Tensor frames)
+    {
+        int b = frames.Shape[0], t = frames.Shape[1], hsz = Hidden;
+        var input = frames;
+        Tensor? h = null;
+        for (int l = 0; l < Layers; l++)
+        {
+            var xProj = Tensor.MatMul(input, wIh[l], false, true) + bIh[l];   // [B, T, 3H]
+            h = null;
+            var outputs = new Tensor[t];
+            for (int s = 0; s < t; s++)
+            {
+                var gx = xProj.Slice(1, s, 1).Reshape(b, 3 * hsz);
+                Tensor gh = h is null ? bHh[l].BroadcastTo(b, 3 * hsz) : Tensor.MatMul(h, wHh[l], false, true) + bHh[l];
+                var r = (gx.Slice(1, 0, hsz) + gh.Slice(1, 0, hsz)).Sigmoid();
+                var z = (gx.Slice(1, hsz, hsz) + gh.Slice(1, hsz, hsz)).Sigmoid();
+                var n = (gx.Slice(1, 2 * hsz, hsz) + r * gh.Slice(1, 2 * hsz, hsz)).Tanh();
+                // h' = (1 − z)·n + z·h = n + z·(h − n); with h = 0 at the first step, h' = n − z·n.
+                h = h is null ? n - z * n : n + z * (h - n);
+                outputs[s] = h;
+            }
+            if (l < Layers - 1) input = Tensor.Stack(1, outputs);
+        }
+        return h!;
+    }
+}
+
+/// <summary>
+/// Temporal transformer: a class token over the frame features with a learned position embedding
+/// (up to <c>maxFrames</c> + 1 positions), pre-norm blocks, final LayerNorm; the class token is the clip feature.
+/// </summary>
+public sealed class TemporalTransformer : TemporalAggregator
+{
+    public TemporalTransformer(int width, int depth, int heads, int mlpHidden, int maxFrames, Rng rng)
+    {
+        Width = width;
+        MaxFrames = maxFrames;
+        ClsToken = Parameter("cls_token", Tensor.TruncNormal([1, 1, width], rng, 0.02f, -0.04f, 0.04f));
+        PosEmbed = Parameter("pos_embed", Tensor.TruncNormal([1, maxFrames + 1, width], rng, 0.02f, -0.04f, 0.04f));
+        Blocks = new TransformerBlock[depth];
+        for (int i = 0; i < depth; i++) Blocks[i] = Child($"blocks.{i}", new TransformerBlock(width, heads, mlpHidden, rng, initStd: 0.02f));
+        Norm = Child("norm", new LayerNorm(width));
+    }
+
+    public int Width { get; }
+    public int MaxFrames { get; }
+    public Tensor ClsToken { get; }
+    public Tensor PosEmbed { get; }
+    public TransformerBlock[] Blocks { get; }
+    public LayerNorm Norm { get; }
+    public override int OutFeatures => Width;
+
+    public override Tensor Forward(Tensor frames)
+    {
+        int b = frames.Shape[0], t = frames.Shape[1];
+        if (t > MaxFrames) throw new ShapeException($"temporal transformer: {t} frames, but position embeddings exist for {MaxFrames}");
+        var x = Tensor.Concat(1, ClsToken.BroadcastTo(b, 1, Width), frames) + PosEmbed.Slice(1, 0, t + 1);
+        foreach (var block in Blocks) x = block.Forward(x);
+        return Norm.Forward(x).Slice(1, 0, 1).Reshape(b, Width);
+    }
+}

@@ -1,0 +1,77 @@
+using MicroExpr.Nn;
+using MicroExpr.Tensors;
+
+namespace MicroExpr.Models;
+
+/// <summary>
+/// Linear patch embedding (no convolution): an image [B, 3, H, W] is cut into P×P patches, each
+/// flattened in (channel, row, column) order — the order of timm's conv weight [C, 3, P, P], so a
+/// pretrained conv kernel reshapes to this layer's weight [C, 3·P·P] — and mapped to width C.
+/// </summary>
+public sealed class PatchEmbed : Module
+{
+    public PatchEmbed(int imageSize, int patchSize, int inChannels, int width, Rng rng)
+    {
+        if (imageSize % patchSize != 0) throw new ArgumentException($"patch embed: image size {imageSize} is not a multiple of patch size {patchSize}");
+        ImageSize = imageSize;
+        PatchSize = patchSize;
+        InChannels = inChannels;
+        Grid = imageSize / patchSize;
+        Proj = Child("proj", new Linear(inChannels * patchSize * patchSize, width, rng, true, initStd: 0.02f));
+    }
+
+    public int ImageSize { get; }
+    public int PatchSize { get; }
+    public int InChannels { get; }
+    public int Grid { get; }
+    public int Tokens => Grid * Grid;
+    public Linear Proj { get; }
+
+    /// <summary>[B, 3, H, W] → [B, N = (H/P)·(W/P), C].</summary>
+    public Tensor Forward(Tensor x)
+    {
+        if (x.Rank != 4 || x.Shape[1] != InChannels || x.Shape[2] != ImageSize || x.Shape[3] != ImageSize)
+            throw new ShapeException($"patch embed: expected [B, {InChannels}, {ImageSize}, {ImageSize}], got {ShapeUtil.Format(x.Shape)}");
+        int b = x.Shape[0], p = PatchSize, g = Grid;
+        var patches = x.Reshape(b, InChannels, g, p, g, p).Permute(0, 2, 4, 1, 3, 5).Reshape(b, g * g, InChannels * p * p);
+        return Proj.Forward(patches);
+    }
+}
+
+/// <summary>
+/// ViT encoder (timm naming: cls_token, pos_embed, patch_embed.proj, blocks.i.*, norm): patch embedding,
+/// class token, learned position embedding, pre-norm blocks with fused attention and GELU MLP, final
+/// LayerNorm. <see cref="Forward"/> returns the class token of each image: the frame feature.
+/// </summary>
+public sealed class VisionTransformer : Module
+{
+    public VisionTransformer(int imageSize, int patchSize, int width, int depth, int heads, int mlpHidden, Rng rng, float eps = 1e-5f)
+    {
+        Width = width;
+        PatchEmbed = Child("patch_embed", new PatchEmbed(imageSize, patchSize, 3, width, rng));
+        ClsToken = Parameter("cls_token", Tensor.TruncNormal([1, 1, width], rng, 0.02f, -0.04f, 0.04f));
+        PosEmbed = Parameter("pos_embed", Tensor.TruncNormal([1, PatchEmbed.Tokens + 1, width], rng, 0.02f, -0.04f, 0.04f));
+        Blocks = new TransformerBlock[depth];
+        for (int i = 0; i < depth; i++) Blocks[i] = Child($"blocks.{i}", new TransformerBlock(width, heads, mlpHidden, rng, eps, initStd: 0.02f));
+        Norm = Child("norm", new LayerNorm(width, eps));
+    }
+
+    public int Width { get; }
+    public PatchEmbed PatchEmbed { get; }
+    public Tensor ClsToken { get; }
+    public Tensor PosEmbed { get; }
+    public TransformerBlock[] Blocks { get; }
+    public LayerNorm Norm { get; }
+
+    /// <summary>[B, 3, H, W] → class-token features [B, C].</summary>
+    public Tensor Forward(Tensor images)
+    {
+        int b = images.Shape[0];
+        var tokens = PatchEmbed.Forward(images);                          // [B, N, C]
+        var cls = ClsToken.BroadcastTo(b, 1, Width);                       // [B, 1, C]
+        var x = Tensor.Concat(1, cls, tokens) + PosEmbed;                  // [B, N+1, C]
+        foreach (var block in Blocks) x = block.Forward(x);
+        x = Norm.Forward(x);
+        return x.Slice(1, 0, 1).Reshape(b, Width);
+    }
+}

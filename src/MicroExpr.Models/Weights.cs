@@ -1,0 +1,130 @@
+using System.Text.Json;
+using MicroExpr.Nn;
+using MicroExpr.Tensors;
+
+namespace MicroExpr.Models;
+
+/// <summary>What an import matched and what it did not.</summary>
+public sealed record ImportReport(IReadOnlyList<string> Loaded, IReadOnlyList<string> UnusedInFile, IReadOnlyList<string> MissingInFile,
+    IReadOnlyList<string> Adapted)
+{
+    public override string ToString() =>
+        $"loaded {Loaded.Count} tensors; adapted: {(Adapted.Count == 0 ? "none" : string.Join("; ", Adapted))}\n" +
+        $"in the file but not in the model ({UnusedInFile.Count}): {string.Join(", ", UnusedInFile)}\n" +
+        $"in the model but not in the file ({MissingInFile.Count}): {string.Join(", ", MissingInFile)}";
+}
+
+/// <summary>Checkpoints (safetensors + the model config in the metadata) and ImageNet ViT import in timm's naming.</summary>
+public static class Weights
+{
+    private const string ConfigKey = "microexpr.config";
+
+    /// <summary>Writes every parameter of the model (and its config) atomically.</summary>
+    public static void Save(SlsttModel model, string path, IReadOnlyDictionary<string, string>? extra = null)
+    {
+        var meta = new Dictionary<string, string> { [ConfigKey] = JsonSerializer.Serialize(model.Config), ["format"] = "pt" };
+        if (extra != null) foreach (var (k, v) in extra) meta[k] = v;
+        Safetensors.Write(path, model.NamedParameters().Select(p => new NamedArray(p.Name, p.Value.Shape, p.Value.ToArray())), meta);
+    }
+
+    /// <summary>The config stored in a checkpoint.</summary>
+    public static SlsttConfig ReadConfig(string path)
+    {
+        var (_, meta) = Safetensors.Read(path);
+        if (!meta.TryGetValue(ConfigKey, out var json)) throw new InvalidDataException($"{path}: not a MicroExpr checkpoint (no model config in its metadata)");
+        return JsonSerializer.Deserialize<SlsttConfig>(json) ?? throw new InvalidDataException($"{path}: unreadable model config");
+    }
+
+    /// <summary>Loads a checkpoint into a model of the same config; a mismatch names the file and the differing fields.</summary>
+    public static IReadOnlyDictionary<string, string> Load(SlsttModel model, string path)
+    {
+        var (arrays, meta) = Safetensors.Read(path);
+        if (meta.TryGetValue(ConfigKey, out var json) && JsonSerializer.Deserialize<SlsttConfig>(json) is { } saved)
+        {
+            var diff = saved.Differences(model.Config);
+            if (diff.Count > 0)
+                throw new InvalidDataException($"{path}: checkpoint of '{saved.Name}' does not match model '{model.Config.Name}': {string.Join(", ", diff)}");
+        }
+        var byName = arrays.ToDictionary(a => a.Name);
+        foreach (var (name, p) in model.NamedParameters())
+        {
+            if (!byName.TryGetValue(name, out var a)) throw new InvalidDataException($"{path}: parameter '{name}' is missing");
+            if (!ShapeUtil.SameShape(a.Shape, p.Shape))
+                throw new InvalidDataException($"{path}: parameter '{name}' has shape {ShapeUtil.Format(a.Shape)}, the model has {ShapeUtil.Format(p.Shape)}");
+            p.Backend.Upload(p.Storage, a.Data);
+        }
+        return meta;
+    }
+
+    /// <summary>
+    /// Imports an ImageNet ViT saved in timm's naming (patch_embed.proj.weight [C, 3, P, P], cls_token,
+    /// pos_embed [1, 1 + G², C], blocks.i.*, norm.*) into the spatial encoder: the conv patch kernel is
+    /// reshaped to the linear patch embedding [C, 3·P·P]; position embeddings are resized bilinearly
+    /// when the grid differs (timm uses bicubic; bilinear is the documented choice here); the
+    /// classifier head and any other name without a counterpart are listed, not guessed.
+    /// </summary>
+    public static ImportReport ImportTimmVit(SlsttModel model, IReadOnlyList<NamedArray> arrays)
+    {
+        var target = model.Spatial.NamedParameters().ToDictionary(p => p.Name, p => p.Value);
+        var loaded = new List<string>();
+        var unused = new List<string>();
+        var adapted = new List<string>();
+        foreach (var a in arrays)
+        {
+            if (!target.TryGetValue(a.Name, out var p))
+            {
+                unused.Add(a.Name);
+                continue;
+            }
+            var data = a.Data;
+            var shape = a.Shape;
+            if (a.Name == "patch_embed.proj.weight" && shape.Length == 4)
+            {
+                shape = [shape[0], shape[1] * shape[2] * shape[3]]; // (c, kh, kw) flattening matches PatchEmbed's patch order
+                adapted.Add($"patch_embed.proj.weight {ShapeUtil.Format(a.Shape)} → {ShapeUtil.Format(shape)}");
+            }
+            else if (a.Name == "pos_embed" && !ShapeUtil.SameShape(shape, p.Shape))
+            {
+                data = ResizePositionEmbedding(data, shape, p.Shape);
+                adapted.Add($"pos_embed {ShapeUtil.Format(shape)} → {ShapeUtil.Format(p.Shape)} (bilinear)");
+                shape = p.Shape;
+            }
+            if (!ShapeUtil.SameShape(shape, p.Shape))
+            {
+                unused.Add($"{a.Name} (shape {ShapeUtil.Format(a.Shape)}, model {ShapeUtil.Format(p.Shape)})");
+                continue;
+            }
+            p.Backend.Upload(p.Storage, data);
+            loaded.Add(a.Name);
+        }
+        var missing = target.Keys.Where(k => !loaded.Contains(k)).Select(k => "spatial." + k).ToList();
+        return new ImportReport(loaded, unused, missing, adapted);
+    }
+
+    public static ImportReport ImportTimmVit(SlsttModel model, string path) => ImportTimmVit(model, Safetensors.Read(path).Arrays);
+
+    /// <summary>[1, 1 + G0², C] → [1, 1 + G1², C]: the class token's row is kept, the grid resized bilinearly (align_corners = false).</summary>
+    public static float[] ResizePositionEmbedding(float[] src, int[] srcShape, int[] dstShape)
+    {
+        int c = srcShape[^1];
+        int g0 = (int)Math.Round(Math.Sqrt(srcShape[1] - 1)), g1 = (int)Math.Round(Math.Sqrt(dstShape[1] - 1));
+        if (g0 * g0 != srcShape[1] - 1 || g1 * g1 != dstShape[1] - 1 || dstShape[^1] != c)
+            throw new InvalidDataException($"pos_embed: cannot resize {ShapeUtil.Format(srcShape)} to {ShapeUtil.Format(dstShape)} (needs square grids and equal width)");
+        var dst = new float[dstShape[1] * c];
+        Array.Copy(src, dst, c);
+        for (int y = 0; y < g1; y++)
+            for (int x = 0; x < g1; x++)
+            {
+                double sy = Math.Clamp((y + 0.5) * g0 / g1 - 0.5, 0, g0 - 1), sx = Math.Clamp((x + 0.5) * g0 / g1 - 0.5, 0, g0 - 1);
+                int y0 = (int)sy, x0 = (int)sx, y1 = Math.Min(y0 + 1, g0 - 1), x1 = Math.Min(x0 + 1, g0 - 1);
+                double fy = sy - y0, fx = sx - x0;
+                for (int k = 0; k < c; k++)
+                {
+                    double v = (1 - fy) * ((1 - fx) * src[(1 + y0 * g0 + x0) * c + k] + fx * src[(1 + y0 * g0 + x1) * c + k])
+                             + fy * ((1 - fx) * src[(1 + y1 * g0 + x0) * c + k] + fx * src[(1 + y1 * g0 + x1) * c + k]);
+                    dst[(1 + y * g1 + x) * c + k] = (float)v;
+                }
+            }
+        return dst;
+    }
+}
