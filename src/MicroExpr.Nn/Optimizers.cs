@@ -14,6 +14,12 @@ public abstract class Optimizer : IDisposable
 
     public abstract void Step();
 
+    /// <summary>Steps taken so far (restored on resume).</summary>
+    public int StepCount { get; set; }
+
+    /// <summary>The optimizer's state tensors with stable names, for checkpoints (restore by uploading into them).</summary>
+    public abstract IEnumerable<(string Name, Tensor Value)> State();
+
     public void ZeroGrad()
     {
         foreach (var p in Params) p.ZeroGrad();
@@ -65,7 +71,15 @@ public sealed class AdamW : Optimizer
     public float Beta2 { get; }
     public float Eps { get; }
     public float WeightDecay { get; }
-    public int StepCount { get; private set; }
+
+    public override IEnumerable<(string Name, Tensor Value)> State()
+    {
+        for (int i = 0; i < Params.Length; i++)
+        {
+            yield return ($"exp_avg.{i}", m[i]);
+            yield return ($"exp_avg_sq.{i}", v[i]);
+        }
+    }
 
     public override void Step()
     {
@@ -89,44 +103,41 @@ public sealed class AdamW : Optimizer
 /// <summary>SGD with momentum and (coupled) weight decay, as torch.optim.SGD: b = μ·b + (g + wd·p); p −= lr·b.</summary>
 public sealed class Sgd : Optimizer
 {
-    private readonly Tensor?[] buffers;
+    private readonly Tensor[] buffers;
 
     public Sgd(IEnumerable<Tensor> parameters, float lr, float momentum = 0.9f, float weightDecay = 0f) : base(parameters)
     {
         LearningRate = lr;
         Momentum = momentum;
         WeightDecay = weightDecay;
-        buffers = new Tensor?[Params.Length];
+        // Zero buffers make the first step b = g, as PyTorch's lazily created buffer does.
+        buffers = Params.Select(p => Tensor.Zeros(p.Shape, p.Device).Keep()).ToArray();
     }
+
+    public override IEnumerable<(string Name, Tensor Value)> State() => buffers.Select((b, i) => ($"momentum_buffer.{i}", b));
 
     public float Momentum { get; }
     public float WeightDecay { get; }
 
     public override void Step()
     {
+        StepCount++;
         for (int i = 0; i < Params.Length; i++)
         {
             var p = Params[i];
             if (p.Grad is not { } g) continue;
             var be = p.Backend;
-            if (buffers[i] is not { } buf)
-            {
-                buf = buffers[i] = g.Clone().Keep();
-                if (WeightDecay != 0) be.Axpy(buf.Storage, p.Storage, p.Numel, WeightDecay);
-            }
-            else
-            {
-                be.Unary(UnaryOp.Scale, buf.Storage, buf.Storage, p.Numel, Momentum);
-                be.Axpy(buf.Storage, g.Storage, p.Numel, 1f);
-                if (WeightDecay != 0) be.Axpy(buf.Storage, p.Storage, p.Numel, WeightDecay);
-            }
+            var buf = buffers[i];
+            be.Unary(UnaryOp.Scale, buf.Storage, buf.Storage, p.Numel, Momentum);
+            be.Axpy(buf.Storage, g.Storage, p.Numel, 1f);
+            if (WeightDecay != 0) be.Axpy(buf.Storage, p.Storage, p.Numel, WeightDecay);
             be.Axpy(p.Storage, buf.Storage, p.Numel, -LearningRate);
         }
     }
 
     public override void Dispose()
     {
-        foreach (var b in buffers) b?.Dispose();
+        foreach (var b in buffers) b.Dispose();
         base.Dispose();
     }
 }

@@ -1,0 +1,35 @@
+namespace MicroExpr.Training;
+
+/// <summary>One preprocessed clip in memory: [T, C, S, S] float32.</summary>
+public sealed record Clip(string Id, string Subject, int Label, float[] Data);
+
+/// <summary>A data set in memory: clips of one shape, class names indexed by label.</summary>
+public sealed class ClipSet
+{
+    public ClipSet(IReadOnlyList<Clip> clips, IReadOnlyList<string> classNames, int frames, int channels, int size, string source)
+    {
+        if (channels != 3) throw new InvalidDataException($"{source}: clips have {channels} channels; the models take 3");
+        foreach (var c in clips)
+        {
+            if (c.Data.Length != frames * channels * size * size)
+                throw new InvalidDataException($"{source}: clip {c.Id} has {c.Data.Length} values, expected [T={frames}, C={channels}, {size}, {size}]");
+            if (c.Label < 0 || c.Label >= classNames.Count)
+                throw new InvalidDataException($"{source}: clip {c.Id} has label {c.Label}, outside the {classNames.Count} classes ({string.Join(", ", classNames)})");
+        }
+        Clips = clips;
+        ClassNames = classNames;
+        Frames = frames;
+        Channels = channels;
+        Size = size;
+        Source = source;
+    }
+
+    public IReadOnlyList<Clip> Clips { get; }
+    public IReadOnlyList<string> ClassNames { get; }
+    public int Frames { get; }
+    public int Channels { get; }
+    public int Size { get; }
+    public string Source { get; }
+
+    public IReadOnlyList<string> Subjects => Clips.Select(c => c.Subject).Distinct().OrderBy(s => s, StringComparer.Ordinal).ToList();
+}

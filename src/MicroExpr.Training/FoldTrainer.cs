@@ -1,0 +1,237 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using MicroExpr.Models;
+using MicroExpr.Nn;
+using MicroExpr.Tensors;
+using MicroExpr.Tensors.Autograd;
+
+namespace MicroExpr.Training;
+
+/// <summary>What one leave-one-subject-out fold produced.</summary>
+public sealed record FoldResult
+{
+    public required string Subject { get; init; }
+    public required int Epochs { get; init; }
+    public required IReadOnlyList<string> TrainSubjects { get; init; }
+    public required IReadOnlyList<Prediction> Predictions { get; init; }
+    public required IReadOnlyList<double> EpochLoss { get; init; }
+    /// <summary>Test predictions after every epoch (only with --oracle): used for the labelled "oracle epoch" figure, never for the honest one.</summary>
+    public IReadOnlyList<IReadOnlyList<Prediction>>? OracleByEpoch { get; init; }
+    public double Seconds { get; init; }
+}
+
+/// <summary>Reports training progress (fold, epoch, loss) to whoever shows it.</summary>
+public interface ITrainingProgress
+{
+    void OnEpoch(string fold, int foldIndex, int folds, int epoch, int epochs, double loss, double seconds);
+}
+
+/// <summary>
+/// Trains and evaluates one fold: a fresh model on every subject but the test subject, a fixed number of
+/// epochs (nothing looks at the test subject), then predictions for the test subject's clips. Every
+/// epoch ends with an atomic checkpoint (model, optimizer state, losses); a resumed fold continues from
+/// it and reaches the same result as an uninterrupted run, because every random draw is derived from
+/// (seed, fold, epoch) and the kernels are deterministic.
+/// </summary>
+public static class FoldTrainer
+{
+    public const string CheckpointFile = "checkpoint.safetensors";
+    public const string ResultFile = "result.json";
+
+    public static FoldResult Run(ClipSet data, string testSubject, int foldIndex, int folds, TrainOptions o, string foldDir, Device device,
+        ITrainingProgress? progress = null, TextWriter? log = null, CancellationToken cancel = default)
+    {
+        var watch = Stopwatch.StartNew();
+        var train = data.Clips.Where(c => c.Subject != testSubject).ToList();
+        var test = data.Clips.Where(c => c.Subject == testSubject).ToList();
+        if (test.Count == 0) throw new ArgumentException($"fold '{testSubject}': no clips of that subject in {data.Source}");
+        var trainSubjects = train.Select(c => c.Subject).Distinct().OrderBy(s => s, StringComparer.Ordinal).ToList();
+        // The LOSO guarantee, checked rather than assumed.
+        if (trainSubjects.Contains(testSubject) || train.Any(c => test.Contains(c)))
+            throw new InvalidOperationException($"LOSO violated: test subject {testSubject} appears in the training set");
+        if (train.Count == 0) throw new ArgumentException($"fold '{testSubject}': no training clips (only one subject in {data.Source})");
+
+        Directory.CreateDirectory(foldDir);
+        var cfg = o.ModelConfig(data);
+        ulong foldSeed = o.Seed * 1_000_003UL + (ulong)foldIndex * 7919UL;
+        using var model = new SlsttModel(cfg, new Rng(foldSeed)).ToDevice(device);
+        using Optimizer opt = o.Optimizer switch
+        {
+            "adamw" => new AdamW(model.Parameters(), o.LearningRate, weightDecay: o.WeightDecay),
+            "sgd" => new Sgd(model.Parameters(), o.LearningRate, o.Momentum, o.WeightDecay),
+            _ => throw new ArgumentException($"unknown optimizer '{o.Optimizer}' (adamw or sgd)"),
+        };
+        var classWeights = o.ClassWeights ? BalancedWeights(train, data.ClassNames.Count) : null;
+        int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
+        int totalSteps = stepsPerEpoch * o.Epochs, warmupSteps = stepsPerEpoch * o.WarmupEpochs;
+
+        var losses = new List<double>();
+        var oracle = o.Oracle ? new List<IReadOnlyList<Prediction>>() : null;
+        int startEpoch = 0;
+        string ckpt = Path.Combine(foldDir, CheckpointFile);
+        if (File.Exists(ckpt)) startEpoch = RestoreCheckpoint(ckpt, model, opt, losses, oracle);
+
+        int clipSize = data.Frames * data.Channels * data.Size * data.Size;
+        var batchBuffer = new float[o.BatchSize * clipSize];
+        for (int epoch = startEpoch; epoch < o.Epochs; epoch++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            model.Training = true;
+            var rng = new Rng(foldSeed ^ ((ulong)(epoch + 1) * 0x9E3779B97F4A7C15UL));
+            var order = Enumerable.Range(0, train.Count).ToArray();
+            for (int i = order.Length - 1; i > 0; i--)
+            {
+                int j = rng.NextInt(i + 1);
+                (order[i], order[j]) = (order[j], order[i]);
+            }
+            double lossSum = 0;
+            int seen = 0;
+            for (int s = 0; s < stepsPerEpoch; s++)
+            {
+                int b = Math.Min(o.BatchSize, train.Count - s * o.BatchSize);
+                var labels = new int[b];
+                for (int i = 0; i < b; i++)
+                {
+                    var clip = train[order[s * o.BatchSize + i]];
+                    labels[i] = clip.Label;
+                    var dst = batchBuffer.AsSpan(i * clipSize, clipSize);
+                    var (flip, dx, dy) = Augment.Draw(rng, o.Flip, o.CropPad);
+                    if (flip || dx != 0 || dy != 0) Augment.Apply(clip.Data, dst, data.Frames, data.Channels, data.Size, flip, dx, dy, o.SignedUChannel);
+                    else clip.Data.CopyTo(dst);
+                }
+                opt.LearningRate = Schedule.CosineWithWarmup(o.LearningRate, epoch * stepsPerEpoch + s, warmupSteps, totalSteps);
+                using (new TensorScope())
+                {
+                    var x = Tensor.FromSpan(batchBuffer.AsSpan(0, b * clipSize), [b, data.Frames, data.Channels, data.Size, data.Size], device);
+                    var loss = Tensor.CrossEntropy(model.Forward(x), labels, classWeights, o.LabelSmoothing);
+                    loss.Backward();
+                    if (o.ClipNorm > 0) opt.ClipGradNorm(o.ClipNorm);
+                    opt.Step();
+                    opt.ZeroGrad();
+                    float l = loss.Item();
+                    if (!float.IsFinite(l)) throw new InvalidOperationException($"fold {testSubject}, epoch {epoch + 1}: the loss is {l}; lower the learning rate (now {o.LearningRate.ToString(CultureInfo.InvariantCulture)})");
+                    lossSum += l * b;
+                    seen += b;
+                }
+            }
+            double epochLoss = lossSum / seen;
+            losses.Add(epochLoss);
+            oracle?.Add(Predict(model, test, data, device, o.BatchSize));
+            SaveCheckpoint(ckpt, model, opt, epoch, losses, oracle);
+            double seconds = watch.Elapsed.TotalSeconds;
+            progress?.OnEpoch(testSubject, foldIndex, folds, epoch + 1, o.Epochs, epochLoss, seconds);
+            log?.WriteLine(JsonSerializer.Serialize(new
+            {
+                fold = testSubject, epoch = epoch + 1, loss = Math.Round(epochLoss, 6), lr = opt.LearningRate, seconds = Math.Round(seconds, 2),
+                oracle_test_accuracy = oracle is null ? (double?)null : Math.Round(oracle[^1].Count(p => p.Label == p.Predicted) / (double)test.Count, 4),
+            }));
+            log?.Flush();
+        }
+
+        var result = new FoldResult
+        {
+            Subject = testSubject, Epochs = o.Epochs, TrainSubjects = trainSubjects, Predictions = Predict(model, test, data, device, o.BatchSize),
+            EpochLoss = losses, OracleByEpoch = oracle, Seconds = watch.Elapsed.TotalSeconds,
+        };
+        WriteJsonAtomic(Path.Combine(foldDir, ResultFile), result);
+        return result;
+    }
+
+    /// <summary>Class weights N/(C·n_c) over the training clips (0 for a class with no training clip).</summary>
+    public static float[] BalancedWeights(IReadOnlyList<Clip> train, int classes)
+    {
+        var counts = new int[classes];
+        foreach (var c in train) counts[c.Label]++;
+        return counts.Select(n => n == 0 ? 0f : (float)train.Count / (classes * n)).ToArray();
+    }
+
+    /// <summary>Class probabilities and arg-max for each clip, in evaluation mode without recording gradients.</summary>
+    public static List<Prediction> Predict(SlsttModel model, IReadOnlyList<Clip> clips, ClipSet data, Device device, int batchSize)
+    {
+        model.Training = false;
+        int clipSize = data.Frames * data.Channels * data.Size * data.Size;
+        var result = new List<Prediction>();
+        var buffer = new float[batchSize * clipSize];
+        using (GradMode.NoGrad())
+        {
+            for (int s = 0; s < clips.Count; s += batchSize)
+            {
+                int b = Math.Min(batchSize, clips.Count - s);
+                for (int i = 0; i < b; i++) clips[s + i].Data.CopyTo(buffer.AsSpan(i * clipSize));
+                using var scope = new TensorScope();
+                var x = Tensor.FromSpan(buffer.AsSpan(0, b * clipSize), [b, data.Frames, data.Channels, data.Size, data.Size], device);
+                var probs = model.Forward(x).Softmax().ToArray();
+                int k = data.ClassNames.Count;
+                for (int i = 0; i < b; i++)
+                {
+                    var p = probs.AsSpan(i * k, k).ToArray();
+                    int arg = 0;
+                    for (int c = 1; c < k; c++) if (p[c] > p[arg]) arg = c;
+                    var clip = clips[s + i];
+                    result.Add(new Prediction(clip.Id, clip.Subject, clip.Label, arg, p));
+                }
+            }
+        }
+        model.Training = true;
+        return result;
+    }
+
+    private static void SaveCheckpoint(string path, SlsttModel model, Optimizer opt, int epoch, List<double> losses, List<IReadOnlyList<Prediction>>? oracle)
+    {
+        var arrays = model.NamedParameters().Select(p => new NamedArray("model." + p.Name, p.Value.Shape, p.Value.ToArray()))
+            .Concat(opt.State().Select(s => new NamedArray("optimizer." + s.Name, s.Value.Shape, s.Value.ToArray())));
+        var meta = new Dictionary<string, string>
+        {
+            ["epoch"] = epoch.ToString(CultureInfo.InvariantCulture),
+            ["optimizer_step"] = opt.StepCount.ToString(CultureInfo.InvariantCulture),
+            ["losses"] = JsonSerializer.Serialize(losses),
+            ["microexpr.config"] = JsonSerializer.Serialize(model.Config),
+        };
+        if (oracle != null) meta["oracle"] = JsonSerializer.Serialize(oracle);
+        Safetensors.Write(path, arrays, meta);
+    }
+
+    /// <summary>Loads model and optimizer state; returns the epoch to continue from.</summary>
+    private static int RestoreCheckpoint(string path, SlsttModel model, Optimizer opt, List<double> losses, List<IReadOnlyList<Prediction>>? oracle)
+    {
+        var (arrays, meta) = Safetensors.Read(path);
+        if (meta.TryGetValue("microexpr.config", out var cj) && JsonSerializer.Deserialize<SlsttConfig>(cj) is { } saved && saved.Differences(model.Config) is { Count: > 0 } diff)
+            throw new InvalidDataException($"{path}: checkpoint does not match the model being trained: {string.Join(", ", diff)} (use another --out, or the same options)");
+        var byName = arrays.ToDictionary(a => a.Name);
+        void Fill(string name, Tensor t)
+        {
+            if (!byName.TryGetValue(name, out var a) || !ShapeUtil.SameShape(a.Shape, t.Shape))
+                throw new InvalidDataException($"{path}: '{name}' is missing or has another shape; the checkpoint does not belong to this run");
+            t.Backend.Upload(t.Storage, a.Data);
+        }
+        foreach (var (n, p) in model.NamedParameters()) Fill("model." + n, p);
+        foreach (var (n, s) in opt.State()) Fill("optimizer." + n, s);
+        opt.StepCount = int.Parse(meta["optimizer_step"], CultureInfo.InvariantCulture);
+        losses.AddRange(JsonSerializer.Deserialize<List<double>>(meta["losses"]) ?? []);
+        if (oracle != null && meta.TryGetValue("oracle", out var oj)) oracle.AddRange(JsonSerializer.Deserialize<List<List<Prediction>>>(oj) ?? []);
+        return int.Parse(meta["epoch"], CultureInfo.InvariantCulture) + 1;
+    }
+
+    internal static void WriteJsonAtomic<T>(string path, T value)
+    {
+        string tmp = path + ".tmp";
+        File.WriteAllText(tmp, JsonSerializer.Serialize(value, new JsonSerializerOptions { WriteIndented = true }));
+        File.Move(tmp, path, overwrite: true);
+    }
+}
+
+/// <summary>Moving a freshly built model's parameters to a device.</summary>
+public static class ModelDeviceExtensions
+{
+    public static SlsttModel ToDevice(this SlsttModel model, Device device)
+    {
+        if (device == Device.Cpu) return model;
+        foreach (var (_, p) in model.NamedParameters())
+        {
+            if (p.Device == device) continue;
+            throw new NotSupportedException($"model parameters live on {p.Device}; building models directly on {device} is not supported yet");
+        }
+        return model;
+    }
+}

@@ -1,0 +1,52 @@
+using MicroExpr.Models;
+using MicroExpr.Tensors;
+
+namespace MicroExpr.Training;
+
+/// <summary>Everything that decides a training run. Saved in the run folder; a resumed run must use the same.</summary>
+public sealed record TrainOptions
+{
+    public string Preset { get; init; } = "slstt-tiny";
+    public int Epochs { get; init; } = 30;
+    public int BatchSize { get; init; } = 8;
+    /// <summary>adamw or sgd.</summary>
+    public string Optimizer { get; init; } = "adamw";
+    public float LearningRate { get; init; } = 1e-3f;
+    public float WeightDecay { get; init; } = 0.01f;
+    public float Momentum { get; init; } = 0.9f;
+    public int WarmupEpochs { get; init; } = 2;
+    /// <summary>Global gradient-norm limit; 0 turns clipping off.</summary>
+    public float ClipNorm { get; init; } = 1f;
+    /// <summary>Class-weighted cross-entropy (weights ∝ 1/count of the class in the training subjects).</summary>
+    public bool ClassWeights { get; init; } = true;
+    public float LabelSmoothing { get; init; }
+    /// <summary>Random horizontal flip (mirrors the image; for u,v,strain motion images the u channel changes sign).</summary>
+    public bool Flip { get; init; }
+    /// <summary>Random crop: pad by this many pixels (edge replicate) and crop back, per clip.</summary>
+    public int CropPad { get; init; }
+    public ulong Seed { get; init; } = 1;
+    /// <summary>Also evaluate the test subject after every epoch, for the "oracle epoch" figure (never used for the honest result).</summary>
+    public bool Oracle { get; init; }
+    /// <summary>Channel 0 holds a signed horizontal motion (u) centred on 0 (so a flip negates it).</summary>
+    public bool SignedUChannel { get; init; } = true;
+
+    public SlsttConfig ModelConfig(ClipSet data)
+    {
+        var cfg = SlsttPresets.Get(Preset);
+        if (data.Size % cfg.PatchSize != 0)
+            throw new ArgumentException($"{Preset}: images of {data.Size} px are not a multiple of the patch size {cfg.PatchSize}; preprocess with --size {Math.Max(cfg.PatchSize, data.Size / cfg.PatchSize * cfg.PatchSize)}");
+        return cfg with { ImageSize = data.Size, Classes = data.ClassNames.Count, MaxFrames = Math.Max(cfg.MaxFrames, data.Frames) };
+    }
+}
+
+/// <summary>Learning rate per step: linear warm-up, then cosine decay to zero at the last step.</summary>
+public static class Schedule
+{
+    public static float CosineWithWarmup(float baseLr, int step, int warmupSteps, int totalSteps)
+    {
+        if (warmupSteps > 0 && step < warmupSteps) return baseLr * (step + 1) / warmupSteps;
+        int decay = Math.Max(1, totalSteps - warmupSteps);
+        double progress = Math.Clamp((double)(step - warmupSteps) / decay, 0, 1);
+        return (float)(baseLr * 0.5 * (1 + Math.Cos(Math.PI * progress)));
+    }
+}
