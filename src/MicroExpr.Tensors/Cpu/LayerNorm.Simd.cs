@@ -148,8 +148,8 @@ public static unsafe class LayerNormSimd
                 s1 += d1;
                 q1 = Vector512.FusedMultiplyAdd(d1, d1, q1);
             }
-            float m1 = Vector512.Sum(s0 + s1) * invC;
-            float var = MathF.Max(Vector512.Sum(q0 + q1) * invC - m1 * m1, 0f);
+            float m1 = RowSimd.HSum(s0 + s1) * invC;
+            float var = MathF.Max(RowSimd.HSum(q0 + q1) * invC - m1 * m1, 0f);
             float mu = xr[0] + m1, rs = 1f / MathF.Sqrt(var + eps);
             mean[r] = mu;
             rstd[r] = rs;
@@ -227,8 +227,8 @@ public static unsafe class LayerNormSimd
             }
             float rs = rstd[r];
             // dx = rstd·g + va + x̂·vb with va = −rstd·mean(g), vb = −rstd·mean(g·x̂)
-            var va = Vector512.Create(-Vector512.Sum(s0 + s1) * invC * rs);
-            var vb = Vector512.Create(-Vector512.Sum(t0 + t1) * invC * rs);
+            var va = Vector512.Create(-RowSimd.HSum(s0 + s1) * invC * rs);
+            var vb = Vector512.Create(-RowSimd.HSum(t0 + t1) * invC * rs);
             Vector512<float> tailX = default, tailDy = default, tailG = default;
             if (rem != 0)
             {
@@ -289,8 +289,8 @@ public static unsafe class LayerNormSimd
                 s1 += d1;
                 q1 = Vector256.FusedMultiplyAdd(d1, d1, q1);
             }
-            float m1 = Vector256.Sum(s0 + s1) * invC;
-            float var = MathF.Max(Vector256.Sum(q0 + q1) * invC - m1 * m1, 0f);
+            float m1 = RowSimd.HSum(s0 + s1) * invC;
+            float var = MathF.Max(RowSimd.HSum(q0 + q1) * invC - m1 * m1, 0f);
             float mu = xr[0] + m1, rs = 1f / MathF.Sqrt(var + eps);
             mean[r] = mu;
             rstd[r] = rs;
@@ -367,8 +367,8 @@ public static unsafe class LayerNormSimd
                 Avx.MaskStore(db + full, mask, Avx.MaskLoad(db + full, mask) + d1);
             }
             float rs = rstd[r];
-            var va = Vector256.Create(-Vector256.Sum(s0 + s1) * invC * rs);
-            var vb = Vector256.Create(-Vector256.Sum(t0 + t1) * invC * rs);
+            var va = Vector256.Create(-RowSimd.HSum(s0 + s1) * invC * rs);
+            var vb = Vector256.Create(-RowSimd.HSum(t0 + t1) * invC * rs);
             Vector256<float> tailX = default, tailDy = default, tailG = default;
             if (rem != 0)
             {

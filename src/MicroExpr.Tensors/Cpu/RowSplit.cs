@@ -163,6 +163,19 @@ internal static unsafe class RowSimd
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void StoreTail(float* p, Vector256<float> mask, Vector256<float> v) => Avx.MaskStore(p, mask, v);
 
+    /// <summary>Horizontal sum: halve the width three times, then two in-register shuffles (fewer steps than Vector512.Sum).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float HSum(Vector512<float> v) => HSum(v.GetLower() + v.GetUpper());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float HSum(Vector256<float> v)
+    {
+        var q = v.GetLower() + v.GetUpper();
+        q += Vector128.Shuffle(q, Vector128.Create(2, 3, 0, 1));
+        q += Vector128.Shuffle(q, Vector128.Create(1, 0, 3, 2));
+        return q.ToScalar();
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float HMax(Vector512<float> v) => HMax(Vector256.MaxNative(v.GetLower(), v.GetUpper()));
 
@@ -173,5 +186,56 @@ internal static unsafe class RowSimd
         q = Vector128.MaxNative(q, Vector128.Shuffle(q, Vector128.Create(2, 3, 0, 1)));
         q = Vector128.MaxNative(q, Vector128.Shuffle(q, Vector128.Create(1, 0, 3, 2)));
         return q.ToScalar();
+    }
+
+    // exp(x) = 2ⁿ·exp(r), n = round(x·log₂e), r = x − n·ln2 (Cody–Waite, two constants), exp(r) by the Cephes expf
+    // polynomial (≈1 ulp on |r| ≤ ln2/2). NaN propagates.
+    private const float Log2E = 1.44269504088896341f, Ln2Hi = 0.693359375f, Ln2Lo = -2.12194440e-4f;
+    private const float P0 = 1.9875691500E-4f, P1 = 1.3981999507E-3f, P2 = 8.3334519073E-3f, P3 = 4.1665795894E-2f,
+        P4 = 1.6666665459E-1f, P5 = 5.0000001201E-1f;
+
+    /// <summary>
+    /// Vector512 exp. 2ⁿ is applied with vscalefps, which underflows to 0 and overflows to +∞ by itself; inputs below
+    /// −110 (e.g. −∞) are clamped there first so that r stays finite, and give exactly 0.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exp(Vector512<float> x)
+    {
+        x = Vector512.MaxNative(Vector512.Create(-110f), x); // x second: a NaN x is returned as is
+        var n = Avx512F.RoundScale(x * Vector512.Create(Log2E), 0); // round to nearest
+        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Hi), x);
+        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Lo), r);
+        var p = Vector512.FusedMultiplyAdd(Vector512.Create(P0), r, Vector512.Create(P1));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P2));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P3));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P4));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P5));
+        p = Vector512.FusedMultiplyAdd(p, r * r, r) + Vector512<float>.One;
+        return Avx512F.Scale(p, n);
+    }
+
+    /// <summary>Vector256 exp: 2ⁿ built in the exponent field; x clamped to [−87.3, 88.7], and x below −87.3 gives 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exp(Vector256<float> x)
+    {
+        var under = Vector256.LessThan(x, Vector256.Create(-87.33f));
+        x = Vector256.MinNative(Vector256.Create(88.72f), Vector256.MaxNative(Vector256.Create(-87.33f), x));
+        var n = Vector256.Round(x * Vector256.Create(Log2E));
+        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Hi), x);
+        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Lo), r);
+        var p = Vector256.FusedMultiplyAdd(Vector256.Create(P0), r, Vector256.Create(P1));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(P2));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(P3));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(P4));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(P5));
+        p = Vector256.FusedMultiplyAdd(p, r * r, r) + Vector256<float>.One;
+        // n ∈ [−126, 128]: 2ⁿ = (n + 127) << 23, except n = 128 (x ≈ 88.72), done as 2·2¹²⁷.
+        var ni = Vector256.ConvertToInt32(n);
+        var top = Vector256.Equals(ni, Vector256.Create(128));
+        ni -= top & Vector256<int>.One;
+        var pow = Vector256.ShiftLeft(ni + Vector256.Create(127), 23).AsSingle();
+        p *= pow;
+        p += top.AsSingle() & p;
+        return Vector256.AndNot(p, under.AsSingle());
     }
 }

@@ -16,7 +16,9 @@ namespace MicroExpr.Tensors.Cpu;
 /// (Forward: y·(1/s); LogForward: x − (m + ln s)). The row (a few hundred bytes for cols = 50) stays in L1 across
 /// passes. Backward: one dot/sum pass, one output pass. Full vectors use Vector512 with two accumulators; the
 /// tail (cols not a multiple of the width) is one AVX-512 masked load/store, so small rows such as cols = 50 cost
-/// 3 full + 1 masked vector per pass with no scalar loop and no per-row setup beyond two broadcasts. Masked lanes
+/// 3 full + 1 masked vector with no scalar loop. Rows of at most 64 columns (four Vector512) take a branch-free path that
+/// keeps the whole row in registers: four masked loads (lanes past the row end read as −∞ or 0 and are never stored),
+/// max, exp, sum and scale in registers, four masked stores — so x is read once and y written once. Masked lanes
 /// are loaded as the neutral element (−∞ for max, 0 for sums). Vector256 + AVX masked moves when Vector512 is not
 /// accelerated; scalar otherwise. Rows are split into contiguous parts over <c>threads</c> via <see cref="RowSplit"/>
 /// (inline when threads ≤ 1 or rows·cols is small); y may alias x and dx may alias dy. No allocation on the hot path.
@@ -24,30 +26,38 @@ namespace MicroExpr.Tensors.Cpu;
 /// </summary>
 public static unsafe class SoftmaxSimd
 {
+    /// <summary>Rows up to this many columns (four Vector512) are held in registers: one load, one store per element.</summary>
+    private const int SmallCols = 64;
+
     /// <summary>y = softmax(x) over the last axis.</summary>
     public static void Forward(float* y, float* x, int rows, int cols, int threads) =>
-        Dispatch(y, x, null, rows, cols, threads, &Forward512, &Forward256, &ForwardScalar);
+        Dispatch(y, x, null, rows, cols, threads, &ForwardSmall512, &Forward512, &Forward256, &ForwardScalar);
 
     /// <summary>dx = y·(dy − Σ dy·y), overwritten.</summary>
     public static void Backward(float* dx, float* y, float* dy, int rows, int cols, int threads) =>
-        Dispatch(dx, y, dy, rows, cols, threads, &Backward512, &Backward256, &BackwardScalar);
+        Dispatch(dx, y, dy, rows, cols, threads, &BackwardSmall512, &Backward512, &Backward256, &BackwardScalar);
 
     /// <summary>y = x − max − ln Σ exp(x − max).</summary>
     public static void LogForward(float* y, float* x, int rows, int cols, int threads) =>
-        Dispatch(y, x, null, rows, cols, threads, &LogForward512, &LogForward256, &LogForwardScalar);
+        Dispatch(y, x, null, rows, cols, threads, &LogForwardSmall512, &LogForward512, &LogForward256, &LogForwardScalar);
 
     /// <summary>dx = dy − exp(y)·Σ dy, overwritten.</summary>
     public static void LogBackward(float* dx, float* y, float* dy, int rows, int cols, int threads) =>
-        Dispatch(dx, y, dy, rows, cols, threads, &LogBackward512, &LogBackward256, &LogBackwardScalar);
+        Dispatch(dx, y, dy, rows, cols, threads, &LogBackwardSmall512, &LogBackward512, &LogBackward256, &LogBackwardScalar);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Dispatch(float* o, float* i0, float* i1, int rows, int cols, int threads,
-        delegate*<ref RowArgs, int, int, int, void> f512, delegate*<ref RowArgs, int, int, int, void> f256,
-        delegate*<ref RowArgs, int, int, int, void> fScalar)
+        delegate*<ref RowArgs, int, int, int, void> fSmall512, delegate*<ref RowArgs, int, int, int, void> f512,
+        delegate*<ref RowArgs, int, int, int, void> f256, delegate*<ref RowArgs, int, int, int, void> fScalar)
     {
         if (rows <= 0 || cols <= 0) return;
         var a = new RowArgs { P0 = o, P1 = i0, P2 = i1, Rows = rows, Cols = cols };
-        var fn = RowIsaSelect.Current switch { RowIsa.V512 => f512, RowIsa.V256 => f256, _ => fScalar };
+        var fn = RowIsaSelect.Current switch
+        {
+            RowIsa.V512 => cols <= SmallCols ? fSmall512 : f512,
+            RowIsa.V256 => f256,
+            _ => fScalar,
+        };
         RowSplit.Run(fn, ref a, RowSplit.Parts(rows, cols, threads));
     }
 
@@ -97,7 +107,7 @@ public static unsafe class SoftmaxSimd
                 et = Vector512.ConditionalSelect(mask, Exp512(tail - vm), default);
                 s1 += et;
             }
-            var inv = Vector512.Create(1f / Vector512.Sum(s0 + s1));
+            var inv = Vector512.Create(1f / RowSimd.HSum(s0 + s1));
             for (i = 0; i < full; i += W) Vector512.Store(Vector512.Load(yr + i) * inv, yr + i);
             if (rem != 0) RowSimd.StoreTail(yr + full, mask, et * inv);
         }
@@ -134,7 +144,7 @@ public static unsafe class SoftmaxSimd
             }
             if (i < full) s0 += Exp512(Vector512.Load(xr + i) - vm);
             if (rem != 0) s1 += Vector512.ConditionalSelect(mask, Exp512(tail - vm), default);
-            var sh = Vector512.Create(mx + MathF.Log(Vector512.Sum(s0 + s1)));
+            var sh = Vector512.Create(mx + MathF.Log(RowSimd.HSum(s0 + s1)));
             for (i = 0; i < full; i += W) Vector512.Store(Vector512.Load(xr + i) - sh, yr + i);
             if (rem != 0) RowSimd.StoreTail(yr + full, mask, tail - sh);
         }
@@ -164,7 +174,7 @@ public static unsafe class SoftmaxSimd
                 tdy = RowSimd.LoadTail(dyr + full, mask, default);
                 s1 = Vector512.FusedMultiplyAdd(ty, tdy, s1);
             }
-            var dot = Vector512.Create(Vector512.Sum(s0 + s1));
+            var dot = Vector512.Create(RowSimd.HSum(s0 + s1));
             for (i = 0; i < full; i += W)
             {
                 var yv = Vector512.Load(yr + i);
@@ -198,7 +208,7 @@ public static unsafe class SoftmaxSimd
                 tdy = RowSimd.LoadTail(dyr + full, mask, default);
                 s1 += tdy;
             }
-            var ns = Vector512.Create(-Vector512.Sum(s0 + s1));
+            var ns = Vector512.Create(-RowSimd.HSum(s0 + s1));
             for (i = 0; i < full; i += W)
                 Vector512.Store(Vector512.FusedMultiplyAdd(Exp512(Vector512.Load(yr + i)), ns, Vector512.Load(dyr + i)), dxr + i);
             if (rem != 0) RowSimd.StoreTail(dxr + full, mask, Vector512.FusedMultiplyAdd(Exp512(ty), ns, tdy));
@@ -206,7 +216,7 @@ public static unsafe class SoftmaxSimd
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Exp512(Vector512<float> v) => Vector512.Exp(v);
+    private static Vector512<float> Exp512(Vector512<float> v) => RowSimd.Exp(v);
 
     // ---------------------------------------------------------------- Vector256
 
@@ -254,7 +264,7 @@ public static unsafe class SoftmaxSimd
                 et = Vector256.ConditionalSelect(mask, Exp256(tail - vm), default);
                 s1 += et;
             }
-            var inv = Vector256.Create(1f / Vector256.Sum(s0 + s1));
+            var inv = Vector256.Create(1f / RowSimd.HSum(s0 + s1));
             for (i = 0; i < full; i += W) Vector256.Store(Vector256.Load(yr + i) * inv, yr + i);
             if (rem != 0) RowSimd.StoreTail(yr + full, mask, et * inv);
         }
@@ -291,7 +301,7 @@ public static unsafe class SoftmaxSimd
             }
             if (i < full) s0 += Exp256(Vector256.Load(xr + i) - vm);
             if (rem != 0) s1 += Vector256.ConditionalSelect(mask, Exp256(tail - vm), default);
-            var sh = Vector256.Create(mx + MathF.Log(Vector256.Sum(s0 + s1)));
+            var sh = Vector256.Create(mx + MathF.Log(RowSimd.HSum(s0 + s1)));
             for (i = 0; i < full; i += W) Vector256.Store(Vector256.Load(xr + i) - sh, yr + i);
             if (rem != 0) RowSimd.StoreTail(yr + full, mask, tail - sh);
         }
@@ -321,7 +331,7 @@ public static unsafe class SoftmaxSimd
                 tdy = RowSimd.LoadTail(dyr + full, mask, default);
                 s1 = Vector256.FusedMultiplyAdd(ty, tdy, s1);
             }
-            var dot = Vector256.Create(Vector256.Sum(s0 + s1));
+            var dot = Vector256.Create(RowSimd.HSum(s0 + s1));
             for (i = 0; i < full; i += W)
             {
                 var yv = Vector256.Load(yr + i);
@@ -355,7 +365,7 @@ public static unsafe class SoftmaxSimd
                 tdy = RowSimd.LoadTail(dyr + full, mask, default);
                 s1 += tdy;
             }
-            var ns = Vector256.Create(-Vector256.Sum(s0 + s1));
+            var ns = Vector256.Create(-RowSimd.HSum(s0 + s1));
             for (i = 0; i < full; i += W)
                 Vector256.Store(Vector256.FusedMultiplyAdd(Exp256(Vector256.Load(yr + i)), ns, Vector256.Load(dyr + i)), dxr + i);
             if (rem != 0) RowSimd.StoreTail(dxr + full, mask, Vector256.FusedMultiplyAdd(Exp256(ty), ns, tdy));
@@ -363,7 +373,117 @@ public static unsafe class SoftmaxSimd
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Exp256(Vector256<float> v) => Vector256.Exp(v);
+    private static Vector256<float> Exp256(Vector256<float> v) => RowSimd.Exp(v);
+
+    // ---------------------------------------------------------------- Vector512, rows of at most 64 columns
+
+    /// <summary>Masks of the four vectors of a row of n ≤ 64 columns: lane l of vector j is set when 16·j + l &lt; n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SmallMasks(int n, out Vector512<float> k0, out Vector512<float> k1, out Vector512<float> k2, out Vector512<float> k3)
+    {
+        k0 = RowSimd.TailMask512(n);
+        k1 = RowSimd.TailMask512(n - 16);
+        k2 = RowSimd.TailMask512(n - 32);
+        k3 = RowSimd.TailMask512(n - 48);
+    }
+
+    private static void ForwardSmall512(ref RowArgs a, int part, int r0, int r1)
+    {
+        float* y = a.P0, x = a.P1;
+        int n = a.Cols;
+        SmallMasks(n, out var k0, out var k1, out var k2, out var k3);
+        var ninf = Vector512.Create(float.NegativeInfinity);
+        for (int r = r0; r < r1; r++)
+        {
+            float* xr = x + (long)r * n, yr = y + (long)r * n;
+            var v0 = RowSimd.LoadTail(xr, k0, ninf);
+            var v1 = RowSimd.LoadTail(xr + 16, k1, ninf);
+            var v2 = RowSimd.LoadTail(xr + 32, k2, ninf);
+            var v3 = RowSimd.LoadTail(xr + 48, k3, ninf);
+            var vm = Vector512.Create(RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0, v1), Vector512.MaxNative(v2, v3))));
+            var e0 = RowSimd.Exp(v0 - vm); // lanes past the row end: exp(−∞) = 0
+            var e1 = RowSimd.Exp(v1 - vm);
+            var e2 = RowSimd.Exp(v2 - vm);
+            var e3 = RowSimd.Exp(v3 - vm);
+            var inv = Vector512.Create(1f / RowSimd.HSum((e0 + e1) + (e2 + e3)));
+            RowSimd.StoreTail(yr, k0, e0 * inv);
+            RowSimd.StoreTail(yr + 16, k1, e1 * inv);
+            RowSimd.StoreTail(yr + 32, k2, e2 * inv);
+            RowSimd.StoreTail(yr + 48, k3, e3 * inv);
+        }
+    }
+
+    private static void LogForwardSmall512(ref RowArgs a, int part, int r0, int r1)
+    {
+        float* y = a.P0, x = a.P1;
+        int n = a.Cols;
+        SmallMasks(n, out var k0, out var k1, out var k2, out var k3);
+        var ninf = Vector512.Create(float.NegativeInfinity);
+        for (int r = r0; r < r1; r++)
+        {
+            float* xr = x + (long)r * n, yr = y + (long)r * n;
+            var v0 = RowSimd.LoadTail(xr, k0, ninf);
+            var v1 = RowSimd.LoadTail(xr + 16, k1, ninf);
+            var v2 = RowSimd.LoadTail(xr + 32, k2, ninf);
+            var v3 = RowSimd.LoadTail(xr + 48, k3, ninf);
+            float mx = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0, v1), Vector512.MaxNative(v2, v3)));
+            var vm = Vector512.Create(mx);
+            var s = (RowSimd.Exp(v0 - vm) + RowSimd.Exp(v1 - vm)) + (RowSimd.Exp(v2 - vm) + RowSimd.Exp(v3 - vm));
+            var sh = Vector512.Create(mx + MathF.Log(RowSimd.HSum(s)));
+            RowSimd.StoreTail(yr, k0, v0 - sh);
+            RowSimd.StoreTail(yr + 16, k1, v1 - sh);
+            RowSimd.StoreTail(yr + 32, k2, v2 - sh);
+            RowSimd.StoreTail(yr + 48, k3, v3 - sh);
+        }
+    }
+
+    private static void BackwardSmall512(ref RowArgs a, int part, int r0, int r1)
+    {
+        float* dx = a.P0, y = a.P1, dy = a.P2;
+        int n = a.Cols;
+        SmallMasks(n, out var k0, out var k1, out var k2, out var k3);
+        for (int r = r0; r < r1; r++)
+        {
+            long o = (long)r * n;
+            float* yr = y + o, dyr = dy + o, dxr = dx + o;
+            var y0 = RowSimd.LoadTail(yr, k0, default);
+            var y1 = RowSimd.LoadTail(yr + 16, k1, default);
+            var y2 = RowSimd.LoadTail(yr + 32, k2, default);
+            var y3 = RowSimd.LoadTail(yr + 48, k3, default);
+            var d0 = RowSimd.LoadTail(dyr, k0, default);
+            var d1 = RowSimd.LoadTail(dyr + 16, k1, default);
+            var d2 = RowSimd.LoadTail(dyr + 32, k2, default);
+            var d3 = RowSimd.LoadTail(dyr + 48, k3, default);
+            var dot = Vector512.Create(RowSimd.HSum(
+                Vector512.FusedMultiplyAdd(y0, d0, y1 * d1) + Vector512.FusedMultiplyAdd(y2, d2, y3 * d3)));
+            RowSimd.StoreTail(dxr, k0, y0 * (d0 - dot));
+            RowSimd.StoreTail(dxr + 16, k1, y1 * (d1 - dot));
+            RowSimd.StoreTail(dxr + 32, k2, y2 * (d2 - dot));
+            RowSimd.StoreTail(dxr + 48, k3, y3 * (d3 - dot));
+        }
+    }
+
+    private static void LogBackwardSmall512(ref RowArgs a, int part, int r0, int r1)
+    {
+        float* dx = a.P0, y = a.P1, dy = a.P2;
+        int n = a.Cols;
+        SmallMasks(n, out var k0, out var k1, out var k2, out var k3);
+        for (int r = r0; r < r1; r++)
+        {
+            long o = (long)r * n;
+            float* yr = y + o, dyr = dy + o, dxr = dx + o;
+            var d0 = RowSimd.LoadTail(dyr, k0, default);
+            var d1 = RowSimd.LoadTail(dyr + 16, k1, default);
+            var d2 = RowSimd.LoadTail(dyr + 32, k2, default);
+            var d3 = RowSimd.LoadTail(dyr + 48, k3, default);
+            var ns = Vector512.Create(-RowSimd.HSum((d0 + d1) + (d2 + d3)));
+            // Lanes past the row end are never stored, so y there may read as anything finite (0 here).
+            RowSimd.StoreTail(dxr, k0, Vector512.FusedMultiplyAdd(RowSimd.Exp(RowSimd.LoadTail(yr, k0, default)), ns, d0));
+            RowSimd.StoreTail(dxr + 16, k1, Vector512.FusedMultiplyAdd(RowSimd.Exp(RowSimd.LoadTail(yr + 16, k1, default)), ns, d1));
+            RowSimd.StoreTail(dxr + 32, k2, Vector512.FusedMultiplyAdd(RowSimd.Exp(RowSimd.LoadTail(yr + 32, k2, default)), ns, d2));
+            RowSimd.StoreTail(dxr + 48, k3, Vector512.FusedMultiplyAdd(RowSimd.Exp(RowSimd.LoadTail(yr + 48, k3, default)), ns, d3));
+        }
+    }
 
     // ---------------------------------------------------------------- scalar
 
