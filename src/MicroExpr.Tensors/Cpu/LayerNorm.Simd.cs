@@ -21,10 +21,11 @@ namespace MicroExpr.Tensors.Cpu;
 /// row is still in L1. Backward: one pass per row forms Σg and Σg·x̂ (x̂ recomputed from x, mean, rstd) and adds
 /// dy·x̂ and dy into the part's dgamma/dbeta partials, then a second pass writes dx. Tails (C not a multiple of the
 /// vector width) use AVX-512 / AVX masked loads and stores, so every C ≥ 1 is handled and x may alias y (dy may alias dx).
-/// Runtime dispatch: Vector512 when accelerated, else Vector256, else scalar. Rows are split into contiguous parts over
-/// <c>threads</c> (<see cref="RowSplit"/>; inline when threads ≤ 1 or rows·C is small); the backward's per-part
-/// dgamma/dbeta partials (part 0 writes the outputs, the others thread-local scratch) are summed in part order at the
-/// end, so results are deterministic for a given thread count. No allocation on the hot path.
+/// Runtime dispatch: Vector512 when accelerated, else Vector256, else scalar. Rows are split into fixed contiguous parts (4 per
+/// thread, taken dynamically by the caller and <c>threads</c> − 1 pool workers, see <see cref="RowSplit"/>; inline when
+/// threads ≤ 1 or rows·C &lt; 32K); the backward's per-part dgamma/dbeta partials (part 0 writes the outputs, the others
+/// caller-thread scratch) are summed in part order at the end, so results are deterministic for a given thread count
+/// whichever thread ran which part. No allocation on the hot path.
 /// </para>
 /// </summary>
 public static unsafe class LayerNormSimd
@@ -41,7 +42,8 @@ public static unsafe class LayerNormSimd
             RowIsa.V256 => &Forward256,
             _ => &ForwardScalar,
         };
-        RowSplit.Run(fn, ref a, RowSplit.Parts(rows, c, threads));
+        int t = RowSplit.Threads(rows, c, threads);
+        RowSplit.Run(fn, ref a, RowSplit.Parts(rows, t), t);
     }
 
     /// <summary>
@@ -61,7 +63,8 @@ public static unsafe class LayerNormSimd
         {
             P0 = dx, P1 = dgamma, P2 = dbeta, P3 = dy, P4 = x, P5 = mean, P6 = rstd, P7 = gamma, Rows = rows, Cols = c,
         };
-        int parts = RowSplit.Parts(rows, c, threads);
+        int t = RowSplit.Threads(rows, c, threads);
+        int parts = RowSplit.Parts(rows, t);
         if (parts > 1)
         {
             // Parts 1..n-1 accumulate [dgamma | dbeta] into scratch; stride rounded to 64 bytes to keep parts on own lines.
@@ -75,7 +78,7 @@ public static unsafe class LayerNormSimd
             RowIsa.V256 => &Backward256,
             _ => &BackwardScalar,
         };
-        RowSplit.Run(fn, ref a, parts);
+        RowSplit.Run(fn, ref a, parts, t);
         for (int p = 1; p < parts; p++)
         {
             float* dg = a.Scratch + (long)(p - 1) * a.ScratchStride, db = dg + c;

@@ -24,30 +24,38 @@ internal unsafe struct RowArgs
 /// </summary>
 internal static unsafe class RowSplit
 {
-    /// <summary>Below this many elements the call runs inline: waking a worker costs more than it saves.</summary>
-    public const long MinElementsPerPart = 16 * 1024;
+    /// <summary>Below this many elements per thread the call runs inline: waking a worker costs more than it saves.</summary>
+    public const long MinElementsPerThread = 16 * 1024;
 
-    /// <summary>How many parts to use for rows×cols elements and a thread budget.</summary>
-    public static int Parts(int rows, int cols, int threads)
+    /// <summary>Parts per thread: finer than one part per thread so that a worker that is descheduled (busy machine) or
+    /// starts late holds up at most a small part; the others take the rest.</summary>
+    public const int PartsPerThread = 4;
+
+    /// <summary>How many threads to use for rows×cols elements and a thread budget (1: run inline).</summary>
+    public static int Threads(int rows, int cols, int threads)
     {
         if (threads <= 1 || rows <= 1) return 1;
-        long n = (long)rows * cols;
-        if (n < 2 * MinElementsPerPart) return 1;
-        long p = Math.Min(threads, n / MinElementsPerPart);
-        return (int)Math.Min(p, rows);
+        long t = Math.Min(threads, (long)rows * cols / MinElementsPerThread);
+        return (int)Math.Max(1, Math.Min(t, rows));
     }
 
-    /// <summary>Runs <paramref name="fn"/>(args, part, r0, r1) over <paramref name="parts"/> parts of args.Rows.</summary>
-    public static void Run(delegate*<ref RowArgs, int, int, int, void> fn, ref RowArgs args, int parts)
+    /// <summary>How many parts (fixed row ranges) to split rows into for <paramref name="threads"/> threads.</summary>
+    public static int Parts(int rows, int threads) => threads <= 1 ? 1 : Math.Min(rows, threads * PartsPerThread);
+
+    /// <summary>
+    /// Runs <paramref name="fn"/>(args, part, r0, r1) over <paramref name="parts"/> fixed parts of args.Rows, on the
+    /// caller plus <paramref name="threads"/> − 1 pool workers, each taking the next part until none is left.
+    /// </summary>
+    public static void Run(delegate*<ref RowArgs, int, int, int, void> fn, ref RowArgs args, int parts, int threads)
     {
-        if (parts <= 1)
+        if (parts <= 1 || threads <= 1)
         {
             fn(ref args, 0, 0, args.Rows);
             return;
         }
         var job = Job.ForThisThread();
         job.Start(fn, ref args, parts);
-        for (int i = 1; i < parts; i++) ThreadPool.UnsafeQueueUserWorkItem(job, preferLocal: false);
+        for (int i = 1; i < threads; i++) ThreadPool.UnsafeQueueUserWorkItem(job, preferLocal: false);
         bool last = job.Work();
         job.WaitDone(last);
     }
@@ -236,5 +244,23 @@ internal static unsafe class RowSimd
         p *= pow;
         p += top.AsSingle() & p;
         return Vector256.AndNot(p, under.AsSingle());
+    }
+
+    /// <summary>
+    /// Natural log of a float without a libm call (a call would spill every live vector register around it):
+    /// s = m·2ᵉ with m ∈ [√½, √2), ln m = 2·atanh t, t = (m − 1)/(m + 1), |t| ≤ 0.172, series to t⁹ in double
+    /// (relative error &lt; 1e-8). For s ≥ the smallest normal float; +∞ and NaN are returned as they are.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Log(float s)
+    {
+        int bits = BitConverter.SingleToInt32Bits(s);
+        if ((uint)bits >= 0x7F800000u) return s;
+        // Branch-free split (as in musl logf): subtracting the bits of √½ makes the exponent field count from √½.
+        int e = (bits - 0x3F3504F3) >> 23;
+        double m = BitConverter.Int32BitsToSingle(bits - (e << 23));
+        double t = (m - 1) / (m + 1), t2 = t * t;
+        double series = 1 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7 + t2 * (1.0 / 9))));
+        return (float)(e * 0.6931471805599453 + 2 * t * series);
     }
 }

@@ -20,8 +20,9 @@ namespace MicroExpr.Tensors.Cpu;
 /// keeps the whole row in registers: four masked loads (lanes past the row end read as −∞ or 0 and are never stored),
 /// max, exp, sum and scale in registers, four masked stores — so x is read once and y written once. Masked lanes
 /// are loaded as the neutral element (−∞ for max, 0 for sums). Vector256 + AVX masked moves when Vector512 is not
-/// accelerated; scalar otherwise. Rows are split into contiguous parts over <c>threads</c> via <see cref="RowSplit"/>
-/// (inline when threads ≤ 1 or rows·cols is small); y may alias x and dx may alias dy. No allocation on the hot path.
+/// accelerated; scalar otherwise. Rows are split into fixed contiguous parts (4 per thread) taken
+/// dynamically by the caller and <c>threads</c> − 1 pool workers (<see cref="RowSplit"/>; inline when threads ≤ 1 or
+/// rows·cols &lt; 32K); y may alias x and dx may alias dy. No allocation on the hot path.
 /// </para>
 /// </summary>
 public static unsafe class SoftmaxSimd
@@ -58,7 +59,8 @@ public static unsafe class SoftmaxSimd
             RowIsa.V256 => f256,
             _ => fScalar,
         };
-        RowSplit.Run(fn, ref a, RowSplit.Parts(rows, cols, threads));
+        int t = RowSplit.Threads(rows, cols, threads);
+        RowSplit.Run(fn, ref a, RowSplit.Parts(rows, t), t);
     }
 
     // ---------------------------------------------------------------- Vector512
@@ -144,7 +146,7 @@ public static unsafe class SoftmaxSimd
             }
             if (i < full) s0 += Exp512(Vector512.Load(xr + i) - vm);
             if (rem != 0) s1 += Vector512.ConditionalSelect(mask, Exp512(tail - vm), default);
-            var sh = Vector512.Create(mx + MathF.Log(RowSimd.HSum(s0 + s1)));
+            var sh = Vector512.Create(mx + RowSimd.Log(RowSimd.HSum(s0 + s1)));
             for (i = 0; i < full; i += W) Vector512.Store(Vector512.Load(xr + i) - sh, yr + i);
             if (rem != 0) RowSimd.StoreTail(yr + full, mask, tail - sh);
         }
@@ -301,7 +303,7 @@ public static unsafe class SoftmaxSimd
             }
             if (i < full) s0 += Exp256(Vector256.Load(xr + i) - vm);
             if (rem != 0) s1 += Vector256.ConditionalSelect(mask, Exp256(tail - vm), default);
-            var sh = Vector256.Create(mx + MathF.Log(RowSimd.HSum(s0 + s1)));
+            var sh = Vector256.Create(mx + RowSimd.Log(RowSimd.HSum(s0 + s1)));
             for (i = 0; i < full; i += W) Vector256.Store(Vector256.Load(xr + i) - sh, yr + i);
             if (rem != 0) RowSimd.StoreTail(yr + full, mask, tail - sh);
         }
@@ -387,53 +389,120 @@ public static unsafe class SoftmaxSimd
         k3 = RowSimd.TailMask512(n - 48);
     }
 
+    /// <summary>Two rows per iteration with their statements interleaved, so that the two latency chains (max → exp → sum → scale) overlap.</summary>
     private static void ForwardSmall512(ref RowArgs a, int part, int r0, int r1)
     {
         float* y = a.P0, x = a.P1;
         int n = a.Cols;
         SmallMasks(n, out var k0, out var k1, out var k2, out var k3);
         var ninf = Vector512.Create(float.NegativeInfinity);
-        for (int r = r0; r < r1; r++)
+        int r = r0;
+        for (; r + 2 <= r1; r += 2)
         {
             float* xr = x + (long)r * n, yr = y + (long)r * n;
-            var v0 = RowSimd.LoadTail(xr, k0, ninf);
-            var v1 = RowSimd.LoadTail(xr + 16, k1, ninf);
-            var v2 = RowSimd.LoadTail(xr + 32, k2, ninf);
-            var v3 = RowSimd.LoadTail(xr + 48, k3, ninf);
-            var vm = Vector512.Create(RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0, v1), Vector512.MaxNative(v2, v3))));
-            var e0 = RowSimd.Exp(v0 - vm); // lanes past the row end: exp(−∞) = 0
-            var e1 = RowSimd.Exp(v1 - vm);
-            var e2 = RowSimd.Exp(v2 - vm);
-            var e3 = RowSimd.Exp(v3 - vm);
-            var inv = Vector512.Create(1f / RowSimd.HSum((e0 + e1) + (e2 + e3)));
-            RowSimd.StoreTail(yr, k0, e0 * inv);
-            RowSimd.StoreTail(yr + 16, k1, e1 * inv);
-            RowSimd.StoreTail(yr + 32, k2, e2 * inv);
-            RowSimd.StoreTail(yr + 48, k3, e3 * inv);
+            var v0a = RowSimd.LoadTail(xr, k0, ninf);
+            var v0b = RowSimd.LoadTail(xr + n, k0, ninf);
+            var v1a = RowSimd.LoadTail(xr + 16, k1, ninf);
+            var v1b = RowSimd.LoadTail(xr + n + 16, k1, ninf);
+            var v2a = RowSimd.LoadTail(xr + 32, k2, ninf);
+            var v2b = RowSimd.LoadTail(xr + n + 32, k2, ninf);
+            var v3a = RowSimd.LoadTail(xr + 48, k3, ninf);
+            var v3b = RowSimd.LoadTail(xr + n + 48, k3, ninf);
+            var mxa = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0a, v1a), Vector512.MaxNative(v2a, v3a)));
+            var mxb = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0b, v1b), Vector512.MaxNative(v2b, v3b)));
+            var vma = Vector512.Create(mxa);
+            var vmb = Vector512.Create(mxb);
+            var e0a = RowSimd.Exp(v0a - vma); // lanes past the row end: exp(−∞) = 0
+            var e0b = RowSimd.Exp(v0b - vmb); // lanes past the row end: exp(−∞) = 0
+            var e1a = RowSimd.Exp(v1a - vma);
+            var e1b = RowSimd.Exp(v1b - vmb);
+            var e2a = RowSimd.Exp(v2a - vma);
+            var e2b = RowSimd.Exp(v2b - vmb);
+            var e3a = RowSimd.Exp(v3a - vma);
+            var e3b = RowSimd.Exp(v3b - vmb);
+            var inva = Vector512.Create(1f / RowSimd.HSum((e0a + e1a) + (e2a + e3a)));
+            var invb = Vector512.Create(1f / RowSimd.HSum((e0b + e1b) + (e2b + e3b)));
+            RowSimd.StoreTail(yr, k0, e0a * inva);
+            RowSimd.StoreTail(yr + n, k0, e0b * invb);
+            RowSimd.StoreTail(yr + 16, k1, e1a * inva);
+            RowSimd.StoreTail(yr + n + 16, k1, e1b * invb);
+            RowSimd.StoreTail(yr + 32, k2, e2a * inva);
+            RowSimd.StoreTail(yr + n + 32, k2, e2b * invb);
+            RowSimd.StoreTail(yr + 48, k3, e3a * inva);
+            RowSimd.StoreTail(yr + n + 48, k3, e3b * invb);
+        }
+        if (r < r1)
+        {
+            float* xr = x + (long)r * n, yr = y + (long)r * n;
+            var v0a = RowSimd.LoadTail(xr, k0, ninf);
+            var v1a = RowSimd.LoadTail(xr + 16, k1, ninf);
+            var v2a = RowSimd.LoadTail(xr + 32, k2, ninf);
+            var v3a = RowSimd.LoadTail(xr + 48, k3, ninf);
+            var mxa = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0a, v1a), Vector512.MaxNative(v2a, v3a)));
+            var vma = Vector512.Create(mxa);
+            var e0a = RowSimd.Exp(v0a - vma); // lanes past the row end: exp(−∞) = 0
+            var e1a = RowSimd.Exp(v1a - vma);
+            var e2a = RowSimd.Exp(v2a - vma);
+            var e3a = RowSimd.Exp(v3a - vma);
+            var inva = Vector512.Create(1f / RowSimd.HSum((e0a + e1a) + (e2a + e3a)));
+            RowSimd.StoreTail(yr, k0, e0a * inva);
+            RowSimd.StoreTail(yr + 16, k1, e1a * inva);
+            RowSimd.StoreTail(yr + 32, k2, e2a * inva);
+            RowSimd.StoreTail(yr + 48, k3, e3a * inva);
         }
     }
 
+    /// <summary>Two rows per iteration, interleaved as in <see cref="ForwardSmall512"/>.</summary>
     private static void LogForwardSmall512(ref RowArgs a, int part, int r0, int r1)
     {
         float* y = a.P0, x = a.P1;
         int n = a.Cols;
         SmallMasks(n, out var k0, out var k1, out var k2, out var k3);
         var ninf = Vector512.Create(float.NegativeInfinity);
-        for (int r = r0; r < r1; r++)
+        int r = r0;
+        for (; r + 2 <= r1; r += 2)
         {
             float* xr = x + (long)r * n, yr = y + (long)r * n;
-            var v0 = RowSimd.LoadTail(xr, k0, ninf);
-            var v1 = RowSimd.LoadTail(xr + 16, k1, ninf);
-            var v2 = RowSimd.LoadTail(xr + 32, k2, ninf);
-            var v3 = RowSimd.LoadTail(xr + 48, k3, ninf);
-            float mx = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0, v1), Vector512.MaxNative(v2, v3)));
-            var vm = Vector512.Create(mx);
-            var s = (RowSimd.Exp(v0 - vm) + RowSimd.Exp(v1 - vm)) + (RowSimd.Exp(v2 - vm) + RowSimd.Exp(v3 - vm));
-            var sh = Vector512.Create(mx + MathF.Log(RowSimd.HSum(s)));
-            RowSimd.StoreTail(yr, k0, v0 - sh);
-            RowSimd.StoreTail(yr + 16, k1, v1 - sh);
-            RowSimd.StoreTail(yr + 32, k2, v2 - sh);
-            RowSimd.StoreTail(yr + 48, k3, v3 - sh);
+            var v0a = RowSimd.LoadTail(xr, k0, ninf);
+            var v0b = RowSimd.LoadTail(xr + n, k0, ninf);
+            var v1a = RowSimd.LoadTail(xr + 16, k1, ninf);
+            var v1b = RowSimd.LoadTail(xr + n + 16, k1, ninf);
+            var v2a = RowSimd.LoadTail(xr + 32, k2, ninf);
+            var v2b = RowSimd.LoadTail(xr + n + 32, k2, ninf);
+            var v3a = RowSimd.LoadTail(xr + 48, k3, ninf);
+            var v3b = RowSimd.LoadTail(xr + n + 48, k3, ninf);
+            var mxa = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0a, v1a), Vector512.MaxNative(v2a, v3a)));
+            var mxb = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0b, v1b), Vector512.MaxNative(v2b, v3b)));
+            var vma = Vector512.Create(mxa);
+            var vmb = Vector512.Create(mxb);
+            var sa = (RowSimd.Exp(v0a - vma) + RowSimd.Exp(v1a - vma)) + (RowSimd.Exp(v2a - vma) + RowSimd.Exp(v3a - vma));
+            var sb = (RowSimd.Exp(v0b - vmb) + RowSimd.Exp(v1b - vmb)) + (RowSimd.Exp(v2b - vmb) + RowSimd.Exp(v3b - vmb));
+            var sha = Vector512.Create(mxa + RowSimd.Log(RowSimd.HSum(sa)));
+            var shb = Vector512.Create(mxb + RowSimd.Log(RowSimd.HSum(sb)));
+            RowSimd.StoreTail(yr, k0, v0a - sha);
+            RowSimd.StoreTail(yr + n, k0, v0b - shb);
+            RowSimd.StoreTail(yr + 16, k1, v1a - sha);
+            RowSimd.StoreTail(yr + n + 16, k1, v1b - shb);
+            RowSimd.StoreTail(yr + 32, k2, v2a - sha);
+            RowSimd.StoreTail(yr + n + 32, k2, v2b - shb);
+            RowSimd.StoreTail(yr + 48, k3, v3a - sha);
+            RowSimd.StoreTail(yr + n + 48, k3, v3b - shb);
+        }
+        if (r < r1)
+        {
+            float* xr = x + (long)r * n, yr = y + (long)r * n;
+            var v0a = RowSimd.LoadTail(xr, k0, ninf);
+            var v1a = RowSimd.LoadTail(xr + 16, k1, ninf);
+            var v2a = RowSimd.LoadTail(xr + 32, k2, ninf);
+            var v3a = RowSimd.LoadTail(xr + 48, k3, ninf);
+            var mxa = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0a, v1a), Vector512.MaxNative(v2a, v3a)));
+            var vma = Vector512.Create(mxa);
+            var sa = (RowSimd.Exp(v0a - vma) + RowSimd.Exp(v1a - vma)) + (RowSimd.Exp(v2a - vma) + RowSimd.Exp(v3a - vma));
+            var sha = Vector512.Create(mxa + RowSimd.Log(RowSimd.HSum(sa)));
+            RowSimd.StoreTail(yr, k0, v0a - sha);
+            RowSimd.StoreTail(yr + 16, k1, v1a - sha);
+            RowSimd.StoreTail(yr + 32, k2, v2a - sha);
+            RowSimd.StoreTail(yr + 48, k3, v3a - sha);
         }
     }
 
