@@ -17,8 +17,8 @@ namespace MicroExpr.Tensors.Cpu;
 /// <para>
 /// Strategy. Forward: one statistics pass per row with shifted sums — d = x − x[r,0], Σd and Σd² in two pairs of
 /// Vector512 accumulators — so a row with a large mean (1000 + noise) loses no precision to cancellation
-/// (var = Σd²/C − (Σd/C)², mean = x[r,0] + Σd/C); then one normalise pass y = ((x − mean)·rstd)·gamma + beta while the
-/// row is still in L1. Backward: one pass per row forms Σg and Σg·x̂ (x̂ recomputed from x, mean, rstd) and adds
+/// (var = Σd²/C − (Σd/C)², mean = x[r,0] + Σd/C); then one normalise pass y = ((x − x[r,0]) − Σd/C)·rstd·gamma + beta
+/// while the row is still in L1 (x − x[r,0] is exact, so y stays accurate even where the float mean is coarse). Backward: one pass per row forms Σg and Σg·x̂ (x̂ recomputed from x, mean, rstd) and adds
 /// dy·x̂ and dy into the part's dgamma/dbeta partials, then a second pass writes dx. Tails (C not a multiple of the
 /// vector width) use AVX-512 / AVX masked loads and stores, so every C ≥ 1 is handled and x may alias y (dy may alias dx).
 /// Runtime dispatch: Vector512 when accelerated, else Vector256, else scalar. Rows are split into fixed contiguous parts (4 per

@@ -12,15 +12,17 @@ namespace MicroExpr.Tensors.Cpu;
 /// </para>
 /// <para>Shapes: x, y, dy, dx [rows, cols], row-major and contiguous; the reduction runs over cols.</para>
 /// <para>
-/// Strategy: per row a max pass, then a fused exp + sum pass (Forward stores exp(x − m) into y), then a scale pass
-/// (Forward: y·(1/s); LogForward: x − (m + ln s)). The row (a few hundred bytes for cols = 50) stays in L1 across
-/// passes. Backward: one dot/sum pass, one output pass. Full vectors use Vector512 with two accumulators; the
-/// tail (cols not a multiple of the width) is one AVX-512 masked load/store, so small rows such as cols = 50 cost
-/// 3 full + 1 masked vector with no scalar loop. Rows of at most 64 columns (four Vector512) take a branch-free path that
-/// keeps the whole row in registers: four masked loads (lanes past the row end read as −∞ or 0 and are never stored),
-/// max, exp, sum and scale in registers, four masked stores — so x is read once and y written once. Masked lanes
-/// are loaded as the neutral element (−∞ for max, 0 for sums). Vector256 + AVX masked moves when Vector512 is not
-/// accelerated; scalar otherwise. Rows are split into fixed contiguous parts (4 per thread) taken
+/// Strategy. Rows of at most 64 columns (cols = 50 is the common case) take a branch-free Vector512 path that keeps
+/// the whole row in registers: four masked loads (lanes past the row end read as −∞ or 0 and are never stored), max,
+/// exp, sum and scale in registers, four masked stores — x is read once and y written once, with no scalar tail and
+/// no per-row setup; the forward kernels run two rows per iteration with interleaved statements so that the two
+/// latency chains (max → exp → sum → 1/s or ln s → output) overlap. Longer rows: a max pass, a fused exp + sum pass
+/// (Forward stores exp(x − m) into y), then a scale pass (Forward y·(1/s); LogForward x − (m + ln s)), the row staying
+/// in L1; backward: one dot/sum pass and one output pass; two accumulators per reduction, the tail one AVX-512 masked
+/// load/store. exp is our own (<see cref="RowSimd.Exp(System.Runtime.Intrinsics.Vector512{float})"/>: Cody–Waite
+/// reduction, degree-5 minimax polynomial, vscalefps; measured much faster than Vector512.Exp, which widens to
+/// double), ln s is an inline scalar series (no libm call, which would spill the live vector registers).
+/// Vector256 + AVX masked moves when Vector512 is not accelerated; scalar otherwise. Rows are split into fixed contiguous parts (4 per thread) taken
 /// dynamically by the caller and <c>threads</c> − 1 pool workers (<see cref="RowSplit"/>; inline when threads ≤ 1 or
 /// rows·cols &lt; 32K); y may alias x and dx may alias dy. No allocation on the hot path.
 /// </para>
