@@ -21,8 +21,8 @@ namespace MicroExpr.Tensors.Cpu;
 /// while the row is still in L1 (x − x[r,0] is exact, so y stays accurate even where the float mean is coarse). Backward: one pass per row forms Σg and Σg·x̂ (x̂ recomputed from x, mean, rstd) and adds
 /// dy·x̂ and dy into the part's dgamma/dbeta partials, then a second pass writes dx. Tails (C not a multiple of the
 /// vector width) use AVX-512 / AVX masked loads and stores, so every C ≥ 1 is handled and x may alias y (dy may alias dx).
-/// Runtime dispatch: Vector512 when accelerated, else Vector256, else scalar. Rows are split into fixed contiguous parts (4 per
-/// thread, taken dynamically by the caller and <c>threads</c> − 1 pool workers, see <see cref="RowSplit"/>; inline when
+/// Runtime dispatch: Vector512 when accelerated, else Vector256, else scalar. Rows are split into fixed contiguous parts (one per
+/// thread, taken by the caller and <c>threads</c> − 1 pool workers, see <see cref="RowSplit"/>; inline when
 /// threads ≤ 1 or rows·C &lt; 32K); the backward's per-part dgamma/dbeta partials (part 0 writes the outputs, the others
 /// caller-thread scratch) are summed in part order at the end, so results are deterministic for a given thread count
 /// whichever thread ran which part. No allocation on the hot path.

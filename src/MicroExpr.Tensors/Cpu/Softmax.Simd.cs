@@ -22,8 +22,8 @@ namespace MicroExpr.Tensors.Cpu;
 /// load/store. exp is our own (<see cref="RowSimd.Exp(System.Runtime.Intrinsics.Vector512{float})"/>: Cody–Waite
 /// reduction, degree-5 minimax polynomial, vscalefps; measured much faster than Vector512.Exp, which widens to
 /// double), ln s is an inline scalar series (no libm call, which would spill the live vector registers).
-/// Vector256 + AVX masked moves when Vector512 is not accelerated; scalar otherwise. Rows are split into fixed contiguous parts (4 per thread) taken
-/// dynamically by the caller and <c>threads</c> − 1 pool workers (<see cref="RowSplit"/>; inline when threads ≤ 1 or
+/// Vector256 + AVX masked moves when Vector512 is not accelerated; scalar otherwise. Rows are split into fixed contiguous parts (one per thread)
+/// taken by the caller and <c>threads</c> − 1 pool workers (<see cref="RowSplit"/>; inline when threads ≤ 1 or
 /// rows·cols &lt; 32K); y may alias x and dx may alias dy. No allocation on the hot path.
 /// </para>
 /// </summary>
