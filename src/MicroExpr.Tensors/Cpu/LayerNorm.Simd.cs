@@ -17,14 +17,15 @@ namespace MicroExpr.Tensors.Cpu;
 /// <para>
 /// Strategy. Forward: one statistics pass per row with shifted sums — d = x − x[r,0], Σd and Σd² in two pairs of
 /// Vector512 accumulators — so a row with a large mean (1000 + noise) loses no precision to cancellation
-/// (var = Σd²/C − (Σd/C)², mean = x[r,0] + Σd/C); then one normalise pass y = ((x − mean)·rstd)·gamma + beta while the
-/// row is still in L1. Backward: one pass per row forms Σg and Σg·x̂ (x̂ recomputed from x, mean, rstd) and adds
+/// (var = Σd²/C − (Σd/C)², mean = x[r,0] + Σd/C); then one normalise pass y = ((x − x[r,0]) − Σd/C)·rstd·gamma + beta
+/// while the row is still in L1 (x − x[r,0] is exact, so y stays accurate even where the float mean is coarse). Backward: one pass per row forms Σg and Σg·x̂ (x̂ recomputed from x, mean, rstd) and adds
 /// dy·x̂ and dy into the part's dgamma/dbeta partials, then a second pass writes dx. Tails (C not a multiple of the
 /// vector width) use AVX-512 / AVX masked loads and stores, so every C ≥ 1 is handled and x may alias y (dy may alias dx).
-/// Runtime dispatch: Vector512 when accelerated, else Vector256, else scalar. Rows are split into contiguous parts over
-/// <c>threads</c> (<see cref="RowSplit"/>; inline when threads ≤ 1 or rows·C is small); the backward's per-part
-/// dgamma/dbeta partials (part 0 writes the outputs, the others thread-local scratch) are summed in part order at the
-/// end, so results are deterministic for a given thread count. No allocation on the hot path.
+/// Runtime dispatch: Vector512 when accelerated, else Vector256, else scalar. Rows are split into fixed contiguous parts (one per
+/// thread, taken by the caller and <c>threads</c> − 1 pool workers, see <see cref="RowSplit"/>; inline when
+/// threads ≤ 1 or rows·C &lt; 32K); the backward's per-part dgamma/dbeta partials (part 0 writes the outputs, the others
+/// caller-thread scratch) are summed in part order at the end, so results are deterministic for a given thread count
+/// whichever thread ran which part. No allocation on the hot path.
 /// </para>
 /// </summary>
 public static unsafe class LayerNormSimd
@@ -41,7 +42,8 @@ public static unsafe class LayerNormSimd
             RowIsa.V256 => &Forward256,
             _ => &ForwardScalar,
         };
-        RowSplit.Run(fn, ref a, RowSplit.Parts(rows, c, threads));
+        int t = RowSplit.Threads(rows, c, threads);
+        RowSplit.Run(fn, ref a, RowSplit.Parts(rows, t), t);
     }
 
     /// <summary>
@@ -61,7 +63,8 @@ public static unsafe class LayerNormSimd
         {
             P0 = dx, P1 = dgamma, P2 = dbeta, P3 = dy, P4 = x, P5 = mean, P6 = rstd, P7 = gamma, Rows = rows, Cols = c,
         };
-        int parts = RowSplit.Parts(rows, c, threads);
+        int t = RowSplit.Threads(rows, c, threads);
+        int parts = RowSplit.Parts(rows, t);
         if (parts > 1)
         {
             // Parts 1..n-1 accumulate [dgamma | dbeta] into scratch; stride rounded to 64 bytes to keep parts on own lines.
@@ -75,7 +78,7 @@ public static unsafe class LayerNormSimd
             RowIsa.V256 => &Backward256,
             _ => &BackwardScalar,
         };
-        RowSplit.Run(fn, ref a, parts);
+        RowSplit.Run(fn, ref a, parts, t);
         for (int p = 1; p < parts; p++)
         {
             float* dg = a.Scratch + (long)(p - 1) * a.ScratchStride, db = dg + c;
@@ -148,8 +151,8 @@ public static unsafe class LayerNormSimd
                 s1 += d1;
                 q1 = Vector512.FusedMultiplyAdd(d1, d1, q1);
             }
-            float m1 = Vector512.Sum(s0 + s1) * invC;
-            float var = MathF.Max(Vector512.Sum(q0 + q1) * invC - m1 * m1, 0f);
+            float m1 = RowSimd.HSum(s0 + s1) * invC;
+            float var = MathF.Max(RowSimd.HSum(q0 + q1) * invC - m1 * m1, 0f);
             float mu = xr[0] + m1, rs = 1f / MathF.Sqrt(var + eps);
             mean[r] = mu;
             rstd[r] = rs;
@@ -227,8 +230,8 @@ public static unsafe class LayerNormSimd
             }
             float rs = rstd[r];
             // dx = rstd·g + va + x̂·vb with va = −rstd·mean(g), vb = −rstd·mean(g·x̂)
-            var va = Vector512.Create(-Vector512.Sum(s0 + s1) * invC * rs);
-            var vb = Vector512.Create(-Vector512.Sum(t0 + t1) * invC * rs);
+            var va = Vector512.Create(-RowSimd.HSum(s0 + s1) * invC * rs);
+            var vb = Vector512.Create(-RowSimd.HSum(t0 + t1) * invC * rs);
             Vector512<float> tailX = default, tailDy = default, tailG = default;
             if (rem != 0)
             {
@@ -289,8 +292,8 @@ public static unsafe class LayerNormSimd
                 s1 += d1;
                 q1 = Vector256.FusedMultiplyAdd(d1, d1, q1);
             }
-            float m1 = Vector256.Sum(s0 + s1) * invC;
-            float var = MathF.Max(Vector256.Sum(q0 + q1) * invC - m1 * m1, 0f);
+            float m1 = RowSimd.HSum(s0 + s1) * invC;
+            float var = MathF.Max(RowSimd.HSum(q0 + q1) * invC - m1 * m1, 0f);
             float mu = xr[0] + m1, rs = 1f / MathF.Sqrt(var + eps);
             mean[r] = mu;
             rstd[r] = rs;
@@ -367,8 +370,8 @@ public static unsafe class LayerNormSimd
                 Avx.MaskStore(db + full, mask, Avx.MaskLoad(db + full, mask) + d1);
             }
             float rs = rstd[r];
-            var va = Vector256.Create(-Vector256.Sum(s0 + s1) * invC * rs);
-            var vb = Vector256.Create(-Vector256.Sum(t0 + t1) * invC * rs);
+            var va = Vector256.Create(-RowSimd.HSum(s0 + s1) * invC * rs);
+            var vb = Vector256.Create(-RowSimd.HSum(t0 + t1) * invC * rs);
             Vector256<float> tailX = default, tailDy = default, tailG = default;
             if (rem != 0)
             {

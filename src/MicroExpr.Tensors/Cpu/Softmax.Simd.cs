@@ -12,43 +12,57 @@ namespace MicroExpr.Tensors.Cpu;
 /// </para>
 /// <para>Shapes: x, y, dy, dx [rows, cols], row-major and contiguous; the reduction runs over cols.</para>
 /// <para>
-/// Strategy: per row a max pass, then a fused exp + sum pass (Forward stores exp(x − m) into y), then a scale pass
-/// (Forward: y·(1/s); LogForward: x − (m + ln s)). The row (a few hundred bytes for cols = 50) stays in L1 across
-/// passes. Backward: one dot/sum pass, one output pass. Full vectors use Vector512 with two accumulators; the
-/// tail (cols not a multiple of the width) is one AVX-512 masked load/store, so small rows such as cols = 50 cost
-/// 3 full + 1 masked vector per pass with no scalar loop and no per-row setup beyond two broadcasts. Masked lanes
-/// are loaded as the neutral element (−∞ for max, 0 for sums). Vector256 + AVX masked moves when Vector512 is not
-/// accelerated; scalar otherwise. Rows are split into contiguous parts over <c>threads</c> via <see cref="RowSplit"/>
-/// (inline when threads ≤ 1 or rows·cols is small); y may alias x and dx may alias dy. No allocation on the hot path.
+/// Strategy. Rows of at most 64 columns (cols = 50 is the common case) take a branch-free Vector512 path that keeps
+/// the whole row in registers: four masked loads (lanes past the row end read as −∞ or 0 and are never stored), max,
+/// exp, sum and scale in registers, four masked stores — x is read once and y written once, with no scalar tail and
+/// no per-row setup; the forward kernels run two rows per iteration with interleaved statements so that the two
+/// latency chains (max → exp → sum → 1/s or ln s → output) overlap. Longer rows: a max pass, a fused exp + sum pass
+/// (Forward stores exp(x − m) into y), then a scale pass (Forward y·(1/s); LogForward x − (m + ln s)), the row staying
+/// in L1; backward: one dot/sum pass and one output pass; two accumulators per reduction, the tail one AVX-512 masked
+/// load/store. exp is our own (<see cref="RowSimd.Exp(System.Runtime.Intrinsics.Vector512{float})"/>: Cody–Waite
+/// reduction, degree-5 minimax polynomial, vscalefps; measured much faster than Vector512.Exp, which widens to
+/// double), ln s is an inline scalar series (no libm call, which would spill the live vector registers).
+/// Vector256 + AVX masked moves when Vector512 is not accelerated; scalar otherwise. Rows are split into fixed contiguous parts (one per thread)
+/// taken by the caller and <c>threads</c> − 1 pool workers (<see cref="RowSplit"/>; inline when threads ≤ 1 or
+/// rows·cols &lt; 32K); y may alias x and dx may alias dy. No allocation on the hot path.
 /// </para>
 /// </summary>
 public static unsafe class SoftmaxSimd
 {
+    /// <summary>Rows up to this many columns (four Vector512) are held in registers: one load, one store per element.</summary>
+    private const int SmallCols = 64;
+
     /// <summary>y = softmax(x) over the last axis.</summary>
     public static void Forward(float* y, float* x, int rows, int cols, int threads) =>
-        Dispatch(y, x, null, rows, cols, threads, &Forward512, &Forward256, &ForwardScalar);
+        Dispatch(y, x, null, rows, cols, threads, &ForwardSmall512, &Forward512, &Forward256, &ForwardScalar);
 
     /// <summary>dx = y·(dy − Σ dy·y), overwritten.</summary>
     public static void Backward(float* dx, float* y, float* dy, int rows, int cols, int threads) =>
-        Dispatch(dx, y, dy, rows, cols, threads, &Backward512, &Backward256, &BackwardScalar);
+        Dispatch(dx, y, dy, rows, cols, threads, &BackwardSmall512, &Backward512, &Backward256, &BackwardScalar);
 
     /// <summary>y = x − max − ln Σ exp(x − max).</summary>
     public static void LogForward(float* y, float* x, int rows, int cols, int threads) =>
-        Dispatch(y, x, null, rows, cols, threads, &LogForward512, &LogForward256, &LogForwardScalar);
+        Dispatch(y, x, null, rows, cols, threads, &LogForwardSmall512, &LogForward512, &LogForward256, &LogForwardScalar);
 
     /// <summary>dx = dy − exp(y)·Σ dy, overwritten.</summary>
     public static void LogBackward(float* dx, float* y, float* dy, int rows, int cols, int threads) =>
-        Dispatch(dx, y, dy, rows, cols, threads, &LogBackward512, &LogBackward256, &LogBackwardScalar);
+        Dispatch(dx, y, dy, rows, cols, threads, &LogBackwardSmall512, &LogBackward512, &LogBackward256, &LogBackwardScalar);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Dispatch(float* o, float* i0, float* i1, int rows, int cols, int threads,
-        delegate*<ref RowArgs, int, int, int, void> f512, delegate*<ref RowArgs, int, int, int, void> f256,
-        delegate*<ref RowArgs, int, int, int, void> fScalar)
+        delegate*<ref RowArgs, int, int, int, void> fSmall512, delegate*<ref RowArgs, int, int, int, void> f512,
+        delegate*<ref RowArgs, int, int, int, void> f256, delegate*<ref RowArgs, int, int, int, void> fScalar)
     {
         if (rows <= 0 || cols <= 0) return;
         var a = new RowArgs { P0 = o, P1 = i0, P2 = i1, Rows = rows, Cols = cols };
-        var fn = RowIsaSelect.Current switch { RowIsa.V512 => f512, RowIsa.V256 => f256, _ => fScalar };
-        RowSplit.Run(fn, ref a, RowSplit.Parts(rows, cols, threads));
+        var fn = RowIsaSelect.Current switch
+        {
+            RowIsa.V512 => cols <= SmallCols ? fSmall512 : f512,
+            RowIsa.V256 => f256,
+            _ => fScalar,
+        };
+        int t = RowSplit.Threads(rows, cols, threads);
+        RowSplit.Run(fn, ref a, RowSplit.Parts(rows, t), t);
     }
 
     // ---------------------------------------------------------------- Vector512
@@ -97,7 +111,7 @@ public static unsafe class SoftmaxSimd
                 et = Vector512.ConditionalSelect(mask, Exp512(tail - vm), default);
                 s1 += et;
             }
-            var inv = Vector512.Create(1f / Vector512.Sum(s0 + s1));
+            var inv = Vector512.Create(1f / RowSimd.HSum(s0 + s1));
             for (i = 0; i < full; i += W) Vector512.Store(Vector512.Load(yr + i) * inv, yr + i);
             if (rem != 0) RowSimd.StoreTail(yr + full, mask, et * inv);
         }
@@ -134,7 +148,7 @@ public static unsafe class SoftmaxSimd
             }
             if (i < full) s0 += Exp512(Vector512.Load(xr + i) - vm);
             if (rem != 0) s1 += Vector512.ConditionalSelect(mask, Exp512(tail - vm), default);
-            var sh = Vector512.Create(mx + MathF.Log(Vector512.Sum(s0 + s1)));
+            var sh = Vector512.Create(mx + RowSimd.Log(RowSimd.HSum(s0 + s1)));
             for (i = 0; i < full; i += W) Vector512.Store(Vector512.Load(xr + i) - sh, yr + i);
             if (rem != 0) RowSimd.StoreTail(yr + full, mask, tail - sh);
         }
@@ -164,7 +178,7 @@ public static unsafe class SoftmaxSimd
                 tdy = RowSimd.LoadTail(dyr + full, mask, default);
                 s1 = Vector512.FusedMultiplyAdd(ty, tdy, s1);
             }
-            var dot = Vector512.Create(Vector512.Sum(s0 + s1));
+            var dot = Vector512.Create(RowSimd.HSum(s0 + s1));
             for (i = 0; i < full; i += W)
             {
                 var yv = Vector512.Load(yr + i);
@@ -198,7 +212,7 @@ public static unsafe class SoftmaxSimd
                 tdy = RowSimd.LoadTail(dyr + full, mask, default);
                 s1 += tdy;
             }
-            var ns = Vector512.Create(-Vector512.Sum(s0 + s1));
+            var ns = Vector512.Create(-RowSimd.HSum(s0 + s1));
             for (i = 0; i < full; i += W)
                 Vector512.Store(Vector512.FusedMultiplyAdd(Exp512(Vector512.Load(yr + i)), ns, Vector512.Load(dyr + i)), dxr + i);
             if (rem != 0) RowSimd.StoreTail(dxr + full, mask, Vector512.FusedMultiplyAdd(Exp512(ty), ns, tdy));
@@ -206,7 +220,7 @@ public static unsafe class SoftmaxSimd
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Exp512(Vector512<float> v) => Vector512.Exp(v);
+    private static Vector512<float> Exp512(Vector512<float> v) => RowSimd.Exp(v);
 
     // ---------------------------------------------------------------- Vector256
 
@@ -254,7 +268,7 @@ public static unsafe class SoftmaxSimd
                 et = Vector256.ConditionalSelect(mask, Exp256(tail - vm), default);
                 s1 += et;
             }
-            var inv = Vector256.Create(1f / Vector256.Sum(s0 + s1));
+            var inv = Vector256.Create(1f / RowSimd.HSum(s0 + s1));
             for (i = 0; i < full; i += W) Vector256.Store(Vector256.Load(yr + i) * inv, yr + i);
             if (rem != 0) RowSimd.StoreTail(yr + full, mask, et * inv);
         }
@@ -291,7 +305,7 @@ public static unsafe class SoftmaxSimd
             }
             if (i < full) s0 += Exp256(Vector256.Load(xr + i) - vm);
             if (rem != 0) s1 += Vector256.ConditionalSelect(mask, Exp256(tail - vm), default);
-            var sh = Vector256.Create(mx + MathF.Log(Vector256.Sum(s0 + s1)));
+            var sh = Vector256.Create(mx + RowSimd.Log(RowSimd.HSum(s0 + s1)));
             for (i = 0; i < full; i += W) Vector256.Store(Vector256.Load(xr + i) - sh, yr + i);
             if (rem != 0) RowSimd.StoreTail(yr + full, mask, tail - sh);
         }
@@ -321,7 +335,7 @@ public static unsafe class SoftmaxSimd
                 tdy = RowSimd.LoadTail(dyr + full, mask, default);
                 s1 = Vector256.FusedMultiplyAdd(ty, tdy, s1);
             }
-            var dot = Vector256.Create(Vector256.Sum(s0 + s1));
+            var dot = Vector256.Create(RowSimd.HSum(s0 + s1));
             for (i = 0; i < full; i += W)
             {
                 var yv = Vector256.Load(yr + i);
@@ -355,7 +369,7 @@ public static unsafe class SoftmaxSimd
                 tdy = RowSimd.LoadTail(dyr + full, mask, default);
                 s1 += tdy;
             }
-            var ns = Vector256.Create(-Vector256.Sum(s0 + s1));
+            var ns = Vector256.Create(-RowSimd.HSum(s0 + s1));
             for (i = 0; i < full; i += W)
                 Vector256.Store(Vector256.FusedMultiplyAdd(Exp256(Vector256.Load(yr + i)), ns, Vector256.Load(dyr + i)), dxr + i);
             if (rem != 0) RowSimd.StoreTail(dxr + full, mask, Vector256.FusedMultiplyAdd(Exp256(ty), ns, tdy));
@@ -363,7 +377,184 @@ public static unsafe class SoftmaxSimd
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Exp256(Vector256<float> v) => Vector256.Exp(v);
+    private static Vector256<float> Exp256(Vector256<float> v) => RowSimd.Exp(v);
+
+    // ---------------------------------------------------------------- Vector512, rows of at most 64 columns
+
+    /// <summary>Masks of the four vectors of a row of n ≤ 64 columns: lane l of vector j is set when 16·j + l &lt; n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SmallMasks(int n, out Vector512<float> k0, out Vector512<float> k1, out Vector512<float> k2, out Vector512<float> k3)
+    {
+        k0 = RowSimd.TailMask512(n);
+        k1 = RowSimd.TailMask512(n - 16);
+        k2 = RowSimd.TailMask512(n - 32);
+        k3 = RowSimd.TailMask512(n - 48);
+    }
+
+    /// <summary>Two rows per iteration with their statements interleaved, so that the two latency chains (max → exp → sum → scale) overlap.</summary>
+    private static void ForwardSmall512(ref RowArgs a, int part, int r0, int r1)
+    {
+        float* y = a.P0, x = a.P1;
+        int n = a.Cols;
+        SmallMasks(n, out var k0, out var k1, out var k2, out var k3);
+        var ninf = Vector512.Create(float.NegativeInfinity);
+        int r = r0;
+        for (; r + 2 <= r1; r += 2)
+        {
+            float* xr = x + (long)r * n, yr = y + (long)r * n;
+            var v0a = RowSimd.LoadTail(xr, k0, ninf);
+            var v0b = RowSimd.LoadTail(xr + n, k0, ninf);
+            var v1a = RowSimd.LoadTail(xr + 16, k1, ninf);
+            var v1b = RowSimd.LoadTail(xr + n + 16, k1, ninf);
+            var v2a = RowSimd.LoadTail(xr + 32, k2, ninf);
+            var v2b = RowSimd.LoadTail(xr + n + 32, k2, ninf);
+            var v3a = RowSimd.LoadTail(xr + 48, k3, ninf);
+            var v3b = RowSimd.LoadTail(xr + n + 48, k3, ninf);
+            var mxa = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0a, v1a), Vector512.MaxNative(v2a, v3a)));
+            var mxb = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0b, v1b), Vector512.MaxNative(v2b, v3b)));
+            var vma = Vector512.Create(mxa);
+            var vmb = Vector512.Create(mxb);
+            var e0a = RowSimd.Exp(v0a - vma); // lanes past the row end: exp(−∞) = 0
+            var e0b = RowSimd.Exp(v0b - vmb); // lanes past the row end: exp(−∞) = 0
+            var e1a = RowSimd.Exp(v1a - vma);
+            var e1b = RowSimd.Exp(v1b - vmb);
+            var e2a = RowSimd.Exp(v2a - vma);
+            var e2b = RowSimd.Exp(v2b - vmb);
+            var e3a = RowSimd.Exp(v3a - vma);
+            var e3b = RowSimd.Exp(v3b - vmb);
+            var inva = Vector512.Create(1f / RowSimd.HSum((e0a + e1a) + (e2a + e3a)));
+            var invb = Vector512.Create(1f / RowSimd.HSum((e0b + e1b) + (e2b + e3b)));
+            RowSimd.StoreTail(yr, k0, e0a * inva);
+            RowSimd.StoreTail(yr + n, k0, e0b * invb);
+            RowSimd.StoreTail(yr + 16, k1, e1a * inva);
+            RowSimd.StoreTail(yr + n + 16, k1, e1b * invb);
+            RowSimd.StoreTail(yr + 32, k2, e2a * inva);
+            RowSimd.StoreTail(yr + n + 32, k2, e2b * invb);
+            RowSimd.StoreTail(yr + 48, k3, e3a * inva);
+            RowSimd.StoreTail(yr + n + 48, k3, e3b * invb);
+        }
+        if (r < r1)
+        {
+            float* xr = x + (long)r * n, yr = y + (long)r * n;
+            var v0a = RowSimd.LoadTail(xr, k0, ninf);
+            var v1a = RowSimd.LoadTail(xr + 16, k1, ninf);
+            var v2a = RowSimd.LoadTail(xr + 32, k2, ninf);
+            var v3a = RowSimd.LoadTail(xr + 48, k3, ninf);
+            var mxa = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0a, v1a), Vector512.MaxNative(v2a, v3a)));
+            var vma = Vector512.Create(mxa);
+            var e0a = RowSimd.Exp(v0a - vma); // lanes past the row end: exp(−∞) = 0
+            var e1a = RowSimd.Exp(v1a - vma);
+            var e2a = RowSimd.Exp(v2a - vma);
+            var e3a = RowSimd.Exp(v3a - vma);
+            var inva = Vector512.Create(1f / RowSimd.HSum((e0a + e1a) + (e2a + e3a)));
+            RowSimd.StoreTail(yr, k0, e0a * inva);
+            RowSimd.StoreTail(yr + 16, k1, e1a * inva);
+            RowSimd.StoreTail(yr + 32, k2, e2a * inva);
+            RowSimd.StoreTail(yr + 48, k3, e3a * inva);
+        }
+    }
+
+    /// <summary>Two rows per iteration, interleaved as in <see cref="ForwardSmall512"/>.</summary>
+    private static void LogForwardSmall512(ref RowArgs a, int part, int r0, int r1)
+    {
+        float* y = a.P0, x = a.P1;
+        int n = a.Cols;
+        SmallMasks(n, out var k0, out var k1, out var k2, out var k3);
+        var ninf = Vector512.Create(float.NegativeInfinity);
+        int r = r0;
+        for (; r + 2 <= r1; r += 2)
+        {
+            float* xr = x + (long)r * n, yr = y + (long)r * n;
+            var v0a = RowSimd.LoadTail(xr, k0, ninf);
+            var v0b = RowSimd.LoadTail(xr + n, k0, ninf);
+            var v1a = RowSimd.LoadTail(xr + 16, k1, ninf);
+            var v1b = RowSimd.LoadTail(xr + n + 16, k1, ninf);
+            var v2a = RowSimd.LoadTail(xr + 32, k2, ninf);
+            var v2b = RowSimd.LoadTail(xr + n + 32, k2, ninf);
+            var v3a = RowSimd.LoadTail(xr + 48, k3, ninf);
+            var v3b = RowSimd.LoadTail(xr + n + 48, k3, ninf);
+            var mxa = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0a, v1a), Vector512.MaxNative(v2a, v3a)));
+            var mxb = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0b, v1b), Vector512.MaxNative(v2b, v3b)));
+            var vma = Vector512.Create(mxa);
+            var vmb = Vector512.Create(mxb);
+            var sa = (RowSimd.Exp(v0a - vma) + RowSimd.Exp(v1a - vma)) + (RowSimd.Exp(v2a - vma) + RowSimd.Exp(v3a - vma));
+            var sb = (RowSimd.Exp(v0b - vmb) + RowSimd.Exp(v1b - vmb)) + (RowSimd.Exp(v2b - vmb) + RowSimd.Exp(v3b - vmb));
+            var sha = Vector512.Create(mxa + RowSimd.Log(RowSimd.HSum(sa)));
+            var shb = Vector512.Create(mxb + RowSimd.Log(RowSimd.HSum(sb)));
+            RowSimd.StoreTail(yr, k0, v0a - sha);
+            RowSimd.StoreTail(yr + n, k0, v0b - shb);
+            RowSimd.StoreTail(yr + 16, k1, v1a - sha);
+            RowSimd.StoreTail(yr + n + 16, k1, v1b - shb);
+            RowSimd.StoreTail(yr + 32, k2, v2a - sha);
+            RowSimd.StoreTail(yr + n + 32, k2, v2b - shb);
+            RowSimd.StoreTail(yr + 48, k3, v3a - sha);
+            RowSimd.StoreTail(yr + n + 48, k3, v3b - shb);
+        }
+        if (r < r1)
+        {
+            float* xr = x + (long)r * n, yr = y + (long)r * n;
+            var v0a = RowSimd.LoadTail(xr, k0, ninf);
+            var v1a = RowSimd.LoadTail(xr + 16, k1, ninf);
+            var v2a = RowSimd.LoadTail(xr + 32, k2, ninf);
+            var v3a = RowSimd.LoadTail(xr + 48, k3, ninf);
+            var mxa = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0a, v1a), Vector512.MaxNative(v2a, v3a)));
+            var vma = Vector512.Create(mxa);
+            var sa = (RowSimd.Exp(v0a - vma) + RowSimd.Exp(v1a - vma)) + (RowSimd.Exp(v2a - vma) + RowSimd.Exp(v3a - vma));
+            var sha = Vector512.Create(mxa + RowSimd.Log(RowSimd.HSum(sa)));
+            RowSimd.StoreTail(yr, k0, v0a - sha);
+            RowSimd.StoreTail(yr + 16, k1, v1a - sha);
+            RowSimd.StoreTail(yr + 32, k2, v2a - sha);
+            RowSimd.StoreTail(yr + 48, k3, v3a - sha);
+        }
+    }
+
+    private static void BackwardSmall512(ref RowArgs a, int part, int r0, int r1)
+    {
+        float* dx = a.P0, y = a.P1, dy = a.P2;
+        int n = a.Cols;
+        SmallMasks(n, out var k0, out var k1, out var k2, out var k3);
+        for (int r = r0; r < r1; r++)
+        {
+            long o = (long)r * n;
+            float* yr = y + o, dyr = dy + o, dxr = dx + o;
+            var y0 = RowSimd.LoadTail(yr, k0, default);
+            var y1 = RowSimd.LoadTail(yr + 16, k1, default);
+            var y2 = RowSimd.LoadTail(yr + 32, k2, default);
+            var y3 = RowSimd.LoadTail(yr + 48, k3, default);
+            var d0 = RowSimd.LoadTail(dyr, k0, default);
+            var d1 = RowSimd.LoadTail(dyr + 16, k1, default);
+            var d2 = RowSimd.LoadTail(dyr + 32, k2, default);
+            var d3 = RowSimd.LoadTail(dyr + 48, k3, default);
+            var dot = Vector512.Create(RowSimd.HSum(
+                Vector512.FusedMultiplyAdd(y0, d0, y1 * d1) + Vector512.FusedMultiplyAdd(y2, d2, y3 * d3)));
+            RowSimd.StoreTail(dxr, k0, y0 * (d0 - dot));
+            RowSimd.StoreTail(dxr + 16, k1, y1 * (d1 - dot));
+            RowSimd.StoreTail(dxr + 32, k2, y2 * (d2 - dot));
+            RowSimd.StoreTail(dxr + 48, k3, y3 * (d3 - dot));
+        }
+    }
+
+    private static void LogBackwardSmall512(ref RowArgs a, int part, int r0, int r1)
+    {
+        float* dx = a.P0, y = a.P1, dy = a.P2;
+        int n = a.Cols;
+        SmallMasks(n, out var k0, out var k1, out var k2, out var k3);
+        for (int r = r0; r < r1; r++)
+        {
+            long o = (long)r * n;
+            float* yr = y + o, dyr = dy + o, dxr = dx + o;
+            var d0 = RowSimd.LoadTail(dyr, k0, default);
+            var d1 = RowSimd.LoadTail(dyr + 16, k1, default);
+            var d2 = RowSimd.LoadTail(dyr + 32, k2, default);
+            var d3 = RowSimd.LoadTail(dyr + 48, k3, default);
+            var ns = Vector512.Create(-RowSimd.HSum((d0 + d1) + (d2 + d3)));
+            // Lanes past the row end are never stored, so y there may read as anything finite (0 here).
+            RowSimd.StoreTail(dxr, k0, Vector512.FusedMultiplyAdd(RowSimd.Exp(RowSimd.LoadTail(yr, k0, default)), ns, d0));
+            RowSimd.StoreTail(dxr + 16, k1, Vector512.FusedMultiplyAdd(RowSimd.Exp(RowSimd.LoadTail(yr + 16, k1, default)), ns, d1));
+            RowSimd.StoreTail(dxr + 32, k2, Vector512.FusedMultiplyAdd(RowSimd.Exp(RowSimd.LoadTail(yr + 32, k2, default)), ns, d2));
+            RowSimd.StoreTail(dxr + 48, k3, Vector512.FusedMultiplyAdd(RowSimd.Exp(RowSimd.LoadTail(yr + 48, k3, default)), ns, d3));
+        }
+    }
 
     // ---------------------------------------------------------------- scalar
 
