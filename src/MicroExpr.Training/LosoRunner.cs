@@ -1,0 +1,113 @@
+using System.Text.Json;
+using MicroExpr.Tensors;
+
+namespace MicroExpr.Training;
+
+/// <summary>
+/// Leave-one-subject-out over a clip set: one fold per subject, each trained from scratch and written to
+/// RUN/folds/NN-subject/. <see cref="Merge"/> pools whatever fold results exist into the run's metrics and
+/// report, so folds can be spread over processes (--fold K) and merged afterwards.
+/// </summary>
+public static class LosoRunner
+{
+    public const string OptionsFile = "options.json";
+
+    public static string FoldDir(string run, int index, string subject) =>
+        Path.Combine(run, "folds", $"{index + 1:D2}-{string.Concat(subject.Select(ch => char.IsLetterOrDigit(ch) || ch is '-' or '_' or '.' ? ch : '_'))}");
+
+    /// <summary>Resolves --fold: a 1-based index or a subject id.</summary>
+    public static int ResolveFold(ClipSet data, string fold)
+    {
+        var subjects = data.Subjects;
+        if (int.TryParse(fold, out int k) && k >= 1 && k <= subjects.Count) return k - 1;
+        int i = subjects.ToList().IndexOf(fold);
+        if (i >= 0) return i;
+        throw new ArgumentException($"--fold {fold}: expected 1..{subjects.Count} or a subject id ({string.Join(", ", subjects)})");
+    }
+
+    /// <summary>
+    /// Trains the folds (all, or only <paramref name="onlyFold"/>); finished folds (result.json present) are
+    /// skipped when resuming; a fold with a checkpoint continues from it.
+    /// </summary>
+    public static IReadOnlyList<FoldResult> Train(ClipSet data, TrainOptions o, string run, Device device, bool resume, int? onlyFold = null,
+        ITrainingProgress? progress = null, CancellationToken cancel = default)
+    {
+        var subjects = data.Subjects;
+        if (subjects.Count < 2) throw new ArgumentException($"{data.Source}: LOSO needs at least 2 subjects; found {subjects.Count}");
+        Directory.CreateDirectory(run);
+        string optionsPath = Path.Combine(run, OptionsFile);
+        var record = new RunRecord(o, data.Source, data.ClassNames, data.Frames, data.Size, subjects);
+        if (File.Exists(optionsPath))
+        {
+            var previous = JsonSerializer.Deserialize<RunRecord>(File.ReadAllText(optionsPath));
+            if (!resume && onlyFold is null)
+                throw new InvalidOperationException($"{run} already holds a run; pass --resume to continue it or choose another --out");
+            if (previous != null && previous.Options != o)
+                throw new InvalidOperationException($"{run}: the run was started with other options ({optionsPath}); continuing it with different ones would mix results");
+        }
+        else
+        {
+            FoldTrainer.WriteJsonAtomic(optionsPath, record);
+        }
+
+        var results = new List<FoldResult>();
+        using var log = new StreamWriter(Path.Combine(run, "log.jsonl"), append: true);
+        for (int i = 0; i < subjects.Count; i++)
+        {
+            if (onlyFold is int only && only != i) continue;
+            string dir = FoldDir(run, i, subjects[i]);
+            string resultPath = Path.Combine(dir, FoldTrainer.ResultFile);
+            if (File.Exists(resultPath) && resume)
+            {
+                results.Add(ReadFold(resultPath));
+                progress?.OnEpoch(subjects[i], i, subjects.Count, o.Epochs, o.Epochs, double.NaN, 0);
+                continue;
+            }
+            if (!resume && Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+            results.Add(FoldTrainer.Run(data, subjects[i], i, subjects.Count, o, dir, device, progress, log, cancel));
+        }
+        return results;
+    }
+
+    public static FoldResult ReadFold(string path) =>
+        JsonSerializer.Deserialize<FoldResult>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path}: unreadable fold result");
+
+    /// <summary>Pools the fold results found in the run, computes the metrics and writes metrics.json, report.md and the PNGs.</summary>
+    public static RunSummary Merge(string run)
+    {
+        string optionsPath = Path.Combine(run, OptionsFile);
+        if (!File.Exists(optionsPath)) throw new FileNotFoundException($"{run}: no {OptionsFile}; is this a training run folder?", optionsPath);
+        var record = JsonSerializer.Deserialize<RunRecord>(File.ReadAllText(optionsPath)) ?? throw new InvalidDataException($"{optionsPath}: unreadable");
+        var foldsDir = Path.Combine(run, "folds");
+        var folds = Directory.Exists(foldsDir)
+            ? Directory.GetDirectories(foldsDir).OrderBy(d => d, StringComparer.Ordinal).Select(d => Path.Combine(d, FoldTrainer.ResultFile)).Where(File.Exists).Select(ReadFold).ToList()
+            : [];
+        if (folds.Count == 0) throw new InvalidOperationException($"{run}: no finished fold yet (folds/*/{FoldTrainer.ResultFile})");
+        var summary = RunSummary.Create(record, folds);
+        Report.Write(run, summary);
+        return summary;
+    }
+}
+
+/// <summary>What a run was started with (options.json).</summary>
+public sealed record RunRecord(TrainOptions Options, string Data, IReadOnlyList<string> ClassNames, int Frames, int Size, IReadOnlyList<string> Subjects);
+
+/// <summary>The pooled result of a run: the honest metrics first, the oracle-epoch figure beside when recorded.</summary>
+public sealed record RunSummary(RunRecord Record, IReadOnlyList<FoldResult> Folds, MetricSet Honest, MetricSet? Oracle, double Seconds)
+{
+    public bool Complete => Folds.Count == Record.Subjects.Count;
+
+    public static RunSummary Create(RunRecord record, IReadOnlyList<FoldResult> folds)
+    {
+        int k = record.ClassNames.Count;
+        var honest = MetricSet.Compute(folds.SelectMany(f => f.Predictions).ToList(), k);
+        MetricSet? oracle = null;
+        if (folds.All(f => f.OracleByEpoch is { Count: > 0 }))
+        {
+            // Per fold, the epoch whose predictions score best on that fold's own test subject: what much published code reports.
+            var picked = folds.SelectMany(f => f.OracleByEpoch!.OrderByDescending(e => e.Count(p => p.Label == p.Predicted)).First()).ToList();
+            oracle = MetricSet.Compute(picked, k);
+        }
+        return new RunSummary(record, folds, honest, oracle, folds.Sum(f => f.Seconds));
+    }
+}
