@@ -1,0 +1,145 @@
+using System.Security.Cryptography;
+using System.Text;
+using MicroExpr.Data.Annotations;
+using MicroExpr.Data.Frames;
+using OpenCvSharp;
+
+namespace MicroExpr.Data.Cache;
+
+/// <summary>What a preprocessing run did: clips computed now, reused from an earlier run, and failed (with reasons).</summary>
+public sealed record PreprocessResult(int Computed, int Reused, IReadOnlyList<SkippedRow> Failed, string IndexPath);
+
+/// <summary>
+/// Runs <see cref="MotionPipeline"/> over a reader's clips into a cache folder: <c>OUT/clips/NAME-HASH.mxt</c> per clip
+/// (<see cref="TensorFile"/>) and <c>OUT/index.json</c>. HASH covers the clip's identity (source, frame range) and the
+/// settings' hash, so a changed setting never reuses a file made with another. Files are written to a temporary name and
+/// renamed; a file under its final name is complete, so a rerun reuses it (an interrupted run loses nothing finished)
+/// and leftover temporary files are deleted at the start. A clip that fails (missing or corrupt frame, no face) is
+/// listed with its reason and the others go on. The index is written at the end, also when cancelled, with every
+/// finished clip.
+/// </summary>
+public static class Preprocessor
+{
+    public const string ClipFolder = "clips";
+    public const string Extension = ".mxt";
+
+    /// <param name="workers">clips processed in parallel (≤ 0: the logical core count)</param>
+    /// <param name="progress">called after each clip with (done, total), from worker threads</param>
+    public static PreprocessResult Run(ClipList list, PreprocessSettings settings, string outDir, int workers = 0,
+        Action<int, int>? progress = null, CancellationToken ct = default)
+    {
+        settings.Validate();
+        if (settings.FaceDetect && list.Clips.Any(c => c.Kind != SourceKind.MotionImage))
+            FaceDetector.Cascade(settings.Cascade); // a missing cascade fails now, once, with the fix
+        string clipDir = Path.Combine(outDir, ClipFolder);
+        Directory.CreateDirectory(clipDir);
+        foreach (var tmp in Directory.EnumerateFiles(clipDir, "*" + TensorFile.TempSuffix))
+        {
+            try { File.Delete(tmp); } catch (IOException) { }
+        }
+        foreach (var tmp in Directory.EnumerateFiles(outDir, CacheIndex.FileName + ".*" + TensorFile.TempSuffix))
+        {
+            try { File.Delete(tmp); } catch (IOException) { }
+        }
+
+        int n = list.Clips.Count;
+        var entries = new IndexClip?[n];
+        var failures = new SkippedRow?[n];
+        int computed = 0, reused = 0, done = 0;
+        int oldThreads = Cv2.GetNumThreads();
+        int degree = workers > 0 ? workers : Environment.ProcessorCount;
+        if (degree > 1) Cv2.SetNumThreads(1); // parallel over clips; OpenCV's own threads would oversubscribe
+        try
+        {
+            Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = degree, CancellationToken = ct }, i =>
+            {
+                var clip = list.Clips[i];
+                string name = FileName(clip, settings);
+                string path = Path.Combine(clipDir, name);
+                try
+                {
+                    var shape = TensorFile.Shape(path);
+                    if (shape is { } s)
+                    {
+                        Interlocked.Increment(ref reused);
+                    }
+                    else
+                    {
+                        s = Compute(clip, settings, path, ct);
+                        Interlocked.Increment(ref computed);
+                    }
+                    entries[i] = new IndexClip
+                    {
+                        Subject = clip.Subject, Label = clip.Label, LabelName = clip.LabelName, Dataset = clip.Dataset, Clip = clip.Clip,
+                        File = ClipFolder + "/" + name, Frames = s.T, Channels = s.C, Height = s.H, Width = s.W,
+                        Source = clip.Path, Onset = clip.Onset, Apex = clip.Apex, Offset = clip.Offset,
+                    };
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    throw;
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    failures[i] = new SkippedRow(clip.Row > 0 ? clip.AnnotationFile : clip.Path, clip.Row, $"{clip.Dataset} {clip.Subject}/{clip.Clip}: {e.Message}");
+                }
+                progress?.Invoke(Interlocked.Increment(ref done), n);
+            });
+        }
+        finally
+        {
+            if (degree > 1) Cv2.SetNumThreads(oldThreads);
+            var index = new CacheIndex
+            {
+                Settings = settings.Canonical,
+                SettingsHash = settings.Hash,
+                Description = settings.Describe(),
+                Dataset = list.Dataset,
+                ClassNames = list.ClassNames.ToList(),
+                Clips = entries.Where(e => e != null).Select(e => e!).ToList(),
+                Skipped = list.Skipped.Concat(failures.Where(f => f != null).Select(f => f!))
+                    .Select(s => new IndexSkip { File = s.File, Row = s.Row, Reason = s.Reason }).ToList(),
+            };
+            index.Save(outDir);
+        }
+        return new PreprocessResult(computed, reused, failures.Where(f => f != null).Select(f => f!).ToList(), Path.Combine(outDir, CacheIndex.FileName));
+    }
+
+    static (int T, int C, int H, int W) Compute(ClipSource clip, PreprocessSettings settings, string path, CancellationToken ct)
+    {
+        float[] data;
+        int t, c, h, w;
+        if (clip.Kind == SourceKind.MotionImage)
+        {
+            using var img = Cv2.ImRead(clip.Path, ImreadModes.Color);
+            if (img.Empty()) throw new InvalidDataException($"cannot read image {clip.Path} (corrupt or not an image)");
+            data = MotionPipeline.ProcessImage(img, settings.Size, out t, out c, out h, out w);
+        }
+        else
+        {
+            using var loaded = ClipLoader.Load(clip, ct);
+            try
+            {
+                data = MotionPipeline.Process(loaded.Frames, 0, loaded.Apex, loaded.Frames.Count - 1, settings, out t, out c, out h, out w);
+            }
+            catch (FaceNotFoundException e)
+            {
+                throw new FaceNotFoundException(e.Message.Replace("the onset frame", $"the onset frame of {clip.Path}", StringComparison.Ordinal));
+            }
+        }
+        ct.ThrowIfCancellationRequested();
+        TensorFile.Write(path, data, t, c, h, w);
+        return (t, c, h, w);
+    }
+
+    /// <summary>"casme2_sub01_EP02_01f-0123456789abcdef.mxt": a readable prefix and 16 hex digits of SHA-256(identity | settings hash).</summary>
+    public static string FileName(ClipSource clip, PreprocessSettings settings)
+    {
+        string readable = $"{clip.Dataset}_{clip.Subject}_{clip.Clip}";
+        var sb = new StringBuilder();
+        foreach (char ch in readable) sb.Append(char.IsAsciiLetterOrDigit(ch) || ch is '-' or '.' or '_' ? ch : '_');
+        string prefix = sb.Length > 80 ? sb.ToString(0, 80) : sb.ToString();
+        string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(clip.Identity + "|" + settings.Hash)))[..16];
+        return $"{prefix}-{hash}{Extension}";
+    }
+}

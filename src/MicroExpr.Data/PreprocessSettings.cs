@@ -1,0 +1,90 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace MicroExpr.Data;
+
+/// <summary>Dense optical flow from the onset frame to each selected frame.</summary>
+public enum FlowMethod
+{
+    /// <summary>OpenCV's Farneback with SLSTT's parameters (pyr_scale 0.5, levels 3, winsize 15, iterations 3, poly_n 5, poly_sigma 1.2).</summary>
+    Farneback,
+    /// <summary>TV-L1 (Zach–Pock–Bischof), implemented in C# in <see cref="Motion.TvL1Flow"/>: the OpenCvSharp runtime's DualTVL1 crashes natively.</summary>
+    TvL1,
+}
+
+/// <summary>How a flow field becomes the three channels of one frame.</summary>
+public enum MotionEncoding
+{
+    /// <summary>Channels u, v, optical strain; u and v divided by the clip's largest flow magnitude (in [-1, 1]), strain by the clip's largest strain (in [0, 1]).</summary>
+    Uvs,
+    /// <summary>SLSTT's image: HSV with hue = flow angle, saturation 1, value = magnitude min–max stretched per frame, converted to RGB in [0, 1].</summary>
+    Hsv,
+}
+
+/// <summary>Which T frames of onset..offset are kept.</summary>
+public enum FrameSelection
+{
+    /// <summary>SLSTT: T consecutive frames centred on the apex, shifted to fit inside onset+1..offset.</summary>
+    ApexCentred,
+    /// <summary>FDP: T frames spread uniformly over onset..offset (both ends included).</summary>
+    Uniform,
+}
+
+/// <summary>
+/// Everything that changes the tensor a clip becomes. <see cref="Hash"/> is stable across runs and machines
+/// (SHA-256 of <see cref="Canonical"/>, which includes <see cref="PipelineVersion"/>), so a cache never reuses a file
+/// made with other settings. The cascade path only counts when face detection is on.
+/// </summary>
+/// <param name="Flow">optical flow method</param>
+/// <param name="Frames">T, the number of frames per clip (flows from the onset)</param>
+/// <param name="Size">S: the face crop is resized to S×S before the flow is computed</param>
+/// <param name="Encoding">channel encoding of each flow field</param>
+/// <param name="Selection">which frames are kept</param>
+/// <param name="FaceDetect">detect the face on the onset frame (off: the whole frame is the face, for pre-cropped sets)</param>
+/// <param name="CascadePath">Haar cascade file; null: <see cref="DefaultCascade"/></param>
+/// <param name="Margin">added on each side of the detected box, as a fraction of its side</param>
+public sealed record PreprocessSettings(
+    FlowMethod Flow = FlowMethod.Farneback,
+    int Frames = 11,
+    int Size = 112,
+    MotionEncoding Encoding = MotionEncoding.Uvs,
+    FrameSelection Selection = FrameSelection.ApexCentred,
+    bool FaceDetect = true,
+    string? CascadePath = null,
+    double Margin = 0.1)
+{
+    /// <summary>Bumped whenever the pipeline's output for the same settings changes, so old caches are not reused.</summary>
+    public const int PipelineVersion = 1;
+
+    /// <summary>Debian's opencv-data package puts OpenCV's cascades here.</summary>
+    public const string DefaultCascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml";
+
+    public string Cascade => CascadePath ?? DefaultCascade;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the wrong setting.</summary>
+    public void Validate()
+    {
+        if (Frames < 1) throw new ArgumentException($"frames T must be >= 1, got {Frames}");
+        if (Size < 16) throw new ArgumentException($"size S must be >= 16, got {Size}");
+        if (!(Margin >= 0 && Margin <= 2)) throw new ArgumentException($"margin must be in 0..2, got {Margin}");
+    }
+
+    /// <summary>One line, invariant culture, every setting that changes the output.</summary>
+    public string Canonical => string.Create(CultureInfo.InvariantCulture,
+        $"v{PipelineVersion};flow={Name(Flow)};T={Frames};S={Size};enc={Name(Encoding)};sel={Name(Selection)};face={(FaceDetect ? Cascade : "off")};margin={(FaceDetect ? Margin.ToString("R", CultureInfo.InvariantCulture) : "-")}");
+
+    /// <summary>First 16 hex digits of SHA-256(<see cref="Canonical"/>).</summary>
+    public string Hash => Convert.ToHexStringLower(SHA256.HashData(Encoding_.GetBytes(Canonical)))[..16];
+
+    /// <summary>Human-readable: "flow farneback, T 11 (apex-centred), 112x112, encoding uvs, face detection (margin 0.1, cascade ...)".</summary>
+    public string Describe() => FormattableString.Invariant(
+        $"flow {Name(Flow)}, T {Frames} ({Name(Selection)}), {Size}x{Size}, encoding {Name(Encoding)}, ") +
+        (FaceDetect ? FormattableString.Invariant($"face detection (margin {Margin}, cascade {Cascade})") : "no face detection (whole frame)");
+
+    public static string Name(FlowMethod f) => f == FlowMethod.Farneback ? "farneback" : "tvl1";
+    public static string Name(MotionEncoding e) => e == MotionEncoding.Uvs ? "uvs" : "hsv";
+    public static string Name(FrameSelection s) => s == FrameSelection.ApexCentred ? "apex-centred" : "uniform";
+
+    static readonly UTF8Encoding Encoding_ = new(false);
+}
