@@ -12,7 +12,7 @@ internal static class Entry
     public const int Ok = 0, Failed = 1, Usage = 2;
 
     /// <summary>Commands announced for later issues. Invoking one says so and exits with <see cref="Usage"/>.</summary>
-    internal static readonly string[] Later = ["demo", "synth", "preprocess", "train", "evaluate", "predict"];
+    internal static readonly string[] Later = ["demo", "synth", "preprocess", "predict"];
 
     public static int Main(string[] args)
     {
@@ -45,6 +45,10 @@ internal static class Entry
                 return DevicesCommand.Run(rest);
             case "bench":
                 return BenchCommand.Run(rest);
+            case "train":
+                return TrainCommand.Run(rest);
+            case "evaluate" or "merge":
+                return EvaluateCommand.Run(rest);
         }
         if (Later.Contains(command))
         {
@@ -64,6 +68,8 @@ internal static class Entry
         commands:
           devices     {DevicesCommand.Spec.Summary}
           bench       {BenchCommand.Summary}
+          train       {TrainCommand.Spec.Summary}
+          evaluate    {EvaluateCommand.Spec.Summary}
 
         not yet available (they come with later issues; invoking one exits with code 2):
           {string.Join(", ", Later)}

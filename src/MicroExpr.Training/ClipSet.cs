@@ -1,3 +1,5 @@
+using MicroExpr.Data;
+
 namespace MicroExpr.Training;
 
 /// <summary>One preprocessed clip in memory: [T, C, S, S] float32.</summary>
@@ -32,4 +34,20 @@ public sealed class ClipSet
     public string Source { get; }
 
     public IReadOnlyList<string> Subjects => Clips.Select(c => c.Subject).Distinct().OrderBy(s => s, StringComparer.Ordinal).ToList();
+
+    /// <summary>Loads every clip of a preprocessing cache (all clips must share T and size).</summary>
+    public static ClipSet FromCache(string dir)
+    {
+        var cache = PreprocessedCache.Open(dir);
+        if (cache.Clips.Count == 0) throw new InvalidDataException($"{dir}: the cache holds no clips");
+        var first = cache.Clips[0];
+        var clips = new List<Clip>();
+        foreach (var e in cache.Clips)
+        {
+            if (e.Frames != first.Frames || e.Height != first.Height || e.Width != first.Width || e.Height != e.Width)
+                throw new InvalidDataException($"{dir}: clip {e.Clip} is [T={e.Frames}, {e.Height}×{e.Width}], others are [T={first.Frames}, {first.Height}×{first.Width}] (square images of one size needed)");
+            clips.Add(new Clip(string.IsNullOrEmpty(e.Dataset) ? $"{e.Subject}/{e.Clip}" : $"{e.Dataset}/{e.Subject}/{e.Clip}", e.Subject, e.Label, cache.Load(e)));
+        }
+        return new ClipSet(clips, cache.ClassNames, first.Frames, first.Channels, first.Height, dir);
+    }
 }

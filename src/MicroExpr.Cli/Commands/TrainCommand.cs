@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using MicroExpr.Cli.Args;
+using MicroExpr.Cli.Bench;
+using MicroExpr.Models;
+using MicroExpr.Tensors;
+using MicroExpr.Training;
+
+namespace MicroExpr.Cli.Commands;
+
+/// <summary><c>microexpr train</c>: LOSO training of a preset on a preprocessed cache, with an honest report.</summary>
+internal static class TrainCommand
+{
+    public static CommandSpec Spec { get; } = new("train",
+        "Train a model with leave-one-subject-out evaluation on a preprocessed cache and write a report.",
+        [
+            new("data", OptionKind.Text, "preprocessed cache folder (from 'microexpr preprocess' or 'microexpr synth')"),
+            new("model", OptionKind.Text, $"model preset: {string.Join(", ", SlsttPresets.Names)}", "slstt-tiny"),
+            new("protocol", OptionKind.Text, "evaluation protocol (loso)", "loso"),
+            new("fold", OptionKind.Text, "train and evaluate one fold only: 1-based index or subject id"),
+            new("epochs", OptionKind.Int, "epochs per fold (fixed: the honest protocol never looks at the test subject)", "30", 1),
+            new("batch", OptionKind.Int, "clips per batch", "8", 1),
+            new("optimizer", OptionKind.Text, "adamw or sgd", "adamw"),
+            new("lr", OptionKind.Float, "peak learning rate (cosine schedule after warm-up)", "0.001", 0),
+            new("weight-decay", OptionKind.Float, "weight decay", "0.01", 0),
+            new("warmup", OptionKind.Int, "warm-up epochs", "2", 0),
+            new("clip-norm", OptionKind.Float, "gradient-norm clipping (0: off)", "1", 0),
+            new("no-class-weights", OptionKind.Switch, "plain cross-entropy instead of class-weighted"),
+            new("label-smoothing", OptionKind.Float, "label smoothing", "0", 0),
+            new("flip", OptionKind.Switch, "random horizontal flip (u channel negated)"),
+            new("crop-pad", OptionKind.Int, "random crop after padding by N pixels", "0", 0),
+            new("seed", OptionKind.Int, "random seed", "1", 0),
+            new("oracle", OptionKind.Switch, "also record the 'oracle epoch' figure (epoch picked on the test subject; labelled, never the headline)"),
+            new("out", OptionKind.Text, "run folder to write"),
+            new("resume", OptionKind.Switch, "continue a run in --out (finished folds are kept; a fold continues from its last checkpoint)"),
+            new("device", OptionKind.Text, "auto, cpu, cuda or ilgpu-cpu", "auto"),
+            new("threads", OptionKind.Int, "CPU threads", "all cores", 1),
+            new("json", OptionKind.Switch, "print a final JSON line with uf1, uar, accuracy, seconds"),
+        ],
+        "Writes RUN/options.json, RUN/log.jsonl, RUN/folds/NN-subject/{checkpoint.safetensors,result.json}, and after the\n" +
+        "folds RUN/metrics.json, report.md, confusion.png, curves.png. Folds run with --fold can be pooled by 'microexpr evaluate --run RUN'.");
+
+    public static int Run(IReadOnlyList<string> args)
+    {
+        var a = ArgParser.Parse(Spec, args);
+        if (a.Help)
+        {
+            Console.Out.Write(Spec.HelpText());
+            return Entry.Ok;
+        }
+        string data = a.Text("data") ?? throw new CliUsageException("train: --data CACHE is required");
+        string run = a.Text("out") ?? throw new CliUsageException("train: --out RUN is required");
+        if (a.Text("protocol") is string p && p != "loso") throw new CliUsageException($"train: --protocol {p} is not supported (loso)");
+        var options = OptionsFrom(a);
+        var device = DeviceOption.Resolve(a);
+        var watch = Stopwatch.StartNew();
+        var clips = ClipSet.FromCache(data);
+        Console.Error.WriteLine($"data: {clips.Clips.Count} clips, {clips.Subjects.Count} subjects, classes {string.Join("/", clips.ClassNames)}, [T={clips.Frames}, 3, {clips.Size}, {clips.Size}]");
+        int? fold = a.Text("fold") is string f ? LosoRunner.ResolveFold(clips, f) : null;
+        var progress = new TrainingProgressBar(options.Epochs);
+        LosoRunner.Train(clips, options, run, device, a.Switch("resume"), fold, progress);
+        progress.Done();
+        return Finish(run, a.Switch("json"), watch.Elapsed.TotalSeconds);
+    }
+
+    internal static TrainOptions OptionsFrom(ParsedArgs a)
+    {
+        var d = new TrainOptions();
+        if (a.Has("threads")) Tensors.Cpu.CpuThreads.Count = a.Int("threads", Environment.ProcessorCount);
+        string preset = a.Text("model") ?? d.Preset;
+        if (!SlsttPresets.Names.Contains(preset)) throw new CliUsageException($"--model {preset}: unknown preset; known: {string.Join(", ", SlsttPresets.Names)}");
+        string opt = a.Text("optimizer") ?? d.Optimizer;
+        if (opt is not ("adamw" or "sgd")) throw new CliUsageException($"--optimizer {opt}: expected adamw or sgd");
+        return d with
+        {
+            Preset = preset,
+            Epochs = a.Int("epochs", d.Epochs),
+            BatchSize = a.Int("batch", d.BatchSize),
+            Optimizer = opt,
+            LearningRate = (float)a.Float("lr", d.LearningRate),
+            WeightDecay = (float)a.Float("weight-decay", d.WeightDecay),
+            WarmupEpochs = a.Int("warmup", d.WarmupEpochs),
+            ClipNorm = (float)a.Float("clip-norm", d.ClipNorm),
+            ClassWeights = !a.Switch("no-class-weights"),
+            LabelSmoothing = (float)a.Float("label-smoothing", d.LabelSmoothing),
+            Flip = a.Switch("flip"),
+            CropPad = a.Int("crop-pad", d.CropPad),
+            Seed = (ulong)a.Int("seed", (int)d.Seed),
+            Oracle = a.Switch("oracle"),
+        };
+    }
+
+    /// <summary>Pools the fold results in RUN, writes the report and prints the summary (and the JSON line).</summary>
+    internal static int Finish(string run, bool json, double seconds)
+    {
+        var s = LosoRunner.Merge(run);
+        var h = s.Honest;
+        string F(double v) => v.ToString("F3", CultureInfo.InvariantCulture);
+        Console.Out.WriteLine($"{(s.Complete ? "LOSO" : $"partial LOSO ({s.Folds.Count}/{s.Record.Subjects.Count} folds)")}: UF1 {F(h.Uf1)}  UAR {F(h.Uar)}  accuracy {F(h.Accuracy)}  ({h.Count} clips)");
+        if (s.Oracle is { } o) Console.Out.WriteLine($"  oracle epoch (picked on the test subject; optimistic, for comparison with papers only): UF1 {F(o.Uf1)}  UAR {F(o.Uar)}");
+        Console.Out.WriteLine($"report: {Path.Combine(run, "report.md")}");
+        if (json)
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                uf1 = Math.Round(h.Uf1, 4), uar = Math.Round(h.Uar, 4), accuracy = Math.Round(h.Accuracy, 4), seconds = Math.Round(seconds, 1),
+                folds = s.Folds.Count, complete = s.Complete, clips = h.Count, run,
+            }));
+        return Entry.Ok;
+    }
+}
+
+/// <summary><c>microexpr evaluate --run RUN</c> (alias <c>merge</c>): pools the fold results of a run and writes its report.</summary>
+internal static class EvaluateCommand
+{
+    public static CommandSpec Spec { get; } = new("evaluate",
+        "Pool the fold results of a training run (folds may come from separate 'train --fold K' processes) and write its report.",
+        [
+            new("run", OptionKind.Text, "run folder written by 'microexpr train'"),
+            new("json", OptionKind.Switch, "print a final JSON line with uf1, uar, accuracy, seconds"),
+        ]);
+
+    public static int Run(IReadOnlyList<string> args)
+    {
+        var a = ArgParser.Parse(Spec, args);
+        if (a.Help)
+        {
+            Console.Out.Write(Spec.HelpText());
+            return Entry.Ok;
+        }
+        string run = a.Text("run") ?? throw new CliUsageException("evaluate: --run RUN is required");
+        var watch = Stopwatch.StartNew();
+        return TrainCommand.Finish(run, a.Switch("json"), watch.Elapsed.TotalSeconds);
+    }
+}
+
+/// <summary>Fold, epoch, loss and ETA on one stderr line (per-fold lines when stderr is not a terminal).</summary>
+internal sealed class TrainingProgressBar(int epochs) : ITrainingProgress
+{
+    private readonly Progress bar = new();
+    private readonly Stopwatch watch = Stopwatch.StartNew();
+    private int epochsDone;
+    private readonly bool terminal = !Console.IsErrorRedirected;
+
+    public void OnEpoch(string fold, int foldIndex, int folds, int epoch, int total, double loss, double seconds)
+    {
+        epochsDone++;
+        int remaining = (folds - foldIndex - 1) * epochs + (total - epoch);
+        double perEpoch = watch.Elapsed.TotalSeconds / Math.Max(1, epochsDone);
+        var eta = TimeSpan.FromSeconds(remaining * perEpoch);
+        int width = 20, filled = (int)Math.Round(width * (foldIndex * (double)epochs + epoch) / (folds * (double)epochs));
+        string lossText = double.IsNaN(loss) ? "done earlier" : $"loss {loss.ToString("F3", CultureInfo.InvariantCulture)}";
+        string line = $"[{new string('#', filled)}{new string('.', width - filled)}] fold {foldIndex + 1}/{folds} ({fold}) epoch {epoch}/{total} {lossText} ETA {eta:mm\\:ss}";
+        if (terminal) bar.Report(line);
+        else if (epoch == total) Console.Error.WriteLine(line);
+    }
+
+    public void Done() => bar.Clear();
+}
+
+/// <summary>--device and --threads, shared by the commands that compute.</summary>
+internal static class DeviceOption
+{
+    public static Device Resolve(ParsedArgs a)
+    {
+        string name = a.Text("device") ?? "auto";
+        return name switch
+        {
+            "auto" or "cpu" => Device.Cpu,
+            _ => throw new CliUsageException($"--device {name}: only auto and cpu are available in this build"),
+        };
+    }
+}
