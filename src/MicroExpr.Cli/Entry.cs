@@ -12,7 +12,7 @@ internal static class Entry
     public const int Ok = 0, Failed = 1, Usage = 2;
 
     /// <summary>Commands announced for later issues. Invoking one says so and exits with <see cref="Usage"/>.</summary>
-    internal static readonly string[] Later = ["demo", "synth", "preprocess", "predict"];
+    internal static readonly string[] Later = ["demo", "preprocess", "predict"];
 
     public static int Main(string[] args)
     {
@@ -49,10 +49,12 @@ internal static class Entry
                 return TrainCommand.Run(rest);
             case "evaluate" or "merge":
                 return EvaluateCommand.Run(rest);
+            case "synth":
+                return SynthCommand.Run(rest);
         }
         if (Later.Contains(command))
         {
-            Console.Error.WriteLine($"microexpr: '{command}' is not yet available: it comes with a later issue. Available now: devices, bench.");
+            Console.Error.WriteLine($"microexpr: '{command}' is not yet available: it comes with a later issue. Available now: devices, bench, synth, train, evaluate.");
             return Usage;
         }
         throw new CliUsageException($"unknown command '{command}'; see 'microexpr --help'");
@@ -70,6 +72,7 @@ internal static class Entry
           bench       {BenchCommand.Summary}
           train       {TrainCommand.Spec.Summary}
           evaluate    {EvaluateCommand.Spec.Summary}
+          synth       {SynthCommand.Spec.Summary}
 
         not yet available (they come with later issues; invoking one exits with code 2):
           {string.Join(", ", Later)}
