@@ -12,7 +12,7 @@ internal static class Entry
     public const int Ok = 0, Failed = 1, Usage = 2;
 
     /// <summary>Commands announced for later issues. Invoking one says so and exits with <see cref="Usage"/>.</summary>
-    internal static readonly string[] Later = ["demo", "preprocess", "predict"];
+    internal static readonly string[] Later = ["preprocess", "predict"];
 
     public static int Main(string[] args)
     {
@@ -45,6 +45,8 @@ internal static class Entry
                 return DevicesCommand.Run(rest);
             case "bench":
                 return BenchCommand.Run(rest);
+            case "demo":
+                return DemoCommand.Run(rest);
             case "train":
                 return TrainCommand.Run(rest);
             case "evaluate" or "merge":
@@ -54,7 +56,7 @@ internal static class Entry
         }
         if (Later.Contains(command))
         {
-            Console.Error.WriteLine($"microexpr: '{command}' is not yet available: it comes with a later issue. Available now: devices, bench, synth, train, evaluate.");
+            Console.Error.WriteLine($"microexpr: '{command}' is not yet available: it comes with a later issue. Available now: devices, bench, demo, synth, train, evaluate.");
             return Usage;
         }
         throw new CliUsageException($"unknown command '{command}'; see 'microexpr --help'");
@@ -70,6 +72,7 @@ internal static class Entry
         commands:
           devices     {DevicesCommand.Spec.Summary}
           bench       {BenchCommand.Summary}
+          demo        {DemoCommand.Spec.Summary}
           train       {TrainCommand.Spec.Summary}
           evaluate    {EvaluateCommand.Spec.Summary}
           synth       {SynthCommand.Spec.Summary}
