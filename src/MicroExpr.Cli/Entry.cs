@@ -12,7 +12,7 @@ internal static class Entry
     public const int Ok = 0, Failed = 1, Usage = 2;
 
     /// <summary>Commands announced for later issues. Invoking one says so and exits with <see cref="Usage"/>.</summary>
-    internal static readonly string[] Later = ["demo", "synth", "preprocess", "train", "evaluate", "predict"];
+    internal static readonly string[] Later = ["demo", "synth", "train", "evaluate", "predict"];
 
     public static int Main(string[] args)
     {
@@ -45,10 +45,12 @@ internal static class Entry
                 return DevicesCommand.Run(rest);
             case "bench":
                 return BenchCommand.Run(rest);
+            case "preprocess":
+                return PreprocessCommand.Run(rest);
         }
         if (Later.Contains(command))
         {
-            Console.Error.WriteLine($"microexpr: '{command}' is not yet available: it comes with a later issue. Available now: devices, bench.");
+            Console.Error.WriteLine($"microexpr: '{command}' is not yet available: it comes with a later issue. Available now: devices, bench, preprocess.");
             return Usage;
         }
         throw new CliUsageException($"unknown command '{command}'; see 'microexpr --help'");
@@ -64,6 +66,7 @@ internal static class Entry
         commands:
           devices     {DevicesCommand.Spec.Summary}
           bench       {BenchCommand.Summary}
+          preprocess  {PreprocessCommand.Spec.Summary}
 
         not yet available (they come with later issues; invoking one exits with code 2):
           {string.Join(", ", Later)}

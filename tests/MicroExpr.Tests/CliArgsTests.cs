@@ -128,7 +128,7 @@ public class CliArgsTests
         var stderr = Console.Error;
         try
         {
-            foreach (var command in new[] { "demo", "synth", "preprocess", "train", "evaluate", "predict" })
+            foreach (var command in new[] { "demo", "synth", "train", "evaluate", "predict" })
             {
                 var captured = new StringWriter();
                 Console.SetError(captured);
