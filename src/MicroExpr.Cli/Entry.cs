@@ -12,7 +12,7 @@ internal static class Entry
     public const int Ok = 0, Failed = 1, Usage = 2;
 
     /// <summary>Commands announced for later issues. Invoking one says so and exits with <see cref="Usage"/>.</summary>
-    internal static readonly string[] Later = ["preprocess", "predict"];
+    internal static readonly string[] Later = ["predict"];
 
     public static int Main(string[] args)
     {
@@ -47,16 +47,18 @@ internal static class Entry
                 return BenchCommand.Run(rest);
             case "demo":
                 return DemoCommand.Run(rest);
+            case "synth":
+                return SynthCommand.Run(rest);
+            case "preprocess":
+                return PreprocessCommand.Run(rest);
             case "train":
                 return TrainCommand.Run(rest);
             case "evaluate" or "merge":
                 return EvaluateCommand.Run(rest);
-            case "synth":
-                return SynthCommand.Run(rest);
         }
         if (Later.Contains(command))
         {
-            Console.Error.WriteLine($"microexpr: '{command}' is not yet available: it comes with a later issue. Available now: devices, bench, demo, synth, train, evaluate.");
+            Console.Error.WriteLine($"microexpr: '{command}' is not yet available: it comes with a later issue. Available now: devices, bench, demo, synth, preprocess, train, evaluate.");
             return Usage;
         }
         throw new CliUsageException($"unknown command '{command}'; see 'microexpr --help'");
@@ -73,9 +75,10 @@ internal static class Entry
           devices     {DevicesCommand.Spec.Summary}
           bench       {BenchCommand.Summary}
           demo        {DemoCommand.Spec.Summary}
+          synth       {SynthCommand.Spec.Summary}
+          preprocess  {PreprocessCommand.Spec.Summary}
           train       {TrainCommand.Spec.Summary}
           evaluate    {EvaluateCommand.Spec.Summary}
-          synth       {SynthCommand.Spec.Summary}
 
         not yet available (they come with later issues; invoking one exits with code 2):
           {string.Join(", ", Later)}

@@ -128,7 +128,7 @@ public class CliArgsTests
         var stderr = Console.Error;
         try
         {
-            foreach (var command in new[] { "demo", "preprocess", "train", "evaluate", "predict" })
+            foreach (var command in new[] { "predict" })
             {
                 var captured = new StringWriter();
                 Console.SetError(captured);

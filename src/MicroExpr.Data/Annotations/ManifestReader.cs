@@ -44,15 +44,18 @@ public static class ManifestReader
         }
         string Cell(string[] cells, int c) => c >= 0 && c < cells.Length ? cells[c].Trim() : "";
 
-        var labels = rows.Select(r => Cell(r.Cells, cLabel)).Where(l => l.Length > 0).Distinct().ToList();
-        bool numeric = labels.Count > 0 && labels.All(l => int.TryParse(l, NumberStyles.None, CultureInfo.InvariantCulture, out _));
+        // Integers or names, whichever most rows use; a row of the other kind is skipped as outside the mapping.
+        static bool IsInt(string l) => int.TryParse(l, NumberStyles.None, CultureInfo.InvariantCulture, out _);
+        var allLabels = rows.Select(r => Cell(r.Cells, cLabel)).Where(l => l.Length > 0).ToList();
+        bool numeric = allLabels.Count(IsInt) * 2 >= allLabels.Count && allLabels.Count > 0;
+        var labels = allLabels.Where(l => IsInt(l) == numeric).Select(l => l.ToLowerInvariant()).Distinct().ToList();
         string[] classes;
         if (numeric)
             classes = Enumerable.Range(0, labels.Max(l => int.Parse(l, CultureInfo.InvariantCulture)) + 1).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
-        else if (labels.All(l => LabelMaps.ThreeClasses.Contains(l.ToLowerInvariant())))
+        else if (labels.All(l => LabelMaps.ThreeClasses.Contains(l)))
             classes = LabelMaps.ThreeClasses;
         else
-            classes = labels.Where(l => !int.TryParse(l, out _)).Select(l => l.ToLowerInvariant()).Distinct().OrderBy(l => l, NaturalComparer.Instance).ToArray();
+            classes = labels.OrderBy(l => l, NaturalComparer.Instance).ToArray();
 
         var list = new ClipList("manifest", classes);
         list.Skipped.AddRange(early);
@@ -64,7 +67,8 @@ public static class ManifestReader
                 list.Skip(manifest, number, "expected subject, label and path, one of them is empty");
                 continue;
             }
-            int label = numeric ? int.Parse(labelText, CultureInfo.InvariantCulture) : Array.IndexOf(classes, labelText.ToLowerInvariant());
+            int label = !numeric ? Array.IndexOf(classes, labelText.ToLowerInvariant())
+                : IsInt(labelText) ? int.Parse(labelText, CultureInfo.InvariantCulture) : -1;
             if (label < 0)
             {
                 list.Skip(manifest, number, $"label '{labelText}' outside the mapping ({(numeric ? "integers" : string.Join(", ", classes))}); labels must be all integers or all names");

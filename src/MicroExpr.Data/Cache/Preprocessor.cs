@@ -7,7 +7,7 @@ using OpenCvSharp;
 namespace MicroExpr.Data.Cache;
 
 /// <summary>What a preprocessing run did: clips computed now, reused from an earlier run, and failed (with reasons).</summary>
-public sealed record PreprocessResult(int Computed, int Reused, IReadOnlyList<SkippedRow> Failed, string IndexPath);
+public sealed record PreprocessResult(int Computed, int Reused, IReadOnlyList<SkippedRow> Failed, IReadOnlyList<ClipSource> FailedClips, string IndexPath);
 
 /// <summary>
 /// Runs <see cref="MotionPipeline"/> over a reader's clips into a cache folder: <c>OUT/clips/NAME-HASH.mxt</c> per clip
@@ -102,7 +102,8 @@ public static class Preprocessor
             };
             index.Save(outDir);
         }
-        return new PreprocessResult(computed, reused, failures.Where(f => f != null).Select(f => f!).ToList(), Path.Combine(outDir, CacheIndex.FileName));
+        return new PreprocessResult(computed, reused, failures.Where(f => f != null).Select(f => f!).ToList(),
+            Enumerable.Range(0, n).Where(i => failures[i] != null).Select(i => list.Clips[i]).ToList(), Path.Combine(outDir, CacheIndex.FileName));
     }
 
     static (int T, int C, int H, int W) Compute(ClipSource clip, PreprocessSettings settings, string path, CancellationToken ct)

@@ -1,0 +1,169 @@
+using System.Diagnostics;
+using System.Globalization;
+using MicroExpr.Cli.Args;
+using MicroExpr.Data;
+using MicroExpr.Data.Annotations;
+using MicroExpr.Data.Cache;
+using MicroExpr.Data.Frames;
+
+namespace MicroExpr.Cli.Commands;
+
+/// <summary><c>microexpr preprocess</c>: a data set as distributed → a cache of motion tensors (one file per clip plus an index).</summary>
+internal static class PreprocessCommand
+{
+    public static CommandSpec Spec { get; } = new("preprocess",
+        "Read a data set as distributed, crop faces, compute optical flow and write one tensor per clip plus an index.",
+        [
+            new("dataset", OptionKind.Text, "casme2 | samm | smic | casme3 | composite | manifest"),
+            new("root", OptionKind.Text, "the data set's folder (composite: the folder holding CASME2*, SAMM*, SMIC*; manifest: the CSV or its folder)"),
+            new("annotations", OptionKind.Text, "annotation file (default: looked for in ROOT and its parent; manifest: the CSV)"),
+            new("out", OptionKind.Text, "cache folder to write (created; a rerun reuses finished clips)"),
+            new("flow", OptionKind.Text, "farneback | tvl1", "farneback"),
+            new("frames", OptionKind.Int, "T, frames per clip", "11", 1),
+            new("size", OptionKind.Int, "S, the face crop is resized to SxS", "112", 16),
+            new("encoding", OptionKind.Text, "uvs (u, v, optical strain) | hsv (SLSTT's flow image)", "uvs"),
+            new("selection", OptionKind.Text, "apex (T frames centred on the apex, SLSTT) | uniform (over onset..offset, FDP)", "apex"),
+            new("classes", OptionKind.Text, "native | 3 (negative, positive, surprise); composite and smic are always 3", "native"),
+            new("no-face-detect", OptionKind.Switch, "use the whole frame as the face (pre-cropped data sets)"),
+            new("cascade", OptionKind.Text, "Haar cascade file", PreprocessSettings.DefaultCascade),
+            new("margin", OptionKind.Float, "margin added on each side of the face box, as a fraction of its side", "0.1", 0),
+            new("workers", OptionKind.Int, "clips processed in parallel (0: one per logical core)", "0", 0),
+        ],
+        "Each clip becomes OUT/clips/NAME-HASH.mxt, [T, 3, S, S] float32; OUT/index.json lists subject, label, source and\n" +
+        "settings. HASH covers the settings, so a changed setting never reuses a stale file. Files are written atomically;\n" +
+        "an interrupted run (Ctrl+C) keeps every finished clip and a rerun skips them. Rows that cannot be used (missing\n" +
+        "frames, a label outside the mapping, apex outside onset..offset, a corrupt image, no face) are listed at the end.");
+
+    public static int Run(IReadOnlyList<string> args)
+    {
+        var p = ArgParser.Parse(Spec, args);
+        if (p.Help)
+        {
+            Console.Out.Write(Spec.HelpText());
+            return 0;
+        }
+        string dataset = Required(p, "dataset").ToLowerInvariant();
+        string root = Required(p, "root");
+        string outDir = Required(p, "out");
+        var settings = new PreprocessSettings(
+            Flow: Choice(p, "flow", "farneback", ("farneback", FlowMethod.Farneback), ("tvl1", FlowMethod.TvL1)),
+            Frames: p.Int("frames", 11),
+            Size: p.Int("size", 112),
+            Encoding: Choice(p, "encoding", "uvs", ("uvs", MotionEncoding.Uvs), ("hsv", MotionEncoding.Hsv)),
+            Selection: Choice(p, "selection", "apex", ("apex", FrameSelection.ApexCentred), ("uniform", FrameSelection.Uniform)),
+            FaceDetect: !p.Switch("no-face-detect"),
+            CascadePath: p.Text("cascade"),
+            Margin: p.Float("margin", 0.1));
+        var scheme = Choice(p, "classes", "native", ("native", ClassScheme.Native), ("3", ClassScheme.Three));
+        string? annotations = p.Text("annotations");
+
+        try
+        {
+            OpenCvCheck.Version();
+            var list = dataset switch
+            {
+                "casme2" => Casme2Reader.Read(root, annotations, scheme),
+                "samm" => SammReader.Read(root, annotations, scheme),
+                "smic" => SmicReader.Read(root, annotations),
+                "casme3" => Casme3Reader.Read(root, annotations, scheme),
+                "composite" => CompositeReader.Read(root),
+                "manifest" => ManifestReader.Read(annotations ?? ManifestPath(root)),
+                _ => throw new CliUsageException($"option --dataset expects casme2, samm, smic, casme3, composite or manifest, got '{dataset}'"),
+            };
+            if (list.Clips.Count == 0)
+            {
+                Console.Out.Write(list.Summary());
+                Console.Error.WriteLine("microexpr preprocess: error: no usable clip (see the skipped rows above)");
+                return Entry.Failed;
+            }
+            Console.Error.WriteLine($"preprocess: {list.Clips.Count} clips → {outDir} ({settings.Describe()})");
+            using var cts = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) =>
+            {
+                e.Cancel = true;
+                cts.Cancel();
+            };
+            Console.CancelKeyPress += onCancel;
+            var bar = new ProgressBar(Console.Error, !Console.IsErrorRedirected);
+            var sw = Stopwatch.StartNew();
+            PreprocessResult result;
+            try
+            {
+                result = Preprocessor.Run(list, settings, outDir, p.Int("workers", 0), bar.Report, cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                bar.Finish();
+                Console.Error.WriteLine($"microexpr preprocess: interrupted; finished clips are kept in {outDir} and a rerun continues from them");
+                return Entry.Failed;
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
+            bar.Finish();
+            double seconds = sw.Elapsed.TotalSeconds;
+            // The summary describes what the cache holds: clips that failed now are listed with the skipped rows.
+            var failed = result.FailedClips.ToHashSet();
+            list.Clips.RemoveAll(failed.Contains);
+            list.Skipped.AddRange(result.Failed);
+            Console.Out.Write(list.Summary());
+            Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"computed {result.Computed}, reused {result.Reused}, failed {result.Failed.Count} in {seconds:0.0} s ({(result.Computed > 0 ? result.Computed / seconds : 0):0.00} clips/s computed)"));
+            Console.Out.WriteLine($"index: {result.IndexPath}");
+            return result.Computed + result.Reused > 0 ? Entry.Ok : Entry.Failed;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ArgumentException or FaceNotFoundException or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"microexpr preprocess: error: {e.Message}");
+            return Entry.Failed;
+        }
+    }
+
+    static string ManifestPath(string root)
+    {
+        if (File.Exists(root)) return root;
+        if (!Directory.Exists(root)) throw new FileNotFoundException($"{root}: manifest (or its folder) not found", root);
+        var csvs = Directory.GetFiles(root, "*.csv");
+        return csvs.Length == 1 ? csvs[0]
+            : throw new FileNotFoundException($"{root}: expected exactly one .csv manifest, found {csvs.Length}; give it with --annotations FILE");
+    }
+
+    static string Required(ParsedArgs p, string name) =>
+        p.Text(name) ?? throw new CliUsageException($"option --{name} is required; see 'microexpr preprocess --help'");
+
+    static T Choice<T>(ParsedArgs p, string name, string fallback, params (string Name, T Value)[] options)
+    {
+        string v = (p.Text(name) ?? fallback).ToLowerInvariant();
+        foreach (var (n, value) in options)
+            if (n == v) return value;
+        throw new CliUsageException($"option --{name} expects {string.Join(" or ", options.Select(o => o.Name))}, got '{v}'");
+    }
+
+    /// <summary>A one-line bar on stderr, redrawn only when stderr is a terminal (a log file gets nothing until the summary).</summary>
+    sealed class ProgressBar(TextWriter o, bool terminal)
+    {
+        readonly object gate = new();
+        readonly Stopwatch sw = Stopwatch.StartNew();
+        bool drawn;
+
+        public void Report(int done, int total)
+        {
+            if (!terminal) return;
+            lock (gate)
+            {
+                const int width = 30;
+                int filled = total == 0 ? width : done * width / total;
+                double rate = done / Math.Max(sw.Elapsed.TotalSeconds, 1e-9);
+                o.Write(string.Create(CultureInfo.InvariantCulture, $"\r[{new string('#', filled)}{new string('.', width - filled)}] {done}/{total} clips, {rate:0.0} clips/s "));
+                drawn = true;
+            }
+        }
+
+        public void Finish()
+        {
+            lock (gate)
+                if (drawn) { o.WriteLine(); drawn = false; }
+        }
+    }
+}
