@@ -112,13 +112,13 @@ public sealed class SyntheticClip
         }
         Blobs = blobs.Select(b => b with { Dx = b.Dx * norm, Dy = b.Dy * norm }).ToList();
 
-        // Blinks: 0 (30 %), 1 (50 %) or 2 (20 %); the lid closes over 2–3 frames and opens over 2–4.
+        // Blinks: 0 (50 %), 1 (40 %) or 2 (10 %); the lid closes over 2–3 frames and opens over 2–4.
         closure = new double[F];
         if (Distractors.HasFlag(Distractors.Blinks))
         {
             var br = SynthRandom.Derive(seed, "blink", Subject, clipIndex);
             double u = br.NextDouble();
-            int blinks = u < 0.3 ? 0 : u < 0.8 ? 1 : 2;
+            int blinks = u < 0.5 ? 0 : u < 0.9 ? 1 : 2;
             for (int bI = 0; bI < blinks; bI++)
             {
                 int start = br.Between(0, F - 1), close = br.Between(2, 3), open = br.Between(2, 4);

@@ -5,7 +5,7 @@ namespace MicroExpr.Data.Synthetic;
 public enum Distractors
 {
     None = 0,
-    /// <summary>0–2 blinks per clip: the upper lid closes over 2–3 frames and opens over 2–4.</summary>
+    /// <summary>0–2 blinks per clip (half the clips have one or two): the upper lid closes over 2–3 frames and opens over 2–4.</summary>
     Blinks = 1,
     /// <summary>Slow head drift: translation of 0.3–1.5 px and rotation of up to ±0.8° over the clip (at 128 px).</summary>
     HeadDrift = 2,
