@@ -17,7 +17,7 @@ namespace MicroExpr.Data.Synthetic;
 /// </para>
 /// <para>
 /// Timing at 24 frames (scaled with the frame count): onset at frame 1–3, rise 4–7 frames, fall 6–10 frames, so
-/// onset→offset spans 10–20 frames and at least one neutral frame follows the offset. Distractors are drawn from
+/// onset→offset spans 10–17 frames and at least one neutral frame follows the offset. Distractors are drawn from
 /// streams of their own, so their timing is independent of the class.
 /// </para>
 /// </summary>
