@@ -135,8 +135,8 @@ public static class ActionUnits
             case 26: // jaw drop: lower lip and chin down
                 if (side == 0)
                 {
-                    b.Add(new(f.LowerLip.X, f.LowerLip.Y + 0.3 * ew, 0.9 * ew, 0, 1));
-                    b.Add(new(f.Chin.X, f.Chin.Y - 0.3 * ew, 1.1 * ew, 0, 0.8));
+                    b.Add(new(f.LowerLip.X, f.LowerLip.Y + 0.3 * ew, 0.8 * ew, 0, 1));
+                    b.Add(new(f.Chin.X, f.Chin.Y - 0.3 * ew, 0.95 * ew, 0, 0.8));
                 }
                 break;
             default:

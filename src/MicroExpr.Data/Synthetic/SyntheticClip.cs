@@ -17,7 +17,7 @@ namespace MicroExpr.Data.Synthetic;
 /// </para>
 /// <para>
 /// Timing at 24 frames (scaled with the frame count): onset at frame 1–3, rise 4–7 frames, fall 6–10 frames, so
-/// onset→offset spans 10–20 frames and at least one neutral frame follows the offset. Distractors are drawn from
+/// onset→offset spans 10–17 frames and at least one neutral frame follows the offset. Distractors are drawn from
 /// streams of their own, so their timing is independent of the class.
 /// </para>
 /// </summary>
@@ -112,13 +112,13 @@ public sealed class SyntheticClip
         }
         Blobs = blobs.Select(b => b with { Dx = b.Dx * norm, Dy = b.Dy * norm }).ToList();
 
-        // Blinks: 0 (30 %), 1 (50 %) or 2 (20 %); the lid closes over 2–3 frames and opens over 2–4.
+        // Blinks: 0 (50 %), 1 (40 %) or 2 (10 %); the lid closes over 2–3 frames and opens over 2–4.
         closure = new double[F];
         if (Distractors.HasFlag(Distractors.Blinks))
         {
             var br = SynthRandom.Derive(seed, "blink", Subject, clipIndex);
             double u = br.NextDouble();
-            int blinks = u < 0.3 ? 0 : u < 0.8 ? 1 : 2;
+            int blinks = u < 0.5 ? 0 : u < 0.9 ? 1 : 2;
             for (int bI = 0; bI < blinks; bI++)
             {
                 int start = br.Between(0, F - 1), close = br.Between(2, 3), open = br.Between(2, 4);

@@ -130,7 +130,10 @@ public static class SyntheticDataset
     /// </summary>
     public static void WritePreview(IReadOnlyList<SyntheticClip> clips, string path)
     {
-        var rows = clips.GroupBy(c => c.Class.Index).OrderBy(g => g.Key).Select(g => g.First()).ToList();
+        // One clip per class, from different subjects where possible.
+        var subjects = clips.Select(c => c.Subject).Distinct().Order().ToList();
+        var rows = clips.GroupBy(c => c.Class.Index).OrderBy(g => g.Key)
+            .Select(g => g.FirstOrDefault(c => c.Subject == subjects[g.Key % subjects.Count]) ?? g.First()).ToList();
         if (rows.Count == 0) throw new ArgumentException("no clips to preview", nameof(clips));
         int S = rows[0].Face.Size;
         int zoom = Math.Max(1, (int)Math.Ceiling(192.0 / S));

@@ -121,8 +121,8 @@ public sealed class SyntheticFace : IDisposable
         hairlineSide = r.Uniform(0.0, 0.2);
         hairlineSkew = r.Uniform(-0.08, 0.08);
         lightX = r.Uniform(-0.1, 0.1);
-        fineTexture = r.Uniform(4, 8);
-        coarseTexture = r.Uniform(3, 7);
+        fineTexture = r.Uniform(3, 6);
+        coarseTexture = r.Uniform(2, 5);
     }
 
     /// <summary>The face of subject <paramref name="subject"/> (1-based) for frames of <paramref name="size"/> pixels.</summary>

@@ -5,7 +5,7 @@ namespace MicroExpr.Data.Synthetic;
 public enum Distractors
 {
     None = 0,
-    /// <summary>0–2 blinks per clip: the upper lid closes over 2–3 frames and opens over 2–4.</summary>
+    /// <summary>0–2 blinks per clip (half the clips have one or two): the upper lid closes over 2–3 frames and opens over 2–4.</summary>
     Blinks = 1,
     /// <summary>Slow head drift: translation of 0.3–1.5 px and rotation of up to ±0.8° over the clip (at 128 px).</summary>
     HeadDrift = 2,
@@ -32,7 +32,7 @@ public sealed record SyntheticOptions
     public long Seed { get; init; } = 1;
     /// <summary>Frame width and height in pixels. Motion amplitudes are specified at 128 px and scale with the size.</summary>
     public int Size { get; init; } = 128;
-    /// <summary>Frames per clip (at least 12). Expression timing scales with it (24 frames: onset→offset lasts 11–20 frames).</summary>
+    /// <summary>Frames per clip (at least 12). Expression timing scales with it (24 frames: onset at frame 1–3, apex 4–7 frames later, offset 6–10 frames after the apex).</summary>
     public int Frames { get; init; } = 24;
     public Distractors Distractors { get; init; } = Distractors.All;
     /// <summary>Peak expression displacement at the apex, in pixels at 128 px (drawn uniformly per clip).</summary>
