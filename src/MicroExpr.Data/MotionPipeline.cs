@@ -16,7 +16,8 @@ namespace MicroExpr.Data;
 /// between the two neighbouring frames.</item>
 /// <item>Flow from the onset frame to each selected frame (<see cref="PreprocessSettings.Flow"/>), encoded by
 /// <see cref="MotionEncoder"/>: uvs → u, v in [-1, 1] (divided by the clip's largest magnitude) and strain in [0, 1];
-/// hsv → RGB in [0, 1].</item>
+/// hsv → RGB in [0, 1]. With <see cref="PreprocessSettings.RemoveGlobalMotion"/>, each flow field first loses its robust
+/// affine fit (head drift and rotation; <see cref="GlobalMotion"/>).</item>
 /// </list>
 /// </summary>
 public static class MotionPipeline
@@ -78,6 +79,8 @@ public static class MotionPipeline
                 Cv2.AddWeighted(Gray(a), 1 - frac, Gray(b), frac, 0, mixed);
                 flows.Add(OpticalFlow.Compute(settings.Flow, from, mixed));
             }
+            if (settings.RemoveGlobalMotion)
+                foreach (var (u, v) in flows) GlobalMotion.RemoveAffine(u, v, s, s);
             t = positions.Length; c = 3; h = s; w = s;
             return MotionEncoder.Encode(flows, s, s, settings.Encoding);
         }

@@ -69,7 +69,8 @@ internal static class DemoCommand
             "tvl1" => FlowMethod.TvL1,
             _ => throw new CliUsageException($"--flow {flowName}: expected farneback or tvl1"),
         };
-        var settings = new PreprocessSettings(flow, a.Int("frames", 4), a.Int("size", 48), MotionEncoding.Uvs, FrameSelection.ApexCentred, FaceDetect: false);
+        var settings = new PreprocessSettings(flow, a.Int("frames", 4), a.Int("size", 48), MotionEncoding.Uvs, FrameSelection.ApexCentred, FaceDetect: false,
+            RemoveGlobalMotion: true);
         watch.Restart();
         var pre = Preprocessor.Run(list, settings, cacheDir, progress: (done, n) => bar.Report($"preprocess: clip {done}/{n}"));
         bar.Clear();
