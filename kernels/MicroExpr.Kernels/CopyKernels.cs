@@ -18,11 +18,15 @@ public sealed class CopyKernels
     {
         Accelerator = accelerator;
         GroupSize = KernelGrid.Resolve(accelerator, groupSize);
+        MaxGroups = KernelGrid.MaxGroups(accelerator);
         copy = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, Strides6, int, int>(CopyKernel);
     }
 
     public Accelerator Accelerator { get; }
     public int GroupSize { get; }
+
+    /// <summary>Groups per launch at most; the kernels loop grid-stride over the rest.</summary>
+    public int MaxGroups { get; }
 
     /// <summary>dst and src are the storages' views from their offsets (callers pass <c>view.SubView(offset)</c>).</summary>
     public void Copy(AcceleratorStream stream, ArrayView<float> dst, int[] dstStrides, ArrayView<float> src, int[] srcStrides, int[] shape,
@@ -36,16 +40,18 @@ public sealed class CopyKernels
                 if (shape[i] > 1 && dstStrides[i] == 0)
                     throw new ArgumentException("strided copy: an accumulating copy needs a dst view without 0 strides (threads would race)");
         var (ms, md, msrc) = StrideMerge.Merge(shape, dstStrides, srcStrides);
-        copy(stream, KernelGrid.For(n, GroupSize), dst, src, Strides6.Create(ms, md, msrc), n, accumulate ? 1 : 0);
+        copy(stream, KernelGrid.For(n, GroupSize, MaxGroups), dst, src, Strides6.Create(ms, md, msrc), n, accumulate ? 1 : 0);
     }
 
     internal static void CopyKernel(ArrayView<float> dst, ArrayView<float> src, Strides6 s, int n, int accumulate)
     {
-        int i = Grid.GlobalIndex.X;
-        if (i >= n) return;
-        s.Offsets(i, out int d, out int o);
-        float v = src[o];
-        if (accumulate != 0) dst[d] += v;
-        else dst[d] = v;
+        int gridStride = KernelGrid.Stride;
+        for (int i = Grid.GlobalIndex.X; i < n; i += gridStride)
+        {
+            s.Offsets(i, out int d, out int o);
+            float v = src[o];
+            if (accumulate != 0) dst[d] += v;
+            else dst[d] = v;
+        }
     }
 }

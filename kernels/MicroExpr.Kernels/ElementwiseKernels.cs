@@ -22,7 +22,8 @@ public struct UnaryArgs
 }
 
 /// <summary>
-/// Element-wise kernels, one thread per element (v1: the only version; memory bound, coalesced):
+/// Element-wise kernels, one thread per element in a grid-stride loop (see <see cref="KernelGrid"/>; v1, the only
+/// version: memory bound, coalesced):
 /// <list type="bullet">
 /// <item>Unary: y[n] = f(x[n]) for every <see cref="UnaryCode"/>; the op is a uniform switch.</item>
 /// <item>UnaryBackward: dx[n] = dy·f'(x) given x and y = f(x) (overwrites dx).</item>
@@ -43,6 +44,7 @@ public sealed class ElementwiseKernels
     {
         Accelerator = accelerator;
         GroupSize = KernelGrid.Resolve(accelerator, groupSize);
+        MaxGroups = KernelGrid.MaxGroups(accelerator);
         unary = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, UnaryArgs>(UnaryKernel);
         unaryBackward = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, UnaryArgs>(UnaryBackwardKernel);
         binary = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, Strides6, int, int>(BinaryKernel);
@@ -53,17 +55,20 @@ public sealed class ElementwiseKernels
     public Accelerator Accelerator { get; }
     public int GroupSize { get; }
 
+    /// <summary>Groups per launch at most; the kernels loop grid-stride over the rest.</summary>
+    public int MaxGroups { get; }
+
     /// <summary>y[n] = f(x[n]).</summary>
     public void Unary(AcceleratorStream stream, UnaryCode op, ArrayView<float> y, ArrayView<float> x, int n, float alpha)
     {
-        if (n > 0) unary(stream, KernelGrid.For(n, GroupSize), y, x, new UnaryArgs { N = n, Op = (int)op, Alpha = alpha });
+        if (n > 0) unary(stream, KernelGrid.For(n, GroupSize, MaxGroups), y, x, new UnaryArgs { N = n, Op = (int)op, Alpha = alpha });
     }
 
     /// <summary>dx[n] = dy[n]·f'(x[n]) (y = f(x) is given for the ops whose derivative is cheaper from y).</summary>
     public void UnaryBackward(AcceleratorStream stream, UnaryCode op, ArrayView<float> dx, ArrayView<float> x, ArrayView<float> y,
         ArrayView<float> dy, int n, float alpha)
     {
-        if (n > 0) unaryBackward(stream, KernelGrid.For(n, GroupSize), dx, x, y, dy, new UnaryArgs { N = n, Op = (int)op, Alpha = alpha });
+        if (n > 0) unaryBackward(stream, KernelGrid.For(n, GroupSize, MaxGroups), dx, x, y, dy, new UnaryArgs { N = n, Op = (int)op, Alpha = alpha });
     }
 
     /// <summary>z[shape] = a ∘ b; shape and strides are merged first, rank ≤ 6 after merging.</summary>
@@ -74,19 +79,19 @@ public sealed class ElementwiseKernels
         foreach (int d in shape) n *= d;
         if (n == 0) return;
         var (ms, ma, mb) = StrideMerge.Merge(shape, aStrides, bStrides);
-        binary(stream, KernelGrid.For(n, GroupSize), z, a, b, Strides6.Create(ms, ma, mb), n, (int)op);
+        binary(stream, KernelGrid.For(n, GroupSize, MaxGroups), z, a, b, Strides6.Create(ms, ma, mb), n, (int)op);
     }
 
     /// <summary>y[n] += scale·x[n].</summary>
     public void Axpy(AcceleratorStream stream, ArrayView<float> y, ArrayView<float> x, int n, float scale)
     {
-        if (n > 0) axpy(stream, KernelGrid.For(n, GroupSize), y, x, n, scale);
+        if (n > 0) axpy(stream, KernelGrid.For(n, GroupSize, MaxGroups), y, x, n, scale);
     }
 
     /// <summary>y[n] = value.</summary>
     public void Fill(AcceleratorStream stream, ArrayView<float> y, int n, float value)
     {
-        if (n > 0) fill(stream, KernelGrid.For(n, GroupSize), y, n, value);
+        if (n > 0) fill(stream, KernelGrid.For(n, GroupSize, MaxGroups), y, n, value);
     }
 
     // --- device code ----------------------------------------------------------------------------
@@ -143,60 +148,68 @@ public sealed class ElementwiseKernels
 
     internal static void UnaryKernel(ArrayView<float> y, ArrayView<float> x, UnaryArgs a)
     {
-        int i = Grid.GlobalIndex.X;
-        if (i >= a.N) return;
-        y[i] = ApplyUnary(a.Op, x[i], a.Alpha);
+        int gridStride = KernelGrid.Stride;
+        for (int i = Grid.GlobalIndex.X; i < a.N; i += gridStride)
+        {
+            y[i] = ApplyUnary(a.Op, x[i], a.Alpha);
+        }
     }
 
     internal static void UnaryBackwardKernel(ArrayView<float> dx, ArrayView<float> x, ArrayView<float> y, ArrayView<float> dy, UnaryArgs a)
     {
-        int i = Grid.GlobalIndex.X;
-        if (i >= a.N) return;
-        float g = dy[i];
-        float d;
-        switch (a.Op)
+        int gridStride = KernelGrid.Stride;
+        for (int i = Grid.GlobalIndex.X; i < a.N; i += gridStride)
         {
-            case (int)UnaryCode.Neg: d = -g; break;
-            case (int)UnaryCode.Exp: d = g * y[i]; break;
-            case (int)UnaryCode.Log: d = g / x[i]; break;
-            case (int)UnaryCode.Sqrt: d = g / y[i] * 0.5f; break;
-            case (int)UnaryCode.Tanh: { float t = y[i]; d = (1f - t * t) * g; break; }
-            case (int)UnaryCode.Sigmoid: { float s = y[i]; d = (1f - s) * s * g; break; }
-            case (int)UnaryCode.Relu: d = x[i] > 0f ? g : 0f; break;
-            case (int)UnaryCode.Gelu: d = g * GeluGrad(x[i]); break;
-            case (int)UnaryCode.Pow: d = Pow(x[i], a.Alpha - 1f) * g * a.Alpha; break;
-            case (int)UnaryCode.Scale: d = g * a.Alpha; break;
-            default: d = g; break; // AddScalar
+            float g = dy[i];
+            float d;
+            switch (a.Op)
+            {
+                case (int)UnaryCode.Neg: d = -g; break;
+                case (int)UnaryCode.Exp: d = g * y[i]; break;
+                case (int)UnaryCode.Log: d = g / x[i]; break;
+                case (int)UnaryCode.Sqrt: d = g / y[i] * 0.5f; break;
+                case (int)UnaryCode.Tanh: { float t = y[i]; d = (1f - t * t) * g; break; }
+                case (int)UnaryCode.Sigmoid: { float s = y[i]; d = (1f - s) * s * g; break; }
+                case (int)UnaryCode.Relu: d = x[i] > 0f ? g : 0f; break;
+                case (int)UnaryCode.Gelu: d = g * GeluGrad(x[i]); break;
+                case (int)UnaryCode.Pow: d = Pow(x[i], a.Alpha - 1f) * g * a.Alpha; break;
+                case (int)UnaryCode.Scale: d = g * a.Alpha; break;
+                default: d = g; break; // AddScalar
+            }
+            dx[i] = d;
         }
-        dx[i] = d;
     }
 
     internal static void BinaryKernel(ArrayView<float> z, ArrayView<float> a, ArrayView<float> b, Strides6 s, int n, int op)
     {
-        int i = Grid.GlobalIndex.X;
-        if (i >= n) return;
-        s.Offsets(i, out int ao, out int bo);
-        float va = a[ao], vb = b[bo];
-        float r;
-        switch (op)
+        int gridStride = KernelGrid.Stride;
+        for (int i = Grid.GlobalIndex.X; i < n; i += gridStride)
         {
-            case (int)BinaryCode.Add: r = va + vb; break;
-            case (int)BinaryCode.Sub: r = va - vb; break;
-            case (int)BinaryCode.Mul: r = va * vb; break;
-            default: r = va / vb; break;
+            s.Offsets(i, out int ao, out int bo);
+            float va = a[ao], vb = b[bo];
+            float r;
+            switch (op)
+            {
+                case (int)BinaryCode.Add: r = va + vb; break;
+                case (int)BinaryCode.Sub: r = va - vb; break;
+                case (int)BinaryCode.Mul: r = va * vb; break;
+                default: r = va / vb; break;
+            }
+            z[i] = r;
         }
-        z[i] = r;
     }
 
     internal static void AxpyKernel(ArrayView<float> y, ArrayView<float> x, int n, float scale)
     {
-        int i = Grid.GlobalIndex.X;
-        if (i < n) y[i] += scale * x[i];
+        int gridStride = KernelGrid.Stride;
+        for (int i = Grid.GlobalIndex.X; i < n; i += gridStride)
+            y[i] += scale * x[i];
     }
 
     internal static void FillKernel(ArrayView<float> y, int n, float value)
     {
-        int i = Grid.GlobalIndex.X;
-        if (i < n) y[i] = value;
+        int gridStride = KernelGrid.Stride;
+        for (int i = Grid.GlobalIndex.X; i < n; i += gridStride)
+            y[i] = value;
     }
 }

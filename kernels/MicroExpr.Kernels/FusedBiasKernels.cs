@@ -25,6 +25,7 @@ public sealed class FusedBiasKernels
     {
         Accelerator = accelerator;
         GroupSize = KernelGrid.Resolve(accelerator, groupSize);
+        MaxGroups = KernelGrid.MaxGroups(accelerator);
         biasGelu = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(BiasGeluKernel);
         biasGeluBackward = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(BiasGeluBackwardKernel);
         biasResidual = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(BiasResidualKernel);
@@ -34,11 +35,14 @@ public sealed class FusedBiasKernels
     public Accelerator Accelerator { get; }
     public int GroupSize { get; }
 
+    /// <summary>Groups per launch at most; the kernels loop grid-stride over the rest.</summary>
+    public int MaxGroups { get; }
+
     /// <summary>y[R, C] = GELU(x[R, C] + b[C]).</summary>
     public void BiasGelu(AcceleratorStream stream, ArrayView<float> y, ArrayView<float> x, ArrayView<float> b, int rows, int c)
     {
         int n = rows * c;
-        if (n > 0) biasGelu(stream, KernelGrid.For(n, GroupSize), y, x, b, rows, c);
+        if (n > 0) biasGelu(stream, KernelGrid.For(n, GroupSize, MaxGroups), y, x, b, rows, c);
     }
 
     /// <summary>dx[R, C] = dy·GELU'(x + b); dbias[C] = Σ_r dx (both overwritten).</summary>
@@ -46,7 +50,7 @@ public sealed class FusedBiasKernels
         ArrayView<float> b, int rows, int c)
     {
         int n = rows * c;
-        if (n > 0) biasGeluBackward(stream, KernelGrid.For(n, GroupSize), dx, dy, x, b, rows, c);
+        if (n > 0) biasGeluBackward(stream, KernelGrid.For(n, GroupSize, MaxGroups), dx, dy, x, b, rows, c);
         reduce.SumLeading(stream, dbias, dx, rows, c);
     }
 
@@ -55,7 +59,7 @@ public sealed class FusedBiasKernels
         int rows, int c)
     {
         int n = rows * c;
-        if (n > 0) biasResidual(stream, KernelGrid.For(n, GroupSize), y, x, b, residual, rows, c);
+        if (n > 0) biasResidual(stream, KernelGrid.For(n, GroupSize, MaxGroups), y, x, b, residual, rows, c);
     }
 
     /// <summary>dbias[C] = Σ_r dy[R, C]; the gradients of x and residual are dy itself.</summary>
@@ -64,22 +68,28 @@ public sealed class FusedBiasKernels
 
     internal static void BiasGeluKernel(ArrayView<float> y, ArrayView<float> x, ArrayView<float> b, int rows, int c)
     {
-        int e = Grid.GlobalIndex.X;
-        if (e >= rows * c) return;
-        y[e] = ElementwiseKernels.Gelu(x[e] + b[e % c]);
+        int gridStride = KernelGrid.Stride;
+        for (int e = Grid.GlobalIndex.X; e < rows * c; e += gridStride)
+        {
+            y[e] = ElementwiseKernels.Gelu(x[e] + b[e % c]);
+        }
     }
 
     internal static void BiasGeluBackwardKernel(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> x, ArrayView<float> b, int rows, int c)
     {
-        int e = Grid.GlobalIndex.X;
-        if (e >= rows * c) return;
-        dx[e] = dy[e] * ElementwiseKernels.GeluGrad(x[e] + b[e % c]);
+        int gridStride = KernelGrid.Stride;
+        for (int e = Grid.GlobalIndex.X; e < rows * c; e += gridStride)
+        {
+            dx[e] = dy[e] * ElementwiseKernels.GeluGrad(x[e] + b[e % c]);
+        }
     }
 
     internal static void BiasResidualKernel(ArrayView<float> y, ArrayView<float> x, ArrayView<float> b, ArrayView<float> residual, int rows, int c)
     {
-        int e = Grid.GlobalIndex.X;
-        if (e >= rows * c) return;
-        y[e] = x[e] + b[e % c] + residual[e];
+        int gridStride = KernelGrid.Stride;
+        for (int e = Grid.GlobalIndex.X; e < rows * c; e += gridStride)
+        {
+            y[e] = x[e] + b[e % c] + residual[e];
+        }
     }
 }

@@ -31,12 +31,16 @@ public sealed class IndexKernels
     {
         Accelerator = accelerator;
         GroupSize = KernelGrid.Resolve(accelerator, groupSize);
+        MaxGroups = KernelGrid.MaxGroups(accelerator);
         select = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, IndexArgs>(IndexSelectKernel);
         add = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<int>, IndexArgs>(IndexAddKernel);
     }
 
     public Accelerator Accelerator { get; }
     public int GroupSize { get; }
+
+    /// <summary>Groups per launch at most; the kernels loop grid-stride over the rest.</summary>
+    public int MaxGroups { get; }
 
     /// <summary>The CSR inverse of <paramref name="indices"/> (all in [0, len)): starts[len + 1] then the j's grouped by target.</summary>
     public static int[] BuildCsr(ReadOnlySpan<int> indices, int len)
@@ -57,36 +61,40 @@ public sealed class IndexKernels
     public void IndexSelect(AcceleratorStream stream, ArrayView<float> y, ArrayView<float> x, ArrayView<int> idx, int m, int outer, int len, int inner)
     {
         int n = outer * m * inner;
-        if (n > 0) select(stream, KernelGrid.For(n, GroupSize), y, x, idx, new IndexArgs { Outer = outer, Len = len, Inner = inner, M = m });
+        if (n > 0) select(stream, KernelGrid.For(n, GroupSize, MaxGroups), y, x, idx, new IndexArgs { Outer = outer, Len = len, Inner = inner, M = m });
     }
 
     /// <summary>dx[outer, len, inner] += dy[outer, m, inner] at idx; csr is the device copy of <see cref="BuildCsr"/>.</summary>
     public void IndexAdd(AcceleratorStream stream, ArrayView<float> dx, ArrayView<float> dy, ArrayView<int> csr, int m, int outer, int len, int inner)
     {
         int n = outer * len * inner;
-        if (n > 0 && m > 0) add(stream, KernelGrid.For(n, GroupSize), dx, dy, csr, new IndexArgs { Outer = outer, Len = len, Inner = inner, M = m });
+        if (n > 0 && m > 0) add(stream, KernelGrid.For(n, GroupSize, MaxGroups), dx, dy, csr, new IndexArgs { Outer = outer, Len = len, Inner = inner, M = m });
     }
 
     internal static void IndexSelectKernel(ArrayView<float> y, ArrayView<float> x, ArrayView<int> idx, IndexArgs a)
     {
-        int e = Grid.GlobalIndex.X;
-        if (e >= a.Outer * a.M * a.Inner) return;
-        int i = e % a.Inner, rest = e / a.Inner;
-        int j = rest % a.M, o = rest / a.M;
-        y[e] = x[(o * a.Len + idx[j]) * a.Inner + i];
+        int gridStride = KernelGrid.Stride;
+        for (int e = Grid.GlobalIndex.X; e < a.Outer * a.M * a.Inner; e += gridStride)
+        {
+            int i = e % a.Inner, rest = e / a.Inner;
+            int j = rest % a.M, o = rest / a.M;
+            y[e] = x[(o * a.Len + idx[j]) * a.Inner + i];
+        }
     }
 
     internal static void IndexAddKernel(ArrayView<float> dx, ArrayView<float> dy, ArrayView<int> csr, IndexArgs a)
     {
-        int e = Grid.GlobalIndex.X;
-        if (e >= a.Outer * a.Len * a.Inner) return;
-        int i = e % a.Inner, rest = e / a.Inner;
-        int l = rest % a.Len, o = rest / a.Len;
-        int start = csr[l], end = csr[l + 1];
-        if (start == end) return;
-        float sum = dx[e];
-        for (int k = start; k < end; k++)
-            sum += dy[(o * a.M + csr[a.Len + 1 + k]) * a.Inner + i];
-        dx[e] = sum;
+        int gridStride = KernelGrid.Stride;
+        for (int e = Grid.GlobalIndex.X; e < a.Outer * a.Len * a.Inner; e += gridStride)
+        {
+            int i = e % a.Inner, rest = e / a.Inner;
+            int l = rest % a.Len, o = rest / a.Len;
+            int start = csr[l], end = csr[l + 1];
+            if (start == end) continue;
+            float sum = dx[e];
+            for (int k = start; k < end; k++)
+                sum += dy[(o * a.M + csr[a.Len + 1 + k]) * a.Inner + i];
+            dx[e] = sum;
+        }
     }
 }

@@ -4,16 +4,42 @@ using ILGPU.Runtime;
 namespace MicroExpr.Kernels;
 
 /// <summary>
-/// Launch geometry shared by the simple kernels: one thread per output element, explicitly grouped so
-/// the group size is a parameter (tests run every kernel at several group sizes).
+/// Launch geometry shared by the simple kernels: explicitly grouped (the group size is a parameter; tests
+/// run every kernel at several group sizes), with at most <see cref="MaxGroups"/> groups per launch and
+/// a grid-stride loop over the elements (thread t handles t, t + <see cref="Stride"/>, …). On a GPU
+/// that keeps every SM busy with a bounded grid; on ILGPU's CPU accelerator, where each group is a round
+/// of OS-thread hand-offs and barriers, it turns thousands of group rounds into one per multiprocessor.
 /// </summary>
 public static class KernelGrid
 {
-    /// <summary>Group size used when a launcher is not given one.</summary>
+    /// <summary>Group size used when a launcher is not given one (GPU).</summary>
     public const int DefaultGroupSize = 256;
 
-    /// <summary>⌈n / group⌉ groups of <paramref name="group"/> threads (at least one group).</summary>
-    public static KernelConfig For(int n, int group) => new(Math.Max(1, (n + group - 1) / group), group);
+    /// <summary>
+    /// The group size a backend should ask for: 256 on a GPU; one warp (32) on ILGPU's CPU accelerator, where
+    /// every thread of a group is an OS thread and more threads than cores only add hand-offs (measured on
+    /// 2 cores: a 76 800-float fill takes 3.7 ms with 32 threads, 11 ms with 256).
+    /// </summary>
+    public static int PreferredGroupSize(Accelerator accelerator) =>
+        accelerator.AcceleratorType == AcceleratorType.CPU ? 32 : DefaultGroupSize;
+
+    /// <summary>min(⌈n / group⌉, maxGroups) groups of <paramref name="group"/> threads (at least one group).</summary>
+    public static KernelConfig For(int n, int group, int maxGroups) =>
+        new(Math.Max(1, Math.Min((n + group - 1) / group, maxGroups)), group);
+
+    /// <summary>
+    /// Groups per launch: one per multiprocessor on a CPU accelerator (a group there is a round of thread
+    /// hand-offs; more groups only add rounds), 32 per SM on a GPU (enough to hide memory latency).
+    /// </summary>
+    public static int MaxGroups(Accelerator accelerator) =>
+        accelerator.AcceleratorType == AcceleratorType.CPU ? Math.Max(1, accelerator.NumMultiprocessors) : Math.Max(1, accelerator.NumMultiprocessors) * 32;
+
+    /// <summary>
+    /// Threads in the whole grid: the step of a grid-stride loop (device code). Read it once before the
+    /// loop: on the CPU accelerator every read of a grid/group property is a thread-static lookup, and
+    /// reading it per iteration made a fill 10× slower (measured: 37 ms against 3.7 ms for 76 800 floats).
+    /// </summary>
+    public static int Stride => Grid.DimX * Group.DimX;
 
     /// <summary>
     /// The group size a launcher uses: the requested one clamped to what the accelerator allows, a power

@@ -36,6 +36,7 @@ public sealed class LossKernels
     {
         Accelerator = accelerator;
         GroupSize = KernelGrid.Resolve(accelerator, groupSize);
+        MaxGroups = KernelGrid.MaxGroups(accelerator);
         rows = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, CrossEntropyArgs>(CrossEntropyRowsKernel);
         total = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, CrossEntropyArgs>(CrossEntropyTotalKernel);
         backward = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, CrossEntropyArgs>(CrossEntropyBackwardKernel);
@@ -43,6 +44,9 @@ public sealed class LossKernels
 
     public Accelerator Accelerator { get; }
     public int GroupSize { get; }
+
+    /// <summary>Groups per launch at most; the kernels loop grid-stride over the rest.</summary>
+    public int MaxGroups { get; }
 
     /// <summary>The scalars for targets y and weights w (null: all 1), computed on the host where they live.</summary>
     public static CrossEntropyArgs Args(int n, int c, ReadOnlySpan<int> targets, ReadOnlySpan<float> weights, float smoothing)
@@ -58,7 +62,7 @@ public sealed class LossKernels
         ArrayView<int> targets, ArrayView<float> weights, CrossEntropyArgs a)
     {
         if (a.N == 0) return;
-        rows(stream, KernelGrid.For(a.N, GroupSize), rowLoss, lse, logits, targets, weights, a);
+        rows(stream, KernelGrid.For(a.N, GroupSize, MaxGroups), rowLoss, lse, logits, targets, weights, a);
         total(stream, new KernelConfig(1, GroupSize), loss, rowLoss, a);
     }
 
@@ -67,26 +71,28 @@ public sealed class LossKernels
         ArrayView<int> targets, ArrayView<float> weights, CrossEntropyArgs a)
     {
         int n = a.N * a.C;
-        if (n > 0) backward(stream, KernelGrid.For(n, GroupSize), dlogits, dLoss, logits, lse, targets, weights, a);
+        if (n > 0) backward(stream, KernelGrid.For(n, GroupSize, MaxGroups), dlogits, dLoss, logits, lse, targets, weights, a);
     }
 
     internal static void CrossEntropyRowsKernel(ArrayView<float> rowLoss, ArrayView<float> lse, ArrayView<float> x, ArrayView<int> y,
         ArrayView<float> w, CrossEntropyArgs a)
     {
-        int i = Grid.GlobalIndex.X;
-        if (i >= a.N) return;
-        int row = i * a.C;
-        float max = x[row];
-        for (int j = 1; j < a.C; j++) max = XMath.Max(max, x[row + j]);
-        float sum = 0f;
-        for (int j = 0; j < a.C; j++) sum += XMath.Exp(x[row + j] - max);
-        float l = max + XMath.Log(sum);
-        int t = y[i];
-        float eps = a.Smoothing / a.C;
-        float acc = (1f - a.Smoothing) * w[t] * (l - x[row + t]);
-        for (int j = 0; j < a.C; j++) acc += eps * w[j] * (l - x[row + j]);
-        lse[i] = l;
-        rowLoss[i] = acc;
+        int gridStride = KernelGrid.Stride;
+        for (int i = Grid.GlobalIndex.X; i < a.N; i += gridStride)
+        {
+            int row = i * a.C;
+            float max = x[row];
+            for (int j = 1; j < a.C; j++) max = XMath.Max(max, x[row + j]);
+            float sum = 0f;
+            for (int j = 0; j < a.C; j++) sum += XMath.Exp(x[row + j] - max);
+            float l = max + XMath.Log(sum);
+            int t = y[i];
+            float eps = a.Smoothing / a.C;
+            float acc = (1f - a.Smoothing) * w[t] * (l - x[row + t]);
+            for (int j = 0; j < a.C; j++) acc += eps * w[j] * (l - x[row + j]);
+            lse[i] = l;
+            rowLoss[i] = acc;
+        }
     }
 
     internal static void CrossEntropyTotalKernel(ArrayView<float> loss, ArrayView<float> rowLoss, CrossEntropyArgs a)
@@ -108,15 +114,17 @@ public sealed class LossKernels
     internal static void CrossEntropyBackwardKernel(ArrayView<float> dx, ArrayView<float> dLoss, ArrayView<float> x, ArrayView<float> lse,
         ArrayView<int> y, ArrayView<float> w, CrossEntropyArgs a)
     {
-        int e = Grid.GlobalIndex.X;
-        if (e >= a.N * a.C) return;
-        int i = e / a.C, j = e % a.C;
-        int t = y[i];
-        float eps = a.Smoothing / a.C;
-        float wy = w[t];
-        float rowWeight = eps * a.WeightSum + (1f - a.Smoothing) * wy;
-        float q = eps * w[j] + (j == t ? (1f - a.Smoothing) * wy : 0f);
-        float p = XMath.Exp(x[e] - lse[i]);
-        dx[e] = dLoss[0] * a.InvNorm * (rowWeight * p - q);
+        int gridStride = KernelGrid.Stride;
+        for (int e = Grid.GlobalIndex.X; e < a.N * a.C; e += gridStride)
+        {
+            int i = e / a.C, j = e % a.C;
+            int t = y[i];
+            float eps = a.Smoothing / a.C;
+            float wy = w[t];
+            float rowWeight = eps * a.WeightSum + (1f - a.Smoothing) * wy;
+            float q = eps * w[j] + (j == t ? (1f - a.Smoothing) * wy : 0f);
+            float p = XMath.Exp(x[e] - lse[i]);
+            dx[e] = dLoss[0] * a.InvNorm * (rowWeight * p - q);
+        }
     }
 }

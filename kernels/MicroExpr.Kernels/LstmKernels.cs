@@ -25,6 +25,7 @@ public sealed class LstmKernels
     {
         Accelerator = accelerator;
         GroupSize = KernelGrid.Resolve(accelerator, groupSize);
+        MaxGroups = KernelGrid.MaxGroups(accelerator);
         forward = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(CellForwardKernel);
         backward = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(CellBackwardKernel);
     }
@@ -32,12 +33,15 @@ public sealed class LstmKernels
     public Accelerator Accelerator { get; }
     public int GroupSize { get; }
 
+    /// <summary>Groups per launch at most; the kernels loop grid-stride over the rest.</summary>
+    public int MaxGroups { get; }
+
     /// <summary>h, c [B, H] from gates [B, 4H] and cPrev [B, H].</summary>
     public void CellForward(AcceleratorStream stream, ArrayView<float> h, ArrayView<float> c, ArrayView<float> gates, ArrayView<float> cPrev,
         int batch, int hidden)
     {
         int n = batch * hidden;
-        if (n > 0) forward(stream, KernelGrid.For(n, GroupSize), h, c, gates, cPrev, batch, hidden);
+        if (n > 0) forward(stream, KernelGrid.For(n, GroupSize, MaxGroups), h, c, gates, cPrev, batch, hidden);
     }
 
     /// <summary>dgates [B, 4H] and dcPrev [B, H] (overwritten) from dh, dc [B, H], gates, cPrev and the forward's c.</summary>
@@ -45,43 +49,47 @@ public sealed class LstmKernels
         ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c, int batch, int hidden)
     {
         int n = batch * hidden;
-        if (n > 0) backward(stream, KernelGrid.For(n, GroupSize), dgates, dcPrev, dh, dc, gates, cPrev, c, batch, hidden);
+        if (n > 0) backward(stream, KernelGrid.For(n, GroupSize, MaxGroups), dgates, dcPrev, dh, dc, gates, cPrev, c, batch, hidden);
     }
 
     internal static void CellForwardKernel(ArrayView<float> h, ArrayView<float> c, ArrayView<float> gates, ArrayView<float> cPrev, int batch,
         int hidden)
     {
-        int e = Grid.GlobalIndex.X;
-        if (e >= batch * hidden) return;
-        int b = e / hidden, j = e % hidden;
-        int g0 = b * 4 * hidden + j;
-        float i = ElementwiseKernels.Sigmoid(gates[g0]);
-        float f = ElementwiseKernels.Sigmoid(gates[g0 + hidden]);
-        float g = XMath.Tanh(gates[g0 + 2 * hidden]);
-        float o = ElementwiseKernels.Sigmoid(gates[g0 + 3 * hidden]);
-        float ct = f * cPrev[e] + i * g;
-        c[e] = ct;
-        h[e] = o * XMath.Tanh(ct);
+        int gridStride = KernelGrid.Stride;
+        for (int e = Grid.GlobalIndex.X; e < batch * hidden; e += gridStride)
+        {
+            int b = e / hidden, j = e % hidden;
+            int g0 = b * 4 * hidden + j;
+            float i = ElementwiseKernels.Sigmoid(gates[g0]);
+            float f = ElementwiseKernels.Sigmoid(gates[g0 + hidden]);
+            float g = XMath.Tanh(gates[g0 + 2 * hidden]);
+            float o = ElementwiseKernels.Sigmoid(gates[g0 + 3 * hidden]);
+            float ct = f * cPrev[e] + i * g;
+            c[e] = ct;
+            h[e] = o * XMath.Tanh(ct);
+        }
     }
 
     internal static void CellBackwardKernel(ArrayView<float> dgates, ArrayView<float> dcPrev, ArrayView<float> dh, ArrayView<float> dc,
         ArrayView<float> gates, ArrayView<float> cPrev, ArrayView<float> c, int batch, int hidden)
     {
-        int e = Grid.GlobalIndex.X;
-        if (e >= batch * hidden) return;
-        int b = e / hidden, j = e % hidden;
-        int g0 = b * 4 * hidden + j;
-        float i = ElementwiseKernels.Sigmoid(gates[g0]);
-        float f = ElementwiseKernels.Sigmoid(gates[g0 + hidden]);
-        float g = XMath.Tanh(gates[g0 + 2 * hidden]);
-        float o = ElementwiseKernels.Sigmoid(gates[g0 + 3 * hidden]);
-        float tc = XMath.Tanh(c[e]);
-        float gh = dh[e];
-        float dct = dc[e] + gh * o * (1f - tc * tc);
-        dgates[g0] = dct * g * i * (1f - i);
-        dgates[g0 + hidden] = dct * cPrev[e] * f * (1f - f);
-        dgates[g0 + 2 * hidden] = dct * i * (1f - g * g);
-        dgates[g0 + 3 * hidden] = gh * tc * o * (1f - o);
-        dcPrev[e] = dct * f;
+        int gridStride = KernelGrid.Stride;
+        for (int e = Grid.GlobalIndex.X; e < batch * hidden; e += gridStride)
+        {
+            int b = e / hidden, j = e % hidden;
+            int g0 = b * 4 * hidden + j;
+            float i = ElementwiseKernels.Sigmoid(gates[g0]);
+            float f = ElementwiseKernels.Sigmoid(gates[g0 + hidden]);
+            float g = XMath.Tanh(gates[g0 + 2 * hidden]);
+            float o = ElementwiseKernels.Sigmoid(gates[g0 + 3 * hidden]);
+            float tc = XMath.Tanh(c[e]);
+            float gh = dh[e];
+            float dct = dc[e] + gh * o * (1f - tc * tc);
+            dgates[g0] = dct * g * i * (1f - i);
+            dgates[g0 + hidden] = dct * cPrev[e] * f * (1f - f);
+            dgates[g0 + 2 * hidden] = dct * i * (1f - g * g);
+            dgates[g0 + 3 * hidden] = gh * tc * o * (1f - o);
+            dcPrev[e] = dct * f;
+        }
     }
 }

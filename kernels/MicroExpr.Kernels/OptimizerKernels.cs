@@ -24,11 +24,15 @@ public sealed class OptimizerKernels
     {
         Accelerator = accelerator;
         GroupSize = KernelGrid.Resolve(accelerator, groupSize);
+        MaxGroups = KernelGrid.MaxGroups(accelerator);
         adamW = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamWArgs>(AdamWKernel);
     }
 
     public Accelerator Accelerator { get; }
     public int GroupSize { get; }
+
+    /// <summary>Groups per launch at most; the kernels loop grid-stride over the rest.</summary>
+    public int MaxGroups { get; }
 
     /// <summary>One step over n elements of p [n] with gradient g [n] and moments m, v [n] (step t ≥ 1).</summary>
     public void AdamW(AcceleratorStream stream, ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v, int n, float lr,
@@ -40,19 +44,21 @@ public sealed class OptimizerKernels
             N = n, Lr = lr, Beta1 = beta1, Beta2 = beta2, Eps = eps, WeightDecay = weightDecay,
             C1 = 1f / (1f - MathF.Pow(beta1, step)), C2 = 1f / (1f - MathF.Pow(beta2, step)),
         };
-        adamW(stream, KernelGrid.For(n, GroupSize), p, g, m, v, a);
+        adamW(stream, KernelGrid.For(n, GroupSize, MaxGroups), p, g, m, v, a);
     }
 
     internal static void AdamWKernel(ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v, AdamWArgs a)
     {
-        int i = Grid.GlobalIndex.X;
-        if (i >= a.N) return;
-        float gi = g[i];
-        float mi = a.Beta1 * m[i] + (1f - a.Beta1) * gi;
-        float vi = a.Beta2 * v[i] + (1f - a.Beta2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        float pi = p[i];
-        p[i] = pi - a.Lr * (mi * a.C1 / (XMath.Sqrt(vi * a.C2) + a.Eps) + a.WeightDecay * pi);
+        int gridStride = KernelGrid.Stride;
+        for (int i = Grid.GlobalIndex.X; i < a.N; i += gridStride)
+        {
+            float gi = g[i];
+            float mi = a.Beta1 * m[i] + (1f - a.Beta1) * gi;
+            float vi = a.Beta2 * v[i] + (1f - a.Beta2) * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            float pi = p[i];
+            p[i] = pi - a.Lr * (mi * a.C1 / (XMath.Sqrt(vi * a.C2) + a.Eps) + a.WeightDecay * pi);
+        }
     }
 }

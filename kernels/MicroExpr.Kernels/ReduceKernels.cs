@@ -17,9 +17,9 @@ public struct ReduceArgs
 /// <list type="bullet">
 /// <item>SumTo v1 (generic): dst = Σ of src over the axes where dstShape is 1; one thread per dst element
 ///   walks the reduced axes (rank ≤ 6 kept and ≤ 6 reduced groups after merging).</item>
-/// <item>SumLeading v2 (reduce leading rows, e.g. bias gradients): dst[C] = Σ_r src[R, C]; a group owns a tile of
-///   32 columns, its G/32 row lanes stride over R (coalesced reads) and meet in a shared-memory tree.</item>
-/// <item>SumTrailing v2 (reduce the last axis, e.g. a full sum): dst[R] = Σ_c src[R, C]; one group per row,
+/// <item>SumLeading v2 (reduce leading rows, e.g. bias gradients): dst[C] = Σ_r src[R, C]; a group owns tiles of
+///   32 columns (grid-stride over tiles), its G/32 row lanes stride over R (coalesced reads) and meet in a shared-memory tree.</item>
+/// <item>SumTrailing v2 (reduce the last axis, e.g. a full sum): dst[R] = Σ_c src[R, C]; a group per row (grid-stride over rows),
 ///   threads stride over C and meet in a shared-memory tree. Rows shorter than 64 use v1.</item>
 /// <item>MaxAxis: y[outer, inner] = max over len, argmax as float (first maximum; a NaN wins and stops the scan),
 ///   one thread per output. MaxAxisBackward: dx[outer, len, inner] = dy where j = argmax, else 0; one thread per dx element.</item>
@@ -43,6 +43,7 @@ public sealed class ReduceKernels
     {
         Accelerator = accelerator;
         GroupSize = KernelGrid.Resolve(accelerator, groupSize);
+        MaxGroups = KernelGrid.MaxGroups(accelerator);
         sumGeneric = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, Strides6, Strides6, ReduceArgs>(SumGenericKernel);
         sumLeading = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, int, int>(SumLeadingKernel);
         sumTrailing = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, int, int>(SumTrailingKernel);
@@ -53,6 +54,9 @@ public sealed class ReduceKernels
 
     public Accelerator Accelerator { get; }
     public int GroupSize { get; }
+
+    /// <summary>Groups per launch at most; the kernels loop grid-stride over the rest.</summary>
+    public int MaxGroups { get; }
 
     /// <summary>Which version <see cref="SumTo"/> picked last (for tests): "generic", "leading" or "trailing".</summary>
     public string LastSumPath { get; private set; } = "";
@@ -116,7 +120,7 @@ public sealed class ReduceKernels
         LastSumPath = "generic";
         var kept = Strides6.Create(keptN, keptS, new int[keptN.Length]);
         var red = Strides6.Create(redN, redS, new int[redN.Length]);
-        sumGeneric(stream, KernelGrid.For(nOut, GroupSize), dst, src, kept, red, new ReduceArgs { NOut = nOut, NReduce = nRed });
+        sumGeneric(stream, KernelGrid.For(nOut, GroupSize, MaxGroups), dst, src, kept, red, new ReduceArgs { NOut = nOut, NReduce = nRed });
     }
 
     /// <summary>dst[C] = Σ_r src[R, C].</summary>
@@ -124,7 +128,7 @@ public sealed class ReduceKernels
     {
         LastSumPath = "leading";
         if (cols == 0) return;
-        sumLeading(stream, new KernelConfig((cols + TileCols - 1) / TileCols, GroupSize), dst, src, rows, cols);
+        sumLeading(stream, new KernelConfig(Math.Min((cols + TileCols - 1) / TileCols, MaxGroups), GroupSize), dst, src, rows, cols);
     }
 
     /// <summary>dst[R] = Σ_c src[R, C].</summary>
@@ -132,14 +136,14 @@ public sealed class ReduceKernels
     {
         LastSumPath = "trailing";
         if (rows == 0) return;
-        sumTrailing(stream, new KernelConfig(rows, GroupSize), dst, src, rows, cols);
+        sumTrailing(stream, new KernelConfig(Math.Min(rows, MaxGroups), GroupSize), dst, src, rows, cols);
     }
 
     /// <summary>y[outer, inner], argmax[outer, inner] (as float) over the middle axis of x[outer, len, inner].</summary>
     public void MaxAxis(AcceleratorStream stream, ArrayView<float> y, ArrayView<float> argmax, ArrayView<float> x, int outer, int len, int inner)
     {
         int n = outer * inner;
-        if (n > 0) maxAxis(stream, KernelGrid.For(n, GroupSize), y, argmax, x, outer, len, inner);
+        if (n > 0) maxAxis(stream, KernelGrid.For(n, GroupSize, MaxGroups), y, argmax, x, outer, len, inner);
     }
 
     /// <summary>dx[outer, len, inner] = dy[o, i] at j = argmax[o, i], 0 elsewhere (overwrites dx).</summary>
@@ -147,28 +151,30 @@ public sealed class ReduceKernels
         int inner)
     {
         int n = outer * len * inner;
-        if (n > 0) maxAxisBackward(stream, KernelGrid.For(n, GroupSize), dx, dy, argmax, outer, len, inner);
+        if (n > 0) maxAxisBackward(stream, KernelGrid.For(n, GroupSize, MaxGroups), dx, dy, argmax, outer, len, inner);
     }
 
     /// <summary>flag[0] = 1 when any of x[n] is NaN or ±Inf; the caller zeroes flag first.</summary>
     public void NonFinite(AcceleratorStream stream, ArrayView<int> flag, ArrayView<float> x, int n)
     {
-        if (n > 0) nonFinite(stream, KernelGrid.For(n, GroupSize), flag, x, n);
+        if (n > 0) nonFinite(stream, KernelGrid.For(n, GroupSize, MaxGroups), flag, x, n);
     }
 
     // --- device code ----------------------------------------------------------------------------
     internal static void SumGenericKernel(ArrayView<float> dst, ArrayView<float> src, Strides6 kept, Strides6 red, ReduceArgs a)
     {
-        int o = Grid.GlobalIndex.X;
-        if (o >= a.NOut) return;
-        kept.Offsets(o, out int baseOff, out _);
-        float sum = 0f;
-        for (int r = 0; r < a.NReduce; r++)
+        int gridStride = KernelGrid.Stride;
+        for (int o = Grid.GlobalIndex.X; o < a.NOut; o += gridStride)
         {
-            red.Offsets(r, out int off, out _);
-            sum += src[baseOff + off];
+            kept.Offsets(o, out int baseOff, out _);
+            float sum = 0f;
+            for (int r = 0; r < a.NReduce; r++)
+            {
+                red.Offsets(r, out int off, out _);
+                sum += src[baseOff + off];
+            }
+            dst[o] = sum;
         }
-        dst[o] = sum;
     }
 
     internal static void SumLeadingKernel(ArrayView<float> dst, ArrayView<float> src, int rows, int cols)
@@ -176,69 +182,87 @@ public sealed class ReduceKernels
         var shared = SharedMemory.Allocate<float>(MaxGroup);
         int t = Group.IdxX, g = Group.DimX;
         int lane = t % TileCols, w = t / TileCols, lanes = g / TileCols;
-        int col = Grid.IdxX * TileCols + lane;
-        float sum = 0f;
-        if (col < cols)
-            for (int r = w; r < rows; r += lanes)
-                sum += src[r * cols + col];
-        shared[t] = sum;
-        Group.Barrier();
-        for (int s = lanes / 2; s > 0; s /= 2)
+        int tiles = (cols + TileCols - 1) / TileCols;
+        // Every thread of a group runs the same number of tiles, so the barriers stay uniform.
+        int groups = Grid.DimX;
+        for (int tile = Grid.IdxX; tile < tiles; tile += groups)
         {
-            if (w < s) shared[t] += shared[t + s * TileCols];
+            int col = tile * TileCols + lane;
+            float sum = 0f;
+            if (col < cols)
+                for (int r = w; r < rows; r += lanes)
+                    sum += src[r * cols + col];
+            shared[t] = sum;
+            Group.Barrier();
+            for (int s = lanes / 2; s > 0; s /= 2)
+            {
+                if (w < s) shared[t] += shared[t + s * TileCols];
+                Group.Barrier();
+            }
+            if (w == 0 && col < cols) dst[col] = shared[lane];
             Group.Barrier();
         }
-        if (w == 0 && col < cols) dst[col] = shared[lane];
     }
 
     internal static void SumTrailingKernel(ArrayView<float> dst, ArrayView<float> src, int rows, int cols)
     {
         var shared = SharedMemory.Allocate<float>(MaxGroup);
-        int t = Group.IdxX, g = Group.DimX, row = Grid.IdxX;
-        float sum = 0f;
-        for (int c = t; c < cols; c += g) sum += src[row * cols + c];
-        shared[t] = sum;
-        Group.Barrier();
-        for (int s = g / 2; s > 0; s /= 2)
+        int t = Group.IdxX, g = Group.DimX;
+        int groups = Grid.DimX;
+        for (int row = Grid.IdxX; row < rows; row += groups)
         {
-            if (t < s) shared[t] += shared[t + s];
+            float sum = 0f;
+            for (int c = t; c < cols; c += g) sum += src[row * cols + c];
+            shared[t] = sum;
+            Group.Barrier();
+            for (int s = g / 2; s > 0; s /= 2)
+            {
+                if (t < s) shared[t] += shared[t + s];
+                Group.Barrier();
+            }
+            if (t == 0) dst[row] = shared[0];
             Group.Barrier();
         }
-        if (t == 0) dst[row] = shared[0];
     }
 
     internal static void MaxAxisKernel(ArrayView<float> y, ArrayView<float> argmax, ArrayView<float> x, int outer, int len, int inner)
     {
-        int idx = Grid.GlobalIndex.X;
-        if (idx >= outer * inner) return;
-        int o = idx / inner, i = idx % inner;
-        int baseOff = o * len * inner + i;
-        float best = x[baseOff];
-        int arg = 0;
-        for (int j = 1; j < len; j++)
+        int gridStride = KernelGrid.Stride;
+        for (int idx = Grid.GlobalIndex.X; idx < outer * inner; idx += gridStride)
         {
-            float v = x[baseOff + j * inner];
-            if (XMath.IsNaN(v)) { best = v; arg = j; break; }
-            if (v > best) { best = v; arg = j; }
+            int o = idx / inner, i = idx % inner;
+            int baseOff = o * len * inner + i;
+            float best = x[baseOff];
+            int arg = 0;
+            for (int j = 1; j < len; j++)
+            {
+                float v = x[baseOff + j * inner];
+                if (XMath.IsNaN(v)) { best = v; arg = j; break; }
+                if (v > best) { best = v; arg = j; }
+            }
+            y[idx] = best;
+            argmax[idx] = arg;
         }
-        y[idx] = best;
-        argmax[idx] = arg;
     }
 
     internal static void MaxAxisBackwardKernel(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> argmax, int outer, int len, int inner)
     {
-        int idx = Grid.GlobalIndex.X;
-        if (idx >= outer * len * inner) return;
-        int i = idx % inner, rest = idx / inner;
-        int j = rest % len, o = rest / len;
-        int oi = o * inner + i;
-        dx[idx] = (int)argmax[oi] == j ? dy[oi] : 0f;
+        int gridStride = KernelGrid.Stride;
+        for (int idx = Grid.GlobalIndex.X; idx < outer * len * inner; idx += gridStride)
+        {
+            int i = idx % inner, rest = idx / inner;
+            int j = rest % len, o = rest / len;
+            int oi = o * inner + i;
+            dx[idx] = (int)argmax[oi] == j ? dy[oi] : 0f;
+        }
     }
 
     internal static void NonFiniteKernel(ArrayView<int> flag, ArrayView<float> x, int n)
     {
-        int i = Grid.GlobalIndex.X;
-        if (i >= n) return;
-        if (!XMath.IsFinite(x[i])) flag[0] = 1;
+        int gridStride = KernelGrid.Stride;
+        for (int i = Grid.GlobalIndex.X; i < n; i += gridStride)
+        {
+            if (!XMath.IsFinite(x[i])) flag[0] = 1;
+        }
     }
 }

@@ -42,11 +42,12 @@ public sealed class IlgpuBackend : IBackend, IDisposable
         this.device = device;
         stream = accelerator.CreateStream();
         Pool = new IlgpuPool(accelerator, stream);
-        elementwise = new ElementwiseKernels(accelerator);
-        copy = new CopyKernels(accelerator);
-        reduce = new ReduceKernels(accelerator);
-        index = new IndexKernels(accelerator);
-        optimizer = new OptimizerKernels(accelerator);
+        int group = KernelGrid.PreferredGroupSize(accelerator);
+        elementwise = new ElementwiseKernels(accelerator, group);
+        copy = new CopyKernels(accelerator, group);
+        reduce = new ReduceKernels(accelerator, group);
+        index = new IndexKernels(accelerator, group);
+        optimizer = new OptimizerKernels(accelerator, group);
         flag = accelerator.Allocate1D<int>(1);
     }
 
