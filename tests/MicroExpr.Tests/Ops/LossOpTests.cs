@@ -2,8 +2,13 @@ using MicroExpr.Tensors;
 
 namespace MicroExpr.Tests.Ops;
 
-/// <summary>Cross-entropy (class weights, label smoothing) and dropout.</summary>
-public class LossOpTests
+/// <summary>
+/// Cross-entropy (class weights, label smoothing) and dropout; once per backend. On ILGPU, cross-entropy
+/// needs the log-softmax launcher (SoftmaxKernels, from the ilgpu-kernels branch).
+/// </summary>
+[TestFixture(typeof(OnCpu))]
+[TestFixture(typeof(OnIlgpuCpu))]
+public class LossOpTests<TDevice> where TDevice : ITestDevice
 {
     private static double CrossEntropyRef(double[] logits, int n, int c, int[] y, float[]? w, double eps)
     {
@@ -34,6 +39,7 @@ public class LossOpTests
         float[]? w = weighted ? Enumerable.Range(0, c).Select(j => 0.5f + 0.25f * j).ToArray() : null;
         new GradCheck
         {
+            Device = TDevice.Device,
             Name = "cross_entropy", Shapes = [[n, c]], Op = t => Tensor.CrossEntropy(t[0], y, w, smoothing),
             Reference = x => [CrossEntropyRef(x[0], n, c, y, w, smoothing)],
             Init = (_, _, rng) => (float)(rng.NextDouble() * 6 - 3),

@@ -2,8 +2,10 @@ using MicroExpr.Tensors;
 
 namespace MicroExpr.Tests.Ops;
 
-/// <summary>reshape, permute, transpose, slice, concat, stack, broadcast_to, index_select.</summary>
-public class ShapeOpTests
+/// <summary>reshape, permute, transpose, slice, concat, stack, broadcast_to, index_select; once per backend.</summary>
+[TestFixture(typeof(OnCpu))]
+[TestFixture(typeof(OnIlgpuCpu))]
+public class ShapeOpTests<TDevice> where TDevice : ITestDevice
 {
     private static int[] Unravel(int e, int[] shape)
     {
@@ -24,7 +26,7 @@ public class ShapeOpTests
     [TestCase(new[] { 2, 3, 4 }, new[] { -1, 2 })]
     public void Reshape(int[] shape, int[] to) => new GradCheck
     {
-        Name = "reshape", Shapes = [shape], Op = t => t[0].Reshape(to) * 1.5f, Reference = x => Ref.Map(x[0], v => 1.5 * v),
+        Device = TDevice.Device, Name = "reshape", Shapes = [shape], Op = t => t[0].Reshape(to) * 1.5f, Reference = x => Ref.Map(x[0], v => 1.5 * v),
     }.Run();
 
     [TestCase(new[] { 2, 3, 4 }, new[] { 2, 0, 1 })]
@@ -37,7 +39,7 @@ public class ShapeOpTests
         var outShape = perm.Select(p => shape[p]).ToArray();
         new GradCheck
         {
-            Name = "permute", Shapes = [shape], Op = t => t[0].Permute(perm), MaxGradChecks = 100,
+            Device = TDevice.Device, Name = "permute", Shapes = [shape], Op = t => t[0].Permute(perm), MaxGradChecks = 100,
             Reference = x =>
             {
                 var y = new double[x[0].Length];
@@ -72,7 +74,7 @@ public class ShapeOpTests
         outShape[axis] = length;
         new GradCheck
         {
-            Name = "slice", Shapes = [shape], Op = t => t[0].Slice(axis, start, length), MaxGradChecks = 100,
+            Device = TDevice.Device, Name = "slice", Shapes = [shape], Op = t => t[0].Slice(axis, start, length), MaxGradChecks = 100,
             Reference = x =>
             {
                 var y = new double[Ref.Numel(outShape)];
@@ -99,7 +101,7 @@ public class ShapeOpTests
         outShape[axis] = 6;
         new GradCheck
         {
-            Name = "concat", Shapes = [sa, sb], Op = t => Tensor.Concat(axis, t[0], t[1]),
+            Device = TDevice.Device, Name = "concat", Shapes = [sa, sb], Op = t => Tensor.Concat(axis, t[0], t[1]),
             Reference = x =>
             {
                 var y = new double[Ref.Numel(outShape)];
@@ -114,7 +116,7 @@ public class ShapeOpTests
         }.Run();
         new GradCheck
         {
-            Name = "stack", Shapes = [[2, 3], [2, 3], [2, 3]], Op = t => Tensor.Stack(Math.Min(axis, 2), t[0], t[1], t[2]),
+            Device = TDevice.Device, Name = "stack", Shapes = [[2, 3], [2, 3], [2, 3]], Op = t => Tensor.Stack(Math.Min(axis, 2), t[0], t[1], t[2]),
             Reference = x =>
             {
                 int ax = Math.Min(axis, 2);
@@ -137,7 +139,7 @@ public class ShapeOpTests
     [TestCase(new[] { 1, 1 }, new[] { 4, 17 })]
     public void BroadcastTo(int[] shape, int[] to) => new GradCheck
     {
-        Name = "broadcast_to", Shapes = [shape], Op = t => t[0].BroadcastTo(to),
+        Device = TDevice.Device, Name = "broadcast_to", Shapes = [shape], Op = t => t[0].BroadcastTo(to),
         Reference = x => Ref.Zip(x[0], shape, new double[Ref.Numel(to)], to, (a, _) => a, out _),
     }.Run();
 
@@ -150,7 +152,7 @@ public class ShapeOpTests
         outShape[axis] = indices.Length;
         new GradCheck
         {
-            Name = "index_select", Shapes = [shape], Op = t => t[0].IndexSelect(axis, indices),
+            Device = TDevice.Device, Name = "index_select", Shapes = [shape], Op = t => t[0].IndexSelect(axis, indices),
             Reference = x =>
             {
                 var y = new double[Ref.Numel(outShape)];

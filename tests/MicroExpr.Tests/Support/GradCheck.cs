@@ -1,5 +1,6 @@
 using MicroExpr.Tensors;
 using MicroExpr.Tensors.Cpu;
+using MicroExpr.Tensors.Ilgpu;
 
 namespace MicroExpr.Tests.Support;
 
@@ -7,7 +8,8 @@ namespace MicroExpr.Tests.Support;
 /// Checks one op end to end: the forward against a literal double-precision reference, and the
 /// backward (through the tape) against central finite differences of that double reference:
 /// dL/dx_j ≈ (L(x + h·e_j) − L(x − h·e_j)) / 2h with L = Σ reference(x) ∘ G for a random G.
-/// Output buffers are poisoned with NaN, so an element an op forgets to write fails.
+/// Output buffers are poisoned with NaN, so an element an op forgets to write fails. Inputs live on
+/// <see cref="Device"/> (the SIMD CPU by default), so the same check runs against any backend.
 /// </summary>
 public sealed class GradCheck
 {
@@ -33,6 +35,9 @@ public sealed class GradCheck
 
     public int Seed { get; init; } = 1;
 
+    /// <summary>Where the inputs (and so every op) live.</summary>
+    public Device Device { get; init; } = Device.Cpu;
+
     public void Run()
     {
         var rng = new Rng((ulong)Seed * 7919UL + (ulong)Name.GetHashCode(StringComparison.Ordinal));
@@ -45,24 +50,26 @@ public sealed class GradCheck
         }
         var ddata = data.Select(a => a.Select(v => (double)v).ToArray()).ToArray();
 
-        bool poison = CpuPool.PoisonOnRent;
+        bool poison = CpuPool.PoisonOnRent, poisonIlgpu = IlgpuBackend.PoisonOnRent;
         CpuPool.PoisonOnRent = true;
+        IlgpuBackend.PoisonOnRent = true;
         try
         {
             using var scope = new TensorScope();
             var inputs = new Tensor[Shapes.Length];
             for (int i = 0; i < inputs.Length; i++)
             {
-                inputs[i] = Tensor.FromArray(data[i], Shapes[i]);
+                inputs[i] = Tensor.FromSpan(data[i], Shapes[i], Device);
                 inputs[i].RequiresGrad = Differentiable?[i] ?? true;
             }
             var y = Op(inputs);
+            Assert.That(y.Device, Is.SameAs(Device), $"{Name}: output on {y.Device}, inputs on {Device}");
             var expected = Reference(ddata);
             Check.Close(y.ToArray(), expected, ForwardAtol, ForwardRtol, $"{Name} forward");
 
             var g = new double[expected.Length];
             for (int j = 0; j < g.Length; j++) g[j] = rng.NextDouble() * 2 - 1;
-            var gT = Tensor.FromArray(g.Select(v => (float)v).ToArray(), y.Shape);
+            var gT = Tensor.FromSpan(g.Select(v => (float)v).ToArray(), y.Shape, Device);
             var loss = (y * gT).Sum();
             loss.Backward();
 
@@ -93,6 +100,7 @@ public sealed class GradCheck
         finally
         {
             CpuPool.PoisonOnRent = poison;
+            IlgpuBackend.PoisonOnRent = poisonIlgpu;
         }
     }
 
