@@ -35,6 +35,7 @@ namespace MicroExpr.Tensors.Cpu;
 /// running single-threaded; otherwise each GEMM is split across the threads. The partitioning depends only on the
 /// arguments, so the same call always produces bit-identical results.</para>
 /// </remarks>
+[SkipLocalsInit]
 public static unsafe partial class GemmSimd
 {
     internal enum Path { Auto, Avx512, Avx2, Scalar }
@@ -45,9 +46,9 @@ public static unsafe partial class GemmSimd
     /// <summary>Testing hook: when true, the direct small-problem path is never taken.</summary>
     [ThreadStatic] internal static bool NoDirect;
 
-    internal const int Kc = 256;
-    internal const int Mc = 240;   // multiple of Mr512, Mr256, 4
-    internal const int Nc = 4096;  // multiple of Nr512, Nr256, 4
+    internal const int Kc = 512;   // upper bound; K is cut into equal slices of at most Kc (multiple of 8)
+    internal const int Mc = 120;   // multiple of Mr512, Mr256, 4
+    internal const int Nc = 2048;  // multiple of Nr512, Nr256, 4
     const long DirectThreshold = 32 * 1024;      // M·N·K at or below which the unpacked path is used
     const long ParallelThreshold = 128 * 1024;   // M·N·K below which no threads are used
 
@@ -231,7 +232,9 @@ public static unsafe partial class GemmSimd
     {
         var (mr, nr) = TileOf(path);
         var bufs = t_buffers ??= new PackBuffers();
-        int kcMax = Math.Min(Kc, k);
+        // K slices of (nearly) equal depth: e.g. K = 768 → 2×384 rather than 512 + 256.
+        int kBlocks = (k + Kc - 1) / Kc;
+        int kcMax = Math.Min(k, RoundUp((k + kBlocks - 1) / kBlocks, 8));
         int mcMax = Math.Min(Mc, RoundUp(m, mr));
         int ncMax = Math.Min(Nc, RoundUp(n, nr));
         float* pA = bufs.EnsureA((long)mcMax * kcMax + 16);  // slack: vector packing may write 2 floats past the end
@@ -242,9 +245,9 @@ public static unsafe partial class GemmSimd
         for (int jc = 0; jc < n; jc += Nc)
         {
             int nc = Math.Min(Nc, n - jc);
-            for (int pc = 0; pc < k; pc += Kc)
+            for (int pc = 0; pc < k; pc += kcMax)
             {
-                int kc = Math.Min(Kc, k - pc);
+                int kc = Math.Min(kcMax, k - pc);
                 float betaEff = pc == 0 ? beta : 1f;
                 PackB(pB, b, ldb, transB, pc, kc, jc, nc, nr);
                 for (int ic = 0; ic < m; ic += Mc)
