@@ -163,9 +163,10 @@ public static unsafe partial class GemmSimd
     {
         var (mr, nr) = TileOf(path);
         int mTiles = (m + mr - 1) / mr, nTiles = (n + nr - 1) / nr;
-        // Split the dimension that gives the better balance; prefer M (each worker then packs all of B, which is shared
-        // read-only input, and its own rows of A).
-        bool alongM = mTiles >= 2 * threads || mTiles >= nTiles;
+        // Split the larger of M and N: splitting along M makes every worker pack all of op(B) (K·N redundant packing per
+        // extra worker), splitting along N makes it pack all of op(A) (K·M), so the larger dimension is the cheaper one
+        // to cut. Fall back to the other when the larger one has fewer tiles than workers.
+        bool alongM = m >= n ? mTiles >= threads || mTiles >= nTiles : !(nTiles >= threads || nTiles >= mTiles);
         int parts = Math.Min(threads, alongM ? mTiles : nTiles);
         if (parts <= 1)
         {
@@ -270,19 +271,37 @@ public static unsafe partial class GemmSimd
                             else
                             {
                                 Kernel(path, kc, pa, pb, tile, nr, alpha, 0f);
-                                for (int r = 0; r < mrv; r++)
-                                {
-                                    float* src = tile + r * nr;
-                                    float* dst = cij + (long)r * ldc;
-                                    if (betaEff == 0f)
-                                        for (int j = 0; j < nrv; j++) dst[j] = src[j];
-                                    else
-                                        for (int j = 0; j < nrv; j++) dst[j] = src[j] + betaEff * dst[j];
-                                }
+                                WriteBack(cij, ldc, tile, nr, mrv, nrv, betaEff);
                             }
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// <summary>Edge tile: C[0..rows, 0..cols] = T (+ beta·C) for the valid part of a scratch tile T (row stride nr).</summary>
+    static void WriteBack(float* c, int ldc, float* tile, int nr, int rows, int cols, float beta)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            float* src = tile + r * nr;
+            float* dst = c + (long)r * ldc;
+            int j = 0;
+            if (beta == 0f)
+            {
+                if (Vector256.IsHardwareAccelerated)
+                    for (; j + 8 <= cols; j += 8) Vector256.Store(Vector256.Load(src + j), dst + j);
+                for (; j < cols; j++) dst[j] = src[j];
+            }
+            else
+            {
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    var vb = Vector256.Create(beta);
+                    for (; j + 8 <= cols; j += 8) Vector256.Store(Vector256.Load(src + j) + vb * Vector256.Load(dst + j), dst + j);
+                }
+                for (; j < cols; j++) dst[j] = src[j] + beta * dst[j];
             }
         }
     }
@@ -389,6 +408,8 @@ public static unsafe partial class GemmSimd
                         float* src = b + (long)(p0 + p) * ldb + j0 + s;
                         float* dp = d + p * nr;
                         int j = 0;
+                        if (Vector256.IsHardwareAccelerated)
+                            for (; j + 8 <= cols; j += 8) Vector256.Store(Vector256.Load(src + j), dp + j);
                         for (; j < cols; j++) dp[j] = src[j];
                         for (; j < nr; j++) dp[j] = 0f;
                     }
@@ -396,11 +417,12 @@ public static unsafe partial class GemmSimd
             }
             else
             {
-                if (cols == nr && nr % 8 == 0 && Avx.IsSupported)
+                if (nr % 8 == 0 && cols >= 8 && Avx.IsSupported)
                 {
+                    int full = cols & ~7;   // columns handled by 8×8 transposes; the rest (and padding) below
                     int p = 0;
                     for (; p + 8 <= kc; p += 8)
-                        for (int jb = 0; jb < nr; jb += 8)
+                        for (int jb = 0; jb < full; jb += 8)
                         {
                             float* src = b + (long)(j0 + s + jb) * ldb + p0 + p;
                             Transpose8x8(Vector256.Load(src), Vector256.Load(src + ldb), Vector256.Load(src + 2L * ldb), Vector256.Load(src + 3L * ldb),
@@ -408,7 +430,14 @@ public static unsafe partial class GemmSimd
                                 d + p * nr + jb, nr);
                         }
                     for (; p < kc; p++)
-                        for (int j = 0; j < nr; j++) d[p * nr + j] = b[(long)(j0 + s + j) * ldb + p0 + p];
+                        for (int j = 0; j < full; j++) d[p * nr + j] = b[(long)(j0 + s + j) * ldb + p0 + p];
+                    for (int j = full; j < cols; j++)
+                    {
+                        float* src = b + (long)(j0 + s + j) * ldb + p0;
+                        for (int q = 0; q < kc; q++) d[q * nr + j] = src[q];
+                    }
+                    if (cols < nr)
+                        for (int q = 0; q < kc; q++) new Span<float>(d + q * nr + cols, nr - cols).Clear();
                     continue;
                 }
                 for (int j = 0; j < cols; j++)
