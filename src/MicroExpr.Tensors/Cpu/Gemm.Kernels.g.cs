@@ -9,9 +9,9 @@ public static unsafe partial class GemmSimd
 {
     const int Mr512 = 6, Nr512 = 32;
     const int Mr256 = 6, Nr256 = 16;
-    /// <summary>6×32 micro-kernel (Vector512): C[0..6,0..32] = alpha·Σ_p Ap[p,r]·Bp[p,j] (+ beta·C). Ap is a packed 6-row strip (k-major), Bp a packed 32-column strip.</summary>
+    /// <summary>6×32 micro-kernel (Vector512): C[0..6,0..32] = alpha·Σ_p Ap[p,r]·Bp[p,j] (+ beta·C). Bp is a packed 32-column strip; Ap holds the 6 values of A for step p at pa + p·aStep (a packed strip: aStep = MR; transposed A in place: aStep = lda).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel512(int kc, float* pa, float* pb, float* c, nint ldc, float alpha, float beta)
+    static void Kernel512(int kc, float* pa, nint aStep, float* pb, float* c, nint ldc, float alpha, float beta)
     {
         for (int r = 0; r < 6; r++) { Sse.Prefetch0(c + r * ldc); Sse.Prefetch0(c + r * ldc + 31); }
         var c0_0 = Vector512<float>.Zero; var c0_1 = Vector512<float>.Zero;
@@ -42,7 +42,7 @@ public static unsafe partial class GemmSimd
             var a5 = Vector512.Create(pa[5]);
             c5_0 = Avx512F.FusedMultiplyAdd(a5, b0, c5_0);
             c5_1 = Avx512F.FusedMultiplyAdd(a5, b1, c5_1);
-            pa += 6; pb += 32;
+            pa += aStep; pb += 32;
         }
         var va = Vector512.Create(alpha);
         if (beta == 0f)
@@ -78,7 +78,82 @@ public static unsafe partial class GemmSimd
         }
     }
 
-    /// <summary>6×16 micro-kernel (Vector256): C[0..6,0..16] = alpha·Σ_p Ap[p,r]·Bp[p,j] (+ beta·C). Ap is a packed 6-row strip (k-major), Bp a packed 16-column strip.</summary>
+    /// <summary>6×32 micro-kernel (Vector512) reading A unpacked: row r of the strip at a + r·lda, contiguous in k; Bp a packed 32-column strip.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Kernel512RowA(int kc, float* a, nint lda, float* pb, float* c, nint ldc, float alpha, float beta)
+    {
+        for (int r = 0; r < 6; r++) { Sse.Prefetch0(c + r * ldc); Sse.Prefetch0(c + r * ldc + 31); }
+        float* a0p = a + 0 * lda;
+        float* a1p = a + 1 * lda;
+        float* a2p = a + 2 * lda;
+        float* a3p = a + 3 * lda;
+        float* a4p = a + 4 * lda;
+        float* a5p = a + 5 * lda;
+        var c0_0 = Vector512<float>.Zero; var c0_1 = Vector512<float>.Zero;
+        var c1_0 = Vector512<float>.Zero; var c1_1 = Vector512<float>.Zero;
+        var c2_0 = Vector512<float>.Zero; var c2_1 = Vector512<float>.Zero;
+        var c3_0 = Vector512<float>.Zero; var c3_1 = Vector512<float>.Zero;
+        var c4_0 = Vector512<float>.Zero; var c4_1 = Vector512<float>.Zero;
+        var c5_0 = Vector512<float>.Zero; var c5_1 = Vector512<float>.Zero;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(pb + 0);
+            var b1 = Vector512.Load(pb + 16);
+            var a0 = Vector512.Create(a0p[p]);
+            c0_0 = Avx512F.FusedMultiplyAdd(a0, b0, c0_0);
+            c0_1 = Avx512F.FusedMultiplyAdd(a0, b1, c0_1);
+            var a1 = Vector512.Create(a1p[p]);
+            c1_0 = Avx512F.FusedMultiplyAdd(a1, b0, c1_0);
+            c1_1 = Avx512F.FusedMultiplyAdd(a1, b1, c1_1);
+            var a2 = Vector512.Create(a2p[p]);
+            c2_0 = Avx512F.FusedMultiplyAdd(a2, b0, c2_0);
+            c2_1 = Avx512F.FusedMultiplyAdd(a2, b1, c2_1);
+            var a3 = Vector512.Create(a3p[p]);
+            c3_0 = Avx512F.FusedMultiplyAdd(a3, b0, c3_0);
+            c3_1 = Avx512F.FusedMultiplyAdd(a3, b1, c3_1);
+            var a4 = Vector512.Create(a4p[p]);
+            c4_0 = Avx512F.FusedMultiplyAdd(a4, b0, c4_0);
+            c4_1 = Avx512F.FusedMultiplyAdd(a4, b1, c4_1);
+            var a5 = Vector512.Create(a5p[p]);
+            c5_0 = Avx512F.FusedMultiplyAdd(a5, b0, c5_0);
+            c5_1 = Avx512F.FusedMultiplyAdd(a5, b1, c5_1);
+            pb += 32;
+        }
+        var va = Vector512.Create(alpha);
+        if (beta == 0f)
+        {
+            Vector512.Store(c0_0 * va, c + 0 * ldc + 0);
+            Vector512.Store(c0_1 * va, c + 0 * ldc + 16);
+            Vector512.Store(c1_0 * va, c + 1 * ldc + 0);
+            Vector512.Store(c1_1 * va, c + 1 * ldc + 16);
+            Vector512.Store(c2_0 * va, c + 2 * ldc + 0);
+            Vector512.Store(c2_1 * va, c + 2 * ldc + 16);
+            Vector512.Store(c3_0 * va, c + 3 * ldc + 0);
+            Vector512.Store(c3_1 * va, c + 3 * ldc + 16);
+            Vector512.Store(c4_0 * va, c + 4 * ldc + 0);
+            Vector512.Store(c4_1 * va, c + 4 * ldc + 16);
+            Vector512.Store(c5_0 * va, c + 5 * ldc + 0);
+            Vector512.Store(c5_1 * va, c + 5 * ldc + 16);
+        }
+        else
+        {
+            var vb = Vector512.Create(beta);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(Vector512.Load(c + 0 * ldc + 0), vb, c0_0 * va), c + 0 * ldc + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(Vector512.Load(c + 0 * ldc + 16), vb, c0_1 * va), c + 0 * ldc + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(Vector512.Load(c + 1 * ldc + 0), vb, c1_0 * va), c + 1 * ldc + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(Vector512.Load(c + 1 * ldc + 16), vb, c1_1 * va), c + 1 * ldc + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(Vector512.Load(c + 2 * ldc + 0), vb, c2_0 * va), c + 2 * ldc + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(Vector512.Load(c + 2 * ldc + 16), vb, c2_1 * va), c + 2 * ldc + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(Vector512.Load(c + 3 * ldc + 0), vb, c3_0 * va), c + 3 * ldc + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(Vector512.Load(c + 3 * ldc + 16), vb, c3_1 * va), c + 3 * ldc + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(Vector512.Load(c + 4 * ldc + 0), vb, c4_0 * va), c + 4 * ldc + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(Vector512.Load(c + 4 * ldc + 16), vb, c4_1 * va), c + 4 * ldc + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(Vector512.Load(c + 5 * ldc + 0), vb, c5_0 * va), c + 5 * ldc + 0);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(Vector512.Load(c + 5 * ldc + 16), vb, c5_1 * va), c + 5 * ldc + 16);
+        }
+    }
+
+    /// <summary>6×16 micro-kernel (Vector256): C[0..6,0..16] = alpha·Σ_p Ap[p,r]·Bp[p,j] (+ beta·C). Bp is a packed 16-column strip; Ap holds the 6 values of A for step p at pa + p·6 (a packed strip).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Kernel256(int kc, float* pa, float* pb, float* c, nint ldc, float alpha, float beta)
     {
