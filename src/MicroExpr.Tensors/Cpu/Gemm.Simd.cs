@@ -46,8 +46,8 @@ namespace MicroExpr.Tensors.Cpu;
 /// Parallel.For (the calling thread takes one part). Each worker packs into [ThreadStatic] 64-byte-aligned native
 /// buffers that are reused across calls. Problems with M·N·K ≤ 32Ki take a direct unpacked path (no packing), and
 /// problems with M·N·K &lt; 1Mi stay on one thread. Batched calls parallelise across the batch when it divides evenly
-/// among the threads (or is at least 4 per thread), each GEMM then single-threaded; otherwise each GEMM is split across
-/// the threads. The partitioning depends only on the arguments, so the same call always gives bit-identical results.</para>
+/// among the threads, is at least 4 per thread, or each GEMM is below the threading threshold (each GEMM then runs
+/// single-threaded); otherwise each GEMM is split across the threads. The partitioning depends only on the arguments, so the same call always gives bit-identical results.</para>
 /// </remarks>
 [SkipLocalsInit]
 public static unsafe partial class GemmSimd
@@ -116,7 +116,8 @@ public static unsafe partial class GemmSimd
                 RunCore(path, allowDirect, c + i * strideC, ldc, a + i * strideA, lda, transA, b + i * strideB, ldb, transB, m, n, k, alpha, beta, t);
             return;
         }
-        if (batch % threads == 0 || batch >= 4 * threads)
+        // Across the batch when that balances (or each GEMM is too small to split); otherwise split each GEMM.
+        if (batch % threads == 0 || batch >= 4 * threads || work < ParallelThreshold)
         {
             var job = new BatchJob
             {
