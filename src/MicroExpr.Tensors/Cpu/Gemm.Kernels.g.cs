@@ -9,9 +9,9 @@ public static unsafe partial class GemmSimd
 {
     const int Mr512 = 6, Nr512 = 32;
     const int Mr256 = 6, Nr256 = 16;
-    /// <summary>6×32 micro-kernel (Vector512): C[0..6,0..32] = alpha·Σ_p Ap[p,r]·Bp[p,j] (+ beta·C). Bp is a packed 32-column strip; Ap holds the 6 values of A for step p at pa + p·aStep (a packed strip: aStep = MR; transposed A in place: aStep = lda).</summary>
+    /// <summary>6×32 micro-kernel (Vector512): C[0..6,0..32] = alpha·Σ_p Ap[p,r]·Bp[p,j] (+ beta·C). B row p at pb + p·bStep (packed strip: bStep = NR; B in place: bStep = ldb); Ap holds the 6 values of A for step p at pa + p·aStep (a packed strip: aStep = MR; transposed A in place: aStep = lda).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel512(int kc, float* pa, nint aStep, float* pb, float* c, nint ldc, float alpha, float beta)
+    static void Kernel512(int kc, float* pa, nint aStep, float* pb, nint bStep, float* c, nint ldc, float alpha, float beta)
     {
         for (int r = 0; r < 6; r++) { Sse.Prefetch0(c + r * ldc); Sse.Prefetch0(c + r * ldc + 31); }
         var c0_0 = Vector512<float>.Zero; var c0_1 = Vector512<float>.Zero;
@@ -42,7 +42,7 @@ public static unsafe partial class GemmSimd
             var a5 = Vector512.Create(pa[5]);
             c5_0 = Avx512F.FusedMultiplyAdd(a5, b0, c5_0);
             c5_1 = Avx512F.FusedMultiplyAdd(a5, b1, c5_1);
-            pa += aStep; pb += 32;
+            pa += aStep; pb += bStep;
         }
         var va = Vector512.Create(alpha);
         if (beta == 0f)
@@ -78,9 +78,9 @@ public static unsafe partial class GemmSimd
         }
     }
 
-    /// <summary>6×32 micro-kernel (Vector512) reading A unpacked: row r of the strip at a + r·lda, contiguous in k; Bp a packed 32-column strip.</summary>
+    /// <summary>6×32 micro-kernel (Vector512) reading A unpacked: row r of the strip at a + r·lda, contiguous in k; B row p at pb + p·bStep (packed strip: bStep = NR; B in place: bStep = ldb).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel512RowA(int kc, float* a, nint lda, float* pb, float* c, nint ldc, float alpha, float beta)
+    static void Kernel512RowA(int kc, float* a, nint lda, float* pb, nint bStep, float* c, nint ldc, float alpha, float beta)
     {
         for (int r = 0; r < 6; r++) { Sse.Prefetch0(c + r * ldc); Sse.Prefetch0(c + r * ldc + 31); }
         float* a0p = a + 0 * lda;
@@ -117,7 +117,7 @@ public static unsafe partial class GemmSimd
             var a5 = Vector512.Create(a5p[p]);
             c5_0 = Avx512F.FusedMultiplyAdd(a5, b0, c5_0);
             c5_1 = Avx512F.FusedMultiplyAdd(a5, b1, c5_1);
-            pb += 32;
+            pb += bStep;
         }
         var va = Vector512.Create(alpha);
         if (beta == 0f)
@@ -153,7 +153,7 @@ public static unsafe partial class GemmSimd
         }
     }
 
-    /// <summary>6×16 micro-kernel (Vector256): C[0..6,0..16] = alpha·Σ_p Ap[p,r]·Bp[p,j] (+ beta·C). Bp is a packed 16-column strip; Ap holds the 6 values of A for step p at pa + p·6 (a packed strip).</summary>
+    /// <summary>6×16 micro-kernel (Vector256): C[0..6,0..16] = alpha·Σ_p Ap[p,r]·Bp[p,j] (+ beta·C). B row p at pb + p·16 (a packed strip); Ap holds the 6 values of A for step p at pa + p·6 (a packed strip).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Kernel256(int kc, float* pa, float* pb, float* c, nint ldc, float alpha, float beta)
     {

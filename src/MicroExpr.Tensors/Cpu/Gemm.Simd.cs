@@ -36,8 +36,9 @@ namespace MicroExpr.Tensors.Cpu;
 /// core, the 6×32 kernel alone runs at ~240 of 246 GFLOP/s peak; the C tile is prefetched at kernel entry.</para>
 /// <para><b>Packing.</b> On the AVX-512 path, non-transposed A is not packed at all: a full MR-row strip is read in place
 /// (MR sequential row streams, each scalar broadcast once per k step), which removes the M·K packing pass that
-/// dominates when N is small (e.g. N = 192, measured 3–10 % faster on the model shapes); only a partial last strip
-/// is packed. Otherwise, row-major A and transposed B (rows/columns contiguous in K) are packed with 8×8 AVX transposes,
+/// dominates when N is small (e.g. N = 192; measured 3–10 % faster per CPU-second on the model shapes); only a partial last strip
+/// is packed. Likewise a small row-major B (K·N ≤ 16Ki with M ≤ 256, e.g. attention's P·V) is read in place, full NR-column
+/// strips at row stride ldb. Otherwise, row-major A and transposed B (rows/columns contiguous in K) are packed with 8×8 AVX transposes,
 /// and transposed A / plain B with contiguous vector copies. Packing costs O(M·K + K·N) per NC block against the
 /// O(M·N·K) arithmetic.</para>
 /// <para><b>Threads.</b> threads ≤ 1 runs on the calling thread. Otherwise the problem is split into independent
@@ -264,6 +265,11 @@ public static unsafe partial class GemmSimd
         // Row-major A is read in place by the AVX-512 kernel (no packing of A): its MR rows are MR sequential streams.
         // (Reading transposed A in place — aStep = lda — measured no faster than packing it, so it is packed.)
         bool rowA = path == Path.Avx512 && !transA;
+        // Row-major B read in place (full NR-column strips; only a partial last strip is packed) for small GEMMs such as
+        // attention's P·V, where op(B) (≤ 64 KiB) stays in L1/L2 and packing it would be a large share of the work; not when
+        // the row stride is a multiple of 1 KiB (cache-set conflicts between the B rows of a strip). For large B, packing
+        // measured faster.
+        bool rowB = path == Path.Avx512 && !transB && m <= 256 && (long)k * n <= 16 * 1024 && (ldb & 255) != 0;
         float* tile = stackalloc float[16 * 64 + 16];
         tile = (float*)(((nint)tile + 63) & ~(nint)63);
 
@@ -274,7 +280,8 @@ public static unsafe partial class GemmSimd
             {
                 int kc = Math.Min(kcMax, k - pc);
                 float betaEff = pc == 0 ? beta : 1f;
-                PackB(pB, b, ldb, transB, pc, kc, jc, nc, nr);
+                int fullN = rowB ? nc / nr * nr : 0;
+                if (fullN < nc) PackB(pB + (long)fullN * kc, b, ldb, transB, pc, kc, jc + fullN, nc - fullN, nr);
                 for (int ic = 0; ic < m; ic += Mc)
                 {
                     int mc = Math.Min(Mc, m - ic);
@@ -289,7 +296,9 @@ public static unsafe partial class GemmSimd
                     for (int jr = 0; jr < nc; jr += nr)
                     {
                         int nrv = Math.Min(nr, nc - jr);
-                        float* pb = pB + (long)jr * kc;
+                        bool inPlaceB = jr < fullN;
+                        float* pb = inPlaceB ? b + (long)pc * ldb + jc + jr : pB + (long)jr * kc;
+                        nint bStep = inPlaceB ? ldb : nr;
                         for (int ir = 0; ir < mc; ir += mr)
                         {
                             int mrv = Math.Min(mr, mc - ir);
@@ -298,10 +307,20 @@ public static unsafe partial class GemmSimd
                             if (rowA && mrv == mr)
                             {
                                 float* ar = a + (long)(ic + ir) * lda + pc;
-                                if (nrv == nr) Kernel512RowA(kc, ar, lda, pb, cij, ldc, alpha, betaEff);
+                                if (nrv == nr) Kernel512RowA(kc, ar, lda, pb, bStep, cij, ldc, alpha, betaEff);
                                 else
                                 {
-                                    Kernel512RowA(kc, ar, lda, pb, tile, nr, alpha, 0f);
+                                    Kernel512RowA(kc, ar, lda, pb, bStep, tile, nr, alpha, 0f);
+                                    WriteBack(cij, ldc, tile, nr, mrv, nrv, betaEff);
+                                }
+                            }
+                            else if (inPlaceB)
+                            {
+                                // Only on the AVX-512 path (rowB); full NR columns, maybe a partial MR strip.
+                                if (mrv == mr) Kernel512(kc, pa, mr, pb, bStep, cij, ldc, alpha, betaEff);
+                                else
+                                {
+                                    Kernel512(kc, pa, mr, pb, bStep, tile, nr, alpha, 0f);
                                     WriteBack(cij, ldc, tile, nr, mrv, nrv, betaEff);
                                 }
                             }
@@ -352,7 +371,7 @@ public static unsafe partial class GemmSimd
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Kernel(Path path, int kc, float* pa, float* pb, float* c, nint ldc, float alpha, float beta)
     {
-        if (path == Path.Avx512) Kernel512(kc, pa, Mr512, pb, c, ldc, alpha, beta);
+        if (path == Path.Avx512) Kernel512(kc, pa, Mr512, pb, Nr512, c, ldc, alpha, beta);
         else if (path == Path.Avx2) Kernel256(kc, pa, pb, c, ldc, alpha, beta);
         else KernelScalar(kc, pa, pb, c, ldc, alpha, beta);
     }
