@@ -48,7 +48,7 @@ public unsafe class GemmTests
             $"gemm m={m} n={n} k={k} tA={tA} tB={tB} alpha={alpha} beta={beta} threads={threads} path={path} noDirect={noDirect}");
     }
 
-    // M, N, K: ones, odd sizes, vector width ±1 (15/16/17, 31/32/33), micro-tile ±1 (MR = 6 or 14, NR = 16 or 32).
+    // M, N, K: ones, odd sizes, vector width ±1 (15/16/17, 31/32/33), micro-tile ±1 (MR = 6: 5/6/7, 13/14; NR = 16 or 32).
     static readonly int[][] EdgeShapes =
     [
         [1, 1, 1], [1, 17, 5], [7, 1, 3], [5, 3, 1], [3, 5, 2],
