@@ -48,7 +48,7 @@ public unsafe class GemmTests
             $"gemm m={m} n={n} k={k} tA={tA} tB={tB} alpha={alpha} beta={beta} threads={threads} path={path} noDirect={noDirect}");
     }
 
-    // M, N, K: ones, odd sizes, vector width ±1 (15/16/17, 31/32/33), micro-tile ±1 (MR = 6 or 14, NR = 16 or 32).
+    // M, N, K: ones, odd sizes, vector width ±1 (15/16/17, 31/32/33), micro-tile ±1 (MR = 6: 5/6/7, 13/14; NR = 16 or 32).
     static readonly int[][] EdgeShapes =
     [
         [1, 1, 1], [1, 17, 5], [7, 1, 3], [5, 3, 1], [3, 5, 2],
@@ -83,12 +83,12 @@ public unsafe class GemmTests
                 Verify(s[0], s[1], s[2], tA, tB, 1.25f, 0f, threads, path);
     }
 
-    // Cross the KC (256), MC (MR-multiple near 240) and NC (4096) block boundaries.
+    // Cross the KC (512: K is cut into equal slices of at most 512), MC (120) and NC (2048) block boundaries.
     static readonly int[][] BlockShapes =
     [
-        [70, 40, 255], [70, 40, 256], [37, 45, 257], [20, 33, 515],
-        [239, 33, 20], [241, 35, 20], [253, 70, 9], [481, 20, 7],
-        [7, 4097, 9], [13, 4127, 3],
+        [70, 40, 511], [70, 40, 512], [37, 45, 513], [20, 33, 1030], [9, 40, 767],
+        [119, 33, 20], [121, 35, 20], [253, 70, 9], [481, 20, 7],
+        [7, 2047, 9], [7, 2049, 9], [13, 4127, 3],
         [243, 97, 300],
     ];
 

@@ -16,7 +16,8 @@ namespace MicroExpr.Tensors.Cpu;
 /// for each NC-wide column block of B (jc), for each KC-deep slice of K (pc), op(B)[pc..pc+KC, jc..jc+NC] is packed into
 /// NR-column strips (layout: strip-major, then p, then the NR columns contiguously, so the kernel reads one NR-float row of
 /// the strip per k step); then for each MC-tall row block (ic) op(A)[ic..ic+MC, pc..pc+KC] is packed into MR-row strips
-/// (strip-major, then p, then MR rows contiguously, so the kernel broadcasts MR consecutive scalars per k step).
+/// (strip-major, then p, then MR rows contiguously, so the kernel broadcasts MR consecutive scalars per k step; see
+/// Packing for when A is read in place instead).
 /// Transposition is resolved entirely while packing, so one kernel serves all four (transA, transB) combinations.
 /// Packed strips are zero-padded to full MR / NR, so the kernel always computes a full tile; edge tiles are computed into a
 /// small scratch tile and only the valid rows/columns are written back to C.</para>
@@ -25,16 +26,31 @@ namespace MicroExpr.Tensors.Cpu;
 /// two loads of B. With two 512-bit FMA pipes of 4-cycle latency, at least 8 independent accumulators are needed;
 /// more rows amortise the B loads and the per-tile C read/write. AVX2 path (used when Vector512 is not
 /// hardware-accelerated): 6×16 with 12 ymm accumulators. Scalar fallback: 4×4.</para>
-/// <para><b>Block sizes.</b> KC = 256 keeps a KC×NR B micro-panel (32 KiB) resident in the 48 KiB L1 while A micro-panels stream
-/// past it; MC·KC·4 bytes (the packed A block) fits well inside the 1 MiB per-core L2; NC·KC·4 bytes (the packed B block)
-/// fits the 32 MiB L3. Loop order inside a block: jr (NR strips of B) outer, ir (MR strips of A) inner.</para>
-/// <para><b>Threads.</b> With threads &gt; 1 the problem is split into independent sub-GEMMs along M or N (whichever has
-/// more tiles), in tile-aligned chunks; each worker packs its own panels into [ThreadStatic] 64-byte-aligned native
-/// buffers that are reused across calls. Small problems (M·N·K below a threshold) take a direct unpacked path on the
-/// calling thread. Batched calls parallelise across the batch when it divides evenly (or is large), each GEMM then
-/// running single-threaded; otherwise each GEMM is split across the threads. The partitioning depends only on the
-/// arguments, so the same call always produces bit-identical results.</para>
+/// <para><b>Block sizes.</b> K is cut into equal slices of at most KC = 512 (rounded up to a multiple of 8; e.g. K = 768 →
+/// 2×384, K = 3200 → 7×≤464), so there is no thin remainder slice; each C tile is read and written once per slice, so a
+/// deep slice keeps C traffic low. MC = 120: the packed A block (MC×KC×4 B = 240 KiB) and the current B micro-panel
+/// (KC×NR×4 B = 64 KiB) stay in the 1 MiB per-core L2 (Zen 5's L2 feeds 64 B/cycle, more than the 152 B per 6 cycles
+/// the 6×32 kernel needs); the A micro-panel (MR×KC×4 B = 12 KiB) is in L1. NC = 2048: the packed B block
+/// (KC×NC×4 B = 4 MiB per worker) fits in the 32 MiB L3 with two workers. Loop order inside a block: jr (NR strips of
+/// B) outer, ir (MR strips of A) inner, so a B micro-panel is reused across the whole A block. Timed on the target Zen 5
+/// core, the 6×32 kernel alone runs at ~240 of 246 GFLOP/s peak; the C tile is prefetched at kernel entry.</para>
+/// <para><b>Packing.</b> On the AVX-512 path, non-transposed A is not packed at all: a full MR-row strip is read in place
+/// (MR sequential row streams, each scalar broadcast once per k step), which removes the M·K packing pass that
+/// dominates when N is small (e.g. N = 192; measured 3–10 % faster per CPU-second on the model shapes); only a partial last strip
+/// is packed. Likewise a small row-major B (K·N ≤ 16Ki with M ≤ 256, e.g. attention's P·V) is read in place, full NR-column
+/// strips at row stride ldb. Otherwise, row-major A and transposed B (rows/columns contiguous in K) are packed with 8×8 AVX transposes,
+/// and transposed A / plain B with contiguous vector copies. Packing costs O(M·K + K·N) per NC block against the
+/// O(M·N·K) arithmetic.</para>
+/// <para><b>Threads.</b> threads ≤ 1 runs on the calling thread. Otherwise the problem is split into independent
+/// sub-GEMMs along the larger of M and N (splitting M makes every worker pack all of op(B), splitting N all of op(A),
+/// so cutting the larger dimension costs the least redundant packing), in MR- or NR-aligned chunks, run with
+/// Parallel.For (the calling thread takes one part). Each worker packs into [ThreadStatic] 64-byte-aligned native
+/// buffers that are reused across calls. Problems with M·N·K ≤ 32Ki take a direct unpacked path (no packing), and
+/// problems with M·N·K &lt; 1Mi stay on one thread. Batched calls parallelise across the batch when it divides evenly
+/// among the threads, is at least 4 per thread, or each GEMM is below the threading threshold (each GEMM then runs
+/// single-threaded); otherwise each GEMM is split across the threads. The partitioning depends only on the arguments, so the same call always gives bit-identical results.</para>
 /// </remarks>
+[SkipLocalsInit]
 public static unsafe partial class GemmSimd
 {
     internal enum Path { Auto, Avx512, Avx2, Scalar }
@@ -45,11 +61,11 @@ public static unsafe partial class GemmSimd
     /// <summary>Testing hook: when true, the direct small-problem path is never taken.</summary>
     [ThreadStatic] internal static bool NoDirect;
 
-    internal const int Kc = 256;
-    internal const int Mc = 240;   // multiple of Mr512, Mr256, 4
-    internal const int Nc = 4096;  // multiple of Nr512, Nr256, 4
+    internal const int Kc = 512;   // upper bound; K is cut into equal slices of at most Kc (multiple of 8)
+    internal const int Mc = 120;   // multiple of Mr512, Mr256, 4
+    internal const int Nc = 2048;  // multiple of Nr512, Nr256, 4
     const long DirectThreshold = 32 * 1024;      // M·N·K at or below which the unpacked path is used
-    const long ParallelThreshold = 128 * 1024;   // M·N·K below which no threads are used
+    const long ParallelThreshold = 1L << 20;     // M·N·K below which no threads are used (~10 µs of work on one core)
 
     static Path Resolve()
     {
@@ -101,14 +117,15 @@ public static unsafe partial class GemmSimd
                 RunCore(path, allowDirect, c + i * strideC, ldc, a + i * strideA, lda, transA, b + i * strideB, ldb, transB, m, n, k, alpha, beta, t);
             return;
         }
-        if (batch % threads == 0 || batch >= 4 * threads)
+        // Across the batch when that balances (or each GEMM is too small to split); otherwise split each GEMM.
+        if (batch % threads == 0 || batch >= 4 * threads || work < ParallelThreshold)
         {
             var job = new BatchJob
             {
                 Path = path, AllowDirect = allowDirect, Batch = batch, C = c, StrideC = strideC, Ldc = ldc, A = a, StrideA = strideA, Lda = lda, TransA = transA,
                 B = b, StrideB = strideB, Ldb = ldb, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta, Parts = threads,
             };
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, job.Do);
+            Parallel.For(0, threads, Options(threads), job.Do);
             return;
         }
         for (int i = 0; i < batch; i++)
@@ -162,9 +179,10 @@ public static unsafe partial class GemmSimd
     {
         var (mr, nr) = TileOf(path);
         int mTiles = (m + mr - 1) / mr, nTiles = (n + nr - 1) / nr;
-        // Split the dimension that gives the better balance; prefer M (each worker then packs all of B, which is shared
-        // read-only input, and its own rows of A).
-        bool alongM = mTiles >= 2 * threads || mTiles >= nTiles;
+        // Split the larger of M and N: splitting along M makes every worker pack all of op(B) (K·N redundant packing per
+        // extra worker), splitting along N makes it pack all of op(A) (K·M), so the larger dimension is the cheaper one
+        // to cut. Fall back to the other when the larger one has fewer tiles than workers.
+        bool alongM = m >= n ? mTiles >= threads || mTiles >= nTiles : !(nTiles >= threads || nTiles >= mTiles);
         int parts = Math.Min(threads, alongM ? mTiles : nTiles);
         if (parts <= 1)
         {
@@ -176,8 +194,14 @@ public static unsafe partial class GemmSimd
             Path = path, C = c, A = a, B = b, Ldc = ldc, Lda = lda, Ldb = ldb, M = m, N = n, K = k, Parts = parts,
             Tile = alongM ? mr : nr, TransA = transA, TransB = transB, AlongM = alongM, Alpha = alpha, Beta = beta,
         };
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, job.Do);
+        Parallel.For(0, parts, Options(parts), job.Do);
     }
+
+    static readonly ParallelOptions?[] s_options = new ParallelOptions?[65];
+
+    static ParallelOptions Options(int degree) => degree < s_options.Length
+        ? s_options[degree] ??= new ParallelOptions { MaxDegreeOfParallelism = degree }
+        : new ParallelOptions { MaxDegreeOfParallelism = degree };
 
     static (int mr, int nr) TileOf(Path path) => path switch
     {
@@ -231,55 +255,113 @@ public static unsafe partial class GemmSimd
     {
         var (mr, nr) = TileOf(path);
         var bufs = t_buffers ??= new PackBuffers();
-        int kcMax = Math.Min(Kc, k);
+        // K slices of (nearly) equal depth: e.g. K = 768 → 2×384 rather than 512 + 256.
+        int kBlocks = (k + Kc - 1) / Kc;
+        int kcMax = Math.Min(k, RoundUp((k + kBlocks - 1) / kBlocks, 8));
         int mcMax = Math.Min(Mc, RoundUp(m, mr));
         int ncMax = Math.Min(Nc, RoundUp(n, nr));
         float* pA = bufs.EnsureA((long)mcMax * kcMax + 16);  // slack: vector packing may write 2 floats past the end
         float* pB = bufs.EnsureB((long)ncMax * kcMax + 16);
+        // Row-major A is read in place by the AVX-512 kernel (no packing of A): its MR rows are MR sequential streams.
+        // (Reading transposed A in place — aStep = lda — measured no faster than packing it, so it is packed.)
+        bool rowA = path == Path.Avx512 && !transA;
+        // Row-major B read in place (full NR-column strips; only a partial last strip is packed) for small GEMMs such as
+        // attention's P·V, where op(B) (≤ 64 KiB) stays in L1/L2 and packing it would be a large share of the work; not when
+        // the row stride is a multiple of 1 KiB (cache-set conflicts between the B rows of a strip). For large B, packing
+        // measured faster.
+        bool rowB = path == Path.Avx512 && !transB && m <= 256 && (long)k * n <= 16 * 1024 && (ldb & 255) != 0;
         float* tile = stackalloc float[16 * 64 + 16];
         tile = (float*)(((nint)tile + 63) & ~(nint)63);
 
         for (int jc = 0; jc < n; jc += Nc)
         {
             int nc = Math.Min(Nc, n - jc);
-            for (int pc = 0; pc < k; pc += Kc)
+            for (int pc = 0; pc < k; pc += kcMax)
             {
-                int kc = Math.Min(Kc, k - pc);
+                int kc = Math.Min(kcMax, k - pc);
                 float betaEff = pc == 0 ? beta : 1f;
-                PackB(pB, b, ldb, transB, pc, kc, jc, nc, nr);
+                int fullN = rowB ? nc / nr * nr : 0;
+                if (fullN < nc) PackB(pB + (long)fullN * kc, b, ldb, transB, pc, kc, jc + fullN, nc - fullN, nr);
                 for (int ic = 0; ic < m; ic += Mc)
                 {
                     int mc = Math.Min(Mc, m - ic);
-                    PackA(pA, a, lda, transA, ic, mc, pc, kc, mr);
+                    if (rowA)
+                    {
+                        // Full MR-row strips read A in place; only a partial last strip is packed (zero-padded).
+                        int full = mc / mr * mr;
+                        if (full < mc) PackA(pA + (long)full * kc, a, lda, false, ic + full, mc - full, pc, kc, mr);
+                    }
+                    else
+                        PackA(pA, a, lda, transA, ic, mc, pc, kc, mr);
                     for (int jr = 0; jr < nc; jr += nr)
                     {
                         int nrv = Math.Min(nr, nc - jr);
-                        float* pb = pB + (long)jr * kc;
+                        bool inPlaceB = jr < fullN;
+                        float* pb = inPlaceB ? b + (long)pc * ldb + jc + jr : pB + (long)jr * kc;
+                        nint bStep = inPlaceB ? ldb : nr;
                         for (int ir = 0; ir < mc; ir += mr)
                         {
                             int mrv = Math.Min(mr, mc - ir);
                             float* pa = pA + (long)ir * kc;
                             float* cij = c + (long)(ic + ir) * ldc + jc + jr;
-                            if (mrv == mr && nrv == nr)
+                            if (rowA && mrv == mr)
+                            {
+                                float* ar = a + (long)(ic + ir) * lda + pc;
+                                if (nrv == nr) Kernel512RowA(kc, ar, lda, pb, bStep, cij, ldc, alpha, betaEff);
+                                else
+                                {
+                                    Kernel512RowA(kc, ar, lda, pb, bStep, tile, nr, alpha, 0f);
+                                    WriteBack(cij, ldc, tile, nr, mrv, nrv, betaEff);
+                                }
+                            }
+                            else if (inPlaceB)
+                            {
+                                // Only on the AVX-512 path (rowB); full NR columns, maybe a partial MR strip.
+                                if (mrv == mr) Kernel512(kc, pa, mr, pb, bStep, cij, ldc, alpha, betaEff);
+                                else
+                                {
+                                    Kernel512(kc, pa, mr, pb, bStep, tile, nr, alpha, 0f);
+                                    WriteBack(cij, ldc, tile, nr, mrv, nrv, betaEff);
+                                }
+                            }
+                            else if (mrv == mr && nrv == nr)
                             {
                                 Kernel(path, kc, pa, pb, cij, ldc, alpha, betaEff);
                             }
                             else
                             {
                                 Kernel(path, kc, pa, pb, tile, nr, alpha, 0f);
-                                for (int r = 0; r < mrv; r++)
-                                {
-                                    float* src = tile + r * nr;
-                                    float* dst = cij + (long)r * ldc;
-                                    if (betaEff == 0f)
-                                        for (int j = 0; j < nrv; j++) dst[j] = src[j];
-                                    else
-                                        for (int j = 0; j < nrv; j++) dst[j] = src[j] + betaEff * dst[j];
-                                }
+                                WriteBack(cij, ldc, tile, nr, mrv, nrv, betaEff);
                             }
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// <summary>Edge tile: C[0..rows, 0..cols] = T (+ beta·C) for the valid part of a scratch tile T (row stride nr).</summary>
+    static void WriteBack(float* c, int ldc, float* tile, int nr, int rows, int cols, float beta)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            float* src = tile + r * nr;
+            float* dst = c + (long)r * ldc;
+            int j = 0;
+            if (beta == 0f)
+            {
+                if (Vector256.IsHardwareAccelerated)
+                    for (; j + 8 <= cols; j += 8) Vector256.Store(Vector256.Load(src + j), dst + j);
+                for (; j < cols; j++) dst[j] = src[j];
+            }
+            else
+            {
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    var vb = Vector256.Create(beta);
+                    for (; j + 8 <= cols; j += 8) Vector256.Store(Vector256.Load(src + j) + vb * Vector256.Load(dst + j), dst + j);
+                }
+                for (; j < cols; j++) dst[j] = src[j] + beta * dst[j];
             }
         }
     }
@@ -289,7 +371,7 @@ public static unsafe partial class GemmSimd
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static void Kernel(Path path, int kc, float* pa, float* pb, float* c, nint ldc, float alpha, float beta)
     {
-        if (path == Path.Avx512) Kernel512(kc, pa, pb, c, ldc, alpha, beta);
+        if (path == Path.Avx512) Kernel512(kc, pa, Mr512, pb, Nr512, c, ldc, alpha, beta);
         else if (path == Path.Avx2) Kernel256(kc, pa, pb, c, ldc, alpha, beta);
         else KernelScalar(kc, pa, pb, c, ldc, alpha, beta);
     }
@@ -386,6 +468,8 @@ public static unsafe partial class GemmSimd
                         float* src = b + (long)(p0 + p) * ldb + j0 + s;
                         float* dp = d + p * nr;
                         int j = 0;
+                        if (Vector256.IsHardwareAccelerated)
+                            for (; j + 8 <= cols; j += 8) Vector256.Store(Vector256.Load(src + j), dp + j);
                         for (; j < cols; j++) dp[j] = src[j];
                         for (; j < nr; j++) dp[j] = 0f;
                     }
@@ -393,11 +477,12 @@ public static unsafe partial class GemmSimd
             }
             else
             {
-                if (cols == nr && nr % 8 == 0 && Avx.IsSupported)
+                if (nr % 8 == 0 && cols >= 8 && Avx.IsSupported)
                 {
+                    int full = cols & ~7;   // columns handled by 8×8 transposes; the rest (and padding) below
                     int p = 0;
                     for (; p + 8 <= kc; p += 8)
-                        for (int jb = 0; jb < nr; jb += 8)
+                        for (int jb = 0; jb < full; jb += 8)
                         {
                             float* src = b + (long)(j0 + s + jb) * ldb + p0 + p;
                             Transpose8x8(Vector256.Load(src), Vector256.Load(src + ldb), Vector256.Load(src + 2L * ldb), Vector256.Load(src + 3L * ldb),
@@ -405,7 +490,14 @@ public static unsafe partial class GemmSimd
                                 d + p * nr + jb, nr);
                         }
                     for (; p < kc; p++)
-                        for (int j = 0; j < nr; j++) d[p * nr + j] = b[(long)(j0 + s + j) * ldb + p0 + p];
+                        for (int j = 0; j < full; j++) d[p * nr + j] = b[(long)(j0 + s + j) * ldb + p0 + p];
+                    for (int j = full; j < cols; j++)
+                    {
+                        float* src = b + (long)(j0 + s + j) * ldb + p0;
+                        for (int q = 0; q < kc; q++) d[q * nr + j] = src[q];
+                    }
+                    if (cols < nr)
+                        for (int q = 0; q < kc; q++) new Span<float>(d + q * nr + cols, nr - cols).Clear();
                     continue;
                 }
                 for (int j = 0; j < cols; j++)
