@@ -12,7 +12,7 @@ internal static class Entry
     public const int Ok = 0, Failed = 1, Usage = 2;
 
     /// <summary>Commands announced for later issues. Invoking one says so and exits with <see cref="Usage"/>.</summary>
-    internal static readonly string[] Later = ["predict"];
+    internal static readonly string[] Later = [];
 
     public static int Main(string[] args)
     {
@@ -55,10 +55,12 @@ internal static class Entry
                 return TrainCommand.Run(rest);
             case "evaluate" or "merge":
                 return EvaluateCommand.Run(rest);
+            case "predict":
+                return PredictCommand.Run(rest);
         }
         if (Later.Contains(command))
         {
-            Console.Error.WriteLine($"microexpr: '{command}' is not yet available: it comes with a later issue. Available now: devices, bench, demo, synth, preprocess, train, evaluate.");
+            Console.Error.WriteLine($"microexpr: '{command}' is not yet available: it comes with a later issue. Available now: devices, bench, demo, synth, preprocess, train, evaluate, predict.");
             return Usage;
         }
         throw new CliUsageException($"unknown command '{command}'; see 'microexpr --help'");
@@ -79,9 +81,7 @@ internal static class Entry
           preprocess  {PreprocessCommand.Spec.Summary}
           train       {TrainCommand.Spec.Summary}
           evaluate    {EvaluateCommand.Spec.Summary}
-
-        not yet available (they come with later issues; invoking one exits with code 2):
-          {string.Join(", ", Later)}
+          predict     {PredictCommand.Spec.Summary}
 
         exit codes: 0 success, 1 failure, 2 usage error
 

@@ -42,7 +42,7 @@ public static class MotionPipeline
         Rect box = settings.FaceDetect
             ? FaceDetector.Detect(first, settings.Cascade, settings.Margin)
             : new Rect(0, 0, first.Cols, first.Rows);
-        int s = settings.Size;
+        int s = settings.FlowResolution;
         var gray = new Dictionary<int, Mat>();
         try
         {
@@ -81,13 +81,30 @@ public static class MotionPipeline
             }
             if (settings.RemoveGlobalMotion)
                 foreach (var (u, v) in flows) GlobalMotion.RemoveAffine(u, v, s, s);
-            t = positions.Length; c = 3; h = s; w = s;
-            return MotionEncoder.Encode(flows, s, s, settings.Encoding);
+            int size = settings.Size;
+            if (s != size)
+                for (int i = 0; i < flows.Count; i++) flows[i] = (Downsample(flows[i].U, s, size), Downsample(flows[i].V, s, size));
+            t = positions.Length; c = 3; h = size; w = size;
+            return MotionEncoder.Encode(flows, size, size, settings.Encoding);
         }
         finally
         {
             foreach (var g in gray.Values) g.Dispose();
         }
+    }
+
+    /// <summary>Area-averages a from×from flow component to to×to, in output-pixel units (scaled by to/from).</summary>
+    static float[] Downsample(float[] f, int from, int to)
+    {
+        using var src = new Mat(from, from, MatType.CV_32F);
+        src.SetArray(f);
+        using var dst = new Mat();
+        Cv2.Resize(src, dst, new Size(to, to), 0, 0, InterpolationFlags.Area);
+        var r = new float[to * to];
+        dst.GetArray(out float[] values);
+        float scale = (float)to / from;
+        for (int i = 0; i < r.Length; i++) r[i] = values[i] * scale;
+        return r;
     }
 
     /// <summary>The index in onset+1..offset with the largest mean Farneback magnitude from the onset (onset itself for a one-frame clip).</summary>

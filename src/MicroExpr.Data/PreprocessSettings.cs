@@ -44,6 +44,8 @@ public enum FrameSelection
 /// <param name="FaceDetect">detect the face on the onset frame (off: the whole frame is the face, for pre-cropped sets)</param>
 /// <param name="CascadePath">Haar cascade file; null: <see cref="DefaultCascade"/></param>
 /// <param name="Margin">added on each side of the detected box, as a fraction of its side</param>
+/// <param name="FlowSize">when above S, the flow is computed at FlowSize×FlowSize and then area-averaged down to S×S (sub-pixel
+/// facial motion survives better at the higher resolution; the averaging also lowers the flow noise); 0: at S</param>
 /// <param name="RemoveGlobalMotion">subtract a robust affine fit of each flow field (head drift and rotation), see <see cref="Motion.GlobalMotion"/></param>
 public sealed record PreprocessSettings(
     FlowMethod Flow = FlowMethod.Farneback,
@@ -54,8 +56,12 @@ public sealed record PreprocessSettings(
     bool FaceDetect = true,
     string? CascadePath = null,
     double Margin = 0.1,
-    bool RemoveGlobalMotion = false)
+    bool RemoveGlobalMotion = false,
+    int FlowSize = 0)
 {
+    /// <summary>The resolution the flow is computed at.</summary>
+    public int FlowResolution => Math.Max(Size, FlowSize);
+
     /// <summary>Bumped whenever the pipeline's output for the same settings changes, so old caches are not reused.</summary>
     public const int PipelineVersion = 1;
 
@@ -74,7 +80,7 @@ public sealed record PreprocessSettings(
 
     /// <summary>One line, invariant culture, every setting that changes the output.</summary>
     public string Canonical => string.Create(CultureInfo.InvariantCulture,
-        $"v{PipelineVersion};flow={Name(Flow)};T={Frames};S={Size};enc={Name(Encoding)};sel={Name(Selection)};face={(FaceDetect ? Cascade : "off")};margin={(FaceDetect ? Margin.ToString("R", CultureInfo.InvariantCulture) : "-")}{(RemoveGlobalMotion ? ";global=affine" : "")}");
+        $"v{PipelineVersion};flow={Name(Flow)};T={Frames};S={Size};enc={Name(Encoding)};sel={Name(Selection)};face={(FaceDetect ? Cascade : "off")};margin={(FaceDetect ? Margin.ToString("R", CultureInfo.InvariantCulture) : "-")}{(RemoveGlobalMotion ? ";global=affine" : "")}{(FlowResolution > Size ? $";flowsize={FlowResolution}" : "")}");
 
     /// <summary>First 16 hex digits of SHA-256(<see cref="Canonical"/>).</summary>
     public string Hash => Convert.ToHexStringLower(SHA256.HashData(Encoding_.GetBytes(Canonical)))[..16];
@@ -83,7 +89,8 @@ public sealed record PreprocessSettings(
     public string Describe() => FormattableString.Invariant(
         $"flow {Name(Flow)}, T {Frames} ({Name(Selection)}), {Size}x{Size}, encoding {Name(Encoding)}, ") +
         (FaceDetect ? FormattableString.Invariant($"face detection (margin {Margin}, cascade {Cascade})") : "no face detection (whole frame)") +
-        (RemoveGlobalMotion ? ", global motion removed (affine)" : "");
+        (RemoveGlobalMotion ? ", global motion removed (affine)" : "") +
+        (FlowResolution > Size ? FormattableString.Invariant($", flow at {FlowResolution}x{FlowResolution}") : "");
 
     public static string Name(FlowMethod f) => f == FlowMethod.Farneback ? "farneback" : "tvl1";
     public static string Name(MotionEncoding e) => e == MotionEncoding.Uvs ? "uvs" : "hsv";

@@ -21,6 +21,8 @@ public sealed class PreprocessedCache
     public string SettingsDescription { get; }
     /// <summary>Hash of the settings the clips were made with (<see cref="PreprocessSettings.Hash"/>).</summary>
     public string SettingsHash { get; }
+    /// <summary>The settings the clips were made with (null for a cache written before they were recorded).</summary>
+    public PreprocessSettings? Settings { get; private init; }
     /// <summary>Rows and clips the run left out, with reasons.</summary>
     public IReadOnlyList<SkippedRow> Skipped { get; }
 
@@ -59,7 +61,7 @@ public sealed class PreprocessedCache
             clips.Add(new ClipEntry(c.Subject, c.Label, c.LabelName, c.Dataset, c.Clip, Path.GetFullPath(Path.Combine(dir, c.File)), c.Frames, c.Channels, c.Height, c.Width));
         }
         return new PreprocessedCache(Path.GetFullPath(dir), clips, index.ClassNames, index.Description, index.SettingsHash,
-            index.Skipped.Select(s => new SkippedRow(s.File, s.Row, s.Reason)).ToList());
+            index.Skipped.Select(s => new SkippedRow(s.File, s.Row, s.Reason)).ToList()) { Settings = index.Parameters };
     }
 
     /// <summary>The clip's tensor, [T, C, H, W] float32 (see the class summary for the value ranges).</summary>

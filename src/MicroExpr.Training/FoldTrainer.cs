@@ -51,7 +51,26 @@ public static class FoldTrainer
         if (trainSubjects.Contains(testSubject) || train.Any(c => test.Contains(c)))
             throw new InvalidOperationException($"LOSO violated: test subject {testSubject} appears in the training set");
         if (train.Count == 0) throw new ArgumentException($"fold '{testSubject}': no training clips (only one subject in {data.Source})");
+        return Train(data, train, test, testSubject, trainSubjects, foldIndex, folds, o, foldDir, device, progress, log, cancel, watch);
+    }
 
+    /// <summary>
+    /// Trains the model that 'predict' uses: every clip of every subject, the same options and epochs as the folds
+    /// (nothing is evaluated: there is no held-out subject). Writes DIR/model.safetensors with the model config.
+    /// </summary>
+    public static void TrainFinal(ClipSet data, TrainOptions o, string dir, Device device, int folds, ITrainingProgress? progress = null,
+        TextWriter? log = null, CancellationToken cancel = default)
+    {
+        var subjects = data.Subjects;
+        Train(data, data.Clips.ToList(), [], "all subjects", subjects, folds, folds + 1, o, dir, device, progress, log, cancel, Stopwatch.StartNew());
+    }
+
+    public const string FinalModelFile = "model.safetensors";
+
+    private static FoldResult Train(ClipSet data, List<Clip> train, List<Clip> test, string testSubject, IReadOnlyList<string> trainSubjects,
+        int foldIndex, int folds, TrainOptions o, string foldDir, Device device, ITrainingProgress? progress, TextWriter? log,
+        CancellationToken cancel, Stopwatch watch)
+    {
         Directory.CreateDirectory(foldDir);
         var cfg = o.ModelConfig(data);
         ulong foldSeed = o.Seed * 1_000_003UL + (ulong)foldIndex * 7919UL;
@@ -67,7 +86,7 @@ public static class FoldTrainer
         int totalSteps = stepsPerEpoch * o.Epochs, warmupSteps = stepsPerEpoch * o.WarmupEpochs;
 
         var losses = new List<double>();
-        var oracle = o.Oracle ? new List<IReadOnlyList<Prediction>>() : null;
+        var oracle = o.Oracle && test.Count > 0 ? new List<IReadOnlyList<Prediction>>() : null;
         int startEpoch = 0;
         string ckpt = Path.Combine(foldDir, CheckpointFile);
         if (File.Exists(ckpt)) startEpoch = RestoreCheckpoint(ckpt, model, opt, losses, oracle);
@@ -129,6 +148,7 @@ public static class FoldTrainer
             log?.Flush();
         }
 
+        if (test.Count == 0) Weights.Save(model, Path.Combine(foldDir, FinalModelFile), new Dictionary<string, string> { ["classes"] = JsonSerializer.Serialize(data.ClassNames) });
         var result = new FoldResult
         {
             Subject = testSubject, Epochs = o.Epochs, TrainSubjects = trainSubjects, Predictions = Predict(model, test, data, device, o.BatchSize),

@@ -15,6 +15,9 @@ public static class LosoRunner
     public static string FoldDir(string run, int index, string subject) =>
         Path.Combine(run, "folds", $"{index + 1:D2}-{string.Concat(subject.Select(ch => char.IsLetterOrDigit(ch) || ch is '-' or '_' or '.' ? ch : '_'))}");
 
+    /// <summary>RUN/final: the model trained on all subjects for 'predict'.</summary>
+    public static string FinalDir(string run) => Path.Combine(run, "final");
+
     /// <summary>Resolves --fold: a 1-based index or a subject id.</summary>
     public static int ResolveFold(ClipSet data, string fold)
     {
@@ -30,7 +33,7 @@ public static class LosoRunner
     /// skipped when resuming; a fold with a checkpoint continues from it.
     /// </summary>
     public static IReadOnlyList<FoldResult> Train(ClipSet data, TrainOptions o, string run, Device device, bool resume, int? onlyFold = null,
-        ITrainingProgress? progress = null, CancellationToken cancel = default)
+        ITrainingProgress? progress = null, CancellationToken cancel = default, bool trainFinal = false)
     {
         var subjects = data.Subjects;
         if (subjects.Count < 2) throw new ArgumentException($"{data.Source}: LOSO needs at least 2 subjects; found {subjects.Count}");
@@ -66,6 +69,10 @@ public static class LosoRunner
             if (!resume && Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
             results.Add(FoldTrainer.Run(data, subjects[i], i, subjects.Count, o, dir, device, progress, log, cancel));
         }
+        // The model 'predict' uses: trained on every subject, only for full runs (a single --fold run leaves it out).
+        string final = FinalDir(run);
+        if (trainFinal && onlyFold is null && !(resume && File.Exists(Path.Combine(final, FoldTrainer.FinalModelFile))))
+            FoldTrainer.TrainFinal(data, o, final, device, subjects.Count, progress, log, cancel);
         return results;
     }
 

@@ -87,7 +87,7 @@ internal static class DemoCommand
         watch.Restart();
         if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true); // a demo always trains afresh
         var progress = new TrainingProgressBar(options.Epochs);
-        LosoRunner.Train(clips, options, runDir, device, resume: false, progress: progress);
+        LosoRunner.Train(clips, options, runDir, device, resume: false, progress: progress, trainFinal: true);
         progress.Done();
         Console.Error.WriteLine($"3/4 train: {clips.Subjects.Count} LOSO folds × {options.Epochs} epochs of {options.Preset} in {watch.Elapsed.TotalSeconds:F1} s");
         Console.Error.WriteLine("4/4 report:");

@@ -33,6 +33,7 @@ internal static class TrainCommand
             new("seed", OptionKind.Int, "random seed", "1", 0),
             new("oracle", OptionKind.Switch, "also record the 'oracle epoch' figure (epoch picked on the test subject; labelled, never the headline)"),
             new("out", OptionKind.Text, "run folder to write"),
+            new("no-final", OptionKind.Switch, "skip the model trained on all subjects (RUN/final/model.safetensors, used by 'predict')"),
             new("resume", OptionKind.Switch, "continue a run in --out (finished folds are kept; a fold continues from its last checkpoint)"),
             new("device", OptionKind.Text, "auto, cpu, cuda or ilgpu-cpu", "auto"),
             new("threads", OptionKind.Int, "CPU threads", "all cores", 1),
@@ -59,7 +60,7 @@ internal static class TrainCommand
         Console.Error.WriteLine($"data: {clips.Clips.Count} clips, {clips.Subjects.Count} subjects, classes {string.Join("/", clips.ClassNames)}, [T={clips.Frames}, 3, {clips.Size}, {clips.Size}]");
         int? fold = a.Text("fold") is string f ? LosoRunner.ResolveFold(clips, f) : null;
         var progress = new TrainingProgressBar(options.Epochs);
-        LosoRunner.Train(clips, options, run, device, a.Switch("resume"), fold, progress);
+        LosoRunner.Train(clips, options, run, device, a.Switch("resume"), fold, progress, trainFinal: !a.Switch("no-final"));
         progress.Done();
         return Finish(run, a.Switch("json"), watch.Elapsed.TotalSeconds);
     }

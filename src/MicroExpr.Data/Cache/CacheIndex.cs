@@ -13,6 +13,8 @@ internal sealed class CacheIndex
     public int Version { get; set; } = 1;
     public string Settings { get; set; } = "";
     public string SettingsHash { get; set; } = "";
+    /// <summary>The settings themselves, so 'predict' can process a new clip exactly as the training clips were.</summary>
+    public PreprocessSettings? Parameters { get; set; }
     public string Description { get; set; } = "";
     public string Dataset { get; set; } = "";
     public List<string> ClassNames { get; set; } = [];

@@ -92,6 +92,7 @@ public static class Preprocessor
             var index = new CacheIndex
             {
                 Settings = settings.Canonical,
+                Parameters = settings,
                 SettingsHash = settings.Hash,
                 Description = settings.Describe(),
                 Dataset = list.Dataset,

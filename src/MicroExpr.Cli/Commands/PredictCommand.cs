@@ -1,0 +1,141 @@
+using System.Globalization;
+using System.Text.Json;
+using MicroExpr.Cli.Args;
+using MicroExpr.Data;
+using MicroExpr.Data.Frames;
+using MicroExpr.Models;
+using MicroExpr.Tensors;
+using MicroExpr.Tensors.Autograd;
+using MicroExpr.Training;
+using OpenCvSharp;
+
+namespace MicroExpr.Cli.Commands;
+
+/// <summary>
+/// <c>microexpr predict</c>: one clip (a video file or a folder of frames) → face crop and motion exactly as the run's
+/// training cache was made → the run's final model → class probabilities.
+/// </summary>
+internal static class PredictCommand
+{
+    public static CommandSpec Spec { get; } = new("predict",
+        "Class probabilities for one clip (video or frame folder) with the model of a training run.",
+        [
+            new("model", OptionKind.Text, "training run folder (uses RUN/final/model.safetensors) or a model .safetensors file"),
+            new("video", OptionKind.Text, "video file (mp4, avi, ...)"),
+            new("frames", OptionKind.Text, "folder of frames (jpg, bmp, png; numeric order from the file names)"),
+            new("onset", OptionKind.Int, "onset frame: the number in the file name for --frames (as in CASME II), the 0-based index for --video", null, 0),
+            new("apex", OptionKind.Int, "apex frame (estimated as the frame of largest motion when not given)", null, 0),
+            new("offset", OptionKind.Int, "offset frame (default: the last frame)", null, 0),
+            new("device", OptionKind.Text, "auto, cpu, cuda or ilgpu-cpu", "auto"),
+            new("json", OptionKind.Switch, "print one JSON line with the probabilities"),
+        ]);
+
+    public static int Run(IReadOnlyList<string> args)
+    {
+        var a = ArgParser.Parse(Spec, args);
+        if (a.Help)
+        {
+            Console.Out.Write(Spec.HelpText());
+            return Entry.Ok;
+        }
+        string modelArg = a.Text("model") ?? throw new CliUsageException("predict: --model RUN is required");
+        string? video = a.Text("video"), framesDir = a.Text("frames");
+        if ((video is null) == (framesDir is null)) throw new CliUsageException("predict: give exactly one of --video FILE or --frames DIR");
+        var device = DeviceOption.Resolve(a);
+
+        var (modelPath, settings, classes) = Locate(modelArg);
+        var config = Weights.ReadConfig(modelPath);
+        using var model = new SlsttModel(config, new Rng(0));
+        Weights.Load(model, modelPath);
+
+        var frames = new List<Mat>();
+        try
+        {
+            int onset = 0, apex = -1, offset = -1;
+            if (framesDir != null)
+            {
+                var files = FrameFolder.List(framesDir);
+                if (files.Count < 2) throw new InvalidDataException($"{framesDir}: a clip needs at least 2 frames, found {files.Count}");
+                int Index(string name)
+                {
+                    if (!a.Has(name)) return -1;
+                    int number = a.Int(name, 0);
+                    int i = files.ToList().FindIndex(f => f.Number == number);
+                    if (i < 0) throw new CliUsageException($"--{name} {number}: no frame with that number in {framesDir} (frames {FrameFolder.Range(files)})");
+                    return i;
+                }
+                onset = Math.Max(0, Index("onset"));
+                apex = Index("apex");
+                offset = Index("offset");
+                foreach (var f in files)
+                {
+                    var m = Cv2.ImRead(f.Path, ImreadModes.Color);
+                    if (m.Empty()) throw new InvalidDataException($"{f.Path}: not a readable image");
+                    frames.Add(m);
+                }
+            }
+            else
+            {
+                if (!File.Exists(video)) throw new FileNotFoundException($"{video}: file not found", video);
+                using var cap = new VideoCapture(video!);
+                if (!cap.IsOpened()) throw new InvalidDataException($"{video}: OpenCV cannot open this video");
+                while (true)
+                {
+                    var m = new Mat();
+                    if (!cap.Read(m) || m.Empty()) { m.Dispose(); break; }
+                    frames.Add(m);
+                }
+                if (frames.Count < 2) throw new InvalidDataException($"{video}: a clip needs at least 2 frames, found {frames.Count}");
+                onset = a.Int("onset", 0);
+                apex = a.Has("apex") ? a.Int("apex", 0) : -1;
+                offset = a.Has("offset") ? a.Int("offset", 0) : -1;
+                if (onset >= frames.Count || offset >= frames.Count || apex >= frames.Count)
+                    throw new CliUsageException($"--onset/--apex/--offset must be below the video's {frames.Count} frames");
+            }
+            var clip = MotionPipeline.Process(frames, onset, apex, offset, settings, out int t, out int c, out int h, out int w);
+            if (h != config.ImageSize) throw new InvalidDataException($"{modelPath}: the model takes {config.ImageSize} px, the cache settings give {h} px");
+            float[] probs;
+            using (GradMode.NoGrad())
+            using (new TensorScope())
+            {
+                model.Training = false;
+                probs = model.Forward(Tensor.FromSpan(clip, [1, t, c, h, w], device)).Softmax().ToArray();
+            }
+            int best = Array.IndexOf(probs, probs.Max());
+            if (a.Switch("json"))
+            {
+                Console.Out.WriteLine(JsonSerializer.Serialize(new
+                {
+                    predicted = classes[best],
+                    probabilities = classes.Select((name, i) => (name, i)).ToDictionary(x => x.name, x => Math.Round(probs[x.i], 4)),
+                }));
+            }
+            else
+            {
+                Console.Out.WriteLine($"predicted: {classes[best]}");
+                for (int i = 0; i < classes.Count; i++)
+                    Console.Out.WriteLine($"  {classes[i],-12} {probs[i].ToString("F3", CultureInfo.InvariantCulture)} {new string('#', (int)Math.Round(probs[i] * 30))}");
+            }
+            return Entry.Ok;
+        }
+        finally
+        {
+            foreach (var m in frames) m.Dispose();
+        }
+    }
+
+    /// <summary>The model file, the preprocessing settings its training cache used, and the class names.</summary>
+    private static (string Model, PreprocessSettings Settings, IReadOnlyList<string> Classes) Locate(string arg)
+    {
+        string run = Directory.Exists(arg) ? arg : Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(arg)))!;
+        string model = Directory.Exists(arg) ? Path.Combine(LosoRunner.FinalDir(arg), FoldTrainer.FinalModelFile) : arg;
+        if (!File.Exists(model))
+            throw new FileNotFoundException($"{model}: no final model; train the run without --fold and without --no-final", model);
+        string optionsPath = Path.Combine(run, LosoRunner.OptionsFile);
+        if (!File.Exists(optionsPath)) throw new FileNotFoundException($"{optionsPath}: the run's options are missing (needed to find its preprocessing settings)", optionsPath);
+        var record = JsonSerializer.Deserialize<RunRecord>(File.ReadAllText(optionsPath)) ?? throw new InvalidDataException($"{optionsPath}: unreadable");
+        var cache = PreprocessedCache.Open(record.Data);
+        var settings = cache.Settings ?? throw new InvalidDataException($"{record.Data}: the cache does not record its settings (made by an older version); preprocess it again");
+        return (model, settings, record.ClassNames);
+    }
+}
