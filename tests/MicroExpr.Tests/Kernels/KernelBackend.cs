@@ -30,7 +30,7 @@ public abstract class KernelFixture
     {
         if (_backend == KernelBackend.Cpu)
         {
-            var device = new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 8, numMultiprocessors: 2);
+            var device = new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 4, numMultiprocessors: 1);
             _context = Context.Create(b => b.CPU(device));
             _accelerator = _context.CreateCPUAccelerator(0);
         }
