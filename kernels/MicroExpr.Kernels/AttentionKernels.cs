@@ -192,8 +192,8 @@ public sealed class AttentionKernels : IDisposable
             Warp.Barrier();
             float mNew = m;
             for (int j = 0; j < nt; j++) mNew = MathF.Max(mNew, sS[w * Tile + j]);
-            float correction = MathF.Exp(m - mNew); // m = −∞ on the first tile → 0
-            pS[w * Tile + lane] = lane < nt ? MathF.Exp(sS[w * Tile + lane] - mNew) : 0f;
+            float correction = FastMath.Exp(m - mNew); // m = −∞ on the first tile → 0
+            pS[w * Tile + lane] = lane < nt ? FastMath.Exp(sS[w * Tile + lane] - mNew) : 0f;
             Warp.Barrier();
             float rowSum = 0f;
             acc = Vec4.Scale(acc, correction);
@@ -209,7 +209,7 @@ public sealed class AttentionKernels : IDisposable
         if (own)
         {
             StoreRow(o, qRow, lane, d, acc, 1f / l);
-            if (lane == 0) lse[(long)b * p.Nq + i] = m + MathF.Log(l);
+            if (lane == 0) lse[(long)b * p.Nq + i] = m + FastMath.Log(l);
         }
     }
 
@@ -268,7 +268,7 @@ public sealed class AttentionKernels : IDisposable
             float pij = 0f, ds = 0f;
             if (lane < nt)
             {
-                pij = MathF.Exp(Dot(kS, w * MaxD, qT, lane, d) - lseT[lane]);
+                pij = FastMath.Exp(Dot(kS, w * MaxD, qT, lane, d) - lseT[lane]);
                 ds = pij * (Dot(vS, w * MaxD, dOT, lane, d) - diT[lane]);
             }
             pS[w * Tile + lane] = pij;
@@ -321,7 +321,7 @@ public sealed class AttentionKernels : IDisposable
             float ds = 0f;
             if (lane < nt)
             {
-                float pij = MathF.Exp(Dot(qS, w * MaxD, kT, lane, d) - lseI);
+                float pij = FastMath.Exp(Dot(qS, w * MaxD, kT, lane, d) - lseI);
                 ds = pij * (Dot(dOS, w * MaxD, vT, lane, d) - diI);
             }
             dsS[w * Tile + lane] = ds;

@@ -93,3 +93,18 @@ internal sealed class Scratch : IDisposable
         _buffer = null;
     }
 }
+
+/// <summary>
+/// exp and log through the base-2 hardware instructions (PTX ex2/lg2). ILGPU's core PTX backend has intrinsics for
+/// exp2/log2 but needs the ILGPU.Algorithms extension (<c>EnableAlgorithms()</c> on the context) for MathF.Exp/Log; going
+/// through exp2/log2 keeps the kernels independent of how the caller built its context (and is what FlashAttention does).
+/// </summary>
+internal static class FastMath
+{
+    private const float Log2E = 1.44269504088896341f;
+    private const float Ln2 = 0.693147180559945309f;
+
+    public static float Exp(float x) => ILGPU.Algorithms.XMath.Exp2(x * Log2E);
+
+    public static float Log(float x) => ILGPU.Algorithms.XMath.Log2(x) * Ln2;
+}

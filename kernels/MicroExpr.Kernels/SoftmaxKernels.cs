@@ -75,20 +75,20 @@ public sealed class SoftmaxKernels
         for (int j = lane; j < p.Cols; j += Warp.WarpSize)
         {
             float v = x[start + j];
-            if (v > m) { s = s * MathF.Exp(m - v) + 1f; m = v; }
-            else s += MathF.Exp(v - m);
+            if (v > m) { s = s * FastMath.Exp(m - v) + 1f; m = v; }
+            else s += FastMath.Exp(v - m);
         }
         float rowMax = WarpReduce.Max(m);
-        float sum = WarpReduce.Sum(s == 0f ? 0f : s * MathF.Exp(m - rowMax));
+        float sum = WarpReduce.Sum(s == 0f ? 0f : s * FastMath.Exp(m - rowMax));
         if (p.Log != 0)
         {
-            float shift = rowMax + MathF.Log(sum);
+            float shift = rowMax + FastMath.Log(sum);
             for (int j = lane; j < p.Cols; j += Warp.WarpSize) y[start + j] = x[start + j] - shift;
         }
         else
         {
             float inv = 1f / sum;
-            for (int j = lane; j < p.Cols; j += Warp.WarpSize) y[start + j] = MathF.Exp(x[start + j] - rowMax) * inv;
+            for (int j = lane; j < p.Cols; j += Warp.WarpSize) y[start + j] = FastMath.Exp(x[start + j] - rowMax) * inv;
         }
     }
 
@@ -104,7 +104,7 @@ public sealed class SoftmaxKernels
         {
             for (int j = lane; j < p.Cols; j += Warp.WarpSize) part += dy[start + j];
             float sum = WarpReduce.Sum(part);
-            for (int j = lane; j < p.Cols; j += Warp.WarpSize) dx[start + j] = dy[start + j] - MathF.Exp(y[start + j]) * sum;
+            for (int j = lane; j < p.Cols; j += Warp.WarpSize) dx[start + j] = dy[start + j] - FastMath.Exp(y[start + j]) * sum;
         }
         else
         {
