@@ -3,19 +3,338 @@ using ILGPU.Runtime;
 
 namespace MicroExpr.Kernels;
 
-/// <summary>Fused multi-head attention on an ILGPU accelerator. (Placeholder: implemented by the ILGPU kernel work.)</summary>
-public sealed class AttentionKernels
+/// <summary>
+/// Fused multi-head attention on an ILGPU accelerator, memory linear in N (no Nq×Nk buffer).
+/// Per head b of BH: S = scale·Q·Kᵀ [Nq, Nk], P = softmax(S) by rows, O = P·V [Nq, D], lse_i = log Σ_j exp(S_ij).
+/// Backward: Di = Σ_d dO∘O [Nq], dV = Pᵀ·dO, dP = dO·Vᵀ, dS = P∘(dP − Di), dQ = scale·dS·K, dK = scale·dSᵀ·Q.
+/// q, o, dO, dq [BH, Nq, D]; k, v, dk, dv [BH, Nk, D]; lse [BH, Nq]; all contiguous row-major; D ≤ 128, Nk ≥ 1.
+/// <para>Layout shared by all kernels: one warp owns one row (a query row, or a key row in the dK/dV kernel); lane l holds
+/// that row's accumulator columns l, l+32, l+64, l+96 in a <see cref="Vec4"/>; the other side is streamed through shared
+/// memory in tiles of 32 rows (one row per lane, padded stride D+1 so the 32 lanes' dot products hit 32 banks);
+/// scores and probabilities are exchanged through the warp's own 32-float slice of shared memory behind a warp barrier
+/// (one barrier per tile, where a shuffle per key would be 32).</para>
+/// <para>Versions:</para>
+/// <list type="bullet">
+/// <item>v1 <see cref="ForwardKernel"/>: group = (query tile of W rows, head b); loops over key tiles of 32: lane j
+/// scores key j, the warp's row max over the tile from shared memory, online softmax (running max m, sum l, rescale of O by exp(m_old − m_new)), O += P·V_tile.
+/// O and lse written once at the end.</item>
+/// <item>v1 backward = <see cref="RowDotKernel"/> (Di, warp per query row, into scratch [BH·Nq]) then
+/// <see cref="BackwardKvKernel"/>: group = (key tile of W rows, b); loops over query tiles of 32 (Q, dO tiles staged),
+/// recomputes P_ij = exp(scale·q_i·k_j − lse_i) and dS, accumulates dV_j, dK_j in registers; and
+/// <see cref="BackwardQKernel"/>: group = (query tile of W rows, b); loops over key tiles of 32 (K, V staged),
+/// accumulates dQ_i. Each output is written by exactly one warp: race-free, no atomics, deterministic.
+/// P is recomputed twice (once per backward kernel): 2× the forward's exp work, in exchange for no N×N memory.</item>
+/// </list>
+/// </summary>
+public sealed class AttentionKernels : IDisposable
 {
-    public AttentionKernels(Accelerator accelerator) => Accelerator = accelerator;
+    /// <summary>Largest supported head dimension D (4 accumulator columns per lane).</summary>
+    public const int MaxD = 128;
+
+    /// <summary>Rows per streamed tile (one per lane).</summary>
+    public const int Tile = 32;
+
+    /// <summary>Most warps (owned rows) per group; fixes the static shared-memory size.</summary>
+    public const int MaxWarps = 8;
+
+    private const int Stride = MaxD + 1;
+
+    private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, AttentionArgs> _forward;
+    private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _rowDot;
+    private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _backwardKv;
+    private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+        ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs> _backwardQ;
+    private readonly Scratch _scratch;
+
+    /// <summary>Default: 4 warps (128 threads) per group, i.e. 4 owned rows per group.</summary>
+    public AttentionKernels(Accelerator accelerator) : this(accelerator, 4) { }
+
+    public AttentionKernels(Accelerator accelerator, int warpsPerGroup)
+    {
+        if (warpsPerGroup < 1 || warpsPerGroup > MaxWarps)
+            throw new ArgumentOutOfRangeException(nameof(warpsPerGroup), $"attention: 1..{MaxWarps} warps per group");
+        KernelChecks.GroupSize(accelerator, warpsPerGroup * KernelChecks.WarpSize, "attention");
+        Accelerator = accelerator;
+        WarpsPerGroup = warpsPerGroup;
+        _forward = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            AttentionArgs>(ForwardKernel);
+        _rowDot = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(RowDotKernel);
+        _backwardKv = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionArgs>(BackwardKvKernel);
+        _backwardQ = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, AttentionArgs>(BackwardQKernel);
+        _scratch = new Scratch(accelerator);
+    }
 
     public Accelerator Accelerator { get; }
 
+    /// <summary>Rows owned per group (one warp each).</summary>
+    public int WarpsPerGroup { get; }
+
     /// <summary>q [BH,Nq,D], k/v [BH,Nk,D] → o [BH,Nq,D], lse [BH,Nq].</summary>
     public void Forward(AcceleratorStream stream, ArrayView<float> o, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k,
-        ArrayView<float> v, int bh, int nq, int nk, int d, float scale) => throw new NotImplementedException();
+        ArrayView<float> v, int bh, int nq, int nk, int d, float scale)
+    {
+        var args = Check(bh, nq, nk, d, scale);
+        KernelChecks.Length(o, (long)bh * nq * d, nameof(o), "attention");
+        KernelChecks.Length(lse, (long)bh * nq, nameof(lse), "attention");
+        KernelChecks.Length(q, (long)bh * nq * d, nameof(q), "attention");
+        KernelChecks.Length(k, (long)bh * nk * d, nameof(k), "attention");
+        KernelChecks.Length(v, (long)bh * nk * d, nameof(v), "attention");
+        if (bh == 0 || nq == 0) return;
+        _forward(stream, Config(nq, bh), o, lse, q, k, v, args);
+    }
 
     /// <summary>dq, dk, dv overwritten.</summary>
     public void Backward(AcceleratorStream stream, ArrayView<float> dq, ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> q,
         ArrayView<float> k, ArrayView<float> v, ArrayView<float> o, ArrayView<float> dO, ArrayView<float> lse, int bh, int nq, int nk,
-        int d, float scale) => throw new NotImplementedException();
+        int d, float scale)
+    {
+        var args = Check(bh, nq, nk, d, scale);
+        long qn = (long)bh * nq * d, kn = (long)bh * nk * d;
+        KernelChecks.Length(dq, qn, nameof(dq), "attention backward");
+        KernelChecks.Length(dk, kn, nameof(dk), "attention backward");
+        KernelChecks.Length(dv, kn, nameof(dv), "attention backward");
+        KernelChecks.Length(q, qn, nameof(q), "attention backward");
+        KernelChecks.Length(k, kn, nameof(k), "attention backward");
+        KernelChecks.Length(v, kn, nameof(v), "attention backward");
+        KernelChecks.Length(o, qn, nameof(o), "attention backward");
+        KernelChecks.Length(dO, qn, nameof(dO), "attention backward");
+        KernelChecks.Length(lse, (long)bh * nq, nameof(lse), "attention backward");
+        if (bh == 0) return;
+        var di = _scratch.Get((long)bh * nq);
+        if (nq > 0)
+        {
+            int rows = bh * nq;
+            _rowDot(stream, new KernelConfig((rows + WarpsPerGroup - 1) / WarpsPerGroup, WarpsPerGroup * KernelChecks.WarpSize), di, o, dO, args);
+            _backwardQ(stream, Config(nq, bh), dq, q, k, v, dO, lse, di, args);
+        }
+        _backwardKv(stream, Config(nk, bh), dk, dv, q, k, v, dO, lse, di, args);
+    }
+
+    public void Dispose() => _scratch.Dispose();
+
+    private static AttentionArgs Check(int bh, int nq, int nk, int d, float scale)
+    {
+        if (bh < 0 || nq < 0) throw new ArgumentOutOfRangeException(nameof(bh), "attention: negative dimension");
+        if (nk < 1) throw new ArgumentOutOfRangeException(nameof(nk), "attention: needs at least one key (Nk ≥ 1)");
+        if (d < 1 || d > MaxD) throw new ArgumentOutOfRangeException(nameof(d), $"attention: head dimension D = {d}; the kernels support 1..{MaxD}");
+        return new AttentionArgs { BH = bh, Nq = nq, Nk = nk, D = d, Scale = scale };
+    }
+
+    private KernelConfig Config(int ownedRows, int bh) =>
+        new(new Index2D((ownedRows + WarpsPerGroup - 1) / WarpsPerGroup, bh), new Index2D(WarpsPerGroup * KernelChecks.WarpSize, 1));
+
+    /// <summary>Dot product of a row in shared memory (stride 1) with row <paramref name="tileRow"/> of a padded tile.</summary>
+    private static float Dot(ArrayView<float> row, int rowStart, ArrayView<float> tile, int tileRow, int d)
+    {
+        float s = 0f;
+        int t = tileRow * Stride;
+        for (int c = 0; c < d; c++) s += row[rowStart + c] * tile[t + c];
+        return s;
+    }
+
+    /// <summary>Loads rows [r0, r0 + 32) of a [rows, D] matrix at <paramref name="baseOffset"/> into a padded tile; missing rows are zero.</summary>
+    private static void LoadTile(ArrayView<float> tile, ArrayView<float> src, long baseOffset, int r0, int rows, int d)
+    {
+        for (int e = Group.IdxX; e < Tile * d; e += Group.DimX)
+        {
+            int r = e / d, c = e - r * d;
+            tile[r * Stride + c] = r0 + r < rows ? src[baseOffset + (long)(r0 + r) * d + c] : 0f;
+        }
+    }
+
+    /// <summary>This lane's four columns (lane, lane+32, lane+64, lane+96) of tile row r; columns ≥ D read padding and are never stored.</summary>
+    private static Vec4 TileColumns(ArrayView<float> tile, int r, int lane) =>
+        new(tile[r * Stride + lane], tile[r * Stride + lane + 32], tile[r * Stride + lane + 64], tile[r * Stride + lane + 96]);
+
+    /// <summary>Stores this lane's columns of a D-wide row (scaled by <paramref name="s"/>).</summary>
+    private static void StoreRow(ArrayView<float> dst, long rowOffset, int lane, int d, Vec4 acc, float s)
+    {
+        if (lane < d) dst[rowOffset + lane] = acc.X * s;
+        if (lane + 32 < d) dst[rowOffset + lane + 32] = acc.Y * s;
+        if (lane + 64 < d) dst[rowOffset + lane + 64] = acc.Z * s;
+        if (lane + 96 < d) dst[rowOffset + lane + 96] = acc.W * s;
+    }
+
+    /// <summary>
+    /// v1 forward. Group (tile, b), warp w owns query i = tile·W + w. Shared: qS [W][D] (owned rows, pre-scaled by scale),
+    /// kS, vS [32][D+1] (current key tile). Rows i ≥ Nq compute on zeros (they must still join the barriers) and store nothing.
+    /// </summary>
+    internal static void ForwardKernel(ArrayView<float> o, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k,
+        ArrayView<float> v, AttentionArgs p)
+    {
+        var qS = SharedMemory.Allocate<float>(MaxWarps * MaxD);
+        var kS = SharedMemory.Allocate<float>(Tile * Stride);
+        var vS = SharedMemory.Allocate<float>(Tile * Stride);
+        var sS = SharedMemory.Allocate<float>(MaxWarps * Tile);
+        var pS = SharedMemory.Allocate<float>(MaxWarps * Tile);
+        int w = Warp.WarpIdx, lane = Warp.LaneIdx, d = p.D;
+        int b = Grid.IdxY, i = Grid.IdxX * (Group.DimX / Warp.WarpSize) + w;
+        bool own = i < p.Nq;
+        long qRow = ((long)b * p.Nq + i) * d, kvBase = (long)b * p.Nk * d;
+        for (int c = lane; c < d; c += Warp.WarpSize) qS[w * MaxD + c] = own ? q[qRow + c] * p.Scale : 0f;
+
+        float m = float.NegativeInfinity, l = 0f;
+        Vec4 acc = Vec4.Zero;
+        for (int k0 = 0; k0 < p.Nk; k0 += Tile)
+        {
+            int nt = Math.Min(Tile, p.Nk - k0);
+            Group.Barrier(); // the previous tile is consumed (first pass: qS is written)
+            LoadTile(kS, k, kvBase, k0, p.Nk, d);
+            LoadTile(vS, v, kvBase, k0, p.Nk, d);
+            Group.Barrier();
+            // Lane j scores key k0 + j; the warp exchanges scores and probabilities through its own 32-float slices of
+            // shared memory (two warp barriers per tile instead of a shuffle per key).
+            sS[w * Tile + lane] = lane < nt ? Dot(qS, w * MaxD, kS, lane, d) : float.NegativeInfinity;
+            Warp.Barrier();
+            float mNew = m;
+            for (int j = 0; j < nt; j++) mNew = MathF.Max(mNew, sS[w * Tile + j]);
+            float correction = FastMath.Exp(m - mNew); // m = −∞ on the first tile → 0
+            pS[w * Tile + lane] = lane < nt ? FastMath.Exp(sS[w * Tile + lane] - mNew) : 0f;
+            Warp.Barrier();
+            float rowSum = 0f;
+            acc = Vec4.Scale(acc, correction);
+            for (int j = 0; j < nt; j++)
+            {
+                float pj = pS[w * Tile + j];
+                rowSum += pj;
+                acc = Vec4.Fma(acc, pj, TileColumns(vS, j, lane));
+            }
+            l = l * correction + rowSum;
+            m = mNew;
+        }
+        if (own)
+        {
+            StoreRow(o, qRow, lane, d, acc, 1f / l);
+            if (lane == 0) lse[(long)b * p.Nq + i] = m + FastMath.Log(l);
+        }
+    }
+
+    /// <summary>Backward pre-pass: Di = Σ_d dO_id·O_id for every row of [BH·Nq, D]; warp per row.</summary>
+    internal static void RowDotKernel(ArrayView<float> di, ArrayView<float> o, ArrayView<float> dO, AttentionArgs p)
+    {
+        int row = Grid.IdxX * (Group.DimX / Warp.WarpSize) + Warp.WarpIdx;
+        if (row >= p.BH * p.Nq) return;
+        long start = (long)row * p.D;
+        float s = 0f;
+        for (int c = Warp.LaneIdx; c < p.D; c += Warp.WarpSize) s += dO[start + c] * o[start + c];
+        s = WarpReduce.Sum(s);
+        if (Warp.LaneIdx == 0) di[row] = s;
+    }
+
+    /// <summary>
+    /// v1 backward, dK and dV. Group (tile, b), warp w owns key j = tile·W + w (k_j, v_j in shared kS, vS [W][D]); loops
+    /// over query tiles of 32 (qT, dOT [32][D+1], lse and Di [32]): lane i computes P_ij = exp(scale·q_i·k_j − lse_i),
+    /// dS_ij = P_ij·(dO_i·v_j − Di); then dV_j += Σ_i P_ij·dO_i and dK_j += Σ_i dS_ij·q_i (column-split over lanes).
+    /// </summary>
+    internal static void BackwardKvKernel(ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> q, ArrayView<float> k,
+        ArrayView<float> v, ArrayView<float> dO, ArrayView<float> lse, ArrayView<float> di, AttentionArgs p)
+    {
+        var kS = SharedMemory.Allocate<float>(MaxWarps * MaxD);
+        var vS = SharedMemory.Allocate<float>(MaxWarps * MaxD);
+        var qT = SharedMemory.Allocate<float>(Tile * Stride);
+        var dOT = SharedMemory.Allocate<float>(Tile * Stride);
+        var lseT = SharedMemory.Allocate<float>(Tile);
+        var diT = SharedMemory.Allocate<float>(Tile);
+        var pS = SharedMemory.Allocate<float>(MaxWarps * Tile);
+        var dsS = SharedMemory.Allocate<float>(MaxWarps * Tile);
+        int w = Warp.WarpIdx, lane = Warp.LaneIdx, d = p.D;
+        int b = Grid.IdxY, j = Grid.IdxX * (Group.DimX / Warp.WarpSize) + w;
+        bool own = j < p.Nk;
+        long kRow = ((long)b * p.Nk + j) * d, qBase = (long)b * p.Nq * d;
+        for (int c = lane; c < d; c += Warp.WarpSize)
+        {
+            kS[w * MaxD + c] = own ? k[kRow + c] * p.Scale : 0f;
+            vS[w * MaxD + c] = own ? v[kRow + c] : 0f;
+        }
+
+        Vec4 dK = Vec4.Zero, dV = Vec4.Zero;
+        for (int q0 = 0; q0 < p.Nq; q0 += Tile)
+        {
+            int nt = Math.Min(Tile, p.Nq - q0);
+            Group.Barrier();
+            LoadTile(qT, q, qBase, q0, p.Nq, d);
+            LoadTile(dOT, dO, qBase, q0, p.Nq, d);
+            for (int e = Group.IdxX; e < Tile; e += Group.DimX)
+            {
+                bool ok = q0 + e < p.Nq;
+                lseT[e] = ok ? lse[(long)b * p.Nq + q0 + e] : 0f;
+                diT[e] = ok ? di[(long)b * p.Nq + q0 + e] : 0f;
+            }
+            Group.Barrier();
+            float pij = 0f, ds = 0f;
+            if (lane < nt)
+            {
+                pij = FastMath.Exp(Dot(kS, w * MaxD, qT, lane, d) - lseT[lane]);
+                ds = pij * (Dot(vS, w * MaxD, dOT, lane, d) - diT[lane]);
+            }
+            pS[w * Tile + lane] = pij;
+            dsS[w * Tile + lane] = ds;
+            Warp.Barrier();
+            for (int r = 0; r < nt; r++)
+            {
+                dV = Vec4.Fma(dV, pS[w * Tile + r], TileColumns(dOT, r, lane));
+                dK = Vec4.Fma(dK, dsS[w * Tile + r], TileColumns(qT, r, lane));
+            }
+        }
+        if (own)
+        {
+            StoreRow(dv, kRow, lane, d, dV, 1f);
+            StoreRow(dk, kRow, lane, d, dK, p.Scale);
+        }
+    }
+
+    /// <summary>
+    /// v1 backward, dQ. Group (tile, b), warp w owns query i (q_i, dO_i in shared [W][D], lse_i and Di in registers); loops
+    /// over key tiles of 32 (kT, vT [32][D+1]): lane j computes P_ij and dS_ij as above, then dQ_i += Σ_j dS_ij·k_j.
+    /// </summary>
+    internal static void BackwardQKernel(ArrayView<float> dq, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
+        ArrayView<float> dO, ArrayView<float> lse, ArrayView<float> di, AttentionArgs p)
+    {
+        var qS = SharedMemory.Allocate<float>(MaxWarps * MaxD);
+        var dOS = SharedMemory.Allocate<float>(MaxWarps * MaxD);
+        var kT = SharedMemory.Allocate<float>(Tile * Stride);
+        var vT = SharedMemory.Allocate<float>(Tile * Stride);
+        var dsS = SharedMemory.Allocate<float>(MaxWarps * Tile);
+        int w = Warp.WarpIdx, lane = Warp.LaneIdx, d = p.D;
+        int b = Grid.IdxY, i = Grid.IdxX * (Group.DimX / Warp.WarpSize) + w;
+        bool own = i < p.Nq;
+        long qRow = ((long)b * p.Nq + i) * d, kvBase = (long)b * p.Nk * d;
+        for (int c = lane; c < d; c += Warp.WarpSize)
+        {
+            qS[w * MaxD + c] = own ? q[qRow + c] * p.Scale : 0f;
+            dOS[w * MaxD + c] = own ? dO[qRow + c] : 0f;
+        }
+        float lseI = own ? lse[(long)b * p.Nq + i] : 0f, diI = own ? di[(long)b * p.Nq + i] : 0f;
+
+        Vec4 dQ = Vec4.Zero;
+        for (int k0 = 0; k0 < p.Nk; k0 += Tile)
+        {
+            int nt = Math.Min(Tile, p.Nk - k0);
+            Group.Barrier();
+            LoadTile(kT, k, kvBase, k0, p.Nk, d);
+            LoadTile(vT, v, kvBase, k0, p.Nk, d);
+            Group.Barrier();
+            float ds = 0f;
+            if (lane < nt)
+            {
+                float pij = FastMath.Exp(Dot(qS, w * MaxD, kT, lane, d) - lseI);
+                ds = pij * (Dot(dOS, w * MaxD, vT, lane, d) - diI);
+            }
+            dsS[w * Tile + lane] = ds;
+            Warp.Barrier();
+            for (int r = 0; r < nt; r++) dQ = Vec4.Fma(dQ, dsS[w * Tile + r], TileColumns(kT, r, lane));
+        }
+        if (own) StoreRow(dq, qRow, lane, d, dQ, p.Scale);
+    }
+}
+
+/// <summary>Attention launch arguments.</summary>
+internal struct AttentionArgs
+{
+    public int BH, Nq, Nk, D;
+    public float Scale;
 }

@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace MicroExpr.Tensors.Cpu;
 
@@ -58,6 +59,7 @@ public static unsafe class AttentionSimd
         int chunksPerHead = (nq + chunk - 1) / chunk;
         var a = new Args { O = o, Lse = lse, Q = q, K = k, V = v, Nq = nq, Nk = nk, D = d, Scale = scale, Chunk = chunk, ChunksPerHead = chunksPerHead };
         long items = (long)bh * chunksPerHead;
+        a.Total = items;
         if (threads <= 1 || items == 1)
         {
             for (long it = 0; it < items; it++) ForwardDispatch(ref a, it);
@@ -73,7 +75,7 @@ public static unsafe class AttentionSimd
         var a = new Args
         {
             DQ = dq, DK = dk, DV = dv, Q = q, K = k, V = v, O = o, DO = dO, Lse = lse,
-            Nq = nq, Nk = nk, D = d, Scale = scale,
+            Nq = nq, Nk = nk, D = d, Scale = scale, Total = bh,
         };
         if (threads <= 1 || bh == 1)
         {
@@ -107,6 +109,7 @@ public static unsafe class AttentionSimd
     {
         public float* O, Lse, Q, K, V, DQ, DK, DV, DO;
         public int Nq, Nk, D, Chunk, ChunksPerHead;
+        public long Total; // work items: BH·chunks (forward) or BH (backward)
         public float Scale;
     }
 
@@ -117,11 +120,17 @@ public static unsafe class AttentionSimd
         public Args A;
         public delegate*<ref Args, long, void> Body;
         public long Items;
-        public long Next = -1;
+        public long Block;
+        public long Next;
+        // Workers take runs of consecutive items, so the next item (whose inputs are prefetched) is usually their own.
         public void Work(int _)
         {
-            long it;
-            while ((it = Interlocked.Increment(ref Next)) < Items) Body(ref A, it);
+            long start;
+            while ((start = Interlocked.Add(ref Next, Block) - Block) < Items)
+            {
+                long end = Math.Min(start + Block, Items);
+                for (long it = start; it < end; it++) Body(ref A, it);
+            }
         }
     }
 
@@ -137,8 +146,59 @@ public static unsafe class AttentionSimd
     static void Run(long items, int threads, Args a, delegate*<ref Args, long, void> body)
     {
         int workers = (int)Math.Min(Math.Min(threads, items), Options.Length - 1);
-        var job = new Job { A = a, Body = body, Items = items };
+        var job = new Job { A = a, Body = body, Items = items, Block = Math.Max(1, items / (8L * workers)) };
         Parallel.For(0, workers, Options[workers], job.Work);
+    }
+
+    /// <summary>
+    /// Software prefetch (to L2) of the next work item's inputs, spread over the current item's micro-blocks so the
+    /// next head does not start from DRAM: with BH·N·D large the inputs do not stay in cache between heads.
+    /// </summary>
+    struct Prefetcher
+    {
+        byte* _p0, _p1, _p2, _p3, _p4;
+        long _n0, _n1, _n2, _n3, _n4;
+        int _region;
+        long _off;
+
+        public void Add(float* p, long floats)
+        {
+            long bytes = floats * sizeof(float);
+            switch (_region++)
+            {
+                case 0: _p0 = (byte*)p; _n0 = bytes; break;
+                case 1: _p1 = (byte*)p; _n1 = bytes; break;
+                case 2: _p2 = (byte*)p; _n2 = bytes; break;
+                case 3: _p3 = (byte*)p; _n3 = bytes; break;
+                default: _p4 = (byte*)p; _n4 = bytes; break;
+            }
+        }
+
+        public long Lines => (_n0 + _n1 + _n2 + _n3 + _n4 + 63 * 5) / 64;
+
+        public void Start() { _region = 0; _off = 0; }
+
+        /// <summary>Issues up to count prefetches, continuing where the last call stopped.</summary>
+        public void Step(long count)
+        {
+            if (!Sse.IsSupported) return;
+            while (count > 0 && _region < 5)
+            {
+                byte* p; long n;
+                switch (_region)
+                {
+                    case 0: p = _p0; n = _n0; break;
+                    case 1: p = _p1; n = _n1; break;
+                    case 2: p = _p2; n = _n2; break;
+                    case 3: p = _p3; n = _n3; break;
+                    default: p = _p4; n = _n4; break;
+                }
+                if (_off >= n) { _region++; _off = 0; continue; }
+                Sse.Prefetch1(p + _off);
+                _off += 64;
+                count--;
+            }
+        }
     }
 
     // ---------------------------------------------------------------- scratch
@@ -225,6 +285,21 @@ public static unsafe class AttentionSimd
         new Span<float>(l, qcPad).Clear();
         float** rows = stackalloc float*[Mr];
         float** outs = stackalloc float*[Mr];
+        var pf = new Prefetcher();
+        long next = item + 1;
+        if (next < a.Total)
+        {
+            long nh = next / a.ChunksPerHead;
+            int nq0 = (int)(next % a.ChunksPerHead) * a.Chunk;
+            pf.Add(a.Q + (nh * nq + nq0) * d, (long)Math.Min(a.Chunk, nq - nq0) * d);
+            if (nh != h)
+            {
+                pf.Add(a.K + nh * nk * d, (long)nk * d);
+                pf.Add(a.V + nh * nk * d, (long)nk * d);
+            }
+        }
+        pf.Start();
+        long perBlock = pf.Lines / ((long)((nk + KT - 1) / KT) * ((qc + Mr - 1) / Mr)) + 1;
 
         for (int j0 = 0; j0 < nk; j0 += KT)
         {
@@ -238,6 +313,7 @@ public static unsafe class AttentionSimd
                     rows[i] = q + (long)Math.Min(r0 + i, qc - 1) * d;
                     outs[i] = oacc + (long)(r0 + i) * dp;
                 }
+                pf.Step(perBlock);
                 MulPackedT<TS, TV>(st, knp, rows, d, kt, knp / TS.Count);
                 for (int i = 0; i < Mr; i++)
                 {
@@ -304,6 +380,18 @@ public static unsafe class AttentionSimd
             ld = dp;
         }
         new Span<float>(dqAcc, nqPad * dp).Clear();
+        var pf = new Prefetcher();
+        if (h + 1 < a.Total)
+        {
+            long nh = h + 1;
+            pf.Add(a.Q + nh * nq * d, (long)nq * d);
+            pf.Add(a.K + nh * nk * d, (long)nk * d);
+            pf.Add(a.V + nh * nk * d, (long)nk * d);
+            pf.Add(a.O + nh * nq * d, (long)nq * d);
+            pf.Add(a.DO + nh * nq * d, (long)nq * d);
+        }
+        pf.Start();
+        long perBlock = pf.Lines / ((long)((nk + KT - 1) / KT) * ((nq + Mr - 1) / Mr)) + 1;
         float** rq = stackalloc float*[Mr];
         float** rdo = stackalloc float*[Mr];
         float** outs = stackalloc float*[Mr];
@@ -330,6 +418,7 @@ public static unsafe class AttentionSimd
                         rdo[i] = dO + (long)r * d;
                     }
                     float* pr = pb + (long)r0 * knp, dr = dsb + (long)r0 * knp;
+                    pf.Step(perBlock);
                     MulPackedT<TS, TV>(pr, knp, rq, d, kt, nvK);
                     MulPackedT<TS, TV>(dr, knp, rdo, d, vt, nvK);
                     for (int i = 0; i < Mr; i++)
@@ -361,18 +450,78 @@ public static unsafe class AttentionSimd
 
     // ---------------------------------------------------------------- packing and row helpers
 
-    /// <summary>dst [d, ldt] = srcᵀ for src [n, d] (n ≤ ldt); columns n..ldt-1 zeroed.</summary>
+    /// <summary>
+    /// dst [d, ldt] = srcᵀ for src [n, d] (n ≤ ldt); columns n..ldt-1 zeroed. Full 16×16 blocks go through an
+    /// AVX-512 register transpose (4 stages of two-source permutes), the rest element by element.
+    /// </summary>
     static void PackT(float* dst, int ldt, float* src, int n, int d)
     {
         if (n < ldt)
             for (int c = 0; c < d; c++)
                 new Span<float>(dst + (long)c * ldt + n, ldt - n).Clear();
+        int jFull = 0, cFull = 0;
+        if (Avx512F.IsSupported && n >= 16 && d >= 16)
+        {
+            jFull = n & ~15;
+            cFull = d & ~15;
+            for (int j = 0; j < jFull; j += 16)
+                for (int c = 0; c < cFull; c += 16)
+                    Transpose16(dst + (long)c * ldt + j, ldt, src + (long)j * d + c, d);
+        }
+        // Rows j ≥ jFull (all columns) and, for rows below jFull, the columns c ≥ cFull.
         for (int j = 0; j < n; j++)
         {
             float* s = src + (long)j * d;
             float* t = dst + j;
-            for (int c = 0; c < d; c++) t[(long)c * ldt] = s[c];
+            for (int c = j < jFull ? cFull : 0; c < d; c++) t[(long)c * ldt] = s[c];
         }
+    }
+
+    static readonly Vector512<int> TLo8 = Control(8, false), THi8 = Control(8, true), TLo4 = Control(4, false),
+        THi4 = Control(4, true), TLo2 = Control(2, false), THi2 = Control(2, true), TLo1 = Control(1, false), THi1 = Control(1, true);
+
+    /// <summary>vpermt2ps controls for the stage that swaps the off-diagonal b×b blocks of rows r and r+b.</summary>
+    static Vector512<int> Control(int b, bool high)
+    {
+        var c = new int[16];
+        for (int l = 0; l < 16; l++)
+            c[l] = (l & b) == 0 ? (high ? l + b : l) : (high ? 16 + l : 16 + l - b);
+        return Vector512.Create(c);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Stage(ref Vector512<float> x, ref Vector512<float> y, Vector512<int> lo, Vector512<int> hi)
+    {
+        Vector512<float> a = Avx512F.PermuteVar16x32x2(x, lo, y);
+        y = Avx512F.PermuteVar16x32x2(x, hi, y);
+        x = a;
+    }
+
+    /// <summary>dst[c, j] = src[j, c] for a 16×16 block (row strides ldd and lds).</summary>
+    static void Transpose16(float* dst, int ldd, float* src, int lds)
+    {
+        Vector512<float> r0 = Vector512.Load(src), r1 = Vector512.Load(src + lds), r2 = Vector512.Load(src + 2 * lds),
+            r3 = Vector512.Load(src + 3 * lds), r4 = Vector512.Load(src + 4 * lds), r5 = Vector512.Load(src + 5 * lds),
+            r6 = Vector512.Load(src + 6 * lds), r7 = Vector512.Load(src + 7 * lds), r8 = Vector512.Load(src + 8 * lds),
+            r9 = Vector512.Load(src + 9 * lds), r10 = Vector512.Load(src + 10 * lds), r11 = Vector512.Load(src + 11 * lds),
+            r12 = Vector512.Load(src + 12 * lds), r13 = Vector512.Load(src + 13 * lds), r14 = Vector512.Load(src + 14 * lds),
+            r15 = Vector512.Load(src + 15 * lds);
+        Vector512<int> lo = TLo8, hi = THi8;
+        Stage(ref r0, ref r8, lo, hi); Stage(ref r1, ref r9, lo, hi); Stage(ref r2, ref r10, lo, hi); Stage(ref r3, ref r11, lo, hi);
+        Stage(ref r4, ref r12, lo, hi); Stage(ref r5, ref r13, lo, hi); Stage(ref r6, ref r14, lo, hi); Stage(ref r7, ref r15, lo, hi);
+        lo = TLo4; hi = THi4;
+        Stage(ref r0, ref r4, lo, hi); Stage(ref r1, ref r5, lo, hi); Stage(ref r2, ref r6, lo, hi); Stage(ref r3, ref r7, lo, hi);
+        Stage(ref r8, ref r12, lo, hi); Stage(ref r9, ref r13, lo, hi); Stage(ref r10, ref r14, lo, hi); Stage(ref r11, ref r15, lo, hi);
+        lo = TLo2; hi = THi2;
+        Stage(ref r0, ref r2, lo, hi); Stage(ref r1, ref r3, lo, hi); Stage(ref r4, ref r6, lo, hi); Stage(ref r5, ref r7, lo, hi);
+        Stage(ref r8, ref r10, lo, hi); Stage(ref r9, ref r11, lo, hi); Stage(ref r12, ref r14, lo, hi); Stage(ref r13, ref r15, lo, hi);
+        lo = TLo1; hi = THi1;
+        Stage(ref r0, ref r1, lo, hi); Stage(ref r2, ref r3, lo, hi); Stage(ref r4, ref r5, lo, hi); Stage(ref r6, ref r7, lo, hi);
+        Stage(ref r8, ref r9, lo, hi); Stage(ref r10, ref r11, lo, hi); Stage(ref r12, ref r13, lo, hi); Stage(ref r14, ref r15, lo, hi);
+        r0.Store(dst); r1.Store(dst + ldd); r2.Store(dst + 2 * ldd); r3.Store(dst + 3 * ldd);
+        r4.Store(dst + 4 * ldd); r5.Store(dst + 5 * ldd); r6.Store(dst + 6 * ldd); r7.Store(dst + 7 * ldd);
+        r8.Store(dst + 8 * ldd); r9.Store(dst + 9 * ldd); r10.Store(dst + 10 * ldd); r11.Store(dst + 11 * ldd);
+        r12.Store(dst + 12 * ldd); r13.Store(dst + 13 * ldd); r14.Store(dst + 14 * ldd); r15.Store(dst + 15 * ldd);
     }
 
     /// <summary>dst [n, dp] = src [n, d] with the columns d..dp-1 zeroed.</summary>

@@ -1,0 +1,268 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+using MicroExpr.Kernels;
+using MicroExpr.Tensors.Cpu;
+
+namespace MicroExpr.GpuCheck;
+
+/// <summary>
+/// Checks every ILGPU kernel against its CPU reference, then times it (llm.c dev/cuda style harness).
+/// Usage: MicroExpr.GpuCheck [--device cuda|ilgpu-cpu] [--quick] [--json] [--runs N]
+///   --device  cuda (default) or ilgpu-cpu (ILGPU's CPU accelerator: slow, use with --quick)
+///   --quick   small shapes (for the CPU accelerator)
+///   --json    also print one JSON line per result (lines start with '{')
+/// Timing: warm-up, then the median of ≥ 20 samples; each sample is a batch of launches (sized to take ≥ ~1 ms)
+/// between two accelerator.Synchronize() calls.
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        string device = "cuda";
+        bool quick = false, json = false;
+        int runs = 25;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--device" when i + 1 < args.Length: device = args[++i]; break;
+                case "--quick": quick = true; break;
+                case "--json": json = true; break;
+                case "--runs" when i + 1 < args.Length: runs = Math.Max(20, int.Parse(args[++i], CultureInfo.InvariantCulture)); break;
+                case "-h" or "--help":
+                    Console.WriteLine("usage: MicroExpr.GpuCheck [--device cuda|ilgpu-cpu] [--quick] [--json] [--runs N]");
+                    return 0;
+                default:
+                    Console.Error.WriteLine($"error: unknown argument '{args[i]}' (try --help)");
+                    return 2;
+            }
+        }
+
+        Context context;
+        Accelerator accelerator;
+        try
+        {
+            if (device == "cuda")
+            {
+                context = Context.Create(b => b.Cuda().Optimize(OptimizationLevel.O2));
+                if (context.GetCudaDevices().Count == 0)
+                {
+                    Console.Error.WriteLine("error: no CUDA device found (driver missing or no GPU); run with --device ilgpu-cpu --quick to use the CPU accelerator");
+                    context.Dispose();
+                    return 3;
+                }
+                accelerator = context.CreateCudaAccelerator(0);
+            }
+            else if (device == "ilgpu-cpu")
+            {
+                // 32-lane warps like a GPU; 8 warps so that the default 256-thread GEMM group fits.
+                context = Context.Create(b => b.CPU(new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 8,
+                    numMultiprocessors: Math.Clamp(Environment.ProcessorCount, 1, 4))));
+                accelerator = context.CreateCPUAccelerator(0);
+            }
+            else
+            {
+                Console.Error.WriteLine($"error: unknown device '{device}' (cuda or ilgpu-cpu)");
+                return 2;
+            }
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"error: cannot create the {device} accelerator: {e.GetType().Name}: {e.Message}");
+            return 3;
+        }
+
+        using (context)
+        using (accelerator)
+        {
+            Describe(accelerator);
+            if (!Smoke(accelerator)) return 4;
+            var harness = new Harness(accelerator, device, runs, json);
+            Suites.Run(harness, quick);
+            harness.PrintTable();
+            return harness.Failures == 0 ? 0 : 1;
+        }
+    }
+
+    private static void Describe(Accelerator a)
+    {
+        Console.WriteLine($"accelerator: {a.Name} ({a.AcceleratorType})");
+        if (a is CudaAccelerator cuda)
+            Console.WriteLine($"  compute capability {cuda.Architecture}, PTX ISA {cuda.InstructionSet}, driver {cuda.DriverVersion}, " +
+                              $"{cuda.NumMultiprocessors} SMs");
+        Console.WriteLine($"  warp size {a.WarpSize}, max threads/group {a.MaxNumThreadsPerGroup}, shared memory/group " +
+                          $"{a.MaxSharedMemoryPerGroup / 1024} KiB, memory {a.MemorySize / (1024.0 * 1024 * 1024):F1} GiB");
+    }
+
+    private static void SmokeKernel(Index1D i, ArrayView<int> data) => data[i] = 2 * i + 1;
+
+    /// <summary>A tiny auto-grouped kernel: data[i] = 2i + 1 for i &lt; 1000; the sum must be 1000².</summary>
+    private static bool Smoke(Accelerator a)
+    {
+        try
+        {
+            var kernel = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<int>>(SmokeKernel);
+            using var buf = a.Allocate1D<int>(1000);
+            kernel(1000, buf.View);
+            a.Synchronize();
+            long sum = buf.GetAsArray1D().Sum(v => (long)v);
+            Console.WriteLine($"smoke kernel: sum of 2i+1 over 1000 = {sum} ({(sum == 1_000_000 ? "ok" : "WRONG")})");
+            return sum == 1_000_000;
+        }
+        catch (Exception e)
+        {
+            Console.WriteLine($"smoke kernel FAILED: {e.GetType().Name}: {e.Message}");
+            return false;
+        }
+    }
+}
+
+/// <summary>One result row.</summary>
+internal sealed record Result(string Name, string Shape, string Check, double MaxErr, double MedianMs, double Rate, string Unit);
+
+/// <summary>Runs checks and timings, collects the results.</summary>
+internal sealed class Harness
+{
+    private readonly List<Result> _results = new();
+    private readonly List<IDisposable> _buffers = new();
+    private readonly bool _json;
+
+    public Harness(Accelerator accelerator, string device, int runs, bool json)
+    {
+        Accelerator = accelerator;
+        Device = device;
+        Runs = runs;
+        _json = json;
+    }
+
+    public Accelerator Accelerator { get; }
+    public string Device { get; }
+    public int Runs { get; }
+    public int Failures { get; private set; }
+    public AcceleratorStream Stream => Accelerator.DefaultStream;
+
+    public MemoryBuffer1D<float, Stride1D.Dense> Upload(float[] data)
+    {
+        var b = Accelerator.Allocate1D(data);
+        _buffers.Add(b);
+        return b;
+    }
+
+    public MemoryBuffer1D<float, Stride1D.Dense> NaNs(long n)
+    {
+        var a = new float[n];
+        Array.Fill(a, float.NaN);
+        return Upload(a);
+    }
+
+    public float[] Download(MemoryBuffer1D<float, Stride1D.Dense> b)
+    {
+        Accelerator.Synchronize();
+        return b.GetAsArray1D();
+    }
+
+    public void ReleaseBuffers()
+    {
+        Accelerator.Synchronize();
+        foreach (var b in _buffers) b.Dispose();
+        _buffers.Clear();
+    }
+
+    public static float[] Random(long n, int seed, float lo = -1f, float hi = 1f)
+    {
+        var rng = new Random(seed);
+        var a = new float[n];
+        for (long i = 0; i < n; i++) a[i] = lo + (hi - lo) * (float)rng.NextDouble();
+        return a;
+    }
+
+    /// <summary>Max |a − e| and whether every element is finite and within atol + rtol·|e|.</summary>
+    public static (bool Pass, double MaxErr) Compare(float[] actual, ReadOnlySpan<float> expected, double atol, double rtol)
+    {
+        bool pass = actual.Length == expected.Length;
+        double max = 0;
+        for (int i = 0; i < Math.Min(actual.Length, expected.Length); i++)
+        {
+            double err = Math.Abs((double)actual[i] - expected[i]);
+            if (!double.IsFinite(actual[i])) { pass = false; err = double.PositiveInfinity; }
+            else if (err > atol + rtol * Math.Abs(expected[i])) pass = false;
+            max = Math.Max(max, err);
+        }
+        return (pass, max);
+    }
+
+    public static (bool Pass, double MaxErr) Compare(float[] actual, double[] expected, double atol, double rtol) =>
+        Compare(actual, Array.ConvertAll(expected, v => (float)v), atol, rtol);
+
+    /// <summary>Prints and records a check result (no timing).</summary>
+    public void ReportCheck(string name, string shape, (bool Pass, double MaxErr) check)
+    {
+        if (!check.Pass) Failures++;
+        Console.WriteLine($"  check {name,-22} {shape,-30} {(check.Pass ? "PASS" : "FAIL")}  max err {check.MaxErr:E2}");
+        Add(new Result(name, shape, check.Pass ? "PASS" : "FAIL", check.MaxErr, double.NaN, double.NaN, ""));
+    }
+
+    /// <summary>Times <paramref name="launch"/> (median ms of ≥ 20 synchronised batches) and prints the rate.</summary>
+    public void Time(string name, string shape, Action launch, double work, string unit)
+    {
+        for (int i = 0; i < 3; i++) launch();
+        Accelerator.Synchronize();
+        var sw = Stopwatch.StartNew();
+        launch();
+        Accelerator.Synchronize();
+        double once = sw.Elapsed.TotalMilliseconds;
+        int reps = Math.Clamp((int)Math.Ceiling(1.0 / Math.Max(once, 1e-4)), 1, 100);
+        var samples = new double[Runs];
+        for (int r = 0; r < Runs; r++)
+        {
+            Accelerator.Synchronize();
+            sw.Restart();
+            for (int i = 0; i < reps; i++) launch();
+            Accelerator.Synchronize();
+            samples[r] = sw.Elapsed.TotalMilliseconds / reps;
+        }
+        Array.Sort(samples);
+        double ms = samples[Runs / 2];
+        double rate = work / (ms * 1e-3) / 1e9;
+        Console.WriteLine($"  time  {name,-22} {shape,-30} {ms,9:F4} ms  {rate,9:F1} {unit}");
+        Add(new Result(name, shape, "", double.NaN, ms, rate, unit));
+    }
+
+    private void Add(Result r)
+    {
+        _results.Add(r);
+        if (!_json) return;
+        var o = new Dictionary<string, object?>
+        {
+            ["device"] = Device, ["accelerator"] = Accelerator.Name, ["name"] = r.Name, ["shape"] = r.Shape,
+        };
+        if (r.Check != "") { o["check"] = r.Check; o["max_err"] = r.MaxErr; }
+        if (!double.IsNaN(r.MedianMs))
+        {
+            o["median_ms"] = r.MedianMs;
+            o[r.Unit == "GFLOP/s" ? "gflops" : "gbps"] = r.Rate;
+        }
+        Console.WriteLine(JsonSerializer.Serialize(o));
+    }
+
+    public void PrintTable()
+    {
+        Console.WriteLine();
+        Console.WriteLine($"{"kernel",-22} {"shape",-30} {"check",-6} {"max err",9} {"median ms",10} {"rate",16}");
+        foreach (var g in _results.GroupBy(r => (r.Name, r.Shape)))
+        {
+            var check = g.FirstOrDefault(r => r.Check != "");
+            var time = g.FirstOrDefault(r => !double.IsNaN(r.MedianMs));
+            Console.WriteLine($"{g.Key.Name,-22} {g.Key.Shape,-30} {check?.Check ?? "-",-6} " +
+                              $"{(check is null ? "-" : check.MaxErr.ToString("E2", CultureInfo.InvariantCulture)),9} " +
+                              $"{(time is null ? "-" : time.MedianMs.ToString("F4", CultureInfo.InvariantCulture)),10} " +
+                              $"{(time is null ? "-" : $"{time.Rate:F1} {time.Unit}"),16}");
+        }
+        Console.WriteLine(Failures == 0 ? "all checks passed" : $"{Failures} check(s) FAILED");
+    }
+}
