@@ -11,8 +11,6 @@ internal static class Entry
 {
     public const int Ok = 0, Failed = 1, Usage = 2;
 
-    /// <summary>Commands announced for later issues. Invoking one says so and exits with <see cref="Usage"/>.</summary>
-    internal static readonly string[] Later = [];
 
     public static int Main(string[] args)
     {
@@ -57,11 +55,6 @@ internal static class Entry
                 return EvaluateCommand.Run(rest);
             case "predict":
                 return PredictCommand.Run(rest);
-        }
-        if (Later.Contains(command))
-        {
-            Console.Error.WriteLine($"microexpr: '{command}' is not yet available: it comes with a later issue. Available now: devices, bench, demo, synth, preprocess, train, evaluate, predict.");
-            return Usage;
         }
         throw new CliUsageException($"unknown command '{command}'; see 'microexpr --help'");
     }

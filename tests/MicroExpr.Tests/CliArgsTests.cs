@@ -123,26 +123,6 @@ public class CliArgsTests
     }
 
     [Test]
-    public void CommandsForLaterIssuesExitWithCode2()
-    {
-        var stderr = Console.Error;
-        try
-        {
-            foreach (var command in new[] { "predict" })
-            {
-                var captured = new StringWriter();
-                Console.SetError(captured);
-                Assert.That(Entry.Dispatch([command]), Is.EqualTo(Entry.Usage), command);
-                Assert.That(captured.ToString(), Does.Contain($"'{command}' is not yet available"), command);
-            }
-        }
-        finally
-        {
-            Console.SetError(stderr);
-        }
-    }
-
-    [Test]
     public void UnknownCommandAndUnknownBenchOpAreUsageErrors()
     {
         Assert.Throws<CliUsageException>(() => Entry.Dispatch(["frobnicate"]));

@@ -16,7 +16,7 @@ internal static class BenchCommand
         (SoftmaxBench.Spec, SoftmaxBench.Run, "SoftmaxSimd"),
     ];
 
-    public const string Summary = "Time a CPU kernel: bench gemm | attention | layernorm | softmax";
+    public const string Summary = "Time a CPU kernel or the bench model: bench gemm | attention | layernorm | softmax | train-step | inference";
 
     static string OpName(CommandSpec spec) => spec.Name["bench ".Length..];
 
@@ -34,6 +34,8 @@ internal static class BenchCommand
         };
         int width = Ops.Max(o => OpName(o.Spec).Length) + 2;
         foreach (var (spec, _, _) in Ops) lines.Add($"  {OpName(spec).PadRight(width)}{spec.Summary}");
+        lines.Add($"  {"train-step".PadRight(width)}{ModelBench.Spec("train-step").Summary}");
+        lines.Add($"  {"inference".PadRight(width)}{ModelBench.Spec("inference").Summary}");
         lines.Add("");
         lines.Add("'microexpr bench <op> --help' lists the op's options.");
         return string.Join(Environment.NewLine, lines) + Environment.NewLine;
@@ -48,6 +50,7 @@ internal static class BenchCommand
             Console.Out.Write(HelpText());
             return 0;
         }
+        if (args[0] is "train-step" or "inference") return ModelBench.Run(args[0], args.Skip(1).ToList());
         var op = Ops.FirstOrDefault(o => OpName(o.Spec) == args[0]);
         if (op.Spec == null)
             throw new CliUsageException($"unknown bench op '{args[0]}'; expected one of: {string.Join(", ", Ops.Select(o => OpName(o.Spec)))}");
