@@ -85,7 +85,7 @@ public static class MotionPipeline
             if (s != size)
                 for (int i = 0; i < flows.Count; i++) flows[i] = (Downsample(flows[i].U, s, size), Downsample(flows[i].V, s, size));
             t = positions.Length; c = 3; h = size; w = size;
-            return MotionEncoder.Encode(flows, size, size, settings.Encoding);
+            return MotionEncoder.Encode(flows, size, size, settings.Encoding, (float)settings.FlowScale);
         }
         finally
         {

@@ -46,6 +46,8 @@ public enum FrameSelection
 /// <param name="Margin">added on each side of the detected box, as a fraction of its side</param>
 /// <param name="FlowSize">when above S, the flow is computed at FlowSize×FlowSize and then area-averaged down to S×S (sub-pixel
 /// facial motion survives better at the higher resolution; the averaging also lowers the flow noise); 0: at S</param>
+/// <param name="FlowScale">uvs: when &gt; 0, divide u, v and strain by this fixed value in pixels of the S×S image (clipped
+/// to ±4) instead of by the clip's maxima</param>
 /// <param name="RemoveGlobalMotion">subtract a robust affine fit of each flow field (head drift and rotation), see <see cref="Motion.GlobalMotion"/></param>
 public sealed record PreprocessSettings(
     FlowMethod Flow = FlowMethod.Farneback,
@@ -57,7 +59,8 @@ public sealed record PreprocessSettings(
     string? CascadePath = null,
     double Margin = 0.1,
     bool RemoveGlobalMotion = false,
-    int FlowSize = 0)
+    int FlowSize = 0,
+    double FlowScale = 0)
 {
     /// <summary>The resolution the flow is computed at.</summary>
     public int FlowResolution => Math.Max(Size, FlowSize);
@@ -80,7 +83,7 @@ public sealed record PreprocessSettings(
 
     /// <summary>One line, invariant culture, every setting that changes the output.</summary>
     public string Canonical => string.Create(CultureInfo.InvariantCulture,
-        $"v{PipelineVersion};flow={Name(Flow)};T={Frames};S={Size};enc={Name(Encoding)};sel={Name(Selection)};face={(FaceDetect ? Cascade : "off")};margin={(FaceDetect ? Margin.ToString("R", CultureInfo.InvariantCulture) : "-")}{(RemoveGlobalMotion ? ";global=affine" : "")}{(FlowResolution > Size ? $";flowsize={FlowResolution}" : "")}");
+        $"v{PipelineVersion};flow={Name(Flow)};T={Frames};S={Size};enc={Name(Encoding)};sel={Name(Selection)};face={(FaceDetect ? Cascade : "off")};margin={(FaceDetect ? Margin.ToString("R", CultureInfo.InvariantCulture) : "-")}{(RemoveGlobalMotion ? ";global=affine" : "")}{(FlowResolution > Size ? $";flowsize={FlowResolution}" : "")}{(FlowScale > 0 ? $";flowscale={FlowScale.ToString("R", CultureInfo.InvariantCulture)}" : "")}");
 
     /// <summary>First 16 hex digits of SHA-256(<see cref="Canonical"/>).</summary>
     public string Hash => Convert.ToHexStringLower(SHA256.HashData(Encoding_.GetBytes(Canonical)))[..16];
@@ -90,7 +93,8 @@ public sealed record PreprocessSettings(
         $"flow {Name(Flow)}, T {Frames} ({Name(Selection)}), {Size}x{Size}, encoding {Name(Encoding)}, ") +
         (FaceDetect ? FormattableString.Invariant($"face detection (margin {Margin}, cascade {Cascade})") : "no face detection (whole frame)") +
         (RemoveGlobalMotion ? ", global motion removed (affine)" : "") +
-        (FlowResolution > Size ? FormattableString.Invariant($", flow at {FlowResolution}x{FlowResolution}") : "");
+        (FlowResolution > Size ? FormattableString.Invariant($", flow at {FlowResolution}x{FlowResolution}") : "") +
+        (FlowScale > 0 ? FormattableString.Invariant($", fixed flow scale {FlowScale} px") : "");
 
     public static string Name(FlowMethod f) => f == FlowMethod.Farneback ? "farneback" : "tvl1";
     public static string Name(MotionEncoding e) => e == MotionEncoding.Uvs ? "uvs" : "hsv";

@@ -26,6 +26,7 @@ internal static class PreprocessCommand
             new("classes", OptionKind.Text, "native | 3 (negative, positive, surprise); composite and smic are always 3", "native"),
             new("no-face-detect", OptionKind.Switch, "use the whole frame as the face (pre-cropped data sets)"),
             new("flow-size", OptionKind.Int, "compute the flow at this resolution, then area-average it down to --size (0: at --size)", "0", 0),
+            new("flow-scale", OptionKind.Float, "uvs: divide u, v, strain by this fixed value in pixels (clipped to ±4) instead of the clip's maxima (0: clip maxima)", "0", 0),
             new("remove-global-motion", OptionKind.Switch, "subtract a robust affine fit from each flow field (head drift, small rotations)"),
             new("cascade", OptionKind.Text, "Haar cascade file", PreprocessSettings.DefaultCascade),
             new("margin", OptionKind.Float, "margin added on each side of the face box, as a fraction of its side", "0.1", 0),
@@ -57,7 +58,8 @@ internal static class PreprocessCommand
             CascadePath: p.Text("cascade"),
             Margin: p.Float("margin", 0.1),
             RemoveGlobalMotion: p.Switch("remove-global-motion"),
-            FlowSize: p.Int("flow-size", 0));
+            FlowSize: p.Int("flow-size", 0),
+            FlowScale: p.Float("flow-scale", 0));
         var scheme = Choice(p, "classes", "native", ("native", ClassScheme.Native), ("3", ClassScheme.Three));
         string? annotations = p.Text("annotations");
 

@@ -9,7 +9,10 @@ public static class MotionEncoder
     /// <see cref="MotionEncoding.Hsv"/> (SLSTT): per frame, hue = angle of (u, v) in 0..360°, saturation 1, value =
     /// magnitude min–max stretched over the frame, converted to RGB in [0, 1] (channels R, G, B).
     /// </summary>
-    public static float[] Encode(IReadOnlyList<(float[] U, float[] V)> flows, int h, int w, MotionEncoding encoding)
+    /// <param name="fixedScale">uvs only: when &gt; 0, u, v and ε are divided by this fixed value (pixels) instead of the
+    /// clip's maxima, and clipped to ±4, so equal motions give equal values in every clip (a blink no longer shrinks the
+    /// rest of its clip)</param>
+    public static float[] Encode(IReadOnlyList<(float[] U, float[] V)> flows, int h, int w, MotionEncoding encoding, float fixedScale = 0)
     {
         int n = h * w, t = flows.Count;
         var o = new float[t * 3 * n];
@@ -24,14 +27,20 @@ public static class MotionEncoder
                     maxStrain = MathF.Max(maxStrain, strains[i][k]);
                 }
             float sm = maxMag > 1e-12f ? 1 / maxMag : 0, se = maxStrain > 1e-12f ? 1 / maxStrain : 0;
+            float limit = float.MaxValue;
+            if (fixedScale > 0)
+            {
+                sm = se = 1 / fixedScale;
+                limit = 4;
+            }
             for (int i = 0; i < t; i++)
             {
                 int b = i * 3 * n;
                 for (int k = 0; k < n; k++)
                 {
-                    o[b + k] = flows[i].U[k] * sm;
-                    o[b + n + k] = flows[i].V[k] * sm;
-                    o[b + 2 * n + k] = strains[i][k] * se;
+                    o[b + k] = Math.Clamp(flows[i].U[k] * sm, -limit, limit);
+                    o[b + n + k] = Math.Clamp(flows[i].V[k] * sm, -limit, limit);
+                    o[b + 2 * n + k] = Math.Min(strains[i][k] * se, limit);
                 }
             }
             return o;
