@@ -10,11 +10,10 @@
 #   /tmp/app/MicroExpr.GpuCheck --device cuda --json 2>&1 | tee -a $OUT/gpu.log; \
 #   python3 benchmarks/pytorch_peer.py 2>&1 | tee $OUT/torch.log
 #
-# .gpu/ must be ignored by git (it is listed in .git/info/exclude by this script); everything carried stays < 64 MiB.
+# .gpu/ must be ignored by git (the root .gitignore lists it); everything carried stays < 64 MiB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exclude="$(git rev-parse --git-path info/exclude)"
-grep -qx '.gpu/' "$exclude" 2>/dev/null || echo '.gpu/' >> "$exclude"
+git check-ignore -q .gpu/app.txz || { echo "error: .gpu/ is not ignored by git; add it to .gitignore" >&2; exit 1; }
 rm -rf .gpu/app .gpu/app.txz
 mkdir -p .gpu
 dotnet publish tools/MicroExpr.GpuCheck -c Release -r linux-x64 --self-contained -o .gpu/app

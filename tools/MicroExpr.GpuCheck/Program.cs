@@ -62,7 +62,7 @@ public static class Program
             {
                 // 32-lane warps like a GPU; 8 warps so that the default 256-thread GEMM group fits.
                 context = Context.Create(b => b.CPU(new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 8,
-                    numMultiprocessors: Math.Clamp(Environment.ProcessorCount, 1, 4))));
+                    numMultiprocessors: 1)));
                 accelerator = context.CreateCPUAccelerator(0);
             }
             else
@@ -82,7 +82,7 @@ public static class Program
         {
             Describe(accelerator);
             if (!Smoke(accelerator)) return 4;
-            var harness = new Harness(accelerator, device, runs, json);
+            var harness = new Harness(accelerator, device, runs, json, warmup: quick ? 1 : 3);
             Suites.Run(harness, quick);
             harness.PrintTable();
             return harness.Failures == 0 ? 0 : 1;
@@ -95,8 +95,9 @@ public static class Program
         if (a is CudaAccelerator cuda)
             Console.WriteLine($"  compute capability {cuda.Architecture}, PTX ISA {cuda.InstructionSet}, driver {cuda.DriverVersion}, " +
                               $"{cuda.NumMultiprocessors} SMs");
+        string memory = a.AcceleratorType == AcceleratorType.CPU ? "host memory" : $"{a.MemorySize / (1024.0 * 1024 * 1024):F1} GiB";
         Console.WriteLine($"  warp size {a.WarpSize}, max threads/group {a.MaxNumThreadsPerGroup}, shared memory/group " +
-                          $"{a.MaxSharedMemoryPerGroup / 1024} KiB, memory {a.MemorySize / (1024.0 * 1024 * 1024):F1} GiB");
+                          $"{a.MaxSharedMemoryPerGroup / 1024} KiB, memory {memory}");
     }
 
     private static void SmokeKernel(Index1D i, ArrayView<int> data) => data[i] = 2 * i + 1;
@@ -132,8 +133,11 @@ internal sealed class Harness
     private readonly List<IDisposable> _buffers = new();
     private readonly bool _json;
 
-    public Harness(Accelerator accelerator, string device, int runs, bool json)
+    private readonly int _warmup;
+
+    public Harness(Accelerator accelerator, string device, int runs, bool json, int warmup)
     {
+        _warmup = warmup;
         Accelerator = accelerator;
         Device = device;
         Runs = runs;
@@ -210,7 +214,7 @@ internal sealed class Harness
     /// <summary>Times <paramref name="launch"/> (median ms of ≥ 20 synchronised batches) and prints the rate.</summary>
     public void Time(string name, string shape, Action launch, double work, string unit)
     {
-        for (int i = 0; i < 3; i++) launch();
+        for (int i = 0; i < _warmup; i++) launch();
         Accelerator.Synchronize();
         var sw = Stopwatch.StartNew();
         launch();

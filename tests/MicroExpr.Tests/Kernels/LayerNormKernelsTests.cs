@@ -13,8 +13,8 @@ public class LayerNormKernelsTests : KernelFixture
     public void ForwardAndBackwardMatchReference([Values(1, 17, 192, 768)] int c, [Values(1, 3)] int warps)
     {
         using var kernels = new LayerNormKernels(Accelerator, warps);
-        // 131 rows: three dgamma/dbeta chunks of 64, the last one partial.
-        foreach (int rows in c == 768 ? new[] { 1, 5 } : new[] { 1, 5, 131 })
+        // 131 rows: three dgamma/dbeta chunks of 64, the last one partial (with 3 warps: the CPU accelerator is slow).
+        foreach (int rows in c == 768 || warps == 1 ? new[] { 1, 5 } : new[] { 1, 5, 131 })
         {
             int seed = c * 7 + rows + warps * 1000, n = rows * c;
             const float eps = 1e-5f;
