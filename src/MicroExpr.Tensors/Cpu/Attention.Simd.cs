@@ -18,19 +18,24 @@ namespace MicroExpr.Tensors.Cpu;
 /// <para>
 /// Tiling. Keys are walked in tiles of KT = 64 (the last tile is what is left, padded with zeros to a multiple of 16
 /// lanes); the key tile of Kᵀ (and, in the backward, Vᵀ) is packed once into a [D, KT] panel so that a score tile
-/// is a broadcast-FMA micro-kernel: 6 query rows × 4 vectors of keys in 24 accumulator registers, one FMA per
-/// (row, key vector, d). The 6 × KT score tile lives in a per-thread buffer; it is never larger than that, so the
-/// full N×N score matrix is never formed and memory is linear in N.
-/// Forward: for each key tile and each 6-row query micro-block, S is turned into P with an online softmax — a
+/// is a broadcast-FMA micro-kernel: 5 query rows × 4 vectors of keys in 20 accumulator registers, one FMA per
+/// (row, key vector, d); full 16×16 blocks of the panel are transposed in registers (AVX-512 two-source permutes).
+/// Why: per d the kernel does 4 vector loads and 5 broadcasts for 20 FMAs, so it is FMA-bound, and each packed
+/// panel is reused by every query row of the work item. Five rows rather than six: N = 50 then splits into whole
+/// micro-blocks (six wasted 8 % on padding rows), at no cost in register blocking. The 5 × KT score tile lives in a
+/// per-thread buffer; it is never larger than that, so the N×N score matrix is never formed; memory is linear in N.
+/// Forward: for each key tile and each 5-row query micro-block, S is turned into P with an online softmax — a
 /// running row max m and row sum l (kept in the log2 domain, S·s·log2 e, so one exp2 per score): the
-/// accumulator row O is rescaled by 2^(m_old − m_new) and P·V_tile is added by a 6 rows × 4 D-vectors
+/// accumulator row O is rescaled by 2^(m_old − m_new) and P·V_tile is added by a 5 rows × 4 D-vectors
 /// micro-kernel. O and lse are written once at the end (O / l, lse = (m + log2 l)·ln 2).
 /// Work items are (head, query chunk) pairs: whole heads when BH gives every thread enough items (the packed K
-/// panel is then reused by all N_q rows), smaller multiple-of-6 chunks otherwise; items are taken dynamically.
+/// panel is then reused by all N_q rows), smaller chunks otherwise. Workers take runs of consecutive items and
+/// prefetch (to L2) the next item's inputs while computing the current one: at BH = 192 the inputs no longer stay in
+/// cache from one head to the next.
 /// Backward: per head (dK and dV of a head sum over all its query rows, so partitioning by head is race-free and
-/// deterministic): key tile outer (Kᵀ, Vᵀ packed, dK/dV tile accumulators [KT, D] zeroed), query blocks of 96 rows
-/// inner. For each 6-row micro-block, S and dP come from the same packed micro-kernel, P and dS are stored in
-/// [96, KT] tile buffers; then dV_tile += Pᵀ·dO_block and dK_tile += dSᵀ·Q_block (4 keys × 4 D-vectors micro-kernel,
+/// deterministic): key tile outer (Kᵀ, Vᵀ packed, dK/dV tile accumulators [KT, D] zeroed), query blocks of 100 rows
+/// inner. For each 5-row micro-block, S and dP come from the same packed micro-kernel, P and dS are stored in
+/// [100, KT] tile buffers; then dV_tile += Pᵀ·dO_block and dK_tile += dSᵀ·Q_block (4 keys × 4 D-vectors micro-kernel,
 /// reduction over the block's rows) and dQ_rows += dS·K_tile (the P·V kernel). The scale is applied on the way out.
 /// </para>
 /// <para>
@@ -38,16 +43,16 @@ namespace MicroExpr.Tensors.Cpu;
 /// that the JIT specialises). Any D ≥ 1 works: when D is not a multiple of 16, the operands that are read as
 /// D-vectors are copied into per-thread zero-padded [N, D16] buffers and the last, partial columns are written out
 /// with scalar tails; partial key vectors are masked in the softmax reductions. Scratch is per-thread native memory,
-/// grown on demand and reused, so the hot path does not allocate.
-/// threads ≤ 1 runs inline on the caller's thread.
+/// grown on demand and reused, so the kernels do not allocate (threads > 1 costs one small job object and
+/// Parallel.For's own bookkeeping per call); threads ≤ 1 runs inline on the caller's thread.
 /// </para>
 /// </summary>
 public static unsafe class AttentionSimd
 {
-    const int Mr = 6;      // query rows per micro-block
+    const int Mr = 5;      // query rows per micro-block
     const int KT = 64;     // keys per tile
     const int Pad = 16;    // lane padding for key tiles and D
-    const int QBwd = 96;   // query rows per backward block (multiple of Mr)
+    const int QBwd = 100;   // query rows per backward block (multiple of Mr)
     const float Log2E = 1.4426950408889634f;
     const float Ln2 = 0.6931471805599453f;
 
@@ -95,7 +100,7 @@ public static unsafe class AttentionSimd
     static int ChooseChunk(int bh, int nq, int threads)
     {
         int chunk = RoundUp(nq, Mr);
-        const int cap = 192;
+        const int cap = 32 * Mr;
         if (chunk > cap) chunk = cap;
         if (threads > 1)
             while (chunk > 4 * Mr && (long)bh * ((nq + chunk - 1) / chunk) < 4L * threads)
@@ -617,7 +622,7 @@ public static unsafe class AttentionSimd
 
     /// <summary>
     /// C[i, :] = Σ_t a_i[t]·B[t, :] for the Mr rows a_i (length kd, contiguous) and the packed panel B [kd, ldb]
-    /// of nv vectors per row; C has row stride ldc. 6 rows × 4 vectors in registers, then 6 × 1.
+    /// of nv vectors per row; C has row stride ldc. 5 rows × 4 vectors in registers, then 5 × 1.
     /// </summary>
     [SkipLocalsInit]
     static void MulPackedT<TS, TV>(float* cOut, int ldc, float** rows, int kd, float* b, int nv)
@@ -625,7 +630,7 @@ public static unsafe class AttentionSimd
     {
         int w = TS.Count;
         int ldb = nv * w;
-        float* a0 = rows[0], a1 = rows[1], a2 = rows[2], a3 = rows[3], a4 = rows[4], a5 = rows[5];
+        float* a0 = rows[0], a1 = rows[1], a2 = rows[2], a3 = rows[3], a4 = rows[4];
         int v = 0;
         for (; v + 4 <= nv; v += 4)
         {
@@ -634,7 +639,6 @@ public static unsafe class AttentionSimd
             TV c20 = default, c21 = default, c22 = default, c23 = default;
             TV c30 = default, c31 = default, c32 = default, c33 = default;
             TV c40 = default, c41 = default, c42 = default, c43 = default;
-            TV c50 = default, c51 = default, c52 = default, c53 = default;
             float* bp = b + v * w;
             for (int t = 0; t < kd; t++, bp += ldb)
             {
@@ -649,20 +653,17 @@ public static unsafe class AttentionSimd
                 c30 = TS.Fma(x, b0, c30); c31 = TS.Fma(x, b1, c31); c32 = TS.Fma(x, b2, c32); c33 = TS.Fma(x, b3, c33);
                 x = TS.Splat(a4[t]);
                 c40 = TS.Fma(x, b0, c40); c41 = TS.Fma(x, b1, c41); c42 = TS.Fma(x, b2, c42); c43 = TS.Fma(x, b3, c43);
-                x = TS.Splat(a5[t]);
-                c50 = TS.Fma(x, b0, c50); c51 = TS.Fma(x, b1, c51); c52 = TS.Fma(x, b2, c52); c53 = TS.Fma(x, b3, c53);
             }
             float* cp = cOut + v * w;
             TS.Store(cp, c00); TS.Store(cp + w, c01); TS.Store(cp + 2 * w, c02); TS.Store(cp + 3 * w, c03); cp += ldc;
             TS.Store(cp, c10); TS.Store(cp + w, c11); TS.Store(cp + 2 * w, c12); TS.Store(cp + 3 * w, c13); cp += ldc;
             TS.Store(cp, c20); TS.Store(cp + w, c21); TS.Store(cp + 2 * w, c22); TS.Store(cp + 3 * w, c23); cp += ldc;
             TS.Store(cp, c30); TS.Store(cp + w, c31); TS.Store(cp + 2 * w, c32); TS.Store(cp + 3 * w, c33); cp += ldc;
-            TS.Store(cp, c40); TS.Store(cp + w, c41); TS.Store(cp + 2 * w, c42); TS.Store(cp + 3 * w, c43); cp += ldc;
-            TS.Store(cp, c50); TS.Store(cp + w, c51); TS.Store(cp + 2 * w, c52); TS.Store(cp + 3 * w, c53);
+            TS.Store(cp, c40); TS.Store(cp + w, c41); TS.Store(cp + 2 * w, c42); TS.Store(cp + 3 * w, c43);
         }
         for (; v < nv; v++)
         {
-            TV c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default;
+            TV c0 = default, c1 = default, c2 = default, c3 = default, c4 = default;
             float* bp = b + v * w;
             for (int t = 0; t < kd; t++, bp += ldb)
             {
@@ -672,32 +673,31 @@ public static unsafe class AttentionSimd
                 c2 = TS.Fma(TS.Splat(a2[t]), b0, c2);
                 c3 = TS.Fma(TS.Splat(a3[t]), b0, c3);
                 c4 = TS.Fma(TS.Splat(a4[t]), b0, c4);
-                c5 = TS.Fma(TS.Splat(a5[t]), b0, c5);
             }
             float* cp = cOut + v * w;
             TS.Store(cp, c0); TS.Store(cp + ldc, c1); TS.Store(cp + 2 * ldc, c2);
-            TS.Store(cp + 3 * ldc, c3); TS.Store(cp + 4 * ldc, c4); TS.Store(cp + 5 * ldc, c5);
+            TS.Store(cp + 3 * ldc, c3); TS.Store(cp + 4 * ldc, c4);
         }
     }
 
     /// <summary>
     /// out_i[:] = alpha_i·out_i[:] + Σ_{j&lt;cnt} A[i, j]·B[j, :] for Mr rows (A row stride lda, B row stride ldb,
-    /// nv vectors per row); alpha null means 1. 6 rows × 4 vectors in registers, then 6 × 1.
+    /// nv vectors per row); alpha null means 1. 5 rows × 4 vectors in registers, then 5 × 1.
     /// </summary>
     [SkipLocalsInit]
     static void AccumRows<TS, TV>(float** outs, float* alpha, float* a, int lda, int cnt, float* b, int ldb, int nv)
         where TS : struct, ISimd<TV> where TV : struct
     {
         int w = TS.Count;
-        float* o0 = outs[0], o1 = outs[1], o2 = outs[2], o3 = outs[3], o4 = outs[4], o5 = outs[5];
-        float* a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda;
-        TV s0, s1, s2, s3, s4, s5;
+        float* o0 = outs[0], o1 = outs[1], o2 = outs[2], o3 = outs[3], o4 = outs[4];
+        float* a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda;
+        TV s0, s1, s2, s3, s4;
         if (alpha != null)
         {
             s0 = TS.Splat(alpha[0]); s1 = TS.Splat(alpha[1]); s2 = TS.Splat(alpha[2]);
-            s3 = TS.Splat(alpha[3]); s4 = TS.Splat(alpha[4]); s5 = TS.Splat(alpha[5]);
+            s3 = TS.Splat(alpha[3]); s4 = TS.Splat(alpha[4]);
         }
-        else s0 = s1 = s2 = s3 = s4 = s5 = TS.Splat(1f);
+        else s0 = s1 = s2 = s3 = s4 = TS.Splat(1f);
         int v = 0;
         for (; v + 4 <= nv; v += 4)
         {
@@ -707,7 +707,6 @@ public static unsafe class AttentionSimd
             TV c20 = TS.Mul(TS.Load(o2 + e), s2), c21 = TS.Mul(TS.Load(o2 + e + w), s2), c22 = TS.Mul(TS.Load(o2 + e + 2 * w), s2), c23 = TS.Mul(TS.Load(o2 + e + 3 * w), s2);
             TV c30 = TS.Mul(TS.Load(o3 + e), s3), c31 = TS.Mul(TS.Load(o3 + e + w), s3), c32 = TS.Mul(TS.Load(o3 + e + 2 * w), s3), c33 = TS.Mul(TS.Load(o3 + e + 3 * w), s3);
             TV c40 = TS.Mul(TS.Load(o4 + e), s4), c41 = TS.Mul(TS.Load(o4 + e + w), s4), c42 = TS.Mul(TS.Load(o4 + e + 2 * w), s4), c43 = TS.Mul(TS.Load(o4 + e + 3 * w), s4);
-            TV c50 = TS.Mul(TS.Load(o5 + e), s5), c51 = TS.Mul(TS.Load(o5 + e + w), s5), c52 = TS.Mul(TS.Load(o5 + e + 2 * w), s5), c53 = TS.Mul(TS.Load(o5 + e + 3 * w), s5);
             float* bp = b + e;
             for (int j = 0; j < cnt; j++, bp += ldb)
             {
@@ -722,21 +721,18 @@ public static unsafe class AttentionSimd
                 c30 = TS.Fma(x, b0, c30); c31 = TS.Fma(x, b1, c31); c32 = TS.Fma(x, b2, c32); c33 = TS.Fma(x, b3, c33);
                 x = TS.Splat(a4[j]);
                 c40 = TS.Fma(x, b0, c40); c41 = TS.Fma(x, b1, c41); c42 = TS.Fma(x, b2, c42); c43 = TS.Fma(x, b3, c43);
-                x = TS.Splat(a5[j]);
-                c50 = TS.Fma(x, b0, c50); c51 = TS.Fma(x, b1, c51); c52 = TS.Fma(x, b2, c52); c53 = TS.Fma(x, b3, c53);
             }
             TS.Store(o0 + e, c00); TS.Store(o0 + e + w, c01); TS.Store(o0 + e + 2 * w, c02); TS.Store(o0 + e + 3 * w, c03);
             TS.Store(o1 + e, c10); TS.Store(o1 + e + w, c11); TS.Store(o1 + e + 2 * w, c12); TS.Store(o1 + e + 3 * w, c13);
             TS.Store(o2 + e, c20); TS.Store(o2 + e + w, c21); TS.Store(o2 + e + 2 * w, c22); TS.Store(o2 + e + 3 * w, c23);
             TS.Store(o3 + e, c30); TS.Store(o3 + e + w, c31); TS.Store(o3 + e + 2 * w, c32); TS.Store(o3 + e + 3 * w, c33);
             TS.Store(o4 + e, c40); TS.Store(o4 + e + w, c41); TS.Store(o4 + e + 2 * w, c42); TS.Store(o4 + e + 3 * w, c43);
-            TS.Store(o5 + e, c50); TS.Store(o5 + e + w, c51); TS.Store(o5 + e + 2 * w, c52); TS.Store(o5 + e + 3 * w, c53);
         }
         for (; v < nv; v++)
         {
             int e = v * w;
             TV c0 = TS.Mul(TS.Load(o0 + e), s0), c1 = TS.Mul(TS.Load(o1 + e), s1), c2 = TS.Mul(TS.Load(o2 + e), s2);
-            TV c3 = TS.Mul(TS.Load(o3 + e), s3), c4 = TS.Mul(TS.Load(o4 + e), s4), c5 = TS.Mul(TS.Load(o5 + e), s5);
+            TV c3 = TS.Mul(TS.Load(o3 + e), s3), c4 = TS.Mul(TS.Load(o4 + e), s4);
             float* bp = b + e;
             for (int j = 0; j < cnt; j++, bp += ldb)
             {
@@ -746,10 +742,9 @@ public static unsafe class AttentionSimd
                 c2 = TS.Fma(TS.Splat(a2[j]), b0, c2);
                 c3 = TS.Fma(TS.Splat(a3[j]), b0, c3);
                 c4 = TS.Fma(TS.Splat(a4[j]), b0, c4);
-                c5 = TS.Fma(TS.Splat(a5[j]), b0, c5);
             }
             TS.Store(o0 + e, c0); TS.Store(o1 + e, c1); TS.Store(o2 + e, c2);
-            TS.Store(o3 + e, c3); TS.Store(o4 + e, c4); TS.Store(o5 + e, c5);
+            TS.Store(o3 + e, c3); TS.Store(o4 + e, c4);
         }
     }
 
