@@ -23,6 +23,14 @@ internal static class Entry
             Console.Error.WriteLine($"microexpr: {e.Message}");
             return Usage;
         }
+        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or InvalidOperationException
+                                   or UnauthorizedAccessException or NotSupportedException)
+        {
+            // Bad input (a missing file, a corrupt annotation, a checkpoint of another model): the message names the
+            // file and the problem; the stack trace would only hide it.
+            Console.Error.WriteLine($"microexpr: {e.Message}");
+            return Failed;
+        }
     }
 
     internal static int Dispatch(IReadOnlyList<string> args)

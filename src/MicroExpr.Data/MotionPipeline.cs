@@ -11,7 +11,7 @@ namespace MicroExpr.Data;
 /// clip; off, the whole frame. The box is cut from every frame used, converted to gray and resized to S×S (area
 /// interpolation); the flow is computed at S×S.</item>
 /// <item>Apex: when unknown (&lt; 0), the frame of onset+1..offset with the largest mean Farneback flow magnitude from the
-/// onset (computed at ≤ 64 px).</item>
+/// onset (computed at ≤ 64 px; without the global motion when that setting is on).</item>
 /// <item>Frames: T positions from <see cref="FrameSelector"/>; fractional positions (short clips) interpolate linearly
 /// between the two neighbouring frames.</item>
 /// <item>Flow from the onset frame to each selected frame (<see cref="PreprocessSettings.Flow"/>), encoded by
@@ -62,7 +62,7 @@ public static class MotionPipeline
                 return g;
             }
 
-            if (apex < 0) apex = EstimateApex(onset, offset, Gray);
+            if (apex < 0) apex = EstimateApex(onset, offset, Gray, settings.RemoveGlobalMotion);
             var positions = FrameSelector.Select(onset, apex, offset, settings.Frames, settings.Selection);
             var from = Gray(onset);
             var flows = new List<(float[] U, float[] V)>(positions.Length);
@@ -108,7 +108,7 @@ public static class MotionPipeline
     }
 
     /// <summary>The index in onset+1..offset with the largest mean Farneback magnitude from the onset (onset itself for a one-frame clip).</summary>
-    static int EstimateApex(int onset, int offset, Func<int, Mat> gray)
+    static int EstimateApex(int onset, int offset, Func<int, Mat> gray, bool removeGlobal)
     {
         if (offset == onset) return onset;
         var g0 = gray(onset);
@@ -122,6 +122,7 @@ public static class MotionPipeline
             using var b = new Mat();
             Cv2.Resize(gray(i), b, new Size(side, side), 0, 0, InterpolationFlags.Area);
             var (u, v) = OpticalFlow.Farneback(a, b);
+            if (removeGlobal) GlobalMotion.RemoveAffine(u, v, side, side); // head drift is not the expression
             double sum = 0;
             for (int k = 0; k < u.Length; k++) sum += Math.Sqrt(u[k] * u[k] + v[k] * v[k]);
             if (sum > bestMag) { bestMag = sum; best = i; }

@@ -61,12 +61,12 @@ public static class SlsttPresets
     public static SlsttConfig Bench => new() { Name = "slstt-bench" };
 
     /// <summary>
-    /// Small enough for the demo on a 2-core CPU: 48 px motion images, 8×8 patches (36 tokens), width 64,
+    /// Small enough for the demo on a 2-core CPU: 32 px motion images, 8×8 patches (16 tokens), width 64,
     /// 2 blocks of 2 heads, MLP 128, one LSTM layer of 64, linear head.
     /// </summary>
     public static SlsttConfig Tiny => new()
     {
-        Name = "slstt-tiny", ImageSize = 48, PatchSize = 8, Width = 64, Depth = 2, Heads = 2, MlpHidden = 128,
+        Name = "slstt-tiny", ImageSize = 32, PatchSize = 8, Width = 64, Depth = 2, Heads = 2, MlpHidden = 128,
         Temporal = TemporalKind.Lstm, TemporalLayers = 1, TemporalHidden = 64, TemporalHeads = 2, Classes = 3,
     };
 

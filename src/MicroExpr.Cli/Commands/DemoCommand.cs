@@ -22,11 +22,11 @@ internal static class DemoCommand
         "Synthesise micro-expressions, preprocess them, train slstt-tiny with honest LOSO and write a report: one command, no data needed.",
         [
             new("out", OptionKind.Text, "work folder (synthetic data, cache, run)", "runs/demo"),
-            new("subjects", OptionKind.Int, "synthetic subjects (one LOSO fold each)", "8", 2),
-            new("clips-per-subject", OptionKind.Int, "clips per subject", "9", 1),
-            new("epochs", OptionKind.Int, "epochs per fold", "12", 1),
+            new("subjects", OptionKind.Int, "synthetic subjects (one LOSO fold each)", "12", 2),
+            new("clips-per-subject", OptionKind.Int, "clips per subject", "15", 1),
+            new("epochs", OptionKind.Int, "epochs per fold", "40", 1),
             new("frames", OptionKind.Int, "frames T per clip after selection", "4", 1),
-            new("size", OptionKind.Int, "motion image size S", "48", 16),
+            new("size", OptionKind.Int, "motion image size S (the flow is computed at the frames' 128 px and area-averaged down)", "32", 16),
             new("flow", OptionKind.Text, "farneback or tvl1", "farneback"),
             new("seed", OptionKind.Int, "seed of the synthetic set and of training", "1", 0),
             new("device", OptionKind.Text, "auto, cpu, cuda or ilgpu-cpu", "auto"),
@@ -51,7 +51,7 @@ internal static class DemoCommand
         var bar = new Progress();
 
         // 1. Synthetic clips in the CASME II layout (skipped when the same set is already there).
-        var synth = new SyntheticOptions { Subjects = a.Int("subjects", 8), ClipsPerSubject = a.Int("clips-per-subject", 9), Seed = seed };
+        var synth = new SyntheticOptions { Subjects = a.Int("subjects", 12), ClipsPerSubject = a.Int("clips-per-subject", 15), Seed = seed };
         var watch = Stopwatch.StartNew();
         var summary = SyntheticDataset.Generate(synth, synthDir, preview: true, (done, n) => bar.Report($"synth: clip {done}/{n}"));
         bar.Clear();
@@ -69,8 +69,11 @@ internal static class DemoCommand
             "tvl1" => FlowMethod.TvL1,
             _ => throw new CliUsageException($"--flow {flowName}: expected farneback or tvl1"),
         };
-        var settings = new PreprocessSettings(flow, a.Int("frames", 4), a.Int("size", 48), MotionEncoding.Uvs, FrameSelection.ApexCentred, FaceDetect: false,
-            RemoveGlobalMotion: true);
+        // The synthetic faces fill the frame (no face detection). Flow at the frames' own 128 px, head motion removed,
+        // area-averaged to S px, and a fixed scale of 0.25 px at S (about 1 px at 128) so that a blink does not shrink the
+        // expression's values in its clip.
+        var settings = new PreprocessSettings(flow, a.Int("frames", 4), a.Int("size", 32), MotionEncoding.Uvs, FrameSelection.ApexCentred,
+            FaceDetect: false, RemoveGlobalMotion: true, FlowSize: synth.Size, FlowScale: 0.25);
         watch.Restart();
         var pre = Preprocessor.Run(list, settings, cacheDir, progress: (done, n) => bar.Report($"preprocess: clip {done}/{n}"));
         bar.Clear();
@@ -81,8 +84,8 @@ internal static class DemoCommand
         var clips = ClipSet.FromCache(cacheDir);
         var options = new TrainOptions
         {
-            Preset = "slstt-tiny", Epochs = a.Int("epochs", 12), BatchSize = 8, LearningRate = 2e-3f, WarmupEpochs = 1, WeightDecay = 0.05f,
-            Seed = (ulong)seed, ClassWeights = true,
+            Preset = "slstt-tiny", Epochs = a.Int("epochs", 40), BatchSize = 4, LearningRate = 1e-3f, WarmupEpochs = 1, WeightDecay = 0.05f,
+            Seed = (ulong)seed, ClassWeights = true, Flip = true, CropPad = 2,
         };
         watch.Restart();
         if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true); // a demo always trains afresh

@@ -54,6 +54,7 @@ internal static class PredictCommand
             int onset = 0, apex = -1, offset = -1;
             if (framesDir != null)
             {
+                if (!Directory.Exists(framesDir)) throw new DirectoryNotFoundException($"{framesDir}: frames folder not found");
                 var files = FrameFolder.List(framesDir);
                 if (files.Count < 2) throw new InvalidDataException($"{framesDir}: a clip needs at least 2 frames, found {files.Count}");
                 int Index(string name)

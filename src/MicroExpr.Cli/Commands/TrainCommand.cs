@@ -151,7 +151,8 @@ internal sealed class TrainingProgressBar(int epochs) : ITrainingProgress
         var eta = TimeSpan.FromSeconds(remaining * perEpoch);
         int width = 20, filled = (int)Math.Round(width * (foldIndex * (double)epochs + epoch) / (folds * (double)epochs));
         string lossText = double.IsNaN(loss) ? "done earlier" : $"loss {loss.ToString("F3", CultureInfo.InvariantCulture)}";
-        string line = $"[{new string('#', filled)}{new string('.', width - filled)}] fold {foldIndex + 1}/{folds} ({fold}) epoch {epoch}/{total} {lossText} ETA {eta:mm\\:ss}";
+        string where = foldIndex >= folds - 1 && fold == "all subjects" ? "final model (all subjects)" : $"fold {foldIndex + 1}/{folds} ({fold})";
+        string line = $"[{new string('#', filled)}{new string('.', width - filled)}] {where} epoch {epoch}/{total} {lossText} ETA {eta:mm\\:ss}";
         if (terminal) bar.Report(line);
         else if (epoch == total) Console.Error.WriteLine(line);
     }
