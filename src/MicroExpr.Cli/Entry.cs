@@ -12,7 +12,10 @@ internal static class Entry
     public const int Ok = 0, Failed = 1, Usage = 2;
 
 
-    public static int Main(string[] args)
+    public static int Main(string[] args) => Run(args);
+
+    /// <summary>Runs a command line and turns errors into a message and an exit code, as the process does.</summary>
+    internal static int Run(IReadOnlyList<string> args)
     {
         try
         {

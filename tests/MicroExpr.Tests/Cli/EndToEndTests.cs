@@ -1,0 +1,83 @@
+using MicroExpr.Cli;
+
+namespace MicroExpr.Tests.Cli;
+
+/// <summary>The user's path through the command line on a tiny synthetic set: demo, then evaluate and predict on its run.</summary>
+[NonParallelizable]
+public class EndToEndTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var (oldOut, oldErr) = (Console.Out, Console.Error);
+        var o = new StringWriter();
+        var e = new StringWriter();
+        Console.SetOut(o);
+        Console.SetError(e);
+        try
+        {
+            return (Entry.Run(args), o.ToString(), e.ToString());
+        }
+        finally
+        {
+            Console.SetOut(oldOut);
+            Console.SetError(oldErr);
+        }
+    }
+
+    [Test]
+    public void DemoThenEvaluateThenPredict()
+    {
+        string dir = Directory.CreateTempSubdirectory("demo").FullName;
+        try
+        {
+            var (code, output, err) = Run("demo", "--out", dir, "--subjects", "3", "--clips-per-subject", "3", "--epochs", "2", "--frames", "2",
+                "--size", "16", "--json");
+            Assert.That(code, Is.EqualTo(0), err);
+            string last = output.TrimEnd().Split('\n')[^1];
+            using var json = System.Text.Json.JsonDocument.Parse(last);
+            foreach (var key in new[] { "uf1", "uar", "accuracy", "seconds" })
+                Assert.That(json.RootElement.TryGetProperty(key, out _), key);
+            Assert.That(json.RootElement.GetProperty("clips").GetInt32(), Is.EqualTo(9));
+            string run = Path.Combine(dir, "run");
+            foreach (var f in new[] { "metrics.json", "report.md", "confusion.png", "curves.png", "final/model.safetensors" })
+                Assert.That(File.Exists(Path.Combine(run, f)), f);
+
+            var (evalCode, evalOut, evalErr) = Run("evaluate", "--run", run, "--json");
+            Assert.That(evalCode, Is.EqualTo(0), evalErr);
+            Assert.That(evalOut, Does.Contain("\"uf1\""));
+
+            string clip = Directory.GetDirectories(Path.Combine(dir, "synthetic", "CASME2_RAW_selected", "sub01"))[0];
+            var (pCode, pOut, pErr) = Run("predict", "--model", run, "--frames", clip, "--json");
+            Assert.That(pCode, Is.EqualTo(0), pErr);
+            using var p = System.Text.Json.JsonDocument.Parse(pOut.Trim());
+            double sum = p.RootElement.GetProperty("probabilities").EnumerateObject().Sum(x => x.Value.GetDouble());
+            Assert.That(sum, Is.EqualTo(1.0).Within(1e-3));
+
+            var (badCode, _, badErr) = Run("predict", "--model", run, "--frames", Path.Combine(dir, "nope"));
+            Assert.That(badCode, Is.EqualTo(1));
+            Assert.That(badErr, Does.Contain("nope").And.Contain("not found"));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Test]
+    public void TrainRefusesAMissingCacheByName()
+    {
+        var (code, _, err) = Run("train", "--data", "/nonexistent/cache", "--out", Path.Combine(Path.GetTempPath(), "never"));
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(err, Does.Contain("/nonexistent/cache").And.Contain("index.json"));
+    }
+
+    [Test]
+    public void BenchTrainStepRunsTheBenchModel()
+    {
+        var (code, output, err) = Run("bench", "train-step", "--batch", "1", "--warmup", "0", "--runs", "1", "--json");
+        Assert.That(code, Is.EqualTo(0), err);
+        using var json = System.Text.Json.JsonDocument.Parse(output.Trim());
+        foreach (var key in new[] { "name", "median_ms", "clips_per_s", "peak_rss_mb" })
+            Assert.That(json.RootElement.TryGetProperty(key, out _), key);
+    }
+}
