@@ -42,8 +42,8 @@ public class SlsttModelTests
     {
         using var model = new SlsttModel(SlsttPresets.Tiny, new Rng(1));
         using var scope = new TensorScope();
-        var ex = Assert.Throws<ShapeException>(() => model.Forward(Tensor.Zeros(1, 2, 3, 32, 32)))!;
-        Assert.That(ex.Message, Does.Contain("slstt-tiny").And.Contain("[1, 2, 3, 32, 32]").And.Contain("32"));
+        var ex = Assert.Throws<ShapeException>(() => model.Forward(Tensor.Zeros(1, 2, 3, 48, 48)))!;
+        Assert.That(ex.Message, Does.Contain("slstt-tiny").And.Contain("[1, 2, 3, 48, 48]").And.Contain("32"));
     }
 }
 

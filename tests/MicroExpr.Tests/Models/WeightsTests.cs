@@ -63,7 +63,7 @@ public class WeightsTests
     public void TimmVitImportReshapesPatchKernelResizesPositionsAndListsTheRest()
     {
         // A ViT in timm's naming written by the project's own writer: a 4×4 grid at patch 8 (32 px), imported at 48 px (6×6 grid).
-        var cfg = SlsttPresets.Tiny;
+        var cfg = SlsttPresets.Tiny with { ImageSize = 48 };
         int c = cfg.Width, p = cfg.PatchSize, g0 = 4;
         var rng = new Rng(9);
         float[] R(int n) => Enumerable.Range(0, n).Select(_ => (float)rng.NextNormal()).ToArray();
