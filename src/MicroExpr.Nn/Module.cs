@@ -47,6 +47,12 @@ public abstract class Module : IDisposable
 
     public IEnumerable<Tensor> Parameters() => NamedParameters().Select(p => p.Value);
 
+    /// <summary>Moves every parameter to the device (in place; optimizers must be created after this).</summary>
+    public void To(Device device)
+    {
+        foreach (var p in Parameters()) p.MoveTo(device);
+    }
+
     public long ParameterCount() => Parameters().Sum(p => (long)p.Numel);
 
     public void ZeroGrad()

@@ -27,7 +27,7 @@ public sealed partial class Tensor : IDisposable
 
     public int Rank => Shape.Length;
     public int Numel { get; }
-    public Storage Storage { get; }
+    public Storage Storage { get; private set; }
     public IBackend Backend => Storage.Backend;
     public Device Device => Backend.Device;
 
@@ -190,6 +190,27 @@ public sealed partial class Tensor : IDisposable
     internal void ThrowIfDisposed()
     {
         if (IsDisposed) throw new ObjectDisposedException(ToString(), "tensor was disposed (was it made inside a TensorScope that has ended? call Keep() to keep it)");
+    }
+
+    /// <summary>
+    /// Moves a leaf (a parameter) to another device in place: the same tensor object, its values copied into storage
+    /// of the new device. Modules keep references to their parameters, so this is how a built model changes device.
+    /// </summary>
+    public void MoveTo(Device device)
+    {
+        ThrowIfDisposed();
+        if (device == Device) return;
+        if (Node != null) throw new InvalidOperationException($"MoveTo: {this} was made by op '{Node.Op}'; only leaves move in place (use To for others)");
+        var values = ToArray();
+        var storage = device.Backend.Allocate(Numel, zero: false);
+        device.Backend.Upload(storage, values);
+        Storage.Release();
+        Storage = storage;
+        if (Grad != null)
+        {
+            Grad.Dispose();
+            Grad = null;
+        }
     }
 
     /// <summary>Releases this leaf's gradient.</summary>

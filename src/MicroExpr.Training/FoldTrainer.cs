@@ -74,7 +74,8 @@ public static class FoldTrainer
         Directory.CreateDirectory(foldDir);
         var cfg = o.ModelConfig(data);
         ulong foldSeed = o.Seed * 1_000_003UL + (ulong)foldIndex * 7919UL;
-        using var model = new SlsttModel(cfg, new Rng(foldSeed)).ToDevice(device);
+        using var model = new SlsttModel(cfg, new Rng(foldSeed));
+        model.To(device); // parameters are initialised on the CPU from the seed, so every device starts from the same weights
         using Optimizer opt = o.Optimizer switch
         {
             "adamw" => new AdamW(model.Parameters(), o.LearningRate, weightDecay: o.WeightDecay),
@@ -238,20 +239,5 @@ public static class FoldTrainer
         string tmp = path + ".tmp";
         File.WriteAllText(tmp, JsonSerializer.Serialize(value, new JsonSerializerOptions { WriteIndented = true }));
         File.Move(tmp, path, overwrite: true);
-    }
-}
-
-/// <summary>Moving a freshly built model's parameters to a device.</summary>
-public static class ModelDeviceExtensions
-{
-    public static SlsttModel ToDevice(this SlsttModel model, Device device)
-    {
-        if (device == Device.Cpu) return model;
-        foreach (var (_, p) in model.NamedParameters())
-        {
-            if (p.Device == device) continue;
-            throw new NotSupportedException($"model parameters live on {p.Device}; building models directly on {device} is not supported yet");
-        }
-        return model;
     }
 }

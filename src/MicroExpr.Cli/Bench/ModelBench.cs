@@ -44,6 +44,7 @@ internal static class ModelBench
         int batch = a.Int("batch", 8), warmup = a.Int("warmup", 3), runs = a.Int("runs", 20);
         var cfg = SlsttPresets.Bench;
         using var model = new SlsttModel(cfg, new Rng(1));
+        model.To(device);
         using var opt = new AdamW(model.Parameters(), lr: 1e-4f, beta1: 0.9f, beta2: 0.999f, eps: 1e-8f, weightDecay: 0.01f);
         var rng = new Rng(2);
         using var x = Tensor.RandN([batch, 8, 3, cfg.ImageSize, cfg.ImageSize], rng, device: device).Keep();

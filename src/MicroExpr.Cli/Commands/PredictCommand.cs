@@ -47,6 +47,7 @@ internal static class PredictCommand
         var config = Weights.ReadConfig(modelPath);
         using var model = new SlsttModel(config, new Rng(0));
         Weights.Load(model, modelPath);
+        model.To(device);
 
         var frames = new List<Mat>();
         try

@@ -99,3 +99,34 @@ public class LosoTests
         Assert.That(ex.Message, Does.Contain("1..3").And.Contain("sub0"));
     }
 }
+
+/// <summary>Training on another device and on single motion images (T = 1), as a manifest of precomputed images gives.</summary>
+public class TrainingVariantsTests
+{
+    [Test]
+    public void OneMotionImagePerClipTrains()
+    {
+        var toy = LosoTests.ToyClips();
+        // Keep only the second frame of each clip: T = 1.
+        var clips = toy.Clips.Select(c => c with { Data = c.Data.AsSpan(3 * 16 * 16).ToArray() }).ToList();
+        var data = new ClipSet(clips, toy.ClassNames, 1, 3, 16, "toy T=1");
+        string run = Path.Combine(Directory.CreateTempSubdirectory("t1").FullName, "run");
+        var r = LosoRunner.Train(data, new TrainOptions { Epochs = 2, BatchSize = 4 }, run, Device.Cpu, resume: false, onlyFold: 0).Single();
+        Assert.That(r.Predictions, Has.Count.EqualTo(4));
+        Directory.Delete(Path.GetDirectoryName(run)!, true);
+    }
+
+    [Test]
+    public void AFoldOnIlgpuCpuMatchesTheCpuBackend()
+    {
+        var data = LosoTests.ToyClips(subjects: 2, perSubject: 3);
+        var o = new TrainOptions { Epochs = 1, BatchSize = 3, Seed = 5 };
+        string root = Directory.CreateTempSubdirectory("dev").FullName;
+        var cpu = LosoRunner.Train(data, o, Path.Combine(root, "cpu"), Device.Cpu, resume: false, onlyFold: 0).Single();
+        var ilgpu = LosoRunner.Train(data, o, Path.Combine(root, "ilgpu"), Devices.Resolve("ilgpu-cpu"), resume: false, onlyFold: 0).Single();
+        Assert.That(ilgpu.EpochLoss[0], Is.EqualTo(cpu.EpochLoss[0]).Within(1e-4 * Math.Abs(cpu.EpochLoss[0])));
+        for (int i = 0; i < cpu.Predictions.Count; i++)
+            Assert.That(ilgpu.Predictions[i].Probabilities, Is.EqualTo(cpu.Predictions[i].Probabilities).Within(1e-3f));
+        Directory.Delete(root, true);
+    }
+}
