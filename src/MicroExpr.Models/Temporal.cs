@@ -18,15 +18,14 @@ public sealed class MeanAggregator(int features) : TemporalAggregator
 }
 
 /// <summary>
-/// LSTM over the frames (PyTorch naming and gate order i, f, g, o: weight_ih_l{k} [4H, in],
-/// weight_hh_l{k} [4H, H], bias_ih_l{k}, bias_hh_l{k}); zero initial state; the last layer's last
-/// hidden state is the clip feature. The input projection of all frames is one GEMM per layer.
+/// The weights every recurrent aggregator has, per layer k, in PyTorch's naming: weight_ih_l{k} [G·H, in],
+/// weight_hh_l{k} [G·H, H], bias_ih_l{k}, bias_hh_l{k} [G·H], with G gates; initialised uniformly in ±1/√H.
 /// </summary>
-public sealed class LstmAggregator : TemporalAggregator
+public abstract class RecurrentAggregator : TemporalAggregator
 {
-    private readonly Tensor[] wIh, wHh, bIh, bHh;
+    protected readonly Tensor[] wIh, wHh, bIh, bHh;
 
-    public LstmAggregator(int inFeatures, int hidden, int layers, Rng rng)
+    protected RecurrentAggregator(int inFeatures, int hidden, int layers, int gates, Rng rng)
     {
         Hidden = hidden;
         wIh = new Tensor[layers];
@@ -37,17 +36,26 @@ public sealed class LstmAggregator : TemporalAggregator
         for (int l = 0; l < layers; l++)
         {
             int input = l == 0 ? inFeatures : hidden;
-            wIh[l] = Parameter($"weight_ih_l{l}", Tensor.RandU([4 * hidden, input], rng, -bound, bound));
-            wHh[l] = Parameter($"weight_hh_l{l}", Tensor.RandU([4 * hidden, hidden], rng, -bound, bound));
-            bIh[l] = Parameter($"bias_ih_l{l}", Tensor.RandU([4 * hidden], rng, -bound, bound));
-            bHh[l] = Parameter($"bias_hh_l{l}", Tensor.RandU([4 * hidden], rng, -bound, bound));
+            wIh[l] = Parameter($"weight_ih_l{l}", Tensor.RandU([gates * hidden, input], rng, -bound, bound));
+            wHh[l] = Parameter($"weight_hh_l{l}", Tensor.RandU([gates * hidden, hidden], rng, -bound, bound));
+            bIh[l] = Parameter($"bias_ih_l{l}", Tensor.RandU([gates * hidden], rng, -bound, bound));
+            bHh[l] = Parameter($"bias_hh_l{l}", Tensor.RandU([gates * hidden], rng, -bound, bound));
         }
     }
 
     public int Hidden { get; }
     public int Layers => wIh.Length;
     public override int OutFeatures => Hidden;
+}
 
+/// <summary>
+/// LSTM over the frames (PyTorch naming and gate order i, f, g, o: weight_ih_l{k} [4H, in],
+/// weight_hh_l{k} [4H, H], bias_ih_l{k}, bias_hh_l{k}); zero initial state; the last layer's last
+/// hidden state is the clip feature. The input projection of all frames is one GEMM per layer.
+/// </summary>
+public sealed class LstmAggregator(int inFeatures, int hidden, int layers, Rng rng)
+    : RecurrentAggregator(inFeatures, hidden, layers, 4, rng)
+{
     /// <summary>[B, T, C] → last hidden state [B, H].</summary>
     public override Tensor Forward(Tensor frames)
     {
@@ -82,32 +90,9 @@ public sealed class LstmAggregator : TemporalAggregator
 /// GRU over the frames (PyTorch naming, gate order r, z, n): n = tanh(W_in x + b_in + r∘(W_hn h + b_hn)),
 /// h' = (1 − z)∘n + z∘h; zero initial state; last hidden state of the last layer.
 /// </summary>
-public sealed class GruAggregator : TemporalAggregator
+public sealed class GruAggregator(int inFeatures, int hidden, int layers, Rng rng)
+    : RecurrentAggregator(inFeatures, hidden, layers, 3, rng)
 {
-    private readonly Tensor[] wIh, wHh, bIh, bHh;
-
-    public GruAggregator(int inFeatures, int hidden, int layers, Rng rng)
-    {
-        Hidden = hidden;
-        wIh = new Tensor[layers];
-        wHh = new Tensor[layers];
-        bIh = new Tensor[layers];
-        bHh = new Tensor[layers];
-        float bound = 1f / MathF.Sqrt(hidden);
-        for (int l = 0; l < layers; l++)
-        {
-            int input = l == 0 ? inFeatures : hidden;
-            wIh[l] = Parameter($"weight_ih_l{l}", Tensor.RandU([3 * hidden, input], rng, -bound, bound));
-            wHh[l] = Parameter($"weight_hh_l{l}", Tensor.RandU([3 * hidden, hidden], rng, -bound, bound));
-            bIh[l] = Parameter($"bias_ih_l{l}", Tensor.RandU([3 * hidden], rng, -bound, bound));
-            bHh[l] = Parameter($"bias_hh_l{l}", Tensor.RandU([3 * hidden], rng, -bound, bound));
-        }
-    }
-
-    public int Hidden { get; }
-    public int Layers => wIh.Length;
-    public override int OutFeatures => Hidden;
-
     public override Tensor Forward(Tensor frames)
     {
         int b = frames.Shape[0], t = frames.Shape[1], hsz = Hidden;
