@@ -11,7 +11,7 @@ internal static class BenchOptions
     [
         new("json", OptionKind.Switch, "print one JSON object per line per benchmark instead of a table"),
         new("threads", OptionKind.Int, "threads the kernel may use", DefaultThreads.ToString(System.Globalization.CultureInfo.InvariantCulture), 1),
-        new("warmup", OptionKind.Int, "untimed warm-up calls at least; warm-up also goes on to 50 calls or 1 s, for the JIT", DefaultWarmup.ToString(System.Globalization.CultureInfo.InvariantCulture), 0),
+        new("warmup", OptionKind.Int, "untimed warm-up calls at least; warm-up also goes on for 2 s, so the JIT has optimised the kernel", DefaultWarmup.ToString(System.Globalization.CultureInfo.InvariantCulture), 0),
         new("runs", OptionKind.Int, "timed samples (each repeats the call to last >= 2 ms)", DefaultRuns.ToString(System.Globalization.CultureInfo.InvariantCulture), 1),
         new("seed", OptionKind.Int, "seed of the random inputs", DefaultSeed.ToString(System.Globalization.CultureInfo.InvariantCulture)),
     ];

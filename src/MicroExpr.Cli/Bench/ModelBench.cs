@@ -24,7 +24,7 @@ internal static class ModelBench
         [
             new("json", OptionKind.Switch, "print one JSON line with name, median_ms, clips_per_s, peak_rss_mb"),
             new("threads", OptionKind.Int, "CPU threads", "2", 1),
-            new("warmup", OptionKind.Int, "untimed steps", "3", 0),
+            new("warmup", OptionKind.Int, "untimed steps at least (warm-up also goes on for 2 s)", "3", 0),
             new("runs", OptionKind.Int, "timed steps", "20", 1),
             new("batch", OptionKind.Int, "clips per batch", "8", 1),
             new("device", OptionKind.Text, "auto, cpu, cuda or ilgpu-cpu", "auto"),
@@ -71,9 +71,12 @@ internal static class ModelBench
         }
 
         var bar = new Progress();
-        for (int i = 0; i < warmup; i++)
+        // At least `warmup` steps and 2 s, so the tiered JIT has optimised the kernels (see BenchHarness).
+        var warm = Stopwatch.StartNew();
+        int warmed = 0;
+        while (warmed < warmup || (warmup > 0 && warm.Elapsed.TotalSeconds < 2))
         {
-            bar.Report($"bench {op}: warm-up {i + 1}/{warmup}");
+            bar.Report($"bench {op}: warm-up step {++warmed}");
             Step();
         }
         var ms = new double[runs];
@@ -94,7 +97,7 @@ internal static class ModelBench
         {
             Console.Out.WriteLine(JsonSerializer.Serialize(new
             {
-                name = op, model = cfg.Name, batch, threads = CpuThreads.Count, device = device.Name, runs,
+                name = op, model = cfg.Name, batch, threads = CpuThreads.Count, device = device.Name, runs, warmup = warmed,
                 median_ms = Math.Round(median, 2), min_ms = Math.Round(ms[0], 2), max_ms = Math.Round(ms[^1], 2),
                 clips_per_s = Math.Round(clipsPerS, 2), peak_rss_mb = Math.Round(peakMb, 1),
             }));
@@ -102,7 +105,7 @@ internal static class ModelBench
         else
         {
             string F(double v) => v.ToString("F1", CultureInfo.InvariantCulture);
-            Console.Out.WriteLine($"{op}: {cfg.Name}, batch {batch}, {CpuThreads.Count} threads, {device.Name}, {runs} steps after {warmup} warm-up");
+            Console.Out.WriteLine($"{op}: {cfg.Name}, batch {batch}, {CpuThreads.Count} threads, {device.Name}, {runs} steps after {warmed} warm-up");
             Console.Out.WriteLine($"  median {F(median)} ms (min {F(ms[0])}, max {F(ms[^1])})  {F(clipsPerS)} clips/s  peak RSS {F(peakMb)} MiB");
             Console.Out.WriteLine($"  libtorch (performance.md): {F(peerMs)} ms = {F(batch == 8 ? 8000 / peerMs : double.NaN)} clips/s; ratio {F(peerMs / median)}x; peak RSS libtorch {(train ? 846 : 608)} MiB");
         }
