@@ -26,8 +26,7 @@ public sealed class Linear : Module
     {
         if (x.Shape[^1] != InFeatures)
             throw new ShapeException($"linear: input {ShapeUtil.Format(x.Shape)} has {x.Shape[^1]} features; the layer takes {InFeatures}");
-        var y = Tensor.MatMul(x, Weight, false, true);
-        return Bias is null ? y : y + Bias;
+        return Tensor.Linear(x, Weight, Bias);
     }
 }
 

@@ -91,3 +91,40 @@ public class MatMulOpTests<TDevice> where TDevice : ITestDevice
         Assert.That(ex.Message, Does.Contain("matmul").And.Contain("[2, 3]").And.Contain("[4, 5]"));
     }
 }
+
+/// <summary>The fused Linear op (GEMM with the bias written first) against y = x·Wᵀ + b in double.</summary>
+public class LinearOpTests
+{
+    private static double[] Reference(double[] x, double[] w, double[]? b, int rows, int inF, int outF)
+    {
+        var y = Ref.MatMul(x, w, rows, outF, inF, false, true);
+        if (b != null) for (int r = 0; r < rows; r++) for (int o = 0; o < outF; o++) y[r * outF + o] += b[o];
+        return y;
+    }
+
+    [TestCase(new[] { 1, 1 }, 1, true)]
+    [TestCase(new[] { 5, 7 }, 3, true)]
+    [TestCase(new[] { 2, 3, 17 }, 33, true)]
+    [TestCase(new[] { 4, 16 }, 16, false)]
+    [TestCase(new[] { 2, 50, 12 }, 36, true)]
+    public void MatchesTheReference(int[] xShape, int outF, bool bias)
+    {
+        int inF = xShape[^1], rows = Ref.Numel(xShape) / inF;
+        new GradCheck
+        {
+            Name = "linear",
+            Shapes = bias ? [xShape, [outF, inF], [outF]] : [xShape, [outF, inF]],
+            Op = t => Tensor.Linear(t[0], t[1], bias ? t[2] : null),
+            Reference = x => Reference(x[0], x[1], bias ? x[2] : null, rows, inF, outF),
+            MaxGradChecks = 80,
+        }.Run();
+    }
+
+    [Test]
+    public void MismatchNamesBothShapes()
+    {
+        using var x = Tensor.Zeros(2, 5);
+        using var w = Tensor.Zeros(3, 4);
+        Assert.That(Assert.Throws<ShapeException>(() => Tensor.Linear(x, w, null))!.Message, Does.Contain("[2, 5]").And.Contain("[3, 4]"));
+    }
+}
