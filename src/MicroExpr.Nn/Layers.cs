@@ -111,8 +111,18 @@ public sealed class TransformerBlock : Module
     public LayerNorm Norm2 { get; }
     public Mlp Mlp { get; }
 
-    /// <summary>x [B, N, C] → [B, N, C].</summary>
+    /// <summary>
+    /// x [B, N, C] → [B, N, C]. Without the tape (inference) the block's intermediates are freed as soon as it
+    /// returns, so inference holds one block's activations at a time instead of the whole network's.
+    /// </summary>
     public Tensor Forward(Tensor x)
+    {
+        if (Tensors.Autograd.GradMode.Enabled) return ForwardCore(x);
+        using var scope = new TensorScope();
+        return scope.Return(ForwardCore(x));
+    }
+
+    private Tensor ForwardCore(Tensor x)
     {
         var h = x + Attn.Forward(Norm1.Forward(x));
         return h + Mlp.Forward(Norm2.Forward(h));

@@ -30,6 +30,20 @@ public sealed class TensorScope : IDisposable
         tensors.Add(t);
     }
 
+    /// <summary>
+    /// Hands <paramref name="t"/> to the enclosing scope (or makes it kept when there is none), so it outlives this
+    /// scope's end: <c>using var s = new TensorScope(); ...; return s.Return(y);</c> frees everything else made inside.
+    /// </summary>
+    public Tensor Return(Tensor t)
+    {
+        if (t.Scope == this)
+        {
+            if (parent != null) parent.Register(t);
+            else t.Keep();
+        }
+        return t;
+    }
+
     public void Dispose()
     {
         if (disposed) return;

@@ -147,3 +147,35 @@ public class AutogradTests
         Assert.That(t.Max(), Is.LessThanOrEqualTo(2f));
     }
 }
+
+public class ScopeReturnTests
+{
+    [Test]
+    public void ReturnedTensorOutlivesItsScopeAndTheRestIsFreed()
+    {
+        using var outer = new TensorScope();
+        Tensor kept, temp;
+        using (var inner = new TensorScope())
+        {
+            temp = Tensor.Ones(4) * 2f;
+            kept = inner.Return(temp + 1f);
+        }
+        Assert.That(temp.IsDisposed, Is.True);
+        Assert.That(kept.IsDisposed, Is.False);
+        Assert.That(kept.ToArray(), Is.EqualTo(new[] { 3f, 3f, 3f, 3f }));
+        outer.Dispose();
+        Assert.That(kept.IsDisposed, Is.True, "the enclosing scope owns it now");
+    }
+
+    [Test]
+    public void InferenceBlocksGiveTheSameOutputAsTheTape()
+    {
+        using var block = new MicroExpr.Nn.TransformerBlock(16, 2, 32, new Rng(3));
+        using var scope = new TensorScope();
+        var x = Tensor.RandN([2, 5, 16], new Rng(4));
+        var taped = block.Forward(x).ToArray();
+        float[] untaped;
+        using (GradMode.NoGrad()) untaped = block.Forward(x).ToArray();
+        Assert.That(untaped, Is.EqualTo(taped));
+    }
+}
