@@ -179,3 +179,35 @@ public class ScopeReturnTests
         Assert.That(untaped, Is.EqualTo(taped));
     }
 }
+
+[NonParallelizable]
+public class OpProfilerTests
+{
+    [Test]
+    public void CountsCallsFlopsAndBytesPerOpKind()
+    {
+        using var scope = new TensorScope();
+        var a = Tensor.Ones(8, 16);
+        var b = Tensor.Ones(16, 4);
+        OpProfiler.Reset();
+        OpProfiler.Enabled = true;
+        try
+        {
+            _ = Tensor.MatMul(a, b);
+            _ = Tensor.MatMul(a, b);
+            _ = a.Exp();
+        }
+        finally
+        {
+            OpProfiler.Enabled = false;
+        }
+        var stats = OpProfiler.Snapshot().ToDictionary(s => s.Kind);
+        Assert.That(stats["gemm"].Calls, Is.EqualTo(2));
+        Assert.That(stats["gemm"].Flops, Is.EqualTo(2 * 2.0 * 8 * 4 * 16));
+        Assert.That(stats["exp"].Calls, Is.EqualTo(1));
+        Assert.That(stats["exp"].Bytes, Is.EqualTo(8.0 * 128));
+        OpProfiler.Reset();
+        _ = Tensor.MatMul(a, b);
+        Assert.That(OpProfiler.Snapshot(), Is.Empty, "nothing is recorded while disabled");
+    }
+}

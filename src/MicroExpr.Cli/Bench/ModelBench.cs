@@ -28,6 +28,7 @@ internal static class ModelBench
             new("runs", OptionKind.Int, "timed steps", "20", 1),
             new("batch", OptionKind.Int, "clips per batch", "8", 1),
             new("device", OptionKind.Text, "auto, cpu, cuda or ilgpu-cpu", "auto"),
+            new("profile", OptionKind.Switch, "time every backend op kind over the timed steps and print a table"),
         ]);
 
     public static int Run(string op, IReadOnlyList<string> args)
@@ -80,6 +81,9 @@ internal static class ModelBench
             Step();
         }
         var ms = new double[runs];
+        bool profile = a.Switch("profile");
+        OpProfiler.Reset();
+        OpProfiler.Enabled = profile;
         for (int i = 0; i < runs; i++)
         {
             bar.Report($"bench {op}: step {i + 1}/{runs}");
@@ -88,6 +92,8 @@ internal static class ModelBench
             ms[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         }
         bar.Clear();
+        OpProfiler.Enabled = false;
+        double wallMs = ms.Sum();
         Array.Sort(ms);
         double median = runs % 2 == 1 ? ms[runs / 2] : 0.5 * (ms[runs / 2 - 1] + ms[runs / 2]);
         double clipsPerS = batch / (median / 1000);
@@ -109,6 +115,9 @@ internal static class ModelBench
             Console.Out.WriteLine($"  median {F(median)} ms (min {F(ms[0])}, max {F(ms[^1])})  {F(clipsPerS)} clips/s  peak RSS {F(peakMb)} MiB");
             Console.Out.WriteLine($"  libtorch (performance.md): {F(peerMs)} ms = {F(batch == 8 ? 8000 / peerMs : double.NaN)} clips/s; ratio {F(peerMs / median)}x; peak RSS libtorch {(train ? 846 : 608)} MiB");
         }
+        if (profile)
+            ProfileReport.Write(a.Switch("json") ? Console.Error : Console.Out, OpProfiler.Snapshot(), wallMs, CpuThreads.Count,
+                $"{runs} {op} steps of {cfg.Name}, batch {batch}, {device.Name}" + (device.Kind == DeviceKind.Cpu ? "" : " (host clocks: only the CPU backend is timed)"));
         return 0;
     }
 }

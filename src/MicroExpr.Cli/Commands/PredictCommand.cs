@@ -28,6 +28,7 @@ internal static class PredictCommand
             new("offset", OptionKind.Int, "offset frame (default: the last frame)", null, 0),
             new("device", OptionKind.Text, "auto, cpu, cuda or ilgpu-cpu", "auto"),
             new("json", OptionKind.Switch, "print one JSON line with the probabilities"),
+            new("profile", OptionKind.Switch, "time preprocessing and every backend op kind of the forward pass"),
         ]);
 
     public static int Run(IReadOnlyList<string> args)
@@ -94,14 +95,27 @@ internal static class PredictCommand
                 if (onset >= frames.Count || offset >= frames.Count || apex >= frames.Count)
                     throw new CliUsageException($"--onset/--apex/--offset must be below the video's {frames.Count} frames");
             }
+            var pre = System.Diagnostics.Stopwatch.StartNew();
             var clip = MotionPipeline.Process(frames, onset, apex, offset, settings, out int t, out int c, out int h, out int w);
+            double preMs = pre.Elapsed.TotalMilliseconds;
             if (h != config.ImageSize) throw new InvalidDataException($"{modelPath}: the model takes {config.ImageSize} px, the cache settings give {h} px");
             float[] probs;
+            bool profile = a.Switch("profile");
+            OpProfiler.Reset();
+            OpProfiler.Enabled = profile;
+            var fwd = System.Diagnostics.Stopwatch.StartNew();
             using (GradMode.NoGrad())
             using (new TensorScope())
             {
                 model.Training = false;
                 probs = model.Forward(Tensor.FromSpan(clip, [1, t, c, h, w], device)).Softmax().ToArray();
+            }
+            OpProfiler.Enabled = false;
+            if (profile)
+            {
+                Console.Error.WriteLine($"preprocessing (face crop, flow, encoding): {preMs.ToString("F1", CultureInfo.InvariantCulture)} ms");
+                Bench.ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), fwd.Elapsed.TotalMilliseconds, Tensors.Cpu.CpuThreads.Count,
+                    $"one forward pass of {config.Name} ({device.Name}; the first call includes JIT compilation)");
             }
             int best = Array.IndexOf(probs, probs.Max());
             if (a.Switch("json"))

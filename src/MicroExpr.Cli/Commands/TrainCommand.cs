@@ -38,6 +38,7 @@ internal static class TrainCommand
             new("device", OptionKind.Text, "auto, cpu, cuda or ilgpu-cpu", "auto"),
             new("threads", OptionKind.Int, "CPU threads", "all cores", 1),
             new("json", OptionKind.Switch, "print a final JSON line with uf1, uar, accuracy, seconds"),
+            new("profile", OptionKind.Switch, "time every backend op kind during training and print a table at the end"),
         ],
         "Writes RUN/options.json, RUN/log.jsonl, RUN/folds/NN-subject/{checkpoint.safetensors,result.json}, and after the\n" +
         "folds RUN/metrics.json, report.md, confusion.png, curves.png. Folds run with --fold can be pooled by 'microexpr evaluate --run RUN'.");
@@ -60,8 +61,16 @@ internal static class TrainCommand
         Console.Error.WriteLine($"data: {clips.Clips.Count} clips, {clips.Subjects.Count} subjects, classes {string.Join("/", clips.ClassNames)}, [T={clips.Frames}, 3, {clips.Size}, {clips.Size}]");
         int? fold = a.Text("fold") is string f ? LosoRunner.ResolveFold(clips, f) : null;
         var progress = new TrainingProgressBar(options.Epochs);
+        bool profile = a.Switch("profile");
+        OpProfiler.Reset();
+        OpProfiler.Enabled = profile;
+        var trainWatch = Stopwatch.StartNew();
         LosoRunner.Train(clips, options, run, device, a.Switch("resume"), fold, progress, trainFinal: !a.Switch("no-final"));
+        OpProfiler.Enabled = false;
         progress.Done();
+        if (profile)
+            ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), trainWatch.Elapsed.TotalMilliseconds, Tensors.Cpu.CpuThreads.Count,
+                $"training ({options.Preset}, {device.Name})");
         return Finish(run, a.Switch("json"), watch.Elapsed.TotalSeconds);
     }
 
