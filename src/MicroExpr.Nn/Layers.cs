@@ -71,10 +71,12 @@ public sealed class MultiHeadSelfAttention : Module
     public Tensor Forward(Tensor x)
     {
         int b = x.Shape[0], n = x.Shape[1], c = x.Shape[2];
-        var qkv = Qkv.Forward(x).Reshape(b, n, 3, Heads, HeadDim).Permute(2, 0, 3, 1, 4); // [3, B, H, N, D]
-        var q = qkv.Slice(0, 0, 1).Reshape(b, Heads, n, HeadDim);
-        var k = qkv.Slice(0, 1, 1).Reshape(b, Heads, n, HeadDim);
-        var v = qkv.Slice(0, 2, 1).Reshape(b, Heads, n, HeadDim);
+        var qkv = Qkv.Forward(x);                                                          // [B, N, 3·C] = [B, N, 3, H, D]
+        // q, k, v [B, H, N, D] read straight out of qkv: one strided copy each, no permuted intermediate.
+        int[] shape = [b, Heads, n, HeadDim], strides = [n * 3 * c, HeadDim, 3 * c, 1];
+        var q = qkv.AsStrided(shape, strides, 0);
+        var k = qkv.AsStrided(shape, strides, c);
+        var v = qkv.AsStrided(shape, strides, 2 * c);
         var o = Tensor.Attention(q, k, v);                                                 // [B, H, N, D]
         return Proj.Forward(o.Permute(0, 2, 1, 3).Reshape(b, n, c));
     }
@@ -92,7 +94,8 @@ public sealed class Mlp : Module
     public Linear Fc1 { get; }
     public Linear Fc2 { get; }
 
-    public Tensor Forward(Tensor x) => Fc2.Forward(Fc1.Forward(x).Gelu());
+    /// <summary>fc2(GELU(fc1(x))), with GELU and fc2 fused so that only fc1's output is kept for backward.</summary>
+    public Tensor Forward(Tensor x) => Tensor.GeluLinear(Fc1.Forward(x), Fc2.Weight, Fc2.Bias);
 }
 
 /// <summary>Pre-norm transformer block: x + attn(norm1(x)), then + mlp(norm2(x)).</summary>

@@ -128,3 +128,54 @@ public class LinearOpTests
         Assert.That(Assert.Throws<ShapeException>(() => Tensor.Linear(x, w, null))!.Message, Does.Contain("[2, 5]").And.Contain("[3, 4]"));
     }
 }
+
+/// <summary>GELU fused into a Linear (activation recomputed in backward), and strided windows.</summary>
+public class GeluLinearAndStridedTests
+{
+    [TestCase(new[] { 3, 7 }, 5, true)]
+    [TestCase(new[] { 2, 4, 17 }, 9, true)]
+    [TestCase(new[] { 6, 16 }, 3, false)]
+    public void GeluLinearMatchesTheReference(int[] hShape, int outF, bool bias)
+    {
+        int inF = hShape[^1], rows = Ref.Numel(hShape) / inF;
+        new GradCheck
+        {
+            Name = "gelu_linear",
+            Shapes = bias ? [hShape, [outF, inF], [outF]] : [hShape, [outF, inF]],
+            Op = t => Tensor.GeluLinear(t[0], t[1], bias ? t[2] : null),
+            Reference = x =>
+            {
+                var a = Ref.Map(x[0], Ops.ElementwiseOpTests<OnCpu>.Gelu);
+                var y = Ref.MatMul(a, x[1], rows, outF, inF, false, true);
+                if (bias) for (int r = 0; r < rows; r++) for (int o = 0; o < outF; o++) y[r * outF + o] += x[2][o];
+                return y;
+            },
+            Init = (_, _, rng) => (float)(rng.NextDouble() * 4 - 2),
+            ForwardAtol = 2e-5, MaxGradChecks = 80,
+        }.Run();
+    }
+
+    [Test]
+    public void QkvWindowsMatchPermuteAndSlice()
+    {
+        int b = 2, n = 5, h = 3, d = 4, c = h * d;
+        int[] shape = [b, h, n, d], strides = [n * 3 * c, d, 3 * c, 1];
+        for (int part = 0; part < 3; part++)
+        {
+            int p = part;
+            new GradCheck
+            {
+                Name = "as_strided", Shapes = [[b, n, 3 * c]], Op = t => t[0].AsStrided(shape, strides, p * c),
+                Reference = x =>
+                {
+                    var y = new double[b * h * n * d];
+                    for (int i0 = 0; i0 < b; i0++) for (int i1 = 0; i1 < h; i1++) for (int i2 = 0; i2 < n; i2++) for (int i3 = 0; i3 < d; i3++)
+                        y[((i0 * h + i1) * n + i2) * d + i3] = x[0][i0 * n * 3 * c + i2 * 3 * c + p * c + i1 * d + i3];
+                    return y;
+                },
+            }.Run();
+        }
+        using var t = Tensor.Zeros(2, 3);
+        Assert.That(Assert.Throws<ShapeException>(() => t.AsStrided([2, 3], [3, 1], 1))!.Message, Does.Contain("as_strided").And.Contain("reaches past"));
+    }
+}
