@@ -77,6 +77,7 @@ public sealed class MultiHeadSelfAttention : Module
         var q = qkv.AsStrided(shape, strides, 0);
         var k = qkv.AsStrided(shape, strides, c);
         var v = qkv.AsStrided(shape, strides, 2 * c);
+        qkv.ReleaseData(); // the windows' backward needs only qkv's shape
         var o = Tensor.Attention(q, k, v);                                                 // [B, H, N, D]
         return Proj.Forward(o.Permute(0, 2, 1, 3).Reshape(b, n, c));
     }
@@ -127,7 +128,13 @@ public sealed class TransformerBlock : Module
 
     private Tensor ForwardCore(Tensor x)
     {
-        var h = x + Attn.Forward(Norm1.Forward(x));
-        return h + Mlp.Forward(Norm2.Forward(h));
+        // Each branch's output is read only by its residual add, whose backward needs no values: release it.
+        var a = Attn.Forward(Norm1.Forward(x));
+        var h = x + a;
+        a.ReleaseData();
+        var m = Mlp.Forward(Norm2.Forward(h));
+        var y = h + m;
+        m.ReleaseData();
+        return y;
     }
 }

@@ -184,10 +184,35 @@ public sealed partial class Tensor : IDisposable
         if (IsDisposed) return;
         IsDisposed = true;
         Node = null;
+        if (!DataReleased) Storage.Release();
+    }
+
+    /// <summary>True after <see cref="ReleaseData"/>: the shape and the graph remain, the values are gone.</summary>
+    public bool DataReleased { get; private set; }
+
+    /// <summary>
+    /// Gives the values back to the pool now while the tensor stays in the graph: for an intermediate whose every
+    /// consumer has been made and none of whose backward reads it (e.g. a residual branch's output consumed only by
+    /// the add, or a QKV projection consumed only by the strided windows that copy q, k and v out of it). Training
+    /// then holds one activation less until the end of the step. Any later use of the values throws.
+    /// </summary>
+    public void ReleaseData()
+    {
+        if (IsDisposed || DataReleased) return;
+        if (RequiresGrad) throw new InvalidOperationException($"ReleaseData: {this} is a parameter; its values are needed");
+        DataReleased = true;
         Storage.Release();
     }
 
+    /// <summary>Throws when the tensor or its values are gone (every op checks its inputs with this).</summary>
     internal void ThrowIfDisposed()
+    {
+        ThrowIfGone();
+        if (DataReleased) throw new InvalidOperationException($"{this}: its values were released (ReleaseData) after its last use; it cannot be read again");
+    }
+
+    /// <summary>Throws when the tensor was disposed (the graph walk only needs the tensor, not its values).</summary>
+    internal void ThrowIfGone()
     {
         if (IsDisposed) throw new ObjectDisposedException(ToString(), "tensor was disposed (was it made inside a TensorScope that has ended? call Keep() to keep it)");
     }

@@ -211,3 +211,23 @@ public class OpProfilerTests
         Assert.That(OpProfiler.Snapshot(), Is.Empty, "nothing is recorded while disabled");
     }
 }
+
+public class ReleaseDataTests
+{
+    [Test]
+    public void ReleasedIntermediateKeepsTheGraphAndRefusesReads()
+    {
+        using var scope = new TensorScope();
+        var x = Tensor.FromArray([1f, 2f], 2);
+        x.RequiresGrad = true;
+        var branch = x * 3f;
+        var y = x + branch;
+        branch.ReleaseData();
+        Assert.Throws<InvalidOperationException>(() => branch.ToArray());
+        Assert.Throws<InvalidOperationException>(() => _ = branch * 2f);
+        y.Sum().Backward();
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(new[] { 4f, 4f }), "d(x + 3x)/dx");
+        x.ZeroGrad();
+        Assert.Throws<InvalidOperationException>(() => Tensor.Ones(1).AsParameter("p").ReleaseData());
+    }
+}

@@ -111,7 +111,7 @@ public sealed partial class Tensor
                 var child = inputs[next];
                 if (child.NeedsGrad && visited.Add(child))
                 {
-                    child.ThrowIfDisposed();
+                    child.ThrowIfGone();
                     stack.Push((child, 0));
                 }
             }
