@@ -33,6 +33,12 @@ public sealed class ClipSet
     public int Size { get; }
     public string Source { get; }
 
+    /// <summary>
+    /// Channel 0 is the signed horizontal flow u (the u, v, strain encoding), so a horizontal flip must negate it.
+    /// False for HSV flow images and precomputed motion images, where a flip only mirrors.
+    /// </summary>
+    public bool SignedHorizontalFlow { get; init; }
+
     public IReadOnlyList<string> Subjects => Clips.Select(c => c.Subject).Distinct().OrderBy(s => s, StringComparer.Ordinal).ToList();
 
     /// <summary>Loads every clip of a preprocessing cache (all clips must share T and size).</summary>
@@ -48,6 +54,10 @@ public sealed class ClipSet
                 throw new InvalidDataException($"{dir}: clip {e.Clip} is [T={e.Frames}, {e.Height}×{e.Width}], others are [T={first.Frames}, {first.Height}×{first.Width}] (square images of one size needed)");
             clips.Add(new Clip(string.IsNullOrEmpty(e.Dataset) ? $"{e.Subject}/{e.Clip}" : $"{e.Dataset}/{e.Subject}/{e.Clip}", e.Subject, e.Label, cache.Load(e)));
         }
-        return new ClipSet(clips, cache.ClassNames, first.Frames, first.Channels, first.Height, dir);
+        // u, v, strain caches hold signed u in channel 0; HSV images and precomputed motion images are in [0, 1].
+        int plane = first.Height * first.Width;
+        bool uvs = cache.Settings is { Encoding: MotionEncoding.Uvs } &&
+                   clips.Any(c => Enumerable.Range(0, first.Frames).Any(t => c.Data.AsSpan(t * 3 * plane, plane).IndexOfAnyExceptInRange(0f, float.MaxValue) >= 0));
+        return new ClipSet(clips, cache.ClassNames, first.Frames, first.Channels, first.Height, dir) { SignedHorizontalFlow = uvs };
     }
 }

@@ -117,7 +117,7 @@ public static class FoldTrainer
                     labels[i] = clip.Label;
                     var dst = batchBuffer.AsSpan(i * clipSize, clipSize);
                     var (flip, dx, dy) = Augment.Draw(rng, o.Flip, o.CropPad);
-                    if (flip || dx != 0 || dy != 0) Augment.Apply(clip.Data, dst, data.Frames, data.Channels, data.Size, flip, dx, dy, o.SignedUChannel);
+                    if (flip || dx != 0 || dy != 0) Augment.Apply(clip.Data, dst, data.Frames, data.Channels, data.Size, flip, dx, dy, data.SignedHorizontalFlow);
                     else clip.Data.CopyTo(dst);
                 }
                 opt.LearningRate = Schedule.CosineWithWarmup(o.LearningRate, epoch * stepsPerEpoch + s, warmupSteps, totalSteps);

@@ -20,15 +20,13 @@ public sealed record TrainOptions
     /// <summary>Class-weighted cross-entropy (weights ∝ 1/count of the class in the training subjects).</summary>
     public bool ClassWeights { get; init; } = true;
     public float LabelSmoothing { get; init; }
-    /// <summary>Random horizontal flip (mirrors the image; for u,v,strain motion images the u channel changes sign).</summary>
+    /// <summary>Random horizontal flip (mirrors the image; when the clip set's channel 0 is the signed horizontal flow u, it also changes sign).</summary>
     public bool Flip { get; init; }
     /// <summary>Random crop: pad by this many pixels (edge replicate) and crop back, per clip.</summary>
     public int CropPad { get; init; }
     public ulong Seed { get; init; } = 1;
     /// <summary>Also evaluate the test subject after every epoch, for the "oracle epoch" figure (never used for the honest result).</summary>
     public bool Oracle { get; init; }
-    /// <summary>Channel 0 holds a signed horizontal motion (u) centred on 0 (so a flip negates it).</summary>
-    public bool SignedUChannel { get; init; } = true;
 
     public SlsttConfig ModelConfig(ClipSet data)
     {
