@@ -28,11 +28,17 @@ public abstract class Optimizer : IDisposable
     /// <summary>Scales all gradients so their global L2 norm is at most maxNorm; returns the norm before clipping.</summary>
     public float ClipGradNorm(float maxNorm)
     {
+        // Squares summed on the device (pooled temporaries, no host copy of the gradients); one scalar per parameter comes back.
         double sq = 0;
-        foreach (var p in Params)
+        using (Tensors.Autograd.GradMode.NoGrad())
         {
-            if (p.Grad is null) continue;
-            foreach (float g in p.Grad.ToArray()) sq += (double)g * g;
+            foreach (var p in Params)
+            {
+                if (p.Grad is not { } g) continue;
+                using var g2 = g * g;
+                using var s = g2.Sum();
+                sq += s.Item();
+            }
         }
         float norm = (float)Math.Sqrt(sq);
         if (norm > maxNorm && norm > 0)

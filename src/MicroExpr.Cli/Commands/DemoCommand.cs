@@ -23,7 +23,7 @@ internal static class DemoCommand
         [
             new("out", OptionKind.Text, "work folder (synthetic data, cache, run)", "runs/demo"),
             new("subjects", OptionKind.Int, "synthetic subjects (one LOSO fold each)", "12", 2),
-            new("clips-per-subject", OptionKind.Int, "clips per subject", "15", 1),
+            new("clips-per-subject", OptionKind.Int, "clips per subject", "20", 1),
             new("epochs", OptionKind.Int, "epochs per fold", "40", 1),
             new("frames", OptionKind.Int, "frames T per clip after selection", "4", 1),
             new("size", OptionKind.Int, "motion image size S (the flow is computed at the frames' 128 px and area-averaged down)", "32", 16),
@@ -50,8 +50,8 @@ internal static class DemoCommand
         if (a.Has("threads")) Tensors.Cpu.CpuThreads.Count = a.Int("threads", Environment.ProcessorCount);
         var bar = new Progress();
 
-        // 1. Synthetic clips in the CASME II layout (skipped when the same set is already there).
-        var synth = new SyntheticOptions { Subjects = a.Int("subjects", 12), ClipsPerSubject = a.Int("clips-per-subject", 15), Seed = seed };
+        // 1. Synthetic clips in the CASME II layout (written afresh; the cache below recomputes a clip whose frames changed).
+        var synth = new SyntheticOptions { Subjects = a.Int("subjects", 12), ClipsPerSubject = a.Int("clips-per-subject", 20), Seed = seed };
         var watch = Stopwatch.StartNew();
         var summary = SyntheticDataset.Generate(synth, synthDir, preview: true, (done, n) => bar.Report($"synth: clip {done}/{n}"));
         bar.Clear();

@@ -134,14 +134,40 @@ public static class Preprocessor
         return (t, c, h, w);
     }
 
-    /// <summary>"casme2_sub01_EP02_01f-0123456789abcdef.mxt": a readable prefix and 16 hex digits of SHA-256(identity | settings hash).</summary>
+    /// <summary>
+    /// "casme2_sub01_EP02_01f-0123456789abcdef.mxt": a readable prefix and 16 hex digits of
+    /// SHA-256(identity | source fingerprint | settings hash). The fingerprint (size and modification time of every
+    /// source file) makes frames replaced at the same path count as a new clip instead of reusing the old tensor.
+    /// </summary>
     public static string FileName(ClipSource clip, PreprocessSettings settings)
     {
         string readable = $"{clip.Dataset}_{clip.Subject}_{clip.Clip}";
         var sb = new StringBuilder();
         foreach (char ch in readable) sb.Append(char.IsAsciiLetterOrDigit(ch) || ch is '-' or '.' or '_' ? ch : '_');
         string prefix = sb.Length > 80 ? sb.ToString(0, 80) : sb.ToString();
-        string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(clip.Identity + "|" + settings.Hash)))[..16];
+        string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(clip.Identity + "|" + SourceFingerprint(clip.Path) + "|" + settings.Hash)))[..16];
         return $"{prefix}-{hash}{Extension}";
+    }
+
+    /// <summary>Sizes and modification times of the clip's source files (a folder's files, or the one file); "" when absent.</summary>
+    static string SourceFingerprint(string path)
+    {
+        var sb = new StringBuilder();
+        try
+        {
+            if (Directory.Exists(path))
+            {
+                foreach (var f in new DirectoryInfo(path).EnumerateFiles().OrderBy(f => f.Name, StringComparer.Ordinal))
+                    sb.Append(f.Name).Append(':').Append(f.Length).Append(':').Append(f.LastWriteTimeUtc.Ticks).Append(';');
+            }
+            else if (File.Exists(path))
+            {
+                var f = new FileInfo(path);
+                sb.Append(f.Length).Append(':').Append(f.LastWriteTimeUtc.Ticks);
+            }
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return sb.ToString();
     }
 }

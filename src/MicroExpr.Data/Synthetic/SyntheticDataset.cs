@@ -67,6 +67,8 @@ public static class SyntheticDataset
         {
             var clip = clips[k];
             string dir = Path.Combine(raw, clip.SubjectFolder, clip.Filename);
+            // A clip folder left by an earlier set (other frame numbers) must not mix its frames into this one.
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
             Directory.CreateDirectory(dir);
             for (int i = 0; i < clip.FrameCount; i++)
             {

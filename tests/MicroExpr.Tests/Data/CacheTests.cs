@@ -32,6 +32,24 @@ public class CacheTests
     }
 
     [Test]
+    public void FramesReplacedAtTheSamePathAreRecomputed()
+    {
+        string root = TempDir("cache-replaced");
+        var list = ManifestReader.Read(Manifest(root));
+        string outDir = Path.Combine(root, "out");
+        Preprocessor.Run(list, Small, outDir, workers: 1);
+        var before = PreprocessedCache.Open(outDir);
+        var oldTensor = before.Load(before.Clips[0]);
+        // A new recording under the same folder name (as a regenerated synthetic set would write).
+        WriteClip(Path.Combine(root, "clip 0"), 8, seed: 77);
+        foreach (var f in Directory.GetFiles(Path.Combine(root, "clip 0"))) File.SetLastWriteTimeUtc(f, DateTime.UtcNow.AddMinutes(1));
+        var again = Preprocessor.Run(list, Small, outDir, workers: 1);
+        Assert.That(again.Computed, Is.EqualTo(1), "only the replaced clip is computed again");
+        var after = PreprocessedCache.Open(outDir);
+        Assert.That(after.Load(after.Clips[0]), Is.Not.EqualTo(oldTensor));
+    }
+
+    [Test]
     public void ProcessesReusesRecomputesAndListsFailures()
     {
         string root = TempDir("cache");
