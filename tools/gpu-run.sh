@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packs the GPU check harness for the GPU machine (see /work/shared/docs/gpu.md), which has CUDA and PyTorch but no .NET.
+# Packs the GPU check harness for the GPU machine (see gpu.md in the shared docs beside the repository), which has CUDA and PyTorch but no .NET.
 #
 #   tools/gpu-run.sh            publish tools/MicroExpr.GpuCheck self-contained and pack it into .gpu/app.txz
 #   tools/gpu-run.sh --local    also run the published app here on ILGPU's CPU accelerator (--quick) as a smoke test
