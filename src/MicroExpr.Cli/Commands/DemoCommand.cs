@@ -24,7 +24,7 @@ internal static class DemoCommand
             new("out", OptionKind.Text, "work folder (synthetic data, cache, run)", "runs/demo"),
             new("subjects", OptionKind.Int, "synthetic subjects (one LOSO fold each)", "12", 2),
             new("clips-per-subject", OptionKind.Int, "clips per subject", "20", 1),
-            new("epochs", OptionKind.Int, "epochs per fold", "40", 1),
+            new("epochs", OptionKind.Int, "epochs per fold", "60", 1),
             new("frames", OptionKind.Int, "frames T per clip after selection", "4", 1),
             new("size", OptionKind.Int, "motion image size S (the flow is computed at the frames' 128 px and area-averaged down)", "32", 16),
             new("flow", OptionKind.Text, "farneback or tvl1", "farneback"),
@@ -84,7 +84,7 @@ internal static class DemoCommand
         var clips = ClipSet.FromCache(cacheDir);
         var options = new TrainOptions
         {
-            Preset = "slstt-tiny", Epochs = a.Int("epochs", 40), BatchSize = 4, LearningRate = 1e-3f, WarmupEpochs = 1, WeightDecay = 0.05f,
+            Preset = "slstt-tiny", Epochs = a.Int("epochs", 60), BatchSize = 4, LearningRate = 1e-3f, WarmupEpochs = 1, WeightDecay = 0.05f,
             Seed = (ulong)seed, ClassWeights = true, Flip = true, CropPad = 2,
         };
         watch.Restart();
