@@ -28,17 +28,15 @@ public abstract class Optimizer : IDisposable
     /// <summary>Scales all gradients so their global L2 norm is at most maxNorm; returns the norm before clipping.</summary>
     public float ClipGradNorm(float maxNorm)
     {
-        // Squares summed on the device (pooled temporaries, no host copy of the gradients); one scalar per parameter comes back.
+        // Squares summed on the device (pooled temporaries, no host copy of the gradients); the per-parameter sums come
+        // back in one transfer (one host synchronisation per step, not one per parameter) and are added in double.
         double sq = 0;
         using (Tensors.Autograd.GradMode.NoGrad())
+        using (var scope = new TensorScope())
         {
-            foreach (var p in Params)
-            {
-                if (p.Grad is not { } g) continue;
-                using var g2 = g * g;
-                using var s = g2.Sum();
-                sq += s.Item();
-            }
+            var sums = Params.Where(p => p.Grad != null).Select(p => (p.Grad! * p.Grad!).Sum().Reshape(1)).ToArray();
+            if (sums.Length > 0)
+                foreach (float v in Tensor.Concat(0, sums).ToArray()) sq += v;
         }
         float norm = (float)Math.Sqrt(sq);
         if (norm > maxNorm && norm > 0)

@@ -61,11 +61,12 @@ public sealed partial class Tensor
         var arg = NewLike(outShape);
         Backend.MaxAxis(y.Storage, arg.Storage, Storage, outer, len, inner);
         var x = this;
-        return Record(y, "max", [x, arg], g =>
+        // The arg-max buffer is captured by the closure (it is no input of the graph); the scope frees it with y.
+        return Record(y, "max", [x], g =>
         {
             var dx = x.NewLike(x.Shape);
             x.Backend.MaxAxisBackward(dx.Storage, g.Storage, arg.Storage, outer, len, inner);
-            return [dx, null];
+            return [dx];
         });
     }
 

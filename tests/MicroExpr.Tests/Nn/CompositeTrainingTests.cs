@@ -10,6 +10,22 @@ namespace MicroExpr.Tests.Nn;
 /// </summary>
 public class CompositeTrainingTests
 {
+    /// <summary>50 full-batch steps of cross-entropy training; the loss of every step.</summary>
+    private static float[] Fit(Func<Tensor, Tensor> forward, Tensor x, int[] ys, Optimizer opt)
+    {
+        var losses = new float[50];
+        for (int step = 0; step < 50; step++)
+        {
+            using var scope = new TensorScope();
+            var loss = Tensor.CrossEntropy(forward(x), ys);
+            loss.Backward();
+            opt.Step();
+            opt.ZeroGrad();
+            losses[step] = loss.Item();
+        }
+        return losses;
+    }
+
     /// <summary>Two interleaved spirals, 3 classes, 96 points: not linearly separable.</summary>
     private static (float[] x, int[] y) Spirals(int n, ulong seed)
     {
@@ -46,18 +62,8 @@ public class CompositeTrainingTests
         var (xs, ys) = Spirals(96, 5);
         using var model = new TwoLayerMlp(new Rng(seed));
         using var opt = new AdamW(model.Parameters(), lr: 0.03f, weightDecay: 0f);
-        var losses = new float[50];
         using var x = Tensor.FromArray(xs, 96, 2).Keep();
-        for (int step = 0; step < 50; step++)
-        {
-            using var scope = new TensorScope();
-            var loss = Tensor.CrossEntropy(model.Forward(x), ys);
-            loss.Backward();
-            opt.Step();
-            opt.ZeroGrad();
-            losses[step] = loss.Item();
-        }
-        return losses;
+        return Fit(model.Forward, x, ys, opt);
     }
 
     [Test]
@@ -117,17 +123,7 @@ public class CompositeTrainingTests
         using var model = new TinyTransformer(new Rng(seed));
         using var opt = new AdamW(model.Parameters(), lr: 3e-3f);
         using var x = Tensor.FromArray(xs, 48, 6, 8).Keep();
-        var losses = new float[50];
-        for (int step = 0; step < 50; step++)
-        {
-            using var scope = new TensorScope();
-            var loss = Tensor.CrossEntropy(model.Forward(x), ys);
-            loss.Backward();
-            opt.Step();
-            opt.ZeroGrad();
-            losses[step] = loss.Item();
-        }
-        return losses;
+        return Fit(model.Forward, x, ys, opt);
     }
 
     [Test]
