@@ -64,6 +64,12 @@ public interface IBackend
     void Gemm(int batch, Storage c, int cOffset, long strideC, Storage a, int aOffset, long strideA, bool transA,
         Storage b, int bOffset, long strideB, bool transB, int m, int n, int k, float alpha, float beta);
 
+    /// <summary>
+    /// y[rows, outF] = x[rows, inF]·Wᵀ + b: a Linear layer's affine map, W [outF, inF] row-major, b [outF] added to every
+    /// row (or none). One primitive so that a backend can fold the bias into the GEMM instead of a pass of its own.
+    /// </summary>
+    void Linear(Storage y, Storage x, Storage w, Storage? b, int rows, int outF, int inF);
+
     void Softmax(Storage y, Storage x, int rows, int cols);
     void SoftmaxBackward(Storage dx, Storage y, Storage dy, int rows, int cols);
     void LogSoftmax(Storage y, Storage x, int rows, int cols);

@@ -12,7 +12,7 @@ public unsafe class GemmTests
     /// <see cref="GemmReference.RunDouble"/>, and that the padding columns of C were not touched.
     /// </summary>
     static void Verify(int m, int n, int k, bool tA, bool tB, float alpha, float beta, int threads,
-        GemmSimd.Path path = GemmSimd.Path.Auto, bool noDirect = false, int pad = 3, int seed = 1)
+        GemmSimd.Path path = GemmSimd.Path.Auto, bool noDirect = false, int pad = 3, int seed = 1, bool bias = false)
     {
         int lda = (tA ? m : k) + pad, ldb = (tB ? k : n) + pad, ldc = n + pad;
         int aRows = tA ? k : m, bRows = tB ? n : k;
@@ -21,13 +21,20 @@ public unsafe class GemmTests
         var c = beta == 0f ? Check.NaNs(m * ldc) : Check.Random(m * ldc, seed + 2);
         var c0 = (float[])c.Clone();
         var expected = GemmReference.RunDouble(c0, ldc, a, lda, tA, b, ldb, tB, m, n, k, alpha, beta);
+        var bv = bias ? Check.Random(n, seed + 3) : null;
+        if (bv != null)
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++) expected[i * n + j] += bv[j];
 
         GemmSimd.ForcePath = path;
         GemmSimd.NoDirect = noDirect;
         try
         {
-            fixed (float* pa = a, pb = b, pc = c)
-                GemmSimd.Run(pc, ldc, pa, lda, tA, pb, ldb, tB, m, n, k, alpha, beta, threads);
+            fixed (float* pa = a, pb = b, pc = c, pbias = bv)
+            {
+                if (bv is null) GemmSimd.Run(pc, ldc, pa, lda, tA, pb, ldb, tB, m, n, k, alpha, beta, threads);
+                else GemmSimd.RunBias(pc, ldc, pa, lda, tA, pb, ldb, tB, m, n, k, alpha, beta, pbias, threads);
+            }
         }
         finally
         {
@@ -45,7 +52,7 @@ public unsafe class GemmTests
         }
         double atol = 1e-5 * Math.Sqrt(Math.Max(k, 1)) * Math.Max(1, Math.Abs(alpha)) + 1e-6;
         Check.Close(got, expected, atol, 1e-4,
-            $"gemm m={m} n={n} k={k} tA={tA} tB={tB} alpha={alpha} beta={beta} threads={threads} path={path} noDirect={noDirect}");
+            $"gemm m={m} n={n} k={k} tA={tA} tB={tB} alpha={alpha} beta={beta} threads={threads} path={path} noDirect={noDirect} bias={bias}");
     }
 
     // M, N, K: ones, odd sizes, vector width ±1 (15/16/17, 31/32/33), micro-tile ±1 (MR = 6: 5/6/7, 13/14; NR = 16 or 32).
@@ -71,6 +78,33 @@ public unsafe class GemmTests
         {
             Verify(s[0], s[1], s[2], tA, tB, 1f, 0f, 1, path, noDirect: true);
             Verify(s[0], s[1], s[2], tA, tB, -0.75f, 0.5f, 1, path, noDirect: true, seed: 7);
+        }
+    }
+
+    /// <summary>The bias folded into the C tiles: every path and transpose, edge tiles, beta 0 (C holds NaN) and beta ≠ 0.</summary>
+    [TestCaseSource(nameof(EdgeCases))]
+    public void Bias_EdgeShapes(string pathName, bool tA, bool tB)
+    {
+        var path = Enum.Parse<GemmSimd.Path>(pathName);
+        foreach (var s in EdgeShapes)
+        {
+            Verify(s[0], s[1], s[2], tA, tB, 1f, 0f, 1, path, noDirect: true, bias: true);
+            Verify(s[0], s[1], s[2], tA, tB, -0.75f, 0.5f, 1, path, noDirect: true, seed: 7, bias: true);
+            Verify(s[0], s[1], s[2], tA, tB, 1f, 0f, 1, path, bias: true, seed: 3); // small ones take the direct path
+        }
+    }
+
+    /// <summary>Bias with the work split over threads along M and along N (the bias pointer follows the N split), several K slices.</summary>
+    [TestCase(3200, 192, 192)]
+    [TestCase(50, 2100, 70)]
+    [TestCase(97, 577, 1100)]
+    [TestCase(8, 5, 192)]
+    public void Bias_Threads(int m, int n, int k)
+    {
+        foreach (int threads in new[] { 2, 3 })
+        {
+            Verify(m, n, k, false, true, 1f, 0f, threads, bias: true);
+            Verify(m, n, k, true, false, 1f, 1f, threads, bias: true, seed: 5);
         }
     }
 
@@ -124,6 +158,8 @@ public unsafe class GemmTests
     {
         Verify(5, 7, 0, false, false, 1f, 0f, 1);
         Verify(5, 7, 0, true, true, 1f, 0.5f, 2);
+        Verify(5, 7, 0, false, true, 1f, 0f, 1, bias: true);
+        Verify(5, 7, 3, false, true, 0f, 0.5f, 1, bias: true);
     }
 
     [Test]

@@ -4,35 +4,53 @@ using System.Runtime.Intrinsics;
 namespace MicroExpr.Tensors.Cpu;
 
 /// <summary>
-/// Exact GELU, SIMD: y = ½·x·(1 + erf(x/√2)); backward dx = dy·(Φ(x) + x·φ(x)), φ(x) = e^{-x²/2}/√(2π).
-/// erf uses Abramowitz–Stegun 7.1.26 (|error| ≤ 1.5e-7, below float32 resolution of the result),
-/// evaluated in Vector512 lanes (Vector256 when 512 is not accelerated) with a scalar tail.
+/// Exact GELU, SIMD: y = x·Φ(x) with Φ(x) = ½(1 + erf(x/√2)); backward dx = dy·(Φ(x) + x·φ(x)), φ(x) = e^{−x²/2}/√(2π).
+/// <para>
+/// erf is a rational minimax fit, erf(z) ≈ z·P(z²)/Q(z²) on z clamped to [−4, 4] (beyond it erf is ±1 in float32),
+/// P of degree 6 and Q of degree 4 in z² (the coefficients of Eigen's and TensorFlow's fast float erf): 11 FMAs
+/// and one division, no exponential; |error| ≤ 3.4e-7 against a double erf over [−6, 6] (measured in the tests), so
+/// GELU is within 1e-6 absolute for |x| ≤ 6. The backward's φ needs one exponential, computed here as 2^u with
+/// u = −x²/2·log₂e split into an integer n and f ∈ [−½, ½]: 2^f by its degree-6 Taylor polynomial (relative
+/// error ≤ 2e-7) and 2^n added to the exponent bits (u is clamped at −125, where φ is 0 in float32 terms).
+/// Why not the runtime's Vector512.Exp and a classic erf = 1 − poly(t)·e^{−z²}: measured 3× slower per element on
+/// the bench model's [3200, 768] activations, where GELU was 6–8 % of a step.
+/// </para>
+/// Lanes: Vector512 when accelerated, else Vector256, then a scalar tail with the same formulas.
 /// </summary>
 public static unsafe class GeluSimd
 {
-    private const float P = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f,
-        A4 = -1.453152027f, A5 = 1.061405429f, InvSqrt2 = 0.70710678118654752f, InvSqrt2Pi = 0.3989422804014327f;
+    private const float A1 = -1.60960333262415e-02f, A3 = -2.95459980854025e-03f, A5 = -7.34990630326855e-04f,
+        A7 = -5.69250639462346e-05f, A9 = -2.10102402082508e-06f, A11 = 2.77068142495902e-08f, A13 = -2.72614225801306e-10f;
+    private const float B0 = -1.42647390514189e-02f, B2 = -7.37332916720468e-03f, B4 = -1.68282697438203e-03f,
+        B6 = -2.13374055278905e-04f, B8 = -1.45660718464996e-05f;
+    private const float InvSqrt2 = 0.70710678118654752f, InvSqrt2Pi = 0.3989422804014327f;
+    private const float HalfLog2E = 0.72134752044448170f; // ½·log₂e: −x²/2·log₂e = −x²·HalfLog2E
+    // 2^f = e^{f·ln2}: Taylor coefficients ln2^k / k!
+    private const float E1 = 0.69314718056f, E2 = 0.24022650695f, E3 = 0.05550410866f, E4 = 0.00961812911f,
+        E5 = 0.00133335581f, E6 = 0.00015403530f;
 
     public static void Forward(float* y, float* x, int n)
     {
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
         {
+            var half = Vector512.Create(0.5f);
             for (; i <= n - 16; i += 16)
             {
                 var v = Vector512.Load(x + i);
-                Vector512.Store(0.5f * v * (Vector512<float>.One + Erf(v * InvSqrt2)), y + i);
+                Vector512.Store(v * Vector512.FusedMultiplyAdd(half, Erf(v * InvSqrt2), half), y + i);
             }
         }
         else if (Vector256.IsHardwareAccelerated)
         {
+            var half = Vector256.Create(0.5f);
             for (; i <= n - 8; i += 8)
             {
                 var v = Vector256.Load(x + i);
-                Vector256.Store(0.5f * v * (Vector256<float>.One + Erf(v * InvSqrt2)), y + i);
+                Vector256.Store(v * Vector256.FusedMultiplyAdd(half, Erf(v * InvSqrt2), half), y + i);
             }
         }
-        for (; i < n; i++) y[i] = 0.5f * x[i] * (1f + Erf(x[i] * InvSqrt2));
+        for (; i < n; i++) y[i] = x[i] * (0.5f + 0.5f * Erf(x[i] * InvSqrt2));
     }
 
     public static void Backward(float* dx, float* x, float* dy, int n)
@@ -40,58 +58,131 @@ public static unsafe class GeluSimd
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
         {
+            var half = Vector512.Create(0.5f);
             for (; i <= n - 16; i += 16)
             {
                 var v = Vector512.Load(x + i);
-                var cdf = 0.5f * (Vector512<float>.One + Erf(v * InvSqrt2));
-                var pdf = Vector512.Exp(-0.5f * v * v) * InvSqrt2Pi;
-                Vector512.Store(Vector512.Load(dy + i) * (cdf + v * pdf), dx + i);
+                var cdf = Vector512.FusedMultiplyAdd(half, Erf(v * InvSqrt2), half);
+                var pdf = Exp2(-(v * v) * HalfLog2E) * InvSqrt2Pi;
+                Vector512.Store(Vector512.Load(dy + i) * Vector512.FusedMultiplyAdd(v, pdf, cdf), dx + i);
             }
         }
         else if (Vector256.IsHardwareAccelerated)
         {
+            var half = Vector256.Create(0.5f);
             for (; i <= n - 8; i += 8)
             {
                 var v = Vector256.Load(x + i);
-                var cdf = 0.5f * (Vector256<float>.One + Erf(v * InvSqrt2));
-                var pdf = Vector256.Exp(-0.5f * v * v) * InvSqrt2Pi;
-                Vector256.Store(Vector256.Load(dy + i) * (cdf + v * pdf), dx + i);
+                var cdf = Vector256.FusedMultiplyAdd(half, Erf(v * InvSqrt2), half);
+                var pdf = Exp2(-(v * v) * HalfLog2E) * InvSqrt2Pi;
+                Vector256.Store(Vector256.Load(dy + i) * Vector256.FusedMultiplyAdd(v, pdf, cdf), dx + i);
             }
         }
         for (; i < n; i++)
         {
             float v = x[i];
-            float cdf = 0.5f * (1f + Erf(v * InvSqrt2));
-            float pdf = MathF.Exp(-0.5f * v * v) * InvSqrt2Pi;
+            float cdf = 0.5f + 0.5f * Erf(v * InvSqrt2);
+            float pdf = Exp2(-(v * v) * HalfLog2E) * InvSqrt2Pi;
             dx[i] = dy[i] * (cdf + v * pdf);
         }
     }
 
+    /// <summary>erf(z) ≈ z·P(z²)/Q(z²) with z clamped to [−4, 4].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Erf(Vector512<float> x)
+    internal static Vector512<float> Erf(Vector512<float> z)
     {
-        var ax = Vector512.Abs(x);
-        var t = Vector512<float>.One / (Vector512<float>.One + P * ax);
-        var poly = t * (Vector512.Create(A1) + t * (Vector512.Create(A2) + t * (Vector512.Create(A3) + t * (Vector512.Create(A4) + t * A5))));
-        var r = Vector512<float>.One - poly * Vector512.Exp(-ax * ax);
-        return Vector512.CopySign(r, x);
+        z = Vector512.Min(Vector512.Max(z, Vector512.Create(-4f)), Vector512.Create(4f));
+        var z2 = z * z;
+        var p = Vector512.FusedMultiplyAdd(z2, Vector512.Create(A13), Vector512.Create(A11));
+        p = Vector512.FusedMultiplyAdd(z2, p, Vector512.Create(A9));
+        p = Vector512.FusedMultiplyAdd(z2, p, Vector512.Create(A7));
+        p = Vector512.FusedMultiplyAdd(z2, p, Vector512.Create(A5));
+        p = Vector512.FusedMultiplyAdd(z2, p, Vector512.Create(A3));
+        p = Vector512.FusedMultiplyAdd(z2, p, Vector512.Create(A1));
+        var q = Vector512.FusedMultiplyAdd(z2, Vector512.Create(B8), Vector512.Create(B6));
+        q = Vector512.FusedMultiplyAdd(z2, q, Vector512.Create(B4));
+        q = Vector512.FusedMultiplyAdd(z2, q, Vector512.Create(B2));
+        q = Vector512.FusedMultiplyAdd(z2, q, Vector512.Create(B0));
+        return z * p / q;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Erf(Vector256<float> x)
+    internal static Vector256<float> Erf(Vector256<float> z)
     {
-        var ax = Vector256.Abs(x);
-        var t = Vector256<float>.One / (Vector256<float>.One + P * ax);
-        var poly = t * (Vector256.Create(A1) + t * (Vector256.Create(A2) + t * (Vector256.Create(A3) + t * (Vector256.Create(A4) + t * A5))));
-        var r = Vector256<float>.One - poly * Vector256.Exp(-ax * ax);
-        return Vector256.CopySign(r, x);
+        z = Vector256.Min(Vector256.Max(z, Vector256.Create(-4f)), Vector256.Create(4f));
+        var z2 = z * z;
+        var p = Vector256.FusedMultiplyAdd(z2, Vector256.Create(A13), Vector256.Create(A11));
+        p = Vector256.FusedMultiplyAdd(z2, p, Vector256.Create(A9));
+        p = Vector256.FusedMultiplyAdd(z2, p, Vector256.Create(A7));
+        p = Vector256.FusedMultiplyAdd(z2, p, Vector256.Create(A5));
+        p = Vector256.FusedMultiplyAdd(z2, p, Vector256.Create(A3));
+        p = Vector256.FusedMultiplyAdd(z2, p, Vector256.Create(A1));
+        var q = Vector256.FusedMultiplyAdd(z2, Vector256.Create(B8), Vector256.Create(B6));
+        q = Vector256.FusedMultiplyAdd(z2, q, Vector256.Create(B4));
+        q = Vector256.FusedMultiplyAdd(z2, q, Vector256.Create(B2));
+        q = Vector256.FusedMultiplyAdd(z2, q, Vector256.Create(B0));
+        return z * p / q;
     }
 
-    private static float Erf(float x)
+    internal static float Erf(float z)
     {
-        float ax = MathF.Abs(x);
-        float t = 1f / (1f + P * ax);
-        float poly = t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5))));
-        return MathF.CopySign(1f - poly * MathF.Exp(-ax * ax), x);
+        z = Math.Clamp(z, -4f, 4f);
+        float z2 = z * z;
+        float p = MathF.FusedMultiplyAdd(z2, A13, A11);
+        p = MathF.FusedMultiplyAdd(z2, p, A9);
+        p = MathF.FusedMultiplyAdd(z2, p, A7);
+        p = MathF.FusedMultiplyAdd(z2, p, A5);
+        p = MathF.FusedMultiplyAdd(z2, p, A3);
+        p = MathF.FusedMultiplyAdd(z2, p, A1);
+        float q = MathF.FusedMultiplyAdd(z2, B8, B6);
+        q = MathF.FusedMultiplyAdd(z2, q, B4);
+        q = MathF.FusedMultiplyAdd(z2, q, B2);
+        q = MathF.FusedMultiplyAdd(z2, q, B0);
+        return z * p / q;
+    }
+
+    /// <summary>2^u for u ≤ 0 (clamped at −125): 2^f·2^n with n = round(u), f = u − n.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> Exp2(Vector512<float> u)
+    {
+        u = Vector512.Max(u, Vector512.Create(-125f));
+        var n = Vector512.Round(u);
+        var f = u - n;
+        var p = Vector512.FusedMultiplyAdd(f, Vector512.Create(E6), Vector512.Create(E5));
+        p = Vector512.FusedMultiplyAdd(f, p, Vector512.Create(E4));
+        p = Vector512.FusedMultiplyAdd(f, p, Vector512.Create(E3));
+        p = Vector512.FusedMultiplyAdd(f, p, Vector512.Create(E2));
+        p = Vector512.FusedMultiplyAdd(f, p, Vector512.Create(E1));
+        p = Vector512.FusedMultiplyAdd(f, p, Vector512<float>.One);
+        return (p.AsInt32() + Vector512.ShiftLeft(Vector512.ConvertToInt32(n), 23)).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> Exp2(Vector256<float> u)
+    {
+        u = Vector256.Max(u, Vector256.Create(-125f));
+        var n = Vector256.Round(u);
+        var f = u - n;
+        var p = Vector256.FusedMultiplyAdd(f, Vector256.Create(E6), Vector256.Create(E5));
+        p = Vector256.FusedMultiplyAdd(f, p, Vector256.Create(E4));
+        p = Vector256.FusedMultiplyAdd(f, p, Vector256.Create(E3));
+        p = Vector256.FusedMultiplyAdd(f, p, Vector256.Create(E2));
+        p = Vector256.FusedMultiplyAdd(f, p, Vector256.Create(E1));
+        p = Vector256.FusedMultiplyAdd(f, p, Vector256<float>.One);
+        return (p.AsInt32() + Vector256.ShiftLeft(Vector256.ConvertToInt32(n), 23)).AsSingle();
+    }
+
+    internal static float Exp2(float u)
+    {
+        u = MathF.Max(u, -125f);
+        float n = MathF.Round(u);
+        float f = u - n;
+        float p = MathF.FusedMultiplyAdd(f, E6, E5);
+        p = MathF.FusedMultiplyAdd(f, p, E4);
+        p = MathF.FusedMultiplyAdd(f, p, E3);
+        p = MathF.FusedMultiplyAdd(f, p, E2);
+        p = MathF.FusedMultiplyAdd(f, p, E1);
+        p = MathF.FusedMultiplyAdd(f, p, 1f);
+        return BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(p) + ((int)n << 23));
     }
 }

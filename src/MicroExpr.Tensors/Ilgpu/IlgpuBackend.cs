@@ -144,6 +144,13 @@ public sealed class IlgpuBackend : IBackend, IDisposable
         (gemm ??= new GemmKernels(Accelerator)).Gemm(stream, S(c).From(cOffset), strideC, S(a).From(aOffset), strideA, transA,
             S(b).From(bOffset), strideB, transB, batch, m, n, k, alpha, beta);
 
+    /// <summary>The bias is broadcast into y by the copy kernel, then the GEMM accumulates onto it (beta = 1).</summary>
+    public void Linear(Storage y, Storage x, Storage w, Storage? b, int rows, int outF, int inF)
+    {
+        if (b != null) CopyStrided(new View(y, 0, [outF, 1]), new View(b, 0, [0, 1]), [rows, outF], false);
+        Gemm(1, y, 0, 0, x, 0, 0, false, w, 0, 0, true, rows, outF, inF, 1f, b != null ? 1f : 0f);
+    }
+
     private SoftmaxKernels SoftmaxK => softmax ??= new SoftmaxKernels(Accelerator);
 
     public void Softmax(Storage y, Storage x, int rows, int cols) => SoftmaxK.Forward(stream, V(y), V(x), rows, cols);

@@ -5,8 +5,8 @@ public sealed partial class Tensor
 {
     /// <summary>
     /// y = x·Wᵀ + b over the last axis: x [..., in], W [out, in] (PyTorch layout), b [out] or null → y [..., out].
-    /// One op instead of matmul + add: the bias is written into y first and the GEMM accumulates onto it (beta = 1),
-    /// so the step keeps one [rows, out] buffer instead of two and makes one pass less over it.
+    /// One op instead of matmul + add (the backend's <see cref="IBackend.Linear"/>: the CPU folds the bias into the GEMM's
+    /// tiles), so the step keeps one [rows, out] buffer instead of two and makes no pass of its own over it.
     /// Backward: dx = g·W, dW = gᵀ·x, db = Σ_rows g.
     /// </summary>
     public static Tensor Linear(Tensor x, Tensor w, Tensor? b) => AffineOp("linear", x, w, b, gelu: false);
@@ -46,9 +46,7 @@ public sealed partial class Tensor
             return a;
         }
         var act = Activation();
-        if (b != null)
-            be.CopyStrided(new View(y.Storage, 0, [outF, 1]), new View(b.Storage, 0, [0, 1]), [rows, outF], false);
-        be.Gemm(1, y.Storage, 0, 0, act, 0, 0, false, w.Storage, 0, 0, true, rows, outF, inF, 1f, b != null ? 1f : 0f);
+        be.Linear(y.Storage, act, w.Storage, b?.Storage, rows, outF, inF);
         act.Release();
         Tensor[] inputs = b is null ? [x, w] : [x, w, b];
         return Record(y, op, inputs, g =>
