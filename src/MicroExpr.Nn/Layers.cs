@@ -28,6 +28,14 @@ public sealed class Linear : Module
             throw new ShapeException($"linear: input {ShapeUtil.Format(x.Shape)} has {x.Shape[^1]} features; the layer takes {InFeatures}");
         return Tensor.Linear(x, Weight, Bias);
     }
+
+    /// <summary>residual + x·Wᵀ + b, the residual folded into the GEMM (no separate add).</summary>
+    public Tensor Forward(Tensor x, Tensor residual)
+    {
+        if (x.Shape[^1] != InFeatures)
+            throw new ShapeException($"linear: input {ShapeUtil.Format(x.Shape)} has {x.Shape[^1]} features; the layer takes {InFeatures}");
+        return Tensor.Linear(x, Weight, Bias, residual);
+    }
 }
 
 /// <summary>LayerNorm over the last axis with learned weight (gamma) and bias (beta) of size C.</summary>
@@ -67,8 +75,8 @@ public sealed class MultiHeadSelfAttention : Module
     public Linear Qkv { get; }
     public Linear Proj { get; }
 
-    /// <summary>x [B, N, C] → [B, N, C].</summary>
-    public Tensor Forward(Tensor x)
+    /// <summary>x [B, N, C] → [B, N, C]; with a residual r [B, N, C]: r + attn(x), the add folded into proj.</summary>
+    public Tensor Forward(Tensor x, Tensor? residual = null)
     {
         int b = x.Shape[0], n = x.Shape[1], c = x.Shape[2];
         var qkv = Qkv.Forward(x);                                                          // [B, N, 3·C] = [B, N, 3, H, D]
@@ -79,7 +87,8 @@ public sealed class MultiHeadSelfAttention : Module
         var v = qkv.AsStrided(shape, strides, 2 * c);
         qkv.ReleaseData(); // the windows' backward needs only qkv's shape
         var o = Tensor.Attention(q, k, v);                                                 // [B, H, N, D]
-        return Proj.Forward(o.Permute(0, 2, 1, 3).Reshape(b, n, c));
+        var merged = o.Permute(0, 2, 1, 3).Reshape(b, n, c);
+        return residual is null ? Proj.Forward(merged) : Proj.Forward(merged, residual);
     }
 }
 
@@ -97,9 +106,12 @@ public sealed class Mlp : Module
 
     /// <summary>fc2(GELU(fc1(x))), with GELU and fc2 fused so that only fc1's output is kept for backward.</summary>
     public Tensor Forward(Tensor x) => Tensor.GeluLinear(Fc1.Forward(x), Fc2.Weight, Fc2.Bias);
+
+    /// <summary>residual + fc2(GELU(fc1(x))), the add folded into fc2.</summary>
+    public Tensor Forward(Tensor x, Tensor residual) => Tensor.GeluLinear(Fc1.Forward(x), Fc2.Weight, Fc2.Bias, residual);
 }
 
-/// <summary>Pre-norm transformer block: x + attn(norm1(x)), then + mlp(norm2(x)).</summary>
+/// <summary>Pre-norm transformer block: h = x + attn(norm1(x)), then h + mlp(norm2(h)).</summary>
 public sealed class TransformerBlock : Module
 {
     public TransformerBlock(int dim, int heads, int mlpHidden, Rng rng, float eps = 1e-5f, float? initStd = null)
@@ -126,15 +138,11 @@ public sealed class TransformerBlock : Module
         return scope.Return(ForwardCore(x));
     }
 
+    // The residual adds are folded into proj and fc2 (their GEMMs start from the residual stream), so no branch
+    // output is ever materialised apart from the stream itself.
     private Tensor ForwardCore(Tensor x)
     {
-        // Each branch's output is read only by its residual add, whose backward needs no values: release it.
-        var a = Attn.Forward(Norm1.Forward(x));
-        var h = x + a;
-        a.ReleaseData();
-        var m = Mlp.Forward(Norm2.Forward(h));
-        var y = h + m;
-        m.ReleaseData();
-        return y;
+        var h = Attn.Forward(Norm1.Forward(x), residual: x);
+        return Mlp.Forward(Norm2.Forward(h), residual: h);
     }
 }

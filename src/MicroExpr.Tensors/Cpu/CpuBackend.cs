@@ -336,13 +336,15 @@ public sealed unsafe class CpuBackend : IBackend
                 P(b) + bOffset, strideB, ldb, transB, m, n, k, alpha, beta, CpuThreads.Count);
     }
 
-    public void Linear(Storage y, Storage x, Storage w, Storage? b, int rows, int outF, int inF)
+    public void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, int rows, int outF, int inF)
     {
-        using var prof = OpProfiler.Measure("gemm", 2.0 * rows * outF * inF, 4.0 * ((double)rows * inF + (double)outF * inF + (double)rows * outF));
-        if (b is null)
+        using var prof = OpProfiler.Measure("gemm", 2.0 * rows * outF * inF,
+            4.0 * ((double)rows * inF + (double)outF * inF + (residual is null ? 1 : 2) * (double)rows * outF));
+        if (b is null && residual is null)
             GemmSimd.Run(P(y), outF, P(x), inF, false, P(w), inF, true, rows, outF, inF, 1f, 0f, CpuThreads.Count);
         else
-            GemmSimd.RunBias(P(y), outF, P(x), inF, false, P(w), inF, true, rows, outF, inF, 1f, 0f, P(b), CpuThreads.Count);
+            GemmSimd.RunAffine(P(y), outF, P(x), inF, false, P(w), inF, true, rows, outF, inF, 1f, 0f,
+                b is null ? null : P(b), CpuThreads.Count, residual is null ? null : P(residual), outF);
     }
 
     public void Softmax(Storage y, Storage x, int rows, int cols)

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -82,36 +83,82 @@ public static unsafe partial class GemmSimd
 
     public static void Run(float* c, int ldc, float* a, int lda, bool transA, float* b, int ldb, bool transB,
         int m, int n, int k, float alpha, float beta, int threads)
-        => RunCore(Resolve(), !NoDirect, c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta, null, threads);
+        => RunCore(Resolve(), !NoDirect, c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta, default, threads);
 
     /// <summary>
-    /// <c>C = alpha·op(A)·op(B) + beta·C + 1·biasᵀ</c>: as <see cref="Run"/>, plus a row vector bias[0..N) added to every row
-    /// of C (a Linear layer's bias). The bias is written into each C tile just before the tile's first K slice is
-    /// accumulated onto it, while the tile is in L1, so it costs no pass over C of its own.
+    /// <c>C = alpha·op(A)·op(B) + beta·C + 1·biasᵀ + R</c>: as <see cref="Run"/>, plus a row vector bias[0..N) added to every
+    /// row of C (a Linear layer's bias) and a matrix R [M, N] (row stride ldr: a residual stream); either may be null.
+    /// Both are written into each C tile just before the tile's first K slice is accumulated onto it, while the tile
+    /// is in L1, so neither costs a pass over C of its own.
     /// </summary>
-    public static void RunBias(float* c, int ldc, float* a, int lda, bool transA, float* b, int ldb, bool transB,
-        int m, int n, int k, float alpha, float beta, float* bias, int threads)
-        => RunCore(Resolve(), !NoDirect, c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta, bias, threads);
+    public static void RunAffine(float* c, int ldc, float* a, int lda, bool transA, float* b, int ldb, bool transB,
+        int m, int n, int k, float alpha, float beta, float* bias, int threads, float* residual = null, int ldr = 0)
+        => RunCore(Resolve(), !NoDirect, c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta,
+            new Prologue(bias, residual, ldr), threads);
+
+    /// <summary>What a C tile starts from before its first K slice: beta·C, plus a bias row and a residual matrix when given.</summary>
+    readonly struct Prologue(float* bias, float* residual, int ldr)
+    {
+        public readonly float* Bias = bias, Residual = residual;
+        public readonly int Ldr = ldr;
+        public bool Any => Bias != null || Residual != null;
+        /// <summary>The prologue of the sub-matrix at row i0, column j0.</summary>
+        public Prologue At(int i0, int j0) => new(Bias == null ? null : Bias + j0, Residual == null ? null : Residual + (long)i0 * Ldr + j0, Ldr);
+
+        /// <summary>C[0..rows, 0..cols] = beta·C + bias + R (beta = 0 does not read C).</summary>
+        public void Apply(float* c, int ldc, int rows, int cols, float beta)
+        {
+            if (cols == 32 && beta == 0f && Vector512.IsHardwareAccelerated)
+            {
+                var b0 = Bias == null ? Vector512<float>.Zero : Vector512.Load(Bias);
+                var b1 = Bias == null ? Vector512<float>.Zero : Vector512.Load(Bias + 16);
+                for (int r = 0; r < rows; r++)
+                {
+                    float* dst = c + (long)r * ldc;
+                    if (Residual == null)
+                    {
+                        Vector512.Store(b0, dst);
+                        Vector512.Store(b1, dst + 16);
+                    }
+                    else
+                    {
+                        float* rr = Residual + (long)r * Ldr;
+                        Vector512.Store(b0 + Vector512.Load(rr), dst);
+                        Vector512.Store(b1 + Vector512.Load(rr + 16), dst + 16);
+                    }
+                }
+                return;
+            }
+            for (int r = 0; r < rows; r++)
+            {
+                var dst = new Span<float>(c + (long)r * ldc, cols);
+                if (beta == 0f) dst.Clear();
+                else if (beta != 1f) TensorPrimitives.Multiply(dst, beta, dst);
+                if (Bias != null) TensorPrimitives.Add(dst, new ReadOnlySpan<float>(Bias, cols), dst);
+                if (Residual != null) TensorPrimitives.Add(dst, new ReadOnlySpan<float>(Residual + (long)r * Ldr, cols), dst);
+            }
+        }
+    }
 
     static void RunCore(Path path, bool allowDirect, float* c, int ldc, float* a, int lda, bool transA, float* b, int ldb, bool transB,
-        int m, int n, int k, float alpha, float beta, float* bias, int threads)
+        int m, int n, int k, float alpha, float beta, Prologue pro, int threads)
     {
         if (m <= 0 || n <= 0) return;
         long work = (long)m * n * k;
         if (k <= 0 || alpha == 0f || (allowDirect && work <= DirectThreshold))
         {
-            // No tiles to fold the bias into: add it row by row first, then accumulate onto it.
-            if (bias != null) { BiasRows(c, ldc, bias, m, n, beta); beta = 1f; }
+            // No tiles to fold bias and residual into: write them row by row first, then accumulate onto them.
+            if (pro.Any) { pro.Apply(c, ldc, m, n, beta); beta = 1f; }
             if (k <= 0 || alpha == 0f) ScaleC(c, ldc, m, n, beta);
             else Direct(c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta);
             return;
         }
         if (threads <= 1 || work < ParallelThreshold)
         {
-            RunPacked(path, c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta, bias);
+            RunPacked(path, c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta, pro);
             return;
         }
-        RunSplit(path, c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta, bias, threads);
+        RunSplit(path, c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta, pro, threads);
     }
 
     public static void RunBatched(int batch, float* c, long strideC, int ldc, float* a, long strideA, int lda, bool transA,
@@ -125,7 +172,7 @@ public static unsafe partial class GemmSimd
         {
             int t = batch == 1 ? threads : 1;
             for (int i = 0; i < batch; i++)
-                RunCore(path, allowDirect, c + i * strideC, ldc, a + i * strideA, lda, transA, b + i * strideB, ldb, transB, m, n, k, alpha, beta, null, t);
+                RunCore(path, allowDirect, c + i * strideC, ldc, a + i * strideA, lda, transA, b + i * strideB, ldb, transB, m, n, k, alpha, beta, default, t);
             return;
         }
         // Across the batch when that balances (or each GEMM is too small to split); otherwise split each GEMM.
@@ -140,7 +187,7 @@ public static unsafe partial class GemmSimd
             return;
         }
         for (int i = 0; i < batch; i++)
-            RunCore(path, allowDirect, c + i * strideC, ldc, a + i * strideA, lda, transA, b + i * strideB, ldb, transB, m, n, k, alpha, beta, null, threads);
+            RunCore(path, allowDirect, c + i * strideC, ldc, a + i * strideA, lda, transA, b + i * strideB, ldb, transB, m, n, k, alpha, beta, default, threads);
     }
 
     sealed class BatchJob
@@ -157,14 +204,15 @@ public static unsafe partial class GemmSimd
         {
             int lo = (int)((long)Batch * t / Parts), hi = (int)((long)Batch * (t + 1) / Parts);
             for (int i = lo; i < hi; i++)
-                RunCore(Path, AllowDirect, C + i * StrideC, Ldc, A + i * StrideA, Lda, TransA, B + i * StrideB, Ldb, TransB, M, N, K, Alpha, Beta, null, 1);
+                RunCore(Path, AllowDirect, C + i * StrideC, Ldc, A + i * StrideA, Lda, TransA, B + i * StrideB, Ldb, TransB, M, N, K, Alpha, Beta, default, 1);
         }
     }
 
     sealed class SplitJob
     {
         public Path Path;
-        public float* C, A, B, Bias;
+        public float* C, A, B;
+        public Prologue Pro;
         public int Ldc, Lda, Ldb, M, N, K, Parts, Tile;
         public bool TransA, TransB, AlongM;
         public float Alpha, Beta;
@@ -178,15 +226,15 @@ public static unsafe partial class GemmSimd
             if (hi <= lo) return;
             if (AlongM)
                 RunPacked(Path, C + (long)lo * Ldc, Ldc, TransA ? A + lo : A + (long)lo * Lda, Lda, TransA, B, Ldb, TransB,
-                    hi - lo, N, K, Alpha, Beta, Bias);
+                    hi - lo, N, K, Alpha, Beta, Pro.At(lo, 0));
             else
                 RunPacked(Path, C + lo, Ldc, A, Lda, TransA, TransB ? B + (long)lo * Ldb : B + lo, Ldb, TransB,
-                    M, hi - lo, K, Alpha, Beta, Bias == null ? null : Bias + lo);
+                    M, hi - lo, K, Alpha, Beta, Pro.At(0, lo));
         }
     }
 
     static void RunSplit(Path path, float* c, int ldc, float* a, int lda, bool transA, float* b, int ldb, bool transB,
-        int m, int n, int k, float alpha, float beta, float* bias, int threads)
+        int m, int n, int k, float alpha, float beta, Prologue pro, int threads)
     {
         var (mr, nr) = TileOf(path);
         int mTiles = (m + mr - 1) / mr, nTiles = (n + nr - 1) / nr;
@@ -197,12 +245,12 @@ public static unsafe partial class GemmSimd
         int parts = Math.Min(threads, alongM ? mTiles : nTiles);
         if (parts <= 1)
         {
-            RunPacked(path, c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta, bias);
+            RunPacked(path, c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta, pro);
             return;
         }
         var job = new SplitJob
         {
-            Path = path, C = c, A = a, B = b, Bias = bias, Ldc = ldc, Lda = lda, Ldb = ldb, M = m, N = n, K = k, Parts = parts,
+            Path = path, C = c, A = a, B = b, Pro = pro, Ldc = ldc, Lda = lda, Ldb = ldb, M = m, N = n, K = k, Parts = parts,
             Tile = alongM ? mr : nr, TransA = transA, TransB = transB, AlongM = alongM, Alpha = alpha, Beta = beta,
         };
         Parallel.For(0, parts, Options(parts), job.Do);
@@ -262,7 +310,7 @@ public static unsafe partial class GemmSimd
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void RunPacked(Path path, float* c, int ldc, float* a, int lda, bool transA, float* b, int ldb, bool transB,
-        int m, int n, int k, float alpha, float beta, float* bias)
+        int m, int n, int k, float alpha, float beta, Prologue pro)
     {
         var (mr, nr) = TileOf(path);
         var bufs = t_buffers ??= new PackBuffers();
@@ -316,10 +364,10 @@ public static unsafe partial class GemmSimd
                             float* pa = pA + (long)ir * kc;
                             float* cij = c + (long)(ic + ir) * ldc + jc + jr;
                             float betaEff = betaSlice;
-                            if (bias != null && pc == 0)
+                            if (pro.Any && pc == 0)
                             {
-                                // C tile = beta·C + bias, hot in L1 for the kernel that accumulates onto it (beta 1).
-                                BiasTile(cij, ldc, bias + jc + jr, mrv, nrv, beta);
+                                // C tile = beta·C + bias + R, hot in L1 for the kernel that accumulates onto it (beta 1).
+                                pro.At(ic + ir, jc + jr).Apply(cij, ldc, mrv, nrv, beta);
                                 betaEff = 1f;
                             }
                             if (rowA && mrv == mr)
@@ -354,41 +402,6 @@ public static unsafe partial class GemmSimd
                         }
                     }
                 }
-            }
-        }
-    }
-
-    /// <summary>C[0..rows, 0..cols] = bias[0..cols] (+ beta·C): a tile's bias, written just before its first K slice.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void BiasTile(float* c, int ldc, float* bias, int rows, int cols, float beta)
-    {
-        if (cols == 32 && beta == 0f && Vector512.IsHardwareAccelerated)
-        {
-            var b0 = Vector512.Load(bias);
-            var b1 = Vector512.Load(bias + 16);
-            for (int r = 0; r < rows; r++)
-            {
-                float* dst = c + (long)r * ldc;
-                Vector512.Store(b0, dst);
-                Vector512.Store(b1, dst + 16);
-            }
-            return;
-        }
-        BiasRows(c, ldc, bias, rows, cols, beta);
-    }
-
-    /// <summary>C[0..rows, 0..cols] = bias[0..cols] (+ beta·C; beta = 0 does not read C).</summary>
-    static void BiasRows(float* c, int ldc, float* bias, int rows, int cols, float beta)
-    {
-        for (int r = 0; r < rows; r++)
-        {
-            var dst = new Span<float>(c + (long)r * ldc, cols);
-            var src = new ReadOnlySpan<float>(bias, cols);
-            if (beta == 0f) src.CopyTo(dst);
-            else
-            {
-                if (beta != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(dst, beta, dst);
-                System.Numerics.Tensors.TensorPrimitives.Add(dst, src, dst);
             }
         }
     }

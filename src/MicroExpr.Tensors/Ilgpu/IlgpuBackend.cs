@@ -144,11 +144,15 @@ public sealed class IlgpuBackend : IBackend, IDisposable
         (gemm ??= new GemmKernels(Accelerator)).Gemm(stream, S(c).From(cOffset), strideC, S(a).From(aOffset), strideA, transA,
             S(b).From(bOffset), strideB, transB, batch, m, n, k, alpha, beta);
 
-    /// <summary>The bias is broadcast into y by the copy kernel, then the GEMM accumulates onto it (beta = 1).</summary>
-    public void Linear(Storage y, Storage x, Storage w, Storage? b, int rows, int outF, int inF)
+    /// <summary>
+    /// y starts as the residual (copy kernel) and/or the broadcast bias (copy, or add onto the residual), then the GEMM
+    /// accumulates onto it (beta = 1).
+    /// </summary>
+    public void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, int rows, int outF, int inF)
     {
-        if (b != null) CopyStrided(new View(y, 0, [outF, 1]), new View(b, 0, [0, 1]), [rows, outF], false);
-        Gemm(1, y, 0, 0, x, 0, 0, false, w, 0, 0, true, rows, outF, inF, 1f, b != null ? 1f : 0f);
+        if (residual != null) CopyStrided(new View(y, 0, [outF, 1]), new View(residual, 0, [outF, 1]), [rows, outF], false);
+        if (b != null) CopyStrided(new View(y, 0, [outF, 1]), new View(b, 0, [0, 1]), [rows, outF], accumulate: residual != null);
+        Gemm(1, y, 0, 0, x, 0, 0, false, w, 0, 0, true, rows, outF, inF, 1f, b != null || residual != null ? 1f : 0f);
     }
 
     private SoftmaxKernels SoftmaxK => softmax ??= new SoftmaxKernels(Accelerator);

@@ -9,7 +9,14 @@ public sealed partial class Tensor
     /// tiles), so the step keeps one [rows, out] buffer instead of two and makes no pass of its own over it.
     /// Backward: dx = g·W, dW = gᵀ·x, db = Σ_rows g.
     /// </summary>
-    public static Tensor Linear(Tensor x, Tensor w, Tensor? b) => AffineOp("linear", x, w, b, gelu: false);
+    public static Tensor Linear(Tensor x, Tensor w, Tensor? b) => AffineOp("linear", x, w, b, null, gelu: false);
+
+    /// <summary>
+    /// y = r + x·Wᵀ + b: a Linear layer whose output joins a residual stream r (shape of y), as in a pre-norm transformer
+    /// block's x + proj(attn(·)). The residual is folded into the GEMM like the bias, so the block has no separate add
+    /// pass and no branch output to keep. Backward: dr = g, the rest as <see cref="Linear(Tensor, Tensor, Tensor?)"/>.
+    /// </summary>
+    public static Tensor Linear(Tensor x, Tensor w, Tensor? b, Tensor residual) => AffineOp("linear", x, w, b, residual, gelu: false);
 
     /// <summary>
     /// y = GELU(h)·Wᵀ + b: the second half of a transformer MLP as one op that keeps only h. GELU(h) lives in a
@@ -17,9 +24,12 @@ public sealed partial class Tensor
     /// dh = (g·W) ∘ GELU'(h)), so the step stores one [rows, hidden] activation per block instead of two — the
     /// largest activations of the model — for one extra GELU pass.
     /// </summary>
-    public static Tensor GeluLinear(Tensor h, Tensor w, Tensor? b) => AffineOp("gelu_linear", h, w, b, gelu: true);
+    public static Tensor GeluLinear(Tensor h, Tensor w, Tensor? b) => AffineOp("gelu_linear", h, w, b, null, gelu: true);
 
-    private static Tensor AffineOp(string op, Tensor x, Tensor w, Tensor? b, bool gelu)
+    /// <summary>y = r + GELU(h)·Wᵀ + b: <see cref="GeluLinear(Tensor, Tensor, Tensor?)"/> joining a residual stream r (dr = g).</summary>
+    public static Tensor GeluLinear(Tensor h, Tensor w, Tensor? b, Tensor residual) => AffineOp("gelu_linear", h, w, b, residual, gelu: true);
+
+    private static Tensor AffineOp(string op, Tensor x, Tensor w, Tensor? b, Tensor? r, bool gelu)
     {
         x.ThrowIfDisposed();
         w.ThrowIfDisposed();
@@ -32,6 +42,14 @@ public sealed partial class Tensor
             throw new ArgumentException($"{op}: operands on different devices ({x.Device}, {w.Device})");
         var be = x.Backend;
         var shape = x.Shape[..^1].Append(outF).ToArray();
+        if (r != null)
+        {
+            r.ThrowIfDisposed();
+            if (!ShapeUtil.SameShape(r.Shape, shape))
+                throw new ShapeException($"{op}: residual {ShapeUtil.Format(r.Shape)} does not match the output {ShapeUtil.Format(shape)} of input {ShapeUtil.Format(x.Shape)} and weight {ShapeUtil.Format(w.Shape)}");
+            if (r.Device != w.Device)
+                throw new ArgumentException($"{op}: residual on {r.Device}, weight on {w.Device}");
+        }
         var y = x.NewLike(shape);
         // The GEMM's A operand: x itself, or GELU(x) in a buffer that is released right after.
         Storage Activation()
@@ -46,10 +64,12 @@ public sealed partial class Tensor
             return a;
         }
         var act = Activation();
-        be.Linear(y.Storage, act, w.Storage, b?.Storage, rows, outF, inF);
+        be.Linear(y.Storage, act, w.Storage, b?.Storage, r?.Storage, rows, outF, inF);
         act.Release();
-        Tensor[] inputs = b is null ? [x, w] : [x, w, b];
-        return Record(y, op, inputs, g =>
+        var inputs = new List<Tensor> { x, w };
+        if (b != null) inputs.Add(b);
+        if (r != null) inputs.Add(r);
+        return Record(y, op, inputs.ToArray(), g =>
         {
             Tensor? dx = null, dw = null, db = null;
             if (x.NeedsGrad)
@@ -79,7 +99,10 @@ public sealed partial class Tensor
                 db = b.NewLike(b.Shape);
                 be.SumTo(db.Storage, [1, outF], g.Storage, [rows, outF]);
             }
-            return b is null ? [dx, dw] : [dx, dw, db];
+            var grads = new List<Tensor?> { dx, dw };
+            if (b != null) grads.Add(db);
+            if (r != null) grads.Add(r.NeedsGrad ? g : null); // the residual passes the gradient through
+            return grads.ToArray();
         });
     }
 

@@ -179,3 +179,57 @@ public class GeluLinearAndStridedTests
         Assert.That(Assert.Throws<ShapeException>(() => t.AsStrided([2, 3], [3, 1], 1))!.Message, Does.Contain("as_strided").And.Contain("reaches past"));
     }
 }
+
+/// <summary>
+/// Linear and GELU+Linear joining a residual stream (y = r + f(x)·Wᵀ + b, the residual folded into the GEMM): forward in
+/// double, gradients of x, W, b and r by finite differences, on both backends; shapes below and above the GEMM's
+/// direct-path threshold, edge tiles, and a model-like [2, 50, 24] → 36.
+/// </summary>
+[TestFixture(typeof(OnCpu))]
+[TestFixture(typeof(OnIlgpuCpu))]
+public class LinearResidualOpTests<TDevice> where TDevice : ITestDevice
+{
+    [TestCase(new[] { 1, 1 }, 1, true, false)]
+    [TestCase(new[] { 5, 7 }, 3, false, false)]
+    [TestCase(new[] { 2, 3, 17 }, 33, true, false)]
+    [TestCase(new[] { 2, 50, 24 }, 36, true, false)]
+    [TestCase(new[] { 3, 7 }, 5, true, true)]
+    [TestCase(new[] { 2, 4, 17 }, 9, false, true)]
+    [TestCase(new[] { 2, 50, 24 }, 36, true, true)]
+    public void MatchesTheReference(int[] xShape, int outF, bool bias, bool gelu)
+    {
+        int inF = xShape[^1], rows = Ref.Numel(xShape) / inF;
+        int[] yShape = [.. xShape[..^1], outF];
+        int[] wShape = [outF, inF];
+        new GradCheck
+        {
+            Name = gelu ? "gelu_linear+residual" : "linear+residual",
+            Device = TDevice.Device,
+            Shapes = bias ? [xShape, wShape, [outF], yShape] : [xShape, wShape, yShape],
+            Op = t => gelu
+                ? Tensor.GeluLinear(t[0], t[1], bias ? t[2] : null, t[^1])
+                : Tensor.Linear(t[0], t[1], bias ? t[2] : null, t[^1]),
+            Reference = x =>
+            {
+                var a = gelu ? Ref.Map(x[0], Ops.ElementwiseOpTests<OnCpu>.Gelu) : x[0];
+                var y = Ref.MatMul(a, x[1], rows, outF, inF, false, true);
+                var r = x[^1];
+                for (int i = 0; i < rows; i++)
+                    for (int o = 0; o < outF; o++) y[i * outF + o] += r[i * outF + o] + (bias ? x[2][o] : 0);
+                return y;
+            },
+            Init = (_, _, rng) => (float)(rng.NextDouble() * 4 - 2),
+            ForwardAtol = 2e-5, MaxGradChecks = TDevice.Small ? 40 : 120,
+        }.Run();
+    }
+
+    [Test]
+    public void AResidualOfTheWrongShapeIsNamed()
+    {
+        using var x = Tensor.Zeros([2, 5], TDevice.Device);
+        using var w = Tensor.Zeros([3, 5], TDevice.Device);
+        using var r = Tensor.Zeros([2, 4], TDevice.Device);
+        var e = Assert.Throws<ShapeException>(() => Tensor.Linear(x, w, null, r))!;
+        Assert.That(e.Message, Does.Contain("residual [2, 4]").And.Contain("[2, 3]"));
+    }
+}
