@@ -143,15 +143,21 @@ public static class Devices
     {
         if (context != null) return context;
         var cpu = new CPUDevice(IlgpuCpuWarpSize, IlgpuCpuWarpsPerGroup, 1);
+        // Profiling is always on, so OpProfiler can be switched on at any time in a process whose context already
+        // exists. It costs nothing while no marker is asked for: in ILGPU 1.5.3 the flag only lets
+        // AcceleratorStream.AddProfilingMarker run. CUDA streams are created as without it (a marker is a CUDA
+        // event, created and recorded only when the profiler asks for one), the CPU accelerator's markers are host
+        // timestamps, and only OpenCL would change its queues (CL_QUEUE_PROFILING_ENABLE); this engine creates no
+        // OpenCL accelerator.
         try
         {
-            context = Context.Create(b => b.CPU(cpu).Cuda().EnableAlgorithms());
+            context = Context.Create(b => b.CPU(cpu).Cuda().EnableAlgorithms().Profiling());
         }
         catch (Exception e)
         {
             // A broken CUDA installation must not take the CPU accelerator down with it.
             contextCudaError = "the CUDA runtime could not be initialised: " + OneLine(e);
-            context = Context.Create(b => b.CPU(cpu).EnableAlgorithms());
+            context = Context.Create(b => b.CPU(cpu).EnableAlgorithms().Profiling());
         }
         if (!exitHooked)
         {

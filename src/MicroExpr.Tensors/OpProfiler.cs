@@ -2,8 +2,29 @@ using System.Diagnostics;
 
 namespace MicroExpr.Tensors;
 
-/// <summary>One op kind's totals in a profile.</summary>
-public sealed record OpStat(string Kind, long Calls, double TotalMs, double Flops, double Bytes)
+/// <summary>Which clock timed a row of a profile.</summary>
+public enum OpClock
+{
+    /// <summary>A host stopwatch around the call: right for the CPU backend, whose calls are synchronous.</summary>
+    Host,
+
+    /// <summary>
+    /// Two device events (ILGPU profiling markers) on the backend's stream, one before and one after the op's
+    /// launches, read after one stream synchronisation when the profile is read. The interval is the time the
+    /// stream spent from the first marker to the second: the op's kernels, plus any gap in which the device sat
+    /// waiting for the host to launch them.
+    /// </summary>
+    DeviceEvents,
+
+    /// <summary>
+    /// A host stopwatch around the call with the stream synchronised before and after it: the fallback of an ILGPU
+    /// accelerator without profiling markers. Launch latency is included and the device drains between ops.
+    /// </summary>
+    HostSynchronised,
+}
+
+/// <summary>One op kind's totals in a profile, on one device, timed by one clock.</summary>
+public sealed record OpStat(string Device, OpClock Clock, string Kind, long Calls, double TotalMs, double Flops, double Bytes)
 {
     public double MeanUs => Calls == 0 ? 0 : TotalMs * 1000 / Calls;
     public double Gflops => TotalMs <= 0 ? 0 : Flops / (TotalMs * 1e-3) / 1e9;
@@ -11,35 +32,91 @@ public sealed record OpStat(string Kind, long Calls, double TotalMs, double Flop
 }
 
 /// <summary>
-/// Per-op-kind timing of the backend: when <see cref="Enabled"/>, every backend primitive (gemm, attention,
-/// layernorm_backward, binary, …) adds its wall time, its FLOPs and the bytes it reads and writes. Host clocks:
-/// right for the CPU backend, whose calls are synchronous. Off by default; when off, a call costs one branch.
+/// Timings a backend has queued but not yet read (device events still in flight). <see cref="OpProfiler"/> asks
+/// for them when the profile is read; the source then adds them through <see cref="OpProfiler.Add"/>.
+/// </summary>
+public interface IDeferredOpTimings
+{
+    /// <summary>Waits for the queued work (one synchronisation), adds every queued timing and releases its markers.</summary>
+    void Resolve();
+
+    /// <summary>Releases every queued marker unread.</summary>
+    void Discard();
+}
+
+/// <summary>
+/// Per-op-kind timing of the backends: when <see cref="Enabled"/>, every backend primitive (gemm, attention,
+/// layernorm_backward, add, …) adds its time, its FLOPs and the bytes it reads and writes (<see cref="OpCost"/>),
+/// under the device it ran on and the clock that timed it (<see cref="OpClock"/>): host clocks for the CPU
+/// backend, device events for the ILGPU backend. Device events are queued on the stream and resolved only when the
+/// profile is read (<see cref="Snapshot"/>, <see cref="Flush"/>), so profiling adds no host synchronisation between
+/// launches. Off by default; when off, a primitive pays one branch (and the few multiplications of its cost).
 /// Ops are issued from one thread at a time (the thread that runs the step), so no locking is needed.
 /// </summary>
 public static class OpProfiler
 {
-    private static readonly Dictionary<string, (long Calls, long Ticks, double Flops, double Bytes)> Stats = new();
+    private static readonly Dictionary<(string Device, OpClock Clock, string Kind), (long Calls, double Ms, double Flops, double Bytes)> Stats = new();
+    private static readonly List<IDeferredOpTimings> Deferred = new();
 
     public static bool Enabled { get; set; }
 
-    public static Scope Measure(string kind, double flops, double bytes) =>
-        Enabled ? new Scope(kind, flops, bytes, Stopwatch.GetTimestamp()) : default;
+    /// <summary>Times a synchronous call on the host clock, as the CPU backend's (<c>using var prof = OpProfiler.Measure(...)</c>).</summary>
+    public static Scope Measure(in OpCost cost) => Enabled ? new Scope(cost, Stopwatch.GetTimestamp()) : default;
 
-    public static void Reset() => Stats.Clear();
+    /// <summary>Adds one timed call (backends with their own clock: the ILGPU backend when it reads its markers).</summary>
+    public static void Add(string device, OpClock clock, in OpCost cost, double ms)
+    {
+        var key = (device, clock, cost.Kind);
+        Stats.TryGetValue(key, out var s);
+        Stats[key] = (s.Calls + 1, s.Ms + ms, s.Flops + cost.Flops, s.Bytes + cost.Bytes);
+    }
 
-    /// <summary>The totals so far, slowest kind first.</summary>
-    public static IReadOnlyList<OpStat> Snapshot() => Stats
-        .Select(kv => new OpStat(kv.Key, kv.Value.Calls, kv.Value.Ticks * 1000.0 / Stopwatch.Frequency, kv.Value.Flops, kv.Value.Bytes))
-        .OrderByDescending(s => s.TotalMs).ToList();
+    /// <summary>Registers a source of queued timings, read at the next <see cref="Flush"/> (registering twice is harmless).</summary>
+    public static void Defer(IDeferredOpTimings source)
+    {
+        if (!Deferred.Contains(source)) Deferred.Add(source);
+    }
 
-    public readonly struct Scope(string? kind, double flops, double bytes, long start) : IDisposable
+    /// <summary>Reads every queued device timing now: one synchronisation per stream with queued markers.</summary>
+    public static void Flush()
+    {
+        foreach (var source in Deferred) source.Resolve();
+        Deferred.Clear();
+    }
+
+    /// <summary>Forgets the totals and releases queued markers unread.</summary>
+    public static void Reset()
+    {
+        foreach (var source in Deferred) source.Discard();
+        Deferred.Clear();
+        Stats.Clear();
+    }
+
+    /// <summary>The totals so far (queued device timings read first), slowest kind first.</summary>
+    public static IReadOnlyList<OpStat> Snapshot()
+    {
+        Flush();
+        return Stats
+            .Select(kv => new OpStat(kv.Key.Device, kv.Key.Clock, kv.Key.Kind, kv.Value.Calls, kv.Value.Ms, kv.Value.Flops, kv.Value.Bytes))
+            .OrderByDescending(s => s.TotalMs).ToList();
+    }
+
+    /// <summary>The clock in words, for a table's header.</summary>
+    public static string Describe(OpClock clock) => clock switch
+    {
+        OpClock.Host => "host clocks",
+        OpClock.DeviceEvents => "device events",
+        OpClock.HostSynchronised => "host clocks, synchronised per op",
+        _ => throw new ArgumentOutOfRangeException(nameof(clock), clock, null),
+    };
+
+    /// <summary>A host-clock measurement in progress; the default value (profiler off) does nothing.</summary>
+    public readonly struct Scope(OpCost cost, long start) : IDisposable
     {
         public void Dispose()
         {
-            if (kind is null) return;
-            long ticks = Stopwatch.GetTimestamp() - start;
-            Stats.TryGetValue(kind, out var s);
-            Stats[kind] = (s.Calls + 1, s.Ticks + ticks, s.Flops + flops, s.Bytes + bytes);
+            if (cost.Kind is null) return;
+            Add(Device.Cpu.Name, OpClock.Host, cost, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         }
     }
 }

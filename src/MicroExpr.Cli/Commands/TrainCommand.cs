@@ -69,7 +69,7 @@ internal static class TrainCommand
         OpProfiler.Enabled = false;
         progress.Done();
         if (profile)
-            ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), trainWatch.Elapsed.TotalMilliseconds, Tensors.Cpu.CpuThreads.Count,
+            ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), trainWatch.Elapsed.TotalMilliseconds, Tensors.Cpu.CpuThreads.Count, device,
                 $"training ({options.Preset}, {device.Name})");
         return Finish(run, a.Switch("json"), watch.Elapsed.TotalSeconds);
     }

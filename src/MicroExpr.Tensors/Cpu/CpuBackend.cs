@@ -16,9 +16,6 @@ public sealed unsafe class CpuBackend : IBackend
 
     public CpuPool Pool { get; } = new();
 
-    private static readonly string[] UnaryName = Enum.GetNames<UnaryOp>().Select(n => n.ToLowerInvariant()).ToArray();
-    private static readonly string[] BinaryName = Enum.GetNames<BinaryOp>().Select(n => n.ToLowerInvariant()).ToArray();
-
     public Device Device => Tensors.Device.Cpu;
 
     private static float* P(Storage s) => ((CpuStorage)s).Pointer;
@@ -29,18 +26,26 @@ public sealed unsafe class CpuBackend : IBackend
     public Storage Allocate(int length, bool zero)
     {
         var s = new CpuStorage(this, Pool, Pool.Rent(length), length);
-        if (zero) s.Span.Clear();
+        if (zero)
+        {
+            using var prof = OpProfiler.Measure(OpCost.Fill(length));
+            s.Span.Clear();
+        }
         else if (CpuPool.PoisonOnRent) s.Span.Fill(float.NaN);
         return s;
     }
 
     public void Upload(Storage dst, ReadOnlySpan<float> src) => src.CopyTo(S(dst));
     public void Download(Span<float> dst, Storage src) => S(src)[..dst.Length].CopyTo(dst);
-    public void Fill(Storage dst, float value) => S(dst).Fill(value);
+    public void Fill(Storage dst, float value)
+    {
+        using var prof = OpProfiler.Measure(OpCost.Fill(dst.Length));
+        S(dst).Fill(value);
+    }
 
     public void CopyStrided(View dst, View src, int[] shape, bool accumulate)
     {
-        using var prof = OpProfiler.Measure(accumulate ? "copy_accumulate" : "copy", 0, 8.0 * ShapeUtil.Numel(shape));
+        using var prof = OpProfiler.Measure(OpCost.Copy(shape, accumulate));
         int rank = shape.Length;
         if (rank == 0)
         {
@@ -93,7 +98,7 @@ public sealed unsafe class CpuBackend : IBackend
     // --- element-wise ---------------------------------------------------------------------------
     public void Unary(UnaryOp op, Storage y, Storage x, int n, float alpha)
     {
-        using var prof = OpProfiler.Measure(UnaryName[(int)op], n, 8.0 * n);
+        using var prof = OpProfiler.Measure(OpCost.Unary(op, n));
         float* yp = P(y), xp = P(x);
         CpuThreads.For(n, ParallelGrain, (start, end) =>
         {
@@ -119,7 +124,7 @@ public sealed unsafe class CpuBackend : IBackend
 
     public void UnaryBackward(UnaryOp op, Storage dx, Storage x, Storage y, Storage dy, int n, float alpha)
     {
-        using var prof = OpProfiler.Measure(UnaryName[(int)op] + "_backward", 2.0 * n, 16.0 * n);
+        using var prof = OpProfiler.Measure(OpCost.UnaryBackward(op, n));
         float* dxp = P(dx), xp = P(x), yp = P(y), dyp = P(dy);
         CpuThreads.For(n, ParallelGrain, (start, end) =>
         {
@@ -165,8 +170,7 @@ public sealed unsafe class CpuBackend : IBackend
 
     public void Binary(BinaryOp op, Storage z, int[] shape, Storage a, int[] aStrides, Storage b, int[] bStrides)
     {
-        int zn = ShapeUtil.Numel(shape);
-        using var prof = OpProfiler.Measure(BinaryName[(int)op], zn, 12.0 * zn);
+        using var prof = OpProfiler.Measure(OpCost.Binary(op, shape));
         float* zp = P(z), ap = P(a), bp = P(b);
         var plan = BroadcastPlan.Create(shape, aStrides, bStrides);
         int inner = plan.Inner, outer = plan.Outer;
@@ -230,7 +234,7 @@ public sealed unsafe class CpuBackend : IBackend
 
     public void Axpy(Storage y, Storage x, int n, float scale)
     {
-        using var prof = OpProfiler.Measure("axpy", 2.0 * n, 12.0 * n);
+        using var prof = OpProfiler.Measure(OpCost.Axpy(n));
         float* yp = P(y), xp = P(x);
         CpuThreads.For(n, ParallelGrain, (start, end) =>
         {
@@ -244,7 +248,7 @@ public sealed unsafe class CpuBackend : IBackend
     // --- reductions -----------------------------------------------------------------------------
     public void SumTo(Storage dst, int[] dstShape, Storage src, int[] srcShape)
     {
-        using var prof = OpProfiler.Measure("sum_to", src.Length, 4.0 * (src.Length + dst.Length));
+        using var prof = OpProfiler.Measure(OpCost.SumTo(src.Length, dst.Length));
         var plan = ReducePlan.Create(dstShape, srcShape);
         float* dp = P(dst), sp = P(src);
         var d = S(dp, dst.Length);
@@ -267,7 +271,7 @@ public sealed unsafe class CpuBackend : IBackend
 
     public void MaxAxis(Storage y, Storage argmax, Storage x, int outer, int len, int inner)
     {
-        using var prof = OpProfiler.Measure("max", (double)outer * len * inner, 4.0 * outer * inner * (len + 2));
+        using var prof = OpProfiler.Measure(OpCost.MaxAxis(outer, len, inner));
         float* yp = P(y), ip = P(argmax), xp = P(x);
         for (int o = 0; o < outer; o++)
         {
@@ -289,6 +293,7 @@ public sealed unsafe class CpuBackend : IBackend
 
     public void MaxAxisBackward(Storage dx, Storage dy, Storage argmax, int outer, int len, int inner)
     {
+        using var prof = OpProfiler.Measure(OpCost.MaxAxisBackward(outer, len, inner));
         float* dxp = P(dx), dyp = P(dy), ip = P(argmax);
         S(dxp, outer * len * inner).Clear();
         for (int o = 0; o < outer; o++)
@@ -301,7 +306,7 @@ public sealed unsafe class CpuBackend : IBackend
 
     public void IndexSelect(Storage y, Storage x, int[] indices, int outer, int len, int inner)
     {
-        using var prof = OpProfiler.Measure("index_select", 0, 8.0 * outer * indices.Length * inner);
+        using var prof = OpProfiler.Measure(OpCost.IndexSelect(outer, indices.Length, inner));
         float* yp = P(y), xp = P(x);
         int m = indices.Length;
         for (int o = 0; o < outer; o++)
@@ -311,7 +316,7 @@ public sealed unsafe class CpuBackend : IBackend
 
     public void IndexAdd(Storage dx, Storage dy, int[] indices, int outer, int len, int inner)
     {
-        using var prof = OpProfiler.Measure("index_add", (double)outer * indices.Length * inner, 12.0 * outer * indices.Length * inner);
+        using var prof = OpProfiler.Measure(OpCost.IndexAdd(outer, indices.Length, inner));
         float* dxp = P(dx), dyp = P(dy);
         int m = indices.Length;
         for (int o = 0; o < outer; o++)
@@ -326,7 +331,7 @@ public sealed unsafe class CpuBackend : IBackend
     public void Gemm(int batch, Storage c, int cOffset, long strideC, Storage a, int aOffset, long strideA, bool transA,
         Storage b, int bOffset, long strideB, bool transB, int m, int n, int k, float alpha, float beta)
     {
-        using var prof = OpProfiler.Measure("gemm", 2.0 * batch * m * n * k, 4.0 * batch * ((double)m * k + (double)k * n + (beta == 0 ? 1 : 2) * (double)m * n));
+        using var prof = OpProfiler.Measure(OpCost.Gemm(batch, m, n, k, beta));
         int lda = transA ? m : k, ldb = transB ? k : n;
         if (batch == 1)
             GemmSimd.Run(P(c) + cOffset, n, P(a) + aOffset, lda, transA, P(b) + bOffset, ldb, transB, m, n, k, alpha, beta,
@@ -349,39 +354,39 @@ public sealed unsafe class CpuBackend : IBackend
 
     public void Softmax(Storage y, Storage x, int rows, int cols)
     {
-        using var prof = OpProfiler.Measure("softmax", 5.0 * rows * cols, 8.0 * rows * cols);
+        using var prof = OpProfiler.Measure(OpCost.Softmax(rows, cols));
         SoftmaxSimd.Forward(P(y), P(x), rows, cols, CpuThreads.Count);
     }
 
     public void SoftmaxBackward(Storage dx, Storage y, Storage dy, int rows, int cols)
     {
-        using var prof = OpProfiler.Measure("softmax_backward", 4.0 * rows * cols, 12.0 * rows * cols);
+        using var prof = OpProfiler.Measure(OpCost.SoftmaxBackward(rows, cols));
         SoftmaxSimd.Backward(P(dx), P(y), P(dy), rows, cols, CpuThreads.Count);
     }
 
     public void LogSoftmax(Storage y, Storage x, int rows, int cols)
     {
-        using var prof = OpProfiler.Measure("log_softmax", 5.0 * rows * cols, 8.0 * rows * cols);
+        using var prof = OpProfiler.Measure(OpCost.LogSoftmax(rows, cols));
         SoftmaxSimd.LogForward(P(y), P(x), rows, cols, CpuThreads.Count);
     }
 
     public void LogSoftmaxBackward(Storage dx, Storage y, Storage dy, int rows, int cols)
     {
-        using var prof = OpProfiler.Measure("log_softmax_backward", 4.0 * rows * cols, 12.0 * rows * cols);
+        using var prof = OpProfiler.Measure(OpCost.LogSoftmaxBackward(rows, cols));
         SoftmaxSimd.LogBackward(P(dx), P(y), P(dy), rows, cols, CpuThreads.Count);
     }
 
     public void LayerNorm(Storage y, Storage mean, Storage rstd, Storage x, Storage gamma, Storage beta, int rows, int c,
         float eps)
     {
-        using var prof = OpProfiler.Measure("layernorm", 8.0 * rows * c, 8.0 * rows * c);
+        using var prof = OpProfiler.Measure(OpCost.LayerNorm(rows, c));
         LayerNormSimd.Forward(P(y), P(mean), P(rstd), P(x), P(gamma), P(beta), rows, c, eps, CpuThreads.Count);
     }
 
     public void LayerNormBackward(Storage dx, Storage dgamma, Storage dbeta, Storage dy, Storage x, Storage mean,
         Storage rstd, Storage gamma, int rows, int c)
     {
-        using var prof = OpProfiler.Measure("layernorm_backward", 12.0 * rows * c, 12.0 * rows * c);
+        using var prof = OpProfiler.Measure(OpCost.LayerNormBackward(rows, c));
         LayerNormSimd.Backward(P(dx), P(dgamma), P(dbeta), P(dy), P(x), P(mean), P(rstd), P(gamma), rows, c,
             CpuThreads.Count);
     }
@@ -389,14 +394,14 @@ public sealed unsafe class CpuBackend : IBackend
     public void Attention(Storage o, Storage lse, Storage q, Storage k, Storage v, int bh, int nq, int nk, int d,
         float scale)
     {
-        using var prof = OpProfiler.Measure("attention", 4.0 * bh * nq * nk * d, 4.0 * bh * d * (2.0 * nq + 2.0 * nk));
+        using var prof = OpProfiler.Measure(OpCost.Attention(bh, nq, nk, d));
         AttentionSimd.Forward(P(o), P(lse), P(q), P(k), P(v), bh, nq, nk, d, scale, CpuThreads.Count);
     }
 
     public void AttentionBackward(Storage dq, Storage dk, Storage dv, Storage q, Storage k, Storage v, Storage o,
         Storage dO, Storage lse, int bh, int nq, int nk, int d, float scale)
     {
-        using var prof = OpProfiler.Measure("attention_backward", 10.0 * bh * nq * nk * d, 4.0 * bh * d * (4.0 * nq + 4.0 * nk));
+        using var prof = OpProfiler.Measure(OpCost.AttentionBackward(bh, nq, nk, d));
         AttentionSimd.Backward(P(dq), P(dk), P(dv), P(q), P(k), P(v), P(o), P(dO), P(lse), bh, nq, nk, d, scale,
             CpuThreads.Count);
     }
@@ -405,7 +410,7 @@ public sealed unsafe class CpuBackend : IBackend
     public void AdamW(Storage p, Storage g, Storage m, Storage v, int n, float lr, float beta1, float beta2, float eps,
         float weightDecay, int step)
     {
-        using var prof = OpProfiler.Measure("adamw", 16.0 * n, 28.0 * n);
+        using var prof = OpProfiler.Measure(OpCost.AdamW(n));
         float* pp = P(p), gp = P(g), mp = P(m), vp = P(v);
         float c1 = 1f / (1f - MathF.Pow(beta1, step)), c2 = 1f / (1f - MathF.Pow(beta2, step));
         CpuThreads.For(n, ParallelGrain, (start, end) =>

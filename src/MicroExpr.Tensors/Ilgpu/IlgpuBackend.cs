@@ -17,6 +17,11 @@ namespace MicroExpr.Tensors.Ilgpu;
 /// <see cref="IndexSelect"/> / <see cref="IndexAdd"/> (ILGPU's copy from a host span synchronises). Freed
 /// storages return to the pool without waiting (see <see cref="IlgpuPool"/>: one in-order stream).
 /// </para>
+/// <para>
+/// Profiling: with <see cref="OpProfiler.Enabled"/>, every primitive is timed by device events around its launches
+/// (<see cref="IlgpuOpTimer"/>), with the same kinds and <see cref="OpCost"/> figures as the CPU backend. The markers
+/// are queued; they are read, after one synchronisation, only when the profile is read.
+/// </para>
 /// </summary>
 public sealed class IlgpuBackend : IBackend, IDisposable
 {
@@ -28,6 +33,7 @@ public sealed class IlgpuBackend : IBackend, IDisposable
     private readonly IndexKernels index;
     private readonly OptimizerKernels optimizer;
     private readonly MemoryBuffer1D<int, Stride1D.Dense> flag;
+    private readonly IlgpuOpTimer timer;
     private GemmKernels? gemm;
     private AttentionKernels? attention;
     private LayerNormKernels? layerNorm;
@@ -49,12 +55,19 @@ public sealed class IlgpuBackend : IBackend, IDisposable
         index = new IndexKernels(accelerator, group);
         optimizer = new OptimizerKernels(accelerator, group);
         flag = accelerator.Allocate1D<int>(1);
+        timer = new IlgpuOpTimer(stream, () => Device.Name);
     }
 
     public Accelerator Accelerator { get; }
     public AcceleratorStream Stream => stream;
     public IlgpuPool Pool { get; }
     public Device Device => device();
+
+    /// <summary>The clock this backend's profile rows use: device events, or synchronised host clocks without markers.</summary>
+    public OpClock ProfileClock => timer.Clock;
+
+    /// <summary>Profiling markers created and not yet disposed (test aid: zero once the profile is read or reset).</summary>
+    public int LiveProfilingMarkers => timer.LiveMarkers;
 
     /// <summary>
     /// Test aid (the counterpart of <c>CpuPool.PoisonOnRent</c>): fill every buffer handed out for an op to
@@ -71,7 +84,11 @@ public sealed class IlgpuBackend : IBackend, IDisposable
     public Storage Allocate(int length, bool zero)
     {
         var s = new IlgpuStorage(this, Pool, Pool.Rent(length), length);
-        if (zero) elementwise.Fill(stream, s.View, length, 0f);
+        if (zero)
+        {
+            using var prof = timer.Measure(OpCost.Fill(length));
+            elementwise.Fill(stream, s.View, length, 0f);
+        }
         else if (PoisonOnRent) elementwise.Fill(stream, s.View, length, float.NaN);
         return s;
     }
@@ -90,34 +107,65 @@ public sealed class IlgpuBackend : IBackend, IDisposable
         v.CopyToCPU(stream, dst); // waits for every queued kernel on the stream, then copies
     }
 
-    public void Fill(Storage dst, float value) => elementwise.Fill(stream, V(dst), dst.Length, value);
+    public void Fill(Storage dst, float value)
+    {
+        using var prof = timer.Measure(OpCost.Fill(dst.Length));
+        elementwise.Fill(stream, V(dst), dst.Length, value);
+    }
 
-    public void CopyStrided(View dst, View src, int[] shape, bool accumulate) =>
+    public void CopyStrided(View dst, View src, int[] shape, bool accumulate)
+    {
+        using var prof = timer.Measure(OpCost.Copy(shape, accumulate));
         copy.Copy(stream, S(dst.Storage).From(dst.Offset), dst.Strides, S(src.Storage).From(src.Offset), src.Strides, shape, accumulate);
+    }
 
     // --- element-wise ---------------------------------------------------------------------------
-    public void Unary(UnaryOp op, Storage y, Storage x, int n, float alpha) =>
+    public void Unary(UnaryOp op, Storage y, Storage x, int n, float alpha)
+    {
+        using var prof = timer.Measure(OpCost.Unary(op, n));
         elementwise.Unary(stream, (UnaryCode)op, V(y), V(x), n, alpha);
+    }
 
-    public void UnaryBackward(UnaryOp op, Storage dx, Storage x, Storage y, Storage dy, int n, float alpha) =>
+    public void UnaryBackward(UnaryOp op, Storage dx, Storage x, Storage y, Storage dy, int n, float alpha)
+    {
+        using var prof = timer.Measure(OpCost.UnaryBackward(op, n));
         elementwise.UnaryBackward(stream, (UnaryCode)op, V(dx), V(x), V(y), V(dy), n, alpha);
+    }
 
-    public void Binary(BinaryOp op, Storage z, int[] shape, Storage a, int[] aStrides, Storage b, int[] bStrides) =>
+    public void Binary(BinaryOp op, Storage z, int[] shape, Storage a, int[] aStrides, Storage b, int[] bStrides)
+    {
+        using var prof = timer.Measure(OpCost.Binary(op, shape));
         elementwise.Binary(stream, (BinaryCode)op, V(z), shape, V(a), aStrides, V(b), bStrides);
+    }
 
-    public void Axpy(Storage y, Storage x, int n, float scale) => elementwise.Axpy(stream, V(y), V(x), n, scale);
+    public void Axpy(Storage y, Storage x, int n, float scale)
+    {
+        using var prof = timer.Measure(OpCost.Axpy(n));
+        elementwise.Axpy(stream, V(y), V(x), n, scale);
+    }
 
     // --- reductions -----------------------------------------------------------------------------
-    public void SumTo(Storage dst, int[] dstShape, Storage src, int[] srcShape) => reduce.SumTo(stream, V(dst), dstShape, V(src), srcShape);
+    public void SumTo(Storage dst, int[] dstShape, Storage src, int[] srcShape)
+    {
+        using var prof = timer.Measure(OpCost.SumTo(src.Length, dst.Length));
+        reduce.SumTo(stream, V(dst), dstShape, V(src), srcShape);
+    }
 
-    public void MaxAxis(Storage y, Storage argmax, Storage x, int outer, int len, int inner) =>
+    public void MaxAxis(Storage y, Storage argmax, Storage x, int outer, int len, int inner)
+    {
+        using var prof = timer.Measure(OpCost.MaxAxis(outer, len, inner));
         reduce.MaxAxis(stream, V(y), V(argmax), V(x), outer, len, inner);
+    }
 
-    public void MaxAxisBackward(Storage dx, Storage dy, Storage argmax, int outer, int len, int inner) =>
+    public void MaxAxisBackward(Storage dx, Storage dy, Storage argmax, int outer, int len, int inner)
+    {
+        using var prof = timer.Measure(OpCost.MaxAxisBackward(outer, len, inner));
         reduce.MaxAxisBackward(stream, V(dx), V(dy), V(argmax), outer, len, inner);
+    }
 
     public void IndexSelect(Storage y, Storage x, int[] indices, int outer, int len, int inner)
     {
+        using var prof = timer.Measure(OpCost.IndexSelect(outer, indices.Length, inner));
         var buffer = UploadInts(indices);
         index.IndexSelect(stream, V(y), V(x), buffer.View.SubView(0, Math.Max(indices.Length, 1)), indices.Length, outer, len, inner);
         Pool.ReturnInts(buffer);
@@ -125,6 +173,7 @@ public sealed class IlgpuBackend : IBackend, IDisposable
 
     public void IndexAdd(Storage dx, Storage dy, int[] indices, int outer, int len, int inner)
     {
+        using var prof = timer.Measure(OpCost.IndexAdd(outer, indices.Length, inner));
         var csr = IndexKernels.BuildCsr(indices, len);
         var buffer = UploadInts(csr);
         index.IndexAdd(stream, V(dx), V(dy), buffer.View.SubView(0, csr.Length), indices.Length, outer, len, inner);
@@ -140,9 +189,12 @@ public sealed class IlgpuBackend : IBackend, IDisposable
 
     // --- dense algebra and fused ops ------------------------------------------------------------
     public void Gemm(int batch, Storage c, int cOffset, long strideC, Storage a, int aOffset, long strideA, bool transA,
-        Storage b, int bOffset, long strideB, bool transB, int m, int n, int k, float alpha, float beta) =>
+        Storage b, int bOffset, long strideB, bool transB, int m, int n, int k, float alpha, float beta)
+    {
+        using var prof = timer.Measure(OpCost.Gemm(batch, m, n, k, beta));
         (gemm ??= new GemmKernels(Accelerator)).Gemm(stream, S(c).From(cOffset), strideC, S(a).From(aOffset), strideA, transA,
             S(b).From(bOffset), strideB, transB, batch, m, n, k, alpha, beta);
+    }
 
     /// <summary>
     /// y starts as the residual (copy kernel) and/or the broadcast bias (copy, or add onto the residual), then the GEMM
@@ -157,38 +209,67 @@ public sealed class IlgpuBackend : IBackend, IDisposable
 
     private SoftmaxKernels SoftmaxK => softmax ??= new SoftmaxKernels(Accelerator);
 
-    public void Softmax(Storage y, Storage x, int rows, int cols) => SoftmaxK.Forward(stream, V(y), V(x), rows, cols);
+    public void Softmax(Storage y, Storage x, int rows, int cols)
+    {
+        using var prof = timer.Measure(OpCost.Softmax(rows, cols));
+        SoftmaxK.Forward(stream, V(y), V(x), rows, cols);
+    }
 
-    public void SoftmaxBackward(Storage dx, Storage y, Storage dy, int rows, int cols) =>
+    public void SoftmaxBackward(Storage dx, Storage y, Storage dy, int rows, int cols)
+    {
+        using var prof = timer.Measure(OpCost.SoftmaxBackward(rows, cols));
         SoftmaxK.Backward(stream, V(dx), V(y), V(dy), rows, cols);
+    }
 
-    public void LogSoftmax(Storage y, Storage x, int rows, int cols) => SoftmaxK.LogForward(stream, V(y), V(x), rows, cols);
+    public void LogSoftmax(Storage y, Storage x, int rows, int cols)
+    {
+        using var prof = timer.Measure(OpCost.LogSoftmax(rows, cols));
+        SoftmaxK.LogForward(stream, V(y), V(x), rows, cols);
+    }
 
-    public void LogSoftmaxBackward(Storage dx, Storage y, Storage dy, int rows, int cols) =>
+    public void LogSoftmaxBackward(Storage dx, Storage y, Storage dy, int rows, int cols)
+    {
+        using var prof = timer.Measure(OpCost.LogSoftmaxBackward(rows, cols));
         SoftmaxK.LogBackward(stream, V(dx), V(y), V(dy), rows, cols);
+    }
 
     private LayerNormKernels LayerNormK => layerNorm ??= new LayerNormKernels(Accelerator);
 
-    public void LayerNorm(Storage y, Storage mean, Storage rstd, Storage x, Storage gamma, Storage beta, int rows, int c, float eps) =>
+    public void LayerNorm(Storage y, Storage mean, Storage rstd, Storage x, Storage gamma, Storage beta, int rows, int c, float eps)
+    {
+        using var prof = timer.Measure(OpCost.LayerNorm(rows, c));
         LayerNormK.Forward(stream, V(y), V(mean), V(rstd), V(x), V(gamma), V(beta), rows, c, eps);
+    }
 
     public void LayerNormBackward(Storage dx, Storage dgamma, Storage dbeta, Storage dy, Storage x, Storage mean, Storage rstd,
-        Storage gamma, int rows, int c) =>
+        Storage gamma, int rows, int c)
+    {
+        using var prof = timer.Measure(OpCost.LayerNormBackward(rows, c));
         LayerNormK.Backward(stream, V(dx), V(dgamma), V(dbeta), V(dy), V(x), V(mean), V(rstd), V(gamma), rows, c);
+    }
 
     private AttentionKernels AttentionK => attention ??= new AttentionKernels(Accelerator);
 
-    public void Attention(Storage o, Storage lse, Storage q, Storage k, Storage v, int bh, int nq, int nk, int d, float scale) =>
+    public void Attention(Storage o, Storage lse, Storage q, Storage k, Storage v, int bh, int nq, int nk, int d, float scale)
+    {
+        using var prof = timer.Measure(OpCost.Attention(bh, nq, nk, d));
         AttentionK.Forward(stream, V(o), V(lse), V(q), V(k), V(v), bh, nq, nk, d, scale);
+    }
 
     public void AttentionBackward(Storage dq, Storage dk, Storage dv, Storage q, Storage k, Storage v, Storage o, Storage dO,
-        Storage lse, int bh, int nq, int nk, int d, float scale) =>
+        Storage lse, int bh, int nq, int nk, int d, float scale)
+    {
+        using var prof = timer.Measure(OpCost.AttentionBackward(bh, nq, nk, d));
         AttentionK.Backward(stream, V(dq), V(dk), V(dv), V(q), V(k), V(v), V(o), V(dO), V(lse), bh, nq, nk, d, scale);
+    }
 
     // --- optimizer ------------------------------------------------------------------------------
     public void AdamW(Storage p, Storage g, Storage m, Storage v, int n, float lr, float beta1, float beta2, float eps,
-        float weightDecay, int step) =>
+        float weightDecay, int step)
+    {
+        using var prof = timer.Measure(OpCost.AdamW(n));
         optimizer.AdamW(stream, V(p), V(g), V(m), V(v), n, lr, beta1, beta2, eps, weightDecay, step);
+    }
 
     public bool HasNonFinite(Storage x, int n)
     {
@@ -208,6 +289,7 @@ public sealed class IlgpuBackend : IBackend, IDisposable
         if (disposed) return;
         disposed = true;
         stream.Synchronize();
+        timer.Discard();
         Pool.Dispose();
         flag.Dispose();
         stream.Dispose();

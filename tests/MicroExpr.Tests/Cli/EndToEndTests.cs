@@ -81,4 +81,18 @@ public class EndToEndTests
         foreach (var key in new[] { "name", "median_ms", "clips_per_s", "peak_rss_mb" })
             Assert.That(json.RootElement.TryGetProperty(key, out _), key);
     }
+
+    [Test]
+    public void BenchProfileOfAnotherPresetPrintsATableThatNamesItsClock()
+    {
+        var (code, output, err) = Run("bench", "inference", "--model", "slstt-tiny", "--device", "cpu", "--batch", "1", "--warmup", "0",
+            "--runs", "1", "--profile");
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(output, Does.Contain("slstt-tiny").And.Contain("cpu, host clocks:").And.Match("\\ngemm +\\d+ "));
+        Assert.That(output, Does.Not.Contain("libtorch"), "the peer's figures are the bench model's");
+
+        var (bad, _, badErr) = Run("bench", "inference", "--model", "slstt-huge");
+        Assert.That(bad, Is.Not.Zero);
+        Assert.That(badErr, Does.Contain("slstt-huge"));
+    }
 }

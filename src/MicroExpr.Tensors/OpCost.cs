@@ -1,0 +1,83 @@
+namespace MicroExpr.Tensors;
+
+/// <summary>
+/// What one backend primitive costs, for <see cref="OpProfiler"/>: the kind (one row of the <c>--profile</c> table),
+/// the FLOPs it does and the bytes it must move, reading each input and writing each output once (caches can make
+/// the real traffic smaller, re-reads larger). Every backend times a primitive under the kind and figures made here,
+/// so a CPU table and a GPU table of the same step compare row by row.
+/// </summary>
+public readonly record struct OpCost(string Kind, double Flops, double Bytes)
+{
+    private static readonly string[] UnaryKind = Enum.GetNames<UnaryOp>().Select(n => n.ToLowerInvariant()).ToArray();
+    private static readonly string[] UnaryBackwardKind = UnaryKind.Select(n => n + "_backward").ToArray();
+    private static readonly string[] BinaryKind = Enum.GetNames<BinaryOp>().Select(n => n.ToLowerInvariant()).ToArray();
+
+    // --- memory ---------------------------------------------------------------------------------
+    /// <summary>dst[n] = value (an explicit fill, or the zeroing of a buffer allocated with zero: true).</summary>
+    public static OpCost Fill(int n) => new("fill", 0, 4.0 * n);
+
+    /// <summary>dst (=|+=) src over the shape's elements.</summary>
+    public static OpCost Copy(int[] shape, bool accumulate) =>
+        new(accumulate ? "copy_accumulate" : "copy", 0, 8.0 * ShapeUtil.Numel(shape));
+
+    // --- element-wise ---------------------------------------------------------------------------
+    /// <summary>y = f(x): one FLOP per element (transcendentals counted as one), x read, y written.</summary>
+    public static OpCost Unary(UnaryOp op, int n) => new(UnaryKind[(int)op], n, 8.0 * n);
+
+    /// <summary>dx = dy·f'(x): x or y and dy read, dx written.</summary>
+    public static OpCost UnaryBackward(UnaryOp op, int n) => new(UnaryBackwardKind[(int)op], 2.0 * n, 16.0 * n);
+
+    /// <summary>z[shape] = a ∘ b: one FLOP per output, a and b counted at the output's size (broadcasts included).</summary>
+    public static OpCost Binary(BinaryOp op, int[] shape)
+    {
+        int zn = ShapeUtil.Numel(shape);
+        return new(BinaryKind[(int)op], zn, 12.0 * zn);
+    }
+
+    /// <summary>y += scale·x.</summary>
+    public static OpCost Axpy(int n) => new("axpy", 2.0 * n, 12.0 * n);
+
+    // --- reductions -----------------------------------------------------------------------------
+    /// <summary>dst = Σ src over the reduced axes: one add per source element.</summary>
+    public static OpCost SumTo(int srcLength, int dstLength) => new("sum_to", srcLength, 4.0 * (srcLength + dstLength));
+
+    /// <summary>Max and arg-max over the middle axis of [outer, len, inner].</summary>
+    public static OpCost MaxAxis(int outer, int len, int inner) =>
+        new("max", (double)outer * len * inner, 4.0 * outer * inner * (len + 2));
+
+    /// <summary>dx[outer, len, inner] written in full; dy and the arg-max [outer, inner] read.</summary>
+    public static OpCost MaxAxisBackward(int outer, int len, int inner) =>
+        new("max_backward", 0, 4.0 * outer * inner * (len + 2));
+
+    /// <summary>y[outer, m, inner] = x[outer, idx[j], inner].</summary>
+    public static OpCost IndexSelect(int outer, int m, int inner) => new("index_select", 0, 8.0 * outer * m * inner);
+
+    /// <summary>dx[outer, idx[j], inner] += dy[outer, j, inner].</summary>
+    public static OpCost IndexAdd(int outer, int m, int inner) =>
+        new("index_add", (double)outer * m * inner, 12.0 * outer * m * inner);
+
+    // --- dense algebra and fused ops ------------------------------------------------------------
+    /// <summary>C = alpha·op(A)·op(B) + beta·C, batch times: 2·M·N·K FLOPs each; C read too when beta ≠ 0.</summary>
+    public static OpCost Gemm(int batch, int m, int n, int k, float beta) => new("gemm", 2.0 * batch * m * n * k,
+        4.0 * batch * ((double)m * k + (double)k * n + (beta == 0 ? 1 : 2) * (double)m * n));
+
+    public static OpCost Softmax(int rows, int cols) => new("softmax", 5.0 * rows * cols, 8.0 * rows * cols);
+    public static OpCost SoftmaxBackward(int rows, int cols) => new("softmax_backward", 4.0 * rows * cols, 12.0 * rows * cols);
+    public static OpCost LogSoftmax(int rows, int cols) => new("log_softmax", 5.0 * rows * cols, 8.0 * rows * cols);
+    public static OpCost LogSoftmaxBackward(int rows, int cols) => new("log_softmax_backward", 4.0 * rows * cols, 12.0 * rows * cols);
+
+    public static OpCost LayerNorm(int rows, int c) => new("layernorm", 8.0 * rows * c, 8.0 * rows * c);
+    public static OpCost LayerNormBackward(int rows, int c) => new("layernorm_backward", 12.0 * rows * c, 12.0 * rows * c);
+
+    /// <summary>Two GEMMs per head (S = Q·Kᵀ, O = P·V): 4·BH·Nq·Nk·D; q, k, v read and o written once.</summary>
+    public static OpCost Attention(int bh, int nq, int nk, int d) =>
+        new("attention", 4.0 * bh * nq * nk * d, 4.0 * bh * d * (2.0 * nq + 2.0 * nk));
+
+    /// <summary>Scores recomputed plus four gradient GEMMs, ~10·BH·Nq·Nk·D; q, k, v, o, dO read, dq, dk, dv written.</summary>
+    public static OpCost AttentionBackward(int bh, int nq, int nk, int d) =>
+        new("attention_backward", 10.0 * bh * nq * nk * d, 4.0 * bh * d * (4.0 * nq + 4.0 * nk));
+
+    // --- optimizer ------------------------------------------------------------------------------
+    /// <summary>One AdamW step: p, g, m, v read; p, m, v written.</summary>
+    public static OpCost AdamW(int n) => new("adamw", 16.0 * n, 28.0 * n);
+}
