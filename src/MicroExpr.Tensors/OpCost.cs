@@ -57,6 +57,13 @@ public readonly record struct OpCost(string Kind, double Flops, double Bytes)
         new("index_add", (double)outer * m * inner, 12.0 * outer * m * inner);
 
     // --- dense algebra and fused ops ------------------------------------------------------------
+    /// <summary>
+    /// y = x·Wᵀ + b (+ r), one GEMM with bias and residual folded in (counted as a "gemm" row): 2·rows·out·in FLOPs;
+    /// x, W and y, plus r when given (the bias row is negligible).
+    /// </summary>
+    public static OpCost Linear(int rows, int outF, int inF, bool residual) =>
+        new("gemm", 2.0 * rows * outF * inF, 4.0 * ((double)rows * inF + (double)outF * inF + (residual ? 2 : 1) * (double)rows * outF));
+
     /// <summary>C = alpha·op(A)·op(B) + beta·C, batch times: 2·M·N·K FLOPs each; C read too when beta ≠ 0.</summary>
     public static OpCost Gemm(int batch, int m, int n, int k, float beta) => new("gemm", 2.0 * batch * m * n * k,
         4.0 * batch * ((double)m * k + (double)k * n + (beta == 0 ? 1 : 2) * (double)m * n));

@@ -343,8 +343,7 @@ public sealed unsafe class CpuBackend : IBackend
 
     public void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, int rows, int outF, int inF)
     {
-        using var prof = OpProfiler.Measure("gemm", 2.0 * rows * outF * inF,
-            4.0 * ((double)rows * inF + (double)outF * inF + (residual is null ? 1 : 2) * (double)rows * outF));
+        using var prof = OpProfiler.Measure(OpCost.Linear(rows, outF, inF, residual != null));
         if (b is null && residual is null)
             GemmSimd.Run(P(y), outF, P(x), inF, false, P(w), inF, true, rows, outF, inF, 1f, 0f, CpuThreads.Count);
         else
