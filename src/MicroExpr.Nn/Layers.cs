@@ -107,8 +107,14 @@ public sealed class Mlp : Module
     /// <summary>fc2(GELU(fc1(x))), with GELU and fc2 fused so that only fc1's output is kept for backward.</summary>
     public Tensor Forward(Tensor x) => Tensor.GeluLinear(Fc1.Forward(x), Fc2.Weight, Fc2.Bias);
 
-    /// <summary>residual + fc2(GELU(fc1(x))), the add folded into fc2.</summary>
-    public Tensor Forward(Tensor x, Tensor residual) => Tensor.GeluLinear(Fc1.Forward(x), Fc2.Weight, Fc2.Bias, residual);
+    /// <summary>
+    /// residual + fc2(GELU(fc1(x))), the add folded into fc2. Training keeps fc1's pre-activation for the backward
+    /// (GELU fused into fc2 and recomputed there); inference (no tape) needs only the activation, so GELU is applied
+    /// to fc1's GEMM tiles as they are finished and fc2 is a plain Linear.
+    /// </summary>
+    public Tensor Forward(Tensor x, Tensor residual) => Tensors.Autograd.GradMode.Enabled
+        ? Tensor.GeluLinear(Fc1.Forward(x), Fc2.Weight, Fc2.Bias, residual)
+        : Fc2.Forward(Tensor.LinearGelu(x, Fc1.Weight, Fc1.Bias), residual);
 }
 
 /// <summary>Pre-norm transformer block: h = x + attn(norm1(x)), then h + mlp(norm2(h)).</summary>

@@ -65,11 +65,12 @@ public interface IBackend
         Storage b, int bOffset, long strideB, bool transB, int m, int n, int k, float alpha, float beta);
 
     /// <summary>
-    /// y[rows, outF] = x[rows, inF]·Wᵀ + b + r: a Linear layer's affine map, W [outF, inF] row-major, b [outF] added to every
-    /// row, r [rows, outF] a residual stream added on top (b and r may each be null). One primitive so that a backend
-    /// can fold bias and residual into the GEMM instead of passes of their own.
+    /// y[rows, outF] = f(x[rows, inF]·Wᵀ + b + r): a Linear layer's affine map, W [outF, inF] row-major, b [outF] added to
+    /// every row, r [rows, outF] a residual stream added on top (b and r may each be null), f = exact GELU when
+    /// <paramref name="gelu"/>, else identity. One primitive so that a backend can fold bias, residual and activation
+    /// into the GEMM instead of passes of their own.
     /// </summary>
-    void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, int rows, int outF, int inF);
+    void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, bool gelu, int rows, int outF, int inF);
 
     void Softmax(Storage y, Storage x, int rows, int cols);
     void SoftmaxBackward(Storage dx, Storage y, Storage dy, int rows, int cols);

@@ -10,7 +10,7 @@ namespace MicroExpr.Tests;
 public unsafe class GeluSimdTests
 {
     /// <summary>erf in double: Maclaurin series for |z| &lt; 3, the erfc continued fraction beyond.</summary>
-    static double ErfD(double z)
+    public static double ErfD(double z)
     {
         double t = Math.Abs(z);
         if (t < 3) return Ops.ElementwiseOpTests<OnCpu>.Erf(z);
@@ -20,7 +20,7 @@ public unsafe class GeluSimdTests
         return Math.Sign(z) * (1 - erfc);
     }
 
-    static double GeluD(double x) => 0.5 * x * (1 + ErfD(x / Math.Sqrt(2)));
+    public static double GeluD(double x) => 0.5 * x * (1 + ErfD(x / Math.Sqrt(2)));
 
     static double GeluGradD(double x) => 0.5 * (1 + ErfD(x / Math.Sqrt(2))) + x * Math.Exp(-0.5 * x * x) / Math.Sqrt(2 * Math.PI);
 

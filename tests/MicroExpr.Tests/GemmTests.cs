@@ -12,7 +12,8 @@ public unsafe class GemmTests
     /// <see cref="GemmReference.RunDouble"/>, and that the padding columns of C were not touched.
     /// </summary>
     static void Verify(int m, int n, int k, bool tA, bool tB, float alpha, float beta, int threads,
-        GemmSimd.Path path = GemmSimd.Path.Auto, bool noDirect = false, int pad = 3, int seed = 1, bool bias = false, bool residual = false)
+        GemmSimd.Path path = GemmSimd.Path.Auto, bool noDirect = false, int pad = 3, int seed = 1, bool bias = false, bool residual = false,
+        bool gelu = false)
     {
         int lda = (tA ? m : k) + pad, ldb = (tB ? k : n) + pad, ldc = n + pad;
         int aRows = tA ? k : m, bRows = tB ? n : k;
@@ -30,6 +31,8 @@ public unsafe class GemmTests
         if (rv != null)
             for (int i = 0; i < m; i++)
                 for (int j = 0; j < n; j++) expected[i * n + j] += rv[i * ldr + j];
+        if (gelu)
+            for (int i = 0; i < expected.Length; i++) expected[i] = GeluSimdTests.GeluD(expected[i]);
 
         GemmSimd.ForcePath = path;
         GemmSimd.NoDirect = noDirect;
@@ -37,8 +40,8 @@ public unsafe class GemmTests
         {
             fixed (float* pa = a, pb = b, pc = c, pbias = bv, pr = rv)
             {
-                if (bv is null && rv is null) GemmSimd.Run(pc, ldc, pa, lda, tA, pb, ldb, tB, m, n, k, alpha, beta, threads);
-                else GemmSimd.RunAffine(pc, ldc, pa, lda, tA, pb, ldb, tB, m, n, k, alpha, beta, pbias, threads, pr, ldr);
+                if (bv is null && rv is null && !gelu) GemmSimd.Run(pc, ldc, pa, lda, tA, pb, ldb, tB, m, n, k, alpha, beta, threads);
+                else GemmSimd.RunAffine(pc, ldc, pa, lda, tA, pb, ldb, tB, m, n, k, alpha, beta, pbias, threads, pr, ldr, gelu);
             }
         }
         finally
@@ -57,7 +60,7 @@ public unsafe class GemmTests
         }
         double atol = 1e-5 * Math.Sqrt(Math.Max(k, 1)) * Math.Max(1, Math.Abs(alpha)) + 1e-6;
         Check.Close(got, expected, atol, 1e-4,
-            $"gemm m={m} n={n} k={k} tA={tA} tB={tB} alpha={alpha} beta={beta} threads={threads} path={path} noDirect={noDirect} bias={bias} residual={residual}");
+            $"gemm m={m} n={n} k={k} tA={tA} tB={tB} alpha={alpha} beta={beta} threads={threads} path={path} noDirect={noDirect} bias={bias} residual={residual} gelu={gelu}");
     }
 
     // M, N, K: ones, odd sizes, vector width ±1 (15/16/17, 31/32/33), micro-tile ±1 (MR = 6: 5/6/7, 13/14; NR = 16 or 32).
@@ -86,7 +89,7 @@ public unsafe class GemmTests
         }
     }
 
-    /// <summary>Bias and residual folded into the C tiles: every path and transpose, edge tiles, beta 0 (C holds NaN) and beta ≠ 0.</summary>
+    /// <summary>Bias and residual folded into the C tiles, GELU on finished tiles: every path and transpose, edge tiles, beta 0 (C holds NaN) and beta ≠ 0.</summary>
     [TestCaseSource(nameof(EdgeCases))]
     public void Bias_EdgeShapes(string pathName, bool tA, bool tB)
     {
@@ -99,6 +102,8 @@ public unsafe class GemmTests
             Verify(s[0], s[1], s[2], tA, tB, 1f, 0f, 1, path, noDirect: true, bias: true, residual: true, seed: 9);
             Verify(s[0], s[1], s[2], tA, tB, 0.5f, 0.25f, 1, path, noDirect: true, residual: true, seed: 11);
             Verify(s[0], s[1], s[2], tA, tB, 1f, 0f, 1, path, residual: true, seed: 13);
+            Verify(s[0], s[1], s[2], tA, tB, 1f, 0f, 1, path, noDirect: true, bias: true, gelu: true, seed: 15);
+            Verify(s[0], s[1], s[2], tA, tB, 1f, 0f, 1, path, gelu: true, seed: 17);
         }
     }
 
@@ -115,6 +120,7 @@ public unsafe class GemmTests
             Verify(m, n, k, true, false, 1f, 1f, threads, bias: true, seed: 5);
             Verify(m, n, k, false, true, 1f, 0f, threads, bias: true, residual: true, seed: 6);
             Verify(m, n, k, false, false, 1f, 0f, threads, residual: true, seed: 8);
+            Verify(m, n, k, false, true, 1f, 0f, threads, bias: true, gelu: true, seed: 10);
         }
     }
 

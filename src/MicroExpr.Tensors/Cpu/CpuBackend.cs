@@ -341,14 +341,14 @@ public sealed unsafe class CpuBackend : IBackend
                 P(b) + bOffset, strideB, ldb, transB, m, n, k, alpha, beta, CpuThreads.Count);
     }
 
-    public void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, int rows, int outF, int inF)
+    public void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, bool gelu, int rows, int outF, int inF)
     {
         using var prof = OpProfiler.Measure(OpCost.Linear(rows, outF, inF, residual != null));
-        if (b is null && residual is null)
+        if (b is null && residual is null && !gelu)
             GemmSimd.Run(P(y), outF, P(x), inF, false, P(w), inF, true, rows, outF, inF, 1f, 0f, CpuThreads.Count);
         else
             GemmSimd.RunAffine(P(y), outF, P(x), inF, false, P(w), inF, true, rows, outF, inF, 1f, 0f,
-                b is null ? null : P(b), CpuThreads.Count, residual is null ? null : P(residual), outF);
+                b is null ? null : P(b), CpuThreads.Count, residual is null ? null : P(residual), outF, gelu);
     }
 
     public void Softmax(Storage y, Storage x, int rows, int cols)

@@ -86,24 +86,35 @@ public static unsafe partial class GemmSimd
         => RunCore(Resolve(), !NoDirect, c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta, default, threads);
 
     /// <summary>
-    /// <c>C = alpha·op(A)·op(B) + beta·C + 1·biasᵀ + R</c>: as <see cref="Run"/>, plus a row vector bias[0..N) added to every
-    /// row of C (a Linear layer's bias) and a matrix R [M, N] (row stride ldr: a residual stream); either may be null.
-    /// Both are written into each C tile just before the tile's first K slice is accumulated onto it, while the tile
-    /// is in L1, so neither costs a pass over C of its own.
+    /// <c>C = f(alpha·op(A)·op(B) + beta·C + 1·biasᵀ + R)</c>: as <see cref="Run"/>, plus a row vector bias[0..N) added to
+    /// every row of C (a Linear layer's bias) and a matrix R [M, N] (row stride ldr: a residual stream), either may be
+    /// null, and f = exact GELU when <paramref name="gelu"/> (else identity). Bias and residual are written into each C
+    /// tile just before the tile's first K slice is accumulated onto it, GELU is applied to the tile right after its
+    /// last slice, while the tile is in L1, so none of them costs a pass over C of its own.
     /// </summary>
     public static void RunAffine(float* c, int ldc, float* a, int lda, bool transA, float* b, int ldb, bool transB,
-        int m, int n, int k, float alpha, float beta, float* bias, int threads, float* residual = null, int ldr = 0)
+        int m, int n, int k, float alpha, float beta, float* bias, int threads, float* residual = null, int ldr = 0, bool gelu = false)
         => RunCore(Resolve(), !NoDirect, c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta,
-            new Prologue(bias, residual, ldr), threads);
+            new TileOps(bias, residual, ldr, gelu), threads);
 
-    /// <summary>What a C tile starts from before its first K slice: beta·C, plus a bias row and a residual matrix when given.</summary>
-    readonly struct Prologue(float* bias, float* residual, int ldr)
+    /// <summary>
+    /// What a C tile starts from before its first K slice (beta·C, plus a bias row and a residual matrix when given) and
+    /// what is applied to it after its last (GELU when asked).
+    /// </summary>
+    readonly struct TileOps(float* bias, float* residual, int ldr, bool gelu)
     {
         public readonly float* Bias = bias, Residual = residual;
         public readonly int Ldr = ldr;
+        public readonly bool Gelu = gelu;
         public bool Any => Bias != null || Residual != null;
-        /// <summary>The prologue of the sub-matrix at row i0, column j0.</summary>
-        public Prologue At(int i0, int j0) => new(Bias == null ? null : Bias + j0, Residual == null ? null : Residual + (long)i0 * Ldr + j0, Ldr);
+        /// <summary>The tile ops of the sub-matrix at row i0, column j0.</summary>
+        public TileOps At(int i0, int j0) => new(Bias == null ? null : Bias + j0, Residual == null ? null : Residual + (long)i0 * Ldr + j0, Ldr, Gelu);
+
+        /// <summary>C[0..rows, 0..cols] = GELU(C) in place, row by row.</summary>
+        public static void ApplyGelu(float* c, int ldc, int rows, int cols)
+        {
+            for (int r = 0; r < rows; r++) GeluSimd.Forward(c + (long)r * ldc, c + (long)r * ldc, cols);
+        }
 
         /// <summary>C[0..rows, 0..cols] = beta·C + bias + R (beta = 0 does not read C).</summary>
         public void Apply(float* c, int ldc, int rows, int cols, float beta)
@@ -141,16 +152,17 @@ public static unsafe partial class GemmSimd
     }
 
     static void RunCore(Path path, bool allowDirect, float* c, int ldc, float* a, int lda, bool transA, float* b, int ldb, bool transB,
-        int m, int n, int k, float alpha, float beta, Prologue pro, int threads)
+        int m, int n, int k, float alpha, float beta, TileOps pro, int threads)
     {
         if (m <= 0 || n <= 0) return;
         long work = (long)m * n * k;
         if (k <= 0 || alpha == 0f || (allowDirect && work <= DirectThreshold))
         {
-            // No tiles to fold bias and residual into: write them row by row first, then accumulate onto them.
+            // No tiles to fold bias, residual and GELU into: row passes before and after.
             if (pro.Any) { pro.Apply(c, ldc, m, n, beta); beta = 1f; }
             if (k <= 0 || alpha == 0f) ScaleC(c, ldc, m, n, beta);
             else Direct(c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta);
+            if (pro.Gelu) TileOps.ApplyGelu(c, ldc, m, n);
             return;
         }
         if (threads <= 1 || work < ParallelThreshold)
@@ -212,7 +224,7 @@ public static unsafe partial class GemmSimd
     {
         public Path Path;
         public float* C, A, B;
-        public Prologue Pro;
+        public TileOps Pro;
         public int Ldc, Lda, Ldb, M, N, K, Parts, Tile;
         public bool TransA, TransB, AlongM;
         public float Alpha, Beta;
@@ -234,7 +246,7 @@ public static unsafe partial class GemmSimd
     }
 
     static void RunSplit(Path path, float* c, int ldc, float* a, int lda, bool transA, float* b, int ldb, bool transB,
-        int m, int n, int k, float alpha, float beta, Prologue pro, int threads)
+        int m, int n, int k, float alpha, float beta, TileOps pro, int threads)
     {
         var (mr, nr) = TileOf(path);
         int mTiles = (m + mr - 1) / mr, nTiles = (n + nr - 1) / nr;
@@ -310,7 +322,7 @@ public static unsafe partial class GemmSimd
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void RunPacked(Path path, float* c, int ldc, float* a, int lda, bool transA, float* b, int ldb, bool transB,
-        int m, int n, int k, float alpha, float beta, Prologue pro)
+        int m, int n, int k, float alpha, float beta, TileOps pro)
     {
         var (mr, nr) = TileOf(path);
         var bufs = t_buffers ??= new PackBuffers();
@@ -399,6 +411,7 @@ public static unsafe partial class GemmSimd
                                 Kernel(path, kc, pa, pb, tile, nr, alpha, 0f);
                                 WriteBack(cij, ldc, tile, nr, mrv, nrv, betaEff);
                             }
+                            if (pro.Gelu && pc + kc >= k) TileOps.ApplyGelu(cij, ldc, mrv, nrv);
                         }
                     }
                 }

@@ -198,13 +198,14 @@ public sealed class IlgpuBackend : IBackend, IDisposable
 
     /// <summary>
     /// y starts as the residual (copy kernel) and/or the broadcast bias (copy, or add onto the residual), then the GEMM
-    /// accumulates onto it (beta = 1).
+    /// accumulates onto it (beta = 1); GELU, when asked, is an in-place element-wise pass after it.
     /// </summary>
-    public void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, int rows, int outF, int inF)
+    public void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, bool gelu, int rows, int outF, int inF)
     {
         if (residual != null) CopyStrided(new View(y, 0, [outF, 1]), new View(residual, 0, [outF, 1]), [rows, outF], false);
         if (b != null) CopyStrided(new View(y, 0, [outF, 1]), new View(b, 0, [0, 1]), [rows, outF], accumulate: residual != null);
         Gemm(1, y, 0, 0, x, 0, 0, false, w, 0, 0, true, rows, outF, inF, 1f, b != null || residual != null ? 1f : 0f);
+        if (gelu) Unary(UnaryOp.Gelu, y, y, rows * outF, 0f);
     }
 
     private SoftmaxKernels SoftmaxK => softmax ??= new SoftmaxKernels(Accelerator);

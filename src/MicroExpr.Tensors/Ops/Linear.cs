@@ -29,6 +29,55 @@ public sealed partial class Tensor
     /// <summary>y = r + GELU(h)·Wᵀ + b: <see cref="GeluLinear(Tensor, Tensor, Tensor?)"/> joining a residual stream r (dr = g).</summary>
     public static Tensor GeluLinear(Tensor h, Tensor w, Tensor? b, Tensor residual) => AffineOp("gelu_linear", h, w, b, residual, gelu: true);
 
+    /// <summary>
+    /// y = GELU(x·Wᵀ + b): a transformer MLP's first half for inference, GELU applied to each GEMM tile as it is finished
+    /// (no pass of its own, no pre-activation kept). The backward recomputes the pre-activation h with one more GEMM
+    /// (dh = g ∘ GELU'(h), then dx = dh·W, dW = dhᵀ·x, db = Σ_rows dh): correct, but training should keep h instead,
+    /// as <see cref="GeluLinear(Tensor, Tensor, Tensor?)"/> does.
+    /// </summary>
+    public static Tensor LinearGelu(Tensor x, Tensor w, Tensor? b)
+    {
+        x.ThrowIfDisposed();
+        w.ThrowIfDisposed();
+        if (w.Rank != 2 || x.Rank < 1 || x.Shape[^1] != w.Shape[1])
+            throw new ShapeException($"linear_gelu: input {ShapeUtil.Format(x.Shape)} and weight {ShapeUtil.Format(w.Shape)} do not fit (expected x [..., in], W [out, in])");
+        int inF = w.Shape[1], outF = w.Shape[0], rows = x.Numel / Math.Max(inF, 1);
+        if (b != null && (b.Rank != 1 || b.Shape[0] != outF))
+            throw new ShapeException($"linear_gelu: bias {ShapeUtil.Format(b.Shape)} does not fit weight {ShapeUtil.Format(w.Shape)} (expected [{outF}])");
+        if (x.Device != w.Device || (b != null && b.Device != w.Device))
+            throw new ArgumentException($"linear_gelu: operands on different devices ({x.Device}, {w.Device})");
+        var be = x.Backend;
+        var y = x.NewLike(x.Shape[..^1].Append(outF).ToArray());
+        be.Linear(y.Storage, x.Storage, w.Storage, b?.Storage, null, true, rows, outF, inF);
+        Tensor[] inputs = b is null ? [x, w] : [x, w, b];
+        return Record(y, "linear_gelu", inputs, g =>
+        {
+            var h = be.Allocate(rows * outF, zero: false);
+            be.Linear(h, x.Storage, w.Storage, b?.Storage, null, false, rows, outF, inF);
+            var dh = be.Allocate(rows * outF, zero: false);
+            be.UnaryBackward(UnaryOp.Gelu, dh, h, h, g.Storage, rows * outF, 0f);
+            h.Release();
+            Tensor? dx = null, dw = null, db = null;
+            if (x.NeedsGrad)
+            {
+                dx = x.NewLike(x.Shape);
+                be.Gemm(1, dx.Storage, 0, 0, dh, 0, 0, false, w.Storage, 0, 0, false, rows, inF, outF, 1f, 0f);
+            }
+            if (w.NeedsGrad)
+            {
+                dw = w.NewLike(w.Shape);
+                be.Gemm(1, dw.Storage, 0, 0, dh, 0, 0, true, x.Storage, 0, 0, false, outF, inF, rows, 1f, 0f);
+            }
+            if (b != null && b.NeedsGrad)
+            {
+                db = b.NewLike(b.Shape);
+                be.SumTo(db.Storage, [1, outF], dh, [rows, outF]);
+            }
+            dh.Release();
+            return b is null ? [dx, dw] : [dx, dw, db];
+        });
+    }
+
     private static Tensor AffineOp(string op, Tensor x, Tensor w, Tensor? b, Tensor? r, bool gelu)
     {
         x.ThrowIfDisposed();
@@ -64,7 +113,7 @@ public sealed partial class Tensor
             return a;
         }
         var act = Activation();
-        be.Linear(y.Storage, act, w.Storage, b?.Storage, r?.Storage, rows, outF, inF);
+        be.Linear(y.Storage, act, w.Storage, b?.Storage, r?.Storage, false, rows, outF, inF);
         act.Release();
         var inputs = new List<Tensor> { x, w };
         if (b != null) inputs.Add(b);

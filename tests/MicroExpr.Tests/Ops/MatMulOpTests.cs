@@ -211,7 +211,7 @@ public class LinearResidualOpTests<TDevice> where TDevice : ITestDevice
                 : Tensor.Linear(t[0], t[1], bias ? t[2] : null, t[^1]),
             Reference = x =>
             {
-                var a = gelu ? Ref.Map(x[0], Ops.ElementwiseOpTests<OnCpu>.Gelu) : x[0];
+                var a = gelu ? Ref.Map(x[0], GeluSimdTests.GeluD) : x[0];
                 var y = Ref.MatMul(a, x[1], rows, outF, inF, false, true);
                 var r = x[^1];
                 for (int i = 0; i < rows; i++)
@@ -219,6 +219,31 @@ public class LinearResidualOpTests<TDevice> where TDevice : ITestDevice
                 return y;
             },
             Init = (_, _, rng) => (float)(rng.NextDouble() * 4 - 2),
+            ForwardAtol = 2e-5, MaxGradChecks = TDevice.Small ? 40 : 120,
+        }.Run();
+    }
+
+    /// <summary>LinearGelu (GELU applied to the GEMM's tiles; backward recomputes the pre-activation).</summary>
+    [TestCase(new[] { 1, 1 }, 1, true)]
+    [TestCase(new[] { 3, 7 }, 5, false)]
+    [TestCase(new[] { 2, 50, 24 }, 36, true)]
+    [TestCase(new[] { 2, 3, 17 }, 33, true)]
+    public void LinearGeluMatchesTheReference(int[] xShape, int outF, bool bias)
+    {
+        int inF = xShape[^1], rows = Ref.Numel(xShape) / inF;
+        new GradCheck
+        {
+            Name = "linear_gelu",
+            Device = TDevice.Device,
+            Shapes = bias ? [xShape, [outF, inF], [outF]] : [xShape, [outF, inF]],
+            Op = t => Tensor.LinearGelu(t[0], t[1], bias ? t[2] : null),
+            Reference = x =>
+            {
+                var h = Ref.MatMul(x[0], x[1], rows, outF, inF, false, true);
+                if (bias) for (int i = 0; i < rows; i++) for (int o = 0; o < outF; o++) h[i * outF + o] += x[2][o];
+                return Ref.Map(h, GeluSimdTests.GeluD);
+            },
+            Init = (_, _, rng) => (float)(rng.NextDouble() * 2 - 1),
             ForwardAtol = 2e-5, MaxGradChecks = TDevice.Small ? 40 : 120,
         }.Run();
     }
