@@ -7,7 +7,12 @@ namespace MicroExpr.Kernels;
 /// Fused multi-head attention on an ILGPU accelerator, memory linear in N (no Nq×Nk buffer).
 /// Per head b of BH: S = scale·Q·Kᵀ [Nq, Nk], P = softmax(S) by rows, O = P·V [Nq, D], lse_i = log Σ_j exp(S_ij).
 /// Backward: Di = Σ_d dO∘O [Nq], dV = Pᵀ·dO, dP = dO·Vᵀ, dS = P∘(dP − Di), dQ = scale·dS·K, dK = scale·dSᵀ·Q.
-/// q, o, dO, dq [BH, Nq, D]; k, v, dk, dv [BH, Nk, D]; lse [BH, Nq]; all contiguous row-major; D ≤ 128, Nk ≥ 1.
+/// q, o, dO, dq [BH, Nq, D]; k, v, dk, dv [BH, Nk, D]; lse [BH, Nq]; D ≤ 128, Nk ≥ 1. lse is contiguous; q, k, v, o are
+/// read or written through their <see cref="OperandStrides"/> (dq, dk, dv through the q, k, v strides, dO through o's):
+/// row r of head h starts at Offset + (h / Heads)·BatchStride + (h % Heads)·HeadStride + r·RowStride, its D floats
+/// contiguous. Contiguous row-major is <see cref="AttentionStrides.Contiguous"/>; a fused QKV projection
+/// [B, N, 3, H, D] read in place (and o written as [B, N, H, D]) is the same kernels with other strides. Each kernel
+/// resolves its head's base once; a row costs one multiply-add more than contiguous.
 /// <para>Layout shared by all kernels: one warp owns one row (a query row, or a key row in the dK/dV kernel); lane l holds
 /// that row's accumulator columns l, l+32, l+64, l+96 in a <see cref="Vec4"/>; the other side is streamed through shared
 /// memory in tiles of 32 rows (one row per lane, padded stride D+1 so the 32 lanes' dot products hit 32 banks);
@@ -73,35 +78,49 @@ public sealed class AttentionKernels : IDisposable
     /// <summary>Rows owned per group (one warp each).</summary>
     public int WarpsPerGroup { get; }
 
-    /// <summary>q [BH,Nq,D], k/v [BH,Nk,D] → o [BH,Nq,D], lse [BH,Nq].</summary>
+    /// <summary>q [BH,Nq,D], k/v [BH,Nk,D] → o [BH,Nq,D], lse [BH,Nq]; all contiguous.</summary>
     public void Forward(AcceleratorStream stream, ArrayView<float> o, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k,
-        ArrayView<float> v, int bh, int nq, int nk, int d, float scale)
+        ArrayView<float> v, int bh, int nq, int nk, int d, float scale) =>
+        Forward(stream, o, lse, q, k, v, bh, nq, nk, d, scale, AttentionStrides.Contiguous(nq, nk, d));
+
+    /// <summary>q [BH,Nq,D], k/v [BH,Nk,D] → o [BH,Nq,D] (each through its strides), lse [BH,Nq] (contiguous).</summary>
+    public void Forward(AcceleratorStream stream, ArrayView<float> o, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k,
+        ArrayView<float> v, int bh, int nq, int nk, int d, float scale, AttentionStrides strides)
     {
-        var args = Check(bh, nq, nk, d, scale);
-        KernelChecks.Length(o, (long)bh * nq * d, nameof(o), "attention");
+        var args = Check(bh, nq, nk, d, scale, strides);
+        KernelChecks.Length(o, strides.O.Reach(bh, nq, d), nameof(o), "attention");
         KernelChecks.Length(lse, (long)bh * nq, nameof(lse), "attention");
-        KernelChecks.Length(q, (long)bh * nq * d, nameof(q), "attention");
-        KernelChecks.Length(k, (long)bh * nk * d, nameof(k), "attention");
-        KernelChecks.Length(v, (long)bh * nk * d, nameof(v), "attention");
+        KernelChecks.Length(q, strides.Q.Reach(bh, nq, d), nameof(q), "attention");
+        KernelChecks.Length(k, strides.K.Reach(bh, nk, d), nameof(k), "attention");
+        KernelChecks.Length(v, strides.V.Reach(bh, nk, d), nameof(v), "attention");
         if (bh == 0 || nq == 0) return;
         _forward(stream, Config(nq, bh), o, lse, q, k, v, args);
     }
 
-    /// <summary>dq, dk, dv overwritten.</summary>
+    /// <summary>dq, dk, dv overwritten; all operands contiguous.</summary>
     public void Backward(AcceleratorStream stream, ArrayView<float> dq, ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> q,
         ArrayView<float> k, ArrayView<float> v, ArrayView<float> o, ArrayView<float> dO, ArrayView<float> lse, int bh, int nq, int nk,
-        int d, float scale)
+        int d, float scale) =>
+        Backward(stream, dq, dk, dv, q, k, v, o, dO, lse, bh, nq, nk, d, scale, AttentionStrides.Contiguous(nq, nk, d));
+
+    /// <summary>
+    /// dq, dk, dv overwritten in the q, k, v strides (only the elements the strides reach are written); dO read through
+    /// o's strides.
+    /// </summary>
+    public void Backward(AcceleratorStream stream, ArrayView<float> dq, ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> q,
+        ArrayView<float> k, ArrayView<float> v, ArrayView<float> o, ArrayView<float> dO, ArrayView<float> lse, int bh, int nq, int nk,
+        int d, float scale, AttentionStrides strides)
     {
-        var args = Check(bh, nq, nk, d, scale);
-        long qn = (long)bh * nq * d, kn = (long)bh * nk * d;
+        var args = Check(bh, nq, nk, d, scale, strides);
+        long qn = strides.Q.Reach(bh, nq, d), kn = strides.K.Reach(bh, nk, d), vn = strides.V.Reach(bh, nk, d), on = strides.O.Reach(bh, nq, d);
         KernelChecks.Length(dq, qn, nameof(dq), "attention backward");
         KernelChecks.Length(dk, kn, nameof(dk), "attention backward");
-        KernelChecks.Length(dv, kn, nameof(dv), "attention backward");
+        KernelChecks.Length(dv, vn, nameof(dv), "attention backward");
         KernelChecks.Length(q, qn, nameof(q), "attention backward");
         KernelChecks.Length(k, kn, nameof(k), "attention backward");
-        KernelChecks.Length(v, kn, nameof(v), "attention backward");
-        KernelChecks.Length(o, qn, nameof(o), "attention backward");
-        KernelChecks.Length(dO, qn, nameof(dO), "attention backward");
+        KernelChecks.Length(v, vn, nameof(v), "attention backward");
+        KernelChecks.Length(o, on, nameof(o), "attention backward");
+        KernelChecks.Length(dO, on, nameof(dO), "attention backward");
         KernelChecks.Length(lse, (long)bh * nq, nameof(lse), "attention backward");
         if (bh == 0) return;
         var di = _scratch.Get((long)bh * nq);
@@ -116,12 +135,16 @@ public sealed class AttentionKernels : IDisposable
 
     public void Dispose() => _scratch.Dispose();
 
-    private static AttentionArgs Check(int bh, int nq, int nk, int d, float scale)
+    private static AttentionArgs Check(int bh, int nq, int nk, int d, float scale, AttentionStrides strides)
     {
         if (bh < 0 || nq < 0) throw new ArgumentOutOfRangeException(nameof(bh), "attention: negative dimension");
         if (nk < 1) throw new ArgumentOutOfRangeException(nameof(nk), "attention: needs at least one key (Nk ≥ 1)");
         if (d < 1 || d > MaxD) throw new ArgumentOutOfRangeException(nameof(d), $"attention: head dimension D = {d}; the kernels support 1..{MaxD}");
-        return new AttentionArgs { BH = bh, Nq = nq, Nk = nk, D = d, Scale = scale };
+        strides.Q.Validate(bh, "q");
+        strides.K.Validate(bh, "k");
+        strides.V.Validate(bh, "v");
+        strides.O.Validate(bh, "o");
+        return new AttentionArgs { BH = bh, Nq = nq, Nk = nk, D = d, Scale = scale, Q = strides.Q, K = strides.K, V = strides.V, O = strides.O };
     }
 
     private KernelConfig Config(int ownedRows, int bh) =>
@@ -136,13 +159,16 @@ public sealed class AttentionKernels : IDisposable
         return s;
     }
 
-    /// <summary>Loads rows [r0, r0 + 32) of a [rows, D] matrix at <paramref name="baseOffset"/> into a padded tile; missing rows are zero.</summary>
-    private static void LoadTile(ArrayView<float> tile, ArrayView<float> src, long baseOffset, int r0, int rows, int d)
+    /// <summary>
+    /// Loads rows [r0, r0 + 32) of a head's [rows, D] matrix (row r at <paramref name="headBase"/> + r·<paramref name="rowStride"/>)
+    /// into a padded tile; missing rows are zero.
+    /// </summary>
+    private static void LoadTile(ArrayView<float> tile, ArrayView<float> src, long headBase, int rowStride, int r0, int rows, int d)
     {
         for (int e = Group.IdxX; e < Tile * d; e += Group.DimX)
         {
             int r = e / d, c = e - r * d;
-            tile[r * Stride + c] = r0 + r < rows ? src[baseOffset + (long)(r0 + r) * d + c] : 0f;
+            tile[r * Stride + c] = r0 + r < rows ? src[headBase + (long)(r0 + r) * rowStride + c] : 0f;
         }
     }
 
@@ -162,6 +188,7 @@ public sealed class AttentionKernels : IDisposable
     /// <summary>
     /// v1 forward. Group (tile, b), warp w owns query i = tile·W + w. Shared: qS [W][D] (owned rows, pre-scaled by scale),
     /// kS, vS [32][D+1] (current key tile). Rows i ≥ Nq compute on zeros (they must still join the barriers) and store nothing.
+    /// q, k, v, o rows are addressed through p.Q, p.K, p.V, p.O (head base resolved once per group); lse [BH, Nq].
     /// </summary>
     internal static void ForwardKernel(ArrayView<float> o, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k,
         ArrayView<float> v, AttentionArgs p)
@@ -174,7 +201,7 @@ public sealed class AttentionKernels : IDisposable
         int w = Warp.WarpIdx, lane = Warp.LaneIdx, d = p.D;
         int b = Grid.IdxY, i = Grid.IdxX * (Group.DimX / Warp.WarpSize) + w;
         bool own = i < p.Nq;
-        long qRow = ((long)b * p.Nq + i) * d, kvBase = (long)b * p.Nk * d;
+        long qRow = p.Q.Row(b, i), kBase = p.K.Row(b, 0), vBase = p.V.Row(b, 0);
         for (int c = lane; c < d; c += Warp.WarpSize) qS[w * MaxD + c] = own ? q[qRow + c] * p.Scale : 0f;
 
         float m = float.NegativeInfinity, l = 0f;
@@ -183,8 +210,8 @@ public sealed class AttentionKernels : IDisposable
         {
             int nt = Math.Min(Tile, p.Nk - k0);
             Group.Barrier(); // the previous tile is consumed (first pass: qS is written)
-            LoadTile(kS, k, kvBase, k0, p.Nk, d);
-            LoadTile(vS, v, kvBase, k0, p.Nk, d);
+            LoadTile(kS, k, kBase, p.K.RowStride, k0, p.Nk, d);
+            LoadTile(vS, v, vBase, p.V.RowStride, k0, p.Nk, d);
             Group.Barrier();
             // Lane j scores key k0 + j; the warp exchanges scores and probabilities through its own 32-float slices of
             // shared memory (two warp barriers per tile instead of a shuffle per key).
@@ -208,17 +235,21 @@ public sealed class AttentionKernels : IDisposable
         }
         if (own)
         {
-            StoreRow(o, qRow, lane, d, acc, 1f / l);
+            StoreRow(o, p.O.Row(b, i), lane, d, acc, 1f / l);
             if (lane == 0) lse[(long)b * p.Nq + i] = m + FastMath.Log(l);
         }
     }
 
-    /// <summary>Backward pre-pass: Di = Σ_d dO_id·O_id for every row of [BH·Nq, D]; warp per row.</summary>
+    /// <summary>
+    /// Backward pre-pass: Di = Σ_d dO_id·O_id for every row of [BH·Nq, D] (o and dO through p.O) into contiguous
+    /// di [BH·Nq]; warp per row.
+    /// </summary>
     internal static void RowDotKernel(ArrayView<float> di, ArrayView<float> o, ArrayView<float> dO, AttentionArgs p)
     {
         int row = Grid.IdxX * (Group.DimX / Warp.WarpSize) + Warp.WarpIdx;
         if (row >= p.BH * p.Nq) return;
-        long start = (long)row * p.D;
+        int b = row / p.Nq;
+        long start = p.O.Row(b, row - b * p.Nq);
         float s = 0f;
         for (int c = Warp.LaneIdx; c < p.D; c += Warp.WarpSize) s += dO[start + c] * o[start + c];
         s = WarpReduce.Sum(s);
@@ -229,6 +260,7 @@ public sealed class AttentionKernels : IDisposable
     /// v1 backward, dK and dV. Group (tile, b), warp w owns key j = tile·W + w (k_j, v_j in shared kS, vS [W][D]); loops
     /// over query tiles of 32 (qT, dOT [32][D+1], lse and Di [32]): lane i computes P_ij = exp(scale·q_i·k_j − lse_i),
     /// dS_ij = P_ij·(dO_i·v_j − Di); then dV_j += Σ_i P_ij·dO_i and dK_j += Σ_i dS_ij·q_i (column-split over lanes).
+    /// k and dk rows through p.K, v and dv through p.V, q through p.Q, dO through p.O; lse and di [BH, Nq].
     /// </summary>
     internal static void BackwardKvKernel(ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> q, ArrayView<float> k,
         ArrayView<float> v, ArrayView<float> dO, ArrayView<float> lse, ArrayView<float> di, AttentionArgs p)
@@ -244,11 +276,11 @@ public sealed class AttentionKernels : IDisposable
         int w = Warp.WarpIdx, lane = Warp.LaneIdx, d = p.D;
         int b = Grid.IdxY, j = Grid.IdxX * (Group.DimX / Warp.WarpSize) + w;
         bool own = j < p.Nk;
-        long kRow = ((long)b * p.Nk + j) * d, qBase = (long)b * p.Nq * d;
+        long kRow = p.K.Row(b, j), vRow = p.V.Row(b, j), qBase = p.Q.Row(b, 0), dOBase = p.O.Row(b, 0);
         for (int c = lane; c < d; c += Warp.WarpSize)
         {
             kS[w * MaxD + c] = own ? k[kRow + c] * p.Scale : 0f;
-            vS[w * MaxD + c] = own ? v[kRow + c] : 0f;
+            vS[w * MaxD + c] = own ? v[vRow + c] : 0f;
         }
 
         Vec4 dK = Vec4.Zero, dV = Vec4.Zero;
@@ -256,8 +288,8 @@ public sealed class AttentionKernels : IDisposable
         {
             int nt = Math.Min(Tile, p.Nq - q0);
             Group.Barrier();
-            LoadTile(qT, q, qBase, q0, p.Nq, d);
-            LoadTile(dOT, dO, qBase, q0, p.Nq, d);
+            LoadTile(qT, q, qBase, p.Q.RowStride, q0, p.Nq, d);
+            LoadTile(dOT, dO, dOBase, p.O.RowStride, q0, p.Nq, d);
             for (int e = Group.IdxX; e < Tile; e += Group.DimX)
             {
                 bool ok = q0 + e < p.Nq;
@@ -282,7 +314,7 @@ public sealed class AttentionKernels : IDisposable
         }
         if (own)
         {
-            StoreRow(dv, kRow, lane, d, dV, 1f);
+            StoreRow(dv, vRow, lane, d, dV, 1f);
             StoreRow(dk, kRow, lane, d, dK, p.Scale);
         }
     }
@@ -290,6 +322,7 @@ public sealed class AttentionKernels : IDisposable
     /// <summary>
     /// v1 backward, dQ. Group (tile, b), warp w owns query i (q_i, dO_i in shared [W][D], lse_i and Di in registers); loops
     /// over key tiles of 32 (kT, vT [32][D+1]): lane j computes P_ij and dS_ij as above, then dQ_i += Σ_j dS_ij·k_j.
+    /// q and dq rows through p.Q, dO through p.O, k through p.K, v through p.V; lse and di [BH, Nq].
     /// </summary>
     internal static void BackwardQKernel(ArrayView<float> dq, ArrayView<float> q, ArrayView<float> k, ArrayView<float> v,
         ArrayView<float> dO, ArrayView<float> lse, ArrayView<float> di, AttentionArgs p)
@@ -302,11 +335,11 @@ public sealed class AttentionKernels : IDisposable
         int w = Warp.WarpIdx, lane = Warp.LaneIdx, d = p.D;
         int b = Grid.IdxY, i = Grid.IdxX * (Group.DimX / Warp.WarpSize) + w;
         bool own = i < p.Nq;
-        long qRow = ((long)b * p.Nq + i) * d, kvBase = (long)b * p.Nk * d;
+        long qRow = p.Q.Row(b, i), dORow = p.O.Row(b, i), kBase = p.K.Row(b, 0), vBase = p.V.Row(b, 0);
         for (int c = lane; c < d; c += Warp.WarpSize)
         {
             qS[w * MaxD + c] = own ? q[qRow + c] * p.Scale : 0f;
-            dOS[w * MaxD + c] = own ? dO[qRow + c] : 0f;
+            dOS[w * MaxD + c] = own ? dO[dORow + c] : 0f;
         }
         float lseI = own ? lse[(long)b * p.Nq + i] : 0f, diI = own ? di[(long)b * p.Nq + i] : 0f;
 
@@ -315,8 +348,8 @@ public sealed class AttentionKernels : IDisposable
         {
             int nt = Math.Min(Tile, p.Nk - k0);
             Group.Barrier();
-            LoadTile(kT, k, kvBase, k0, p.Nk, d);
-            LoadTile(vT, v, kvBase, k0, p.Nk, d);
+            LoadTile(kT, k, kBase, p.K.RowStride, k0, p.Nk, d);
+            LoadTile(vT, v, vBase, p.V.RowStride, k0, p.Nk, d);
             Group.Barrier();
             float ds = 0f;
             if (lane < nt)
@@ -337,4 +370,60 @@ internal struct AttentionArgs
 {
     public int BH, Nq, Nk, D;
     public float Scale;
+    public OperandStrides Q, K, V, O;
+}
+
+/// <summary>
+/// Where one attention operand's rows lie in its view: element (head h of BH, row r, column c &lt; D) at
+/// Offset + (h / Heads)·BatchStride + (h % Heads)·HeadStride + r·RowStride + c. Contiguous [BH, N, D] is Heads = 1,
+/// BatchStride = N·D, HeadStride = 0, RowStride = D. (The tensors project has its own layout type and converts.)
+/// </summary>
+public struct OperandStrides
+{
+    public int Offset, Heads, BatchStride, HeadStride, RowStride;
+
+    public OperandStrides(int offset, int heads, int batchStride, int headStride, int rowStride)
+    {
+        Offset = offset;
+        Heads = heads;
+        BatchStride = batchStride;
+        HeadStride = headStride;
+        RowStride = rowStride;
+    }
+
+    /// <summary>Contiguous row-major [BH, n, d].</summary>
+    public static OperandStrides Contiguous(int n, int d) => new(0, 1, n * d, 0, d);
+
+    /// <summary>Index of element (h, r, 0) (device and host).</summary>
+    public readonly long Row(int h, int r) =>
+        Offset + (long)(h / Heads) * BatchStride + (long)(h % Heads) * HeadStride + (long)r * RowStride;
+
+    /// <summary>One past the largest index reached by BH heads of n rows of d columns (0 when empty).</summary>
+    public readonly long Reach(int bh, int n, int d) => bh < 1 || n < 1 ? 0 : Row(bh - 1, n - 1) + d;
+
+    internal readonly void Validate(int bh, string operand)
+    {
+        if (Heads < 1 || bh % Heads != 0 || Offset < 0 || BatchStride < 0 || HeadStride < 0 || RowStride < 0)
+            throw new ArgumentException($"attention: strides of {operand} (offset {Offset}, heads {Heads}, batch {BatchStride}, " +
+                                        $"head {HeadStride}, row {RowStride}) do not fit BH = {bh} (needs Heads ≥ 1 dividing BH, " +
+                                        "non-negative offset and strides)", operand);
+    }
+}
+
+/// <summary>The strides of q, k, v, o (dq, dk, dv use q's, k's, v's; dO uses o's).</summary>
+public struct AttentionStrides
+{
+    public OperandStrides Q, K, V, O;
+
+    public AttentionStrides(OperandStrides q, OperandStrides k, OperandStrides v, OperandStrides o)
+    {
+        Q = q;
+        K = k;
+        V = v;
+        O = o;
+    }
+
+    /// <summary>All contiguous: q, o [BH, Nq, D]; k, v [BH, Nk, D].</summary>
+    public static AttentionStrides Contiguous(int nq, int nk, int d) =>
+        new(OperandStrides.Contiguous(nq, d), OperandStrides.Contiguous(nk, d), OperandStrides.Contiguous(nk, d), OperandStrides.Contiguous(nq, d));
 }

@@ -56,8 +56,9 @@ public sealed class LayerNorm : Module
 }
 
 /// <summary>
-/// Multi-head self-attention (timm's ViT layout): qkv = Linear(C, 3C) → [B, N, 3, H, D] →
-/// fused attention per head → [B, N, C] → proj = Linear(C, C).
+/// Multi-head self-attention (timm's ViT layout): qkv = Linear(C, 3C) → [B, N, 3, H, D] → fused attention per head,
+/// read straight out of qkv and written as [B, N, H, D] = [B, N, C] (<see cref="Tensor.SelfAttention"/>, no copies)
+/// → proj = Linear(C, C).
 /// </summary>
 public sealed class MultiHeadSelfAttention : Module
 {
@@ -75,20 +76,15 @@ public sealed class MultiHeadSelfAttention : Module
     public Linear Qkv { get; }
     public Linear Proj { get; }
 
-    /// <summary>x [B, N, C] → [B, N, C]; with a residual r [B, N, C]: r + attn(x), the add folded into proj.</summary>
+    /// <summary>
+    /// x [B, N, C] → [B, N, C]; with a residual r [B, N, C]: r + attn(x), the add folded into proj. The qkv projection
+    /// [B, N, 3·C] is what the attention keeps for backward (in place of separate q, k, v copies of the same size),
+    /// and its gradient comes back as one tensor.
+    /// </summary>
     public Tensor Forward(Tensor x, Tensor? residual = null)
     {
-        int b = x.Shape[0], n = x.Shape[1], c = x.Shape[2];
-        var qkv = Qkv.Forward(x);                                                          // [B, N, 3·C] = [B, N, 3, H, D]
-        // q, k, v [B, H, N, D] read straight out of qkv: one strided copy each, no permuted intermediate.
-        int[] shape = [b, Heads, n, HeadDim], strides = [n * 3 * c, HeadDim, 3 * c, 1];
-        var q = qkv.AsStrided(shape, strides, 0);
-        var k = qkv.AsStrided(shape, strides, c);
-        var v = qkv.AsStrided(shape, strides, 2 * c);
-        qkv.ReleaseData(); // the windows' backward needs only qkv's shape
-        var o = Tensor.Attention(q, k, v);                                                 // [B, H, N, D]
-        var merged = o.Permute(0, 2, 1, 3).Reshape(b, n, c);
-        return residual is null ? Proj.Forward(merged) : Proj.Forward(merged, residual);
+        var o = Tensor.SelfAttention(Qkv.Forward(x), Heads);                               // [B, N, C], heads side by side
+        return residual is null ? Proj.Forward(o) : Proj.Forward(o, residual);
     }
 }
 

@@ -193,8 +193,7 @@ public sealed partial class Tensor : IDisposable
     /// <summary>
     /// Gives the values back to the pool now while the tensor stays in the graph: for an intermediate whose every
     /// consumer has been made and none of whose backward reads it (e.g. a residual branch's output consumed only by
-    /// the add, or a QKV projection consumed only by the strided windows that copy q, k and v out of it). Training
-    /// then holds one activation less until the end of the step. Any later use of the values throws.
+    /// the add). Training then holds one activation less until the end of the step. Any later use of the values throws.
     /// </summary>
     public void ReleaseData()
     {

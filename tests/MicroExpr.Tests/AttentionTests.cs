@@ -1,10 +1,13 @@
+using MicroExpr.Tensors;
 using MicroExpr.Tensors.Cpu;
 
 namespace MicroExpr.Tests;
 
 /// <summary>
 /// AttentionSimd against AttentionReference (scores materialised in double), plus a finite-difference gradcheck of
-/// the reference backward itself. Outputs are NaN-prefilled so an element the kernel never writes fails.
+/// the reference backward itself. Outputs are NaN-prefilled so an element the kernel never writes fails. Strided
+/// operands (mixed layouts with gaps, and q, k, v read in place from a packed QKV buffer) are checked against the
+/// contiguous reference, with NaN in every gap so that a read or write outside a layout fails.
 /// </summary>
 public unsafe class AttentionTests
 {
@@ -188,5 +191,171 @@ public unsafe class AttentionTests
         Verify(p.K, dk, "dK");
         Verify(p.V, dv, "dV");
         Assert.That(dq.Max(Math.Abs), Is.GreaterThan(1e-3f), "gradients must not be trivially zero");
+    }
+
+    // ---------------------------------------------------------------- strided layouts
+
+    // (BH, heads, Nq, Nk, D): one element; N one short of / one past a 32 and a 5-row block with D = 20 (not a multiple
+    // of 16: the padded-copy path); Nk past one key tile with D = 17; the bench model's 50 × 64 with H = 3; N = 197 over
+    // four key tiles; one query against 197 keys; one key.
+    static readonly (int Bh, int Heads, int Nq, int Nk, int D)[] StridedShapes =
+    {
+        (1, 1, 1, 1, 1), (3, 3, 31, 33, 20), (2, 1, 33, 70, 17), (6, 3, 50, 50, 64), (4, 2, 197, 65, 16), (6, 3, 1, 197, 64),
+        (2, 2, 66, 1, 7),
+    };
+
+    static IEnumerable<TestCaseData> StridedCases()
+    {
+        foreach (var (bh, heads, nq, nk, d) in StridedShapes)
+            foreach (int threads in new[] { 1, 2, 3 })
+                yield return new TestCaseData(bh, heads, nq, nk, d, threads)
+                    .SetArgDisplayNames($"bh{bh}", $"h{heads}", $"nq{nq}", $"nk{nk}", $"d{d}", $"t{threads}");
+    }
+
+    /// <summary>
+    /// q, k, v, o each in its own buffer and its own layout (token-major and head-major, with row, head and batch gaps
+    /// and offsets): forward and backward against the contiguous reference; nothing outside a layout is written.
+    /// </summary>
+    [TestCaseSource(nameof(StridedCases))]
+    public void MixedLayoutsMatchReference(int bh, int heads, int nq, int nk, int d, int threads)
+    {
+        var p = Make(bh, nq, nk, d, seed: 3000 + 7 * nq + 13 * nk + d + threads);
+        var l = AttentionLayouts.Mixed(heads, nq, nk, d);
+        var (oRef, lseRef) = RefForward(p);
+        var q = AttentionLayouts.Placed(l.Q, p.Q, bh, nq, d);
+        var k = AttentionLayouts.Placed(l.K, p.K, bh, nk, d);
+        var v = AttentionLayouts.Placed(l.V, p.V, bh, nk, d);
+        var o = Check.NaNs(AttentionLayouts.Length(l.O, bh, nq, d));
+        var lse = Check.NaNs(bh * nq);
+        fixed (float* po = o, pl = lse, pq = q, pk = k, pv = v)
+            AttentionSimd.Forward(po, pl, pq, pk, pv, bh, nq, nk, d, p.Scale, l, threads);
+        Check.Close(AttentionLayouts.Take(o, l.O, bh, nq, d), oRef, 2e-6, 1e-4, "O");
+        Check.Close(lse, lseRef, 2e-6, 1e-5, "lse");
+        AttentionLayouts.AssertGapsUntouched(o, "O", bh, d, (l.O, nq));
+
+        var (dqRef, dkRef, dvRef) = RefBackward(p, oRef, lseRef);
+        var oIn = AttentionLayouts.Placed(l.O, oRef, bh, nq, d);
+        var dO = AttentionLayouts.Placed(l.O, p.DO, bh, nq, d);
+        var dq = Check.NaNs(AttentionLayouts.Length(l.Q, bh, nq, d));
+        var dk = Check.NaNs(AttentionLayouts.Length(l.K, bh, nk, d));
+        var dv = Check.NaNs(AttentionLayouts.Length(l.V, bh, nk, d));
+        fixed (float* pdq = dq, pdk = dk, pdv = dv, pq = q, pk = k, pv = v, po = oIn, pdo = dO, pl = lseRef)
+            AttentionSimd.Backward(pdq, pdk, pdv, pq, pk, pv, po, pdo, pl, bh, nq, nk, d, p.Scale, l, threads);
+        Check.Close(AttentionLayouts.Take(dq, l.Q, bh, nq, d), dqRef, 1e-5, 1e-3, "dQ");
+        Check.Close(AttentionLayouts.Take(dk, l.K, bh, nk, d), dkRef, 1e-5, 1e-3, "dK");
+        Check.Close(AttentionLayouts.Take(dv, l.V, bh, nk, d), dvRef, 1e-5, 1e-3, "dV");
+        AttentionLayouts.AssertGapsUntouched(dq, "dQ", bh, d, (l.Q, nq));
+        AttentionLayouts.AssertGapsUntouched(dk, "dK", bh, d, (l.K, nk));
+        AttentionLayouts.AssertGapsUntouched(dv, "dV", bh, d, (l.V, nk));
+    }
+
+    // (B, H, N, D) of a packed QKV buffer [B, N, 3·H·D].
+    static readonly (int B, int Heads, int N, int D)[] PackedShapes =
+    {
+        (1, 1, 1, 1), (2, 3, 31, 20), (1, 1, 33, 16), (2, 3, 50, 64), (1, 2, 197, 17), (3, 3, 1, 64), (64, 3, 50, 64),
+    };
+
+    static IEnumerable<TestCaseData> PackedCases()
+    {
+        foreach (var (b, heads, n, d) in PackedShapes)
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                if (b * heads * n > 5000 && threads != 2) continue; // the bench model's size: once, on 2 threads
+                yield return new TestCaseData(b, heads, n, d, threads).SetArgDisplayNames($"b{b}", $"h{heads}", $"n{n}", $"d{d}", $"t{threads}");
+            }
+    }
+
+    /// <summary>
+    /// q, k, v read in place from qkv [B, N, 3, H, D] and o written as [B, N, H, D]; dq, dk, dv written into one dqkv
+    /// [B, N, 3·C]. Against the reference, and bit for bit against the contiguous kernel on the split copies (the
+    /// layout changes addresses, not arithmetic); every element of o and dqkv is written.
+    /// </summary>
+    [TestCaseSource(nameof(PackedCases))]
+    public void PackedQkvMatchesReferenceAndContiguousKernel(int b, int heads, int n, int d, int threads)
+    {
+        int c = heads * d, bh = b * heads;
+        var l = AttentionLayout.PackedQkv(n, heads, d);
+        var qkv = Check.Random(b * n * 3 * c, 4000 + 7 * n + d + threads);
+        var p = new Problem(bh, n, n, d, 1f / MathF.Sqrt(d), AttentionLayouts.Take(qkv, l.Q, bh, n, d),
+            AttentionLayouts.Take(qkv, l.K, bh, n, d), AttentionLayouts.Take(qkv, l.V, bh, n, d), Check.Random(bh * n * d, 4100 + n));
+        var (oRef, lseRef) = RefForward(p);
+        var (oC, lseC) = SimdForward(p, threads);
+
+        var o = Check.NaNs(b * n * c);
+        var lse = Check.NaNs(bh * n);
+        fixed (float* po = o, pl = lse, pqkv = qkv)
+            AttentionSimd.Forward(po, pl, pqkv, pqkv, pqkv, bh, n, n, d, p.Scale, l, threads);
+        var oDense = AttentionLayouts.Take(o, l.O, bh, n, d); // o [B, N, C] is exactly covered by the layout
+        Check.Close(oDense, oRef, 2e-6, 1e-4, "O");
+        Check.Close(lse, lseRef, 2e-6, 1e-5, "lse");
+        Assert.That(oDense, Is.EqualTo(oC), "O packed vs contiguous kernel");
+        Assert.That(lse, Is.EqualTo(lseC), "lse packed vs contiguous kernel");
+
+        var (dqRef, dkRef, dvRef) = RefBackward(p, oC, lseC);
+        var (dqC, dkC, dvC) = SimdBackward(p, oC, lseC, threads);
+        var dO = new float[b * n * c];
+        AttentionLayouts.Place(dO, l.O, p.DO, bh, n, d);
+        var dqkv = Check.NaNs(qkv.Length);
+        fixed (float* pd = dqkv, pqkv = qkv, po = o, pdo = dO, pl = lse)
+            AttentionSimd.Backward(pd, pd, pd, pqkv, pqkv, pqkv, po, pdo, pl, bh, n, n, d, p.Scale, l, threads);
+        Assert.That(dqkv.All(float.IsFinite), Is.True, "every element of dqkv is written");
+        var dq = AttentionLayouts.Take(dqkv, l.Q, bh, n, d);
+        var dk = AttentionLayouts.Take(dqkv, l.K, bh, n, d);
+        var dv = AttentionLayouts.Take(dqkv, l.V, bh, n, d);
+        Check.Close(dq, dqRef, 1e-5, 1e-3, "dQ");
+        Check.Close(dk, dkRef, 1e-5, 1e-3, "dK");
+        Check.Close(dv, dvRef, 1e-5, 1e-3, "dV");
+        Assert.That(dq, Is.EqualTo(dqC), "dQ packed vs contiguous kernel");
+        Assert.That(dk, Is.EqualTo(dkC), "dK packed vs contiguous kernel");
+        Assert.That(dv, Is.EqualTo(dvC), "dV packed vs contiguous kernel");
+    }
+
+    /// <summary>
+    /// The reference through mixed layouts does the same double arithmetic in the same order as on contiguous copies,
+    /// so its results are bitwise equal, and it writes nothing outside the layouts (it is the oracle of the strided
+    /// kernels, here and in the ILGPU tests).
+    /// </summary>
+    [Test]
+    public void ReferenceThroughLayoutsEqualsContiguousReference()
+    {
+        const int bh = 6, heads = 3, nq = 7, nk = 9, d = 5;
+        var p = Make(bh, nq, nk, d, seed: 61);
+        var l = AttentionLayouts.Mixed(heads, nq, nk, d);
+        var (oRef, lseRef) = RefForward(p);
+        var (dqRef, dkRef, dvRef) = RefBackward(p, oRef, lseRef);
+        var q = AttentionLayouts.Placed(l.Q, p.Q, bh, nq, d);
+        var k = AttentionLayouts.Placed(l.K, p.K, bh, nk, d);
+        var v = AttentionLayouts.Placed(l.V, p.V, bh, nk, d);
+        var o = Check.NaNs(AttentionLayouts.Length(l.O, bh, nq, d));
+        var lse = Check.NaNs(bh * nq);
+        AttentionReference.Forward(o, lse, q, k, v, bh, nq, nk, d, p.Scale, l);
+        Assert.That(AttentionLayouts.Take(o, l.O, bh, nq, d), Is.EqualTo(oRef), "O");
+        Assert.That(lse, Is.EqualTo(lseRef), "lse");
+        AttentionLayouts.AssertGapsUntouched(o, "O", bh, d, (l.O, nq));
+
+        var dO = AttentionLayouts.Placed(l.O, p.DO, bh, nq, d);
+        var dq = Check.NaNs(AttentionLayouts.Length(l.Q, bh, nq, d));
+        var dk = Check.NaNs(AttentionLayouts.Length(l.K, bh, nk, d));
+        var dv = Check.NaNs(AttentionLayouts.Length(l.V, bh, nk, d));
+        AttentionReference.Backward(dq, dk, dv, q, k, v, o, dO, lse, bh, nq, nk, d, p.Scale, l);
+        Assert.That(AttentionLayouts.Take(dq, l.Q, bh, nq, d), Is.EqualTo(dqRef), "dQ");
+        Assert.That(AttentionLayouts.Take(dk, l.K, bh, nk, d), Is.EqualTo(dkRef), "dK");
+        Assert.That(AttentionLayouts.Take(dv, l.V, bh, nk, d), Is.EqualTo(dvRef), "dV");
+        AttentionLayouts.AssertGapsUntouched(dq, "dQ", bh, d, (l.Q, nq));
+        AttentionLayouts.AssertGapsUntouched(dk, "dK", bh, d, (l.K, nk));
+        AttentionLayouts.AssertGapsUntouched(dv, "dV", bh, d, (l.V, nk));
+    }
+
+    [Test]
+    public void RejectsLayoutWhoseHeadsDoNotDivideBh()
+    {
+        var buf = new float[4 * 5 * 8];
+        var l = AttentionLayout.PackedQkv(5, 3, 8) with { O = AttentionOperandLayout.Contiguous(5, 8) };
+        fixed (float* pb = buf)
+        {
+            float* b = pb;
+            var ex = Assert.Throws<ArgumentException>(() => AttentionSimd.Forward(b, b, b, b, b, 4, 5, 5, 8, 1f, l, 1))!;
+            Assert.That(ex.Message, Does.Contain("layout of q").And.Contain("BH = 4"));
+        }
     }
 }

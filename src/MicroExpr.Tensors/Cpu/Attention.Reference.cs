@@ -6,28 +6,38 @@ namespace MicroExpr.Tensors.Cpu;
 /// Backward: dV = Pᵀ·dO, dP = dO·Vᵀ, Di = Σ_d dO_id·O_id, dS = P∘(dP − Di), dQ = scale·dS·K, dK = scale·dSᵀ·Q.
 /// Backward recomputes the plain softmax from Q and K (lse is only shape-checked) so the oracle does not depend on it.
 /// Materialises the full score matrix of one head in double; scalar loops, double accumulation, no threads, no SIMD.
-/// q [BH, Nq, D], k and v [BH, Nk, D], o and dO [BH, Nq, D], lse [BH, Nq], all contiguous row-major.
+/// q [BH, Nq, D], k and v [BH, Nk, D], o and dO [BH, Nq, D], lse [BH, Nq]: contiguous row-major, or each of q, k, v, o
+/// through its <see cref="AttentionOperandLayout"/> (element (h, r, c) at layout.RowStart(h, r) + c; dq, dk, dv in
+/// the q, k, v layouts, dO in the o layout; lse always contiguous). Elements a layout does not reach are neither read
+/// nor written.
 /// </summary>
 public static class AttentionReference
 {
     public static void Forward(Span<float> o, Span<float> lse, ReadOnlySpan<float> q, ReadOnlySpan<float> k,
         ReadOnlySpan<float> v, int bh, int nq, int nk, int d, float scale)
     {
-        CheckShapes(o.Length, lse.Length, q.Length, k.Length, v.Length, bh, nq, nk, d);
+        CheckExact(o.Length, lse.Length, q.Length, k.Length, v.Length, bh, nq, nk, d);
+        Forward(o, lse, q, k, v, bh, nq, nk, d, scale, AttentionLayout.Contiguous(nq, nk, d));
+    }
+
+    public static void Forward(Span<float> o, Span<float> lse, ReadOnlySpan<float> q, ReadOnlySpan<float> k,
+        ReadOnlySpan<float> v, int bh, int nq, int nk, int d, float scale, in AttentionLayout layout)
+    {
+        CheckReach(layout, o.Length, lse.Length, q.Length, k.Length, v.Length, bh, nq, nk, d);
         var p = new double[nq * nk];
         var rowLse = new double[nq];
         for (int b = 0; b < bh; b++)
         {
-            int qo = b * nq * d, ko = b * nk * d;
-            Probabilities(p, rowLse, q.Slice(qo, nq * d), k.Slice(ko, nk * d), nq, nk, d, scale);
+            Probabilities(p, rowLse, q, layout.Q, k, layout.K, b, nq, nk, d, scale);
             for (int i = 0; i < nq; i++)
             {
                 lse[b * nq + i] = (float)rowLse[i];
+                long oi = layout.O.RowStart(b, i);
                 for (int c = 0; c < d; c++)
                 {
                     double acc = 0;
-                    for (int j = 0; j < nk; j++) acc += p[i * nk + j] * v[ko + j * d + c];
-                    o[qo + i * d + c] = (float)acc;
+                    for (int j = 0; j < nk; j++) acc += p[i * nk + j] * v[(int)(layout.V.RowStart(b, j) + c)];
+                    o[(int)(oi + c)] = (float)acc;
                 }
             }
         }
@@ -37,25 +47,41 @@ public static class AttentionReference
         ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<float> o, ReadOnlySpan<float> dO,
         ReadOnlySpan<float> lse, int bh, int nq, int nk, int d, float scale)
     {
-        CheckShapes(o.Length, lse.Length, q.Length, k.Length, v.Length, bh, nq, nk, d);
+        CheckExact(o.Length, lse.Length, q.Length, k.Length, v.Length, bh, nq, nk, d);
         if (dq.Length != bh * nq * d || dO.Length != bh * nq * d || dk.Length != bh * nk * d || dv.Length != bh * nk * d)
             throw new ArgumentException("attention backward: gradient buffer sizes do not match BH, Nq, Nk, D");
+        Backward(dq, dk, dv, q, k, v, o, dO, lse, bh, nq, nk, d, scale, AttentionLayout.Contiguous(nq, nk, d));
+    }
+
+    public static void Backward(Span<float> dq, Span<float> dk, Span<float> dv, ReadOnlySpan<float> q,
+        ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<float> o, ReadOnlySpan<float> dO,
+        ReadOnlySpan<float> lse, int bh, int nq, int nk, int d, float scale, in AttentionLayout layout)
+    {
+        CheckReach(layout, o.Length, lse.Length, q.Length, k.Length, v.Length, bh, nq, nk, d);
+        if (dq.Length < layout.Q.Reach(bh, nq, d) || dO.Length < layout.O.Reach(bh, nq, d) ||
+            dk.Length < layout.K.Reach(bh, nk, d) || dv.Length < layout.V.Reach(bh, nk, d))
+            throw new ArgumentException("attention backward: a gradient buffer is shorter than its layout reaches");
+        var lq = layout.Q;
+        var lk = layout.K;
+        var lv = layout.V;
+        var lo = layout.O;
         var p = new double[nq * nk];
         var ds = new double[nq * nk];
         var rowLse = new double[nq];
         for (int b = 0; b < bh; b++)
         {
-            int qo = b * nq * d, ko = b * nk * d;
             // Plain softmax recomputed from the scores: the reference does not trust the saved lse.
-            Probabilities(p, rowLse, q.Slice(qo, nq * d), k.Slice(ko, nk * d), nq, nk, d, scale);
+            Probabilities(p, rowLse, q, lq, k, lk, b, nq, nk, d, scale);
             for (int i = 0; i < nq; i++)
             {
+                long oi = lo.RowStart(b, i);
                 double di = 0;
-                for (int c = 0; c < d; c++) di += (double)dO[qo + i * d + c] * o[qo + i * d + c];
+                for (int c = 0; c < d; c++) di += (double)dO[(int)(oi + c)] * o[(int)(oi + c)];
                 for (int j = 0; j < nk; j++)
                 {
+                    long vj = lv.RowStart(b, j);
                     double dp = 0;
-                    for (int c = 0; c < d; c++) dp += (double)dO[qo + i * d + c] * v[ko + j * d + c];
+                    for (int c = 0; c < d; c++) dp += (double)dO[(int)(oi + c)] * v[(int)(vj + c)];
                     ds[i * nk + j] = p[i * nk + j] * (dp - di);
                 }
             }
@@ -63,8 +89,8 @@ public static class AttentionReference
                 for (int c = 0; c < d; c++)
                 {
                     double acc = 0;
-                    for (int j = 0; j < nk; j++) acc += ds[i * nk + j] * k[ko + j * d + c];
-                    dq[qo + i * d + c] = (float)(scale * acc);
+                    for (int j = 0; j < nk; j++) acc += ds[i * nk + j] * k[(int)(lk.RowStart(b, j) + c)];
+                    dq[(int)(lq.RowStart(b, i) + c)] = (float)(scale * acc);
                 }
             for (int j = 0; j < nk; j++)
                 for (int c = 0; c < d; c++)
@@ -72,26 +98,28 @@ public static class AttentionReference
                     double accK = 0, accV = 0;
                     for (int i = 0; i < nq; i++)
                     {
-                        accK += ds[i * nk + j] * q[qo + i * d + c];
-                        accV += p[i * nk + j] * dO[qo + i * d + c];
+                        accK += ds[i * nk + j] * q[(int)(lq.RowStart(b, i) + c)];
+                        accV += p[i * nk + j] * dO[(int)(lo.RowStart(b, i) + c)];
                     }
-                    dk[ko + j * d + c] = (float)(scale * accK);
-                    dv[ko + j * d + c] = (float)accV;
+                    dk[(int)(lk.RowStart(b, j) + c)] = (float)(scale * accK);
+                    dv[(int)(lv.RowStart(b, j) + c)] = (float)accV;
                 }
         }
     }
 
-    /// <summary>Softmax of scale·Q·Kᵀ for one head into p [nq, nk] (double), with each row's log-sum-exp.</summary>
-    static void Probabilities(double[] p, double[] lse, ReadOnlySpan<float> q, ReadOnlySpan<float> k, int nq, int nk,
-        int d, float scale)
+    /// <summary>Softmax of scale·Q·Kᵀ for head b into p [nq, nk] (double), with each row's log-sum-exp.</summary>
+    static void Probabilities(double[] p, double[] lse, ReadOnlySpan<float> q, AttentionOperandLayout lq,
+        ReadOnlySpan<float> k, AttentionOperandLayout lk, int b, int nq, int nk, int d, float scale)
     {
         for (int i = 0; i < nq; i++)
         {
+            long qi = lq.RowStart(b, i);
             double max = double.NegativeInfinity;
             for (int j = 0; j < nk; j++)
             {
+                long kj = lk.RowStart(b, j);
                 double s = 0;
-                for (int c = 0; c < d; c++) s += (double)q[i * d + c] * k[j * d + c];
+                for (int c = 0; c < d; c++) s += (double)q[(int)(qi + c)] * k[(int)(kj + c)];
                 s *= scale;
                 p[i * nk + j] = s;
                 if (s > max) max = s;
@@ -103,10 +131,19 @@ public static class AttentionReference
         }
     }
 
-    static void CheckShapes(int o, int lse, int q, int k, int v, int bh, int nq, int nk, int d)
+    static void CheckExact(int o, int lse, int q, int k, int v, int bh, int nq, int nk, int d)
     {
         if (bh < 1 || nq < 1 || nk < 1 || d < 1) throw new ArgumentOutOfRangeException(nameof(bh), "attention: BH, Nq, Nk, D must be ≥ 1");
         if (o != bh * nq * d || q != bh * nq * d || lse != bh * nq || k != bh * nk * d || v != bh * nk * d)
             throw new ArgumentException("attention: buffer sizes do not match BH, Nq, Nk, D");
+    }
+
+    static void CheckReach(in AttentionLayout layout, int o, int lse, int q, int k, int v, int bh, int nq, int nk, int d)
+    {
+        if (bh < 1 || nq < 1 || nk < 1 || d < 1) throw new ArgumentOutOfRangeException(nameof(bh), "attention: BH, Nq, Nk, D must be ≥ 1");
+        layout.Validate(bh);
+        if (o < layout.O.Reach(bh, nq, d) || q < layout.Q.Reach(bh, nq, d) || lse < bh * nq ||
+            k < layout.K.Reach(bh, nk, d) || v < layout.V.Reach(bh, nk, d))
+            throw new ArgumentException("attention: a buffer is shorter than its layout reaches for BH, Nq, Nk, D");
     }
 }

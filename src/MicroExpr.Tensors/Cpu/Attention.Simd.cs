@@ -9,8 +9,12 @@ namespace MicroExpr.Tensors.Cpu;
 /// <summary>
 /// Fused multi-head attention on the CPU (flash-attention style), SIMD.
 /// <para>
-/// Shapes (contiguous, row-major): q [BH, N_q, D]; k, v [BH, N_k, D]; o, dO, dq [BH, N_q, D]; dk, dv [BH, N_k, D];
-/// lse [BH, N_q]. Per head, with s = scale:
+/// Shapes: q [BH, N_q, D]; k, v [BH, N_k, D]; o, dO, dq [BH, N_q, D]; dk, dv [BH, N_k, D]; lse [BH, N_q] (contiguous).
+/// Each of q, k, v, o is read or written through its <see cref="AttentionOperandLayout"/> (dq, dk, dv use the q, k, v
+/// layouts, dO the o layout): row r of head h starts at Offset + (h / Heads)·BatchStride + (h % Heads)·HeadStride +
+/// r·RowStride and its D floats are contiguous, so q, k, v can be read straight out of a fused QKV projection
+/// [B, N, 3, H, D] and o written as [B, N, H, D]. Every kernel works on row pointers with a per-operand row stride;
+/// only the packing (Kᵀ, Vᵀ panels, zero-padded rows) and the prefetcher see the strides. Per head, with s = scale:
 /// S = s·Q·Kᵀ [N_q, N_k], P = softmax_rows(S), O = P·V, lse_i = log Σ_j exp(S_ij) (natural log).
 /// Backward (given dO, the saved O and lse): P = exp(s·Q·Kᵀ − lse) is recomputed, Di = Σ_d dO_id·O_id,
 /// dV = Pᵀ·dO, dP = dO·Vᵀ, dS = P∘(dP − Di), dQ = s·dS·K, dK = s·dSᵀ·Q. dq, dk, dv are overwritten.
@@ -56,13 +60,23 @@ public static unsafe class AttentionSimd
     const float Log2E = 1.4426950408889634f;
     const float Ln2 = 0.6931471805599453f;
 
+    /// <summary>Contiguous operands: q, o [BH, Nq, D]; k, v [BH, Nk, D].</summary>
     public static void Forward(float* o, float* lse, float* q, float* k, float* v, int bh, int nq, int nk, int d,
-        float scale, int threads)
+        float scale, int threads) =>
+        Forward(o, lse, q, k, v, bh, nq, nk, d, scale, AttentionLayout.Contiguous(nq, nk, d), threads);
+
+    /// <summary>Operands at their layouts' offsets from the given base pointers; lse contiguous [BH, Nq].</summary>
+    public static void Forward(float* o, float* lse, float* q, float* k, float* v, int bh, int nq, int nk, int d,
+        float scale, in AttentionLayout layout, int threads)
     {
-        Validate(bh, nq, nk, d);
+        Validate(bh, nq, nk, d, layout);
         int chunk = ChooseChunk(bh, nq, threads);
         int chunksPerHead = (nq + chunk - 1) / chunk;
-        var a = new Args { O = o, Lse = lse, Q = q, K = k, V = v, Nq = nq, Nk = nk, D = d, Scale = scale, Chunk = chunk, ChunksPerHead = chunksPerHead };
+        var a = new Args
+        {
+            O = o, Lse = lse, Q = q, K = k, V = v, Nq = nq, Nk = nk, D = d, Scale = scale, Chunk = chunk,
+            ChunksPerHead = chunksPerHead, L = layout,
+        };
         long items = (long)bh * chunksPerHead;
         a.Total = items;
         if (threads <= 1 || items == 1)
@@ -73,14 +87,20 @@ public static unsafe class AttentionSimd
         Run(items, threads, a, &ForwardDispatch);
     }
 
+    /// <summary>Contiguous operands: q, o, dO, dq [BH, Nq, D]; k, v, dk, dv [BH, Nk, D].</summary>
     public static void Backward(float* dq, float* dk, float* dv, float* q, float* k, float* v, float* o, float* dO,
-        float* lse, int bh, int nq, int nk, int d, float scale, int threads)
+        float* lse, int bh, int nq, int nk, int d, float scale, int threads) =>
+        Backward(dq, dk, dv, q, k, v, o, dO, lse, bh, nq, nk, d, scale, AttentionLayout.Contiguous(nq, nk, d), threads);
+
+    /// <summary>dq, dk, dv in the q, k, v layouts and dO in the o layout (each from its own base pointer).</summary>
+    public static void Backward(float* dq, float* dk, float* dv, float* q, float* k, float* v, float* o, float* dO,
+        float* lse, int bh, int nq, int nk, int d, float scale, in AttentionLayout layout, int threads)
     {
-        Validate(bh, nq, nk, d);
+        Validate(bh, nq, nk, d, layout);
         var a = new Args
         {
             DQ = dq, DK = dk, DV = dv, Q = q, K = k, V = v, O = o, DO = dO, Lse = lse,
-            Nq = nq, Nk = nk, D = d, Scale = scale, Total = bh,
+            Nq = nq, Nk = nk, D = d, Scale = scale, Total = bh, L = layout,
         };
         if (threads <= 1 || bh == 1)
         {
@@ -90,10 +110,11 @@ public static unsafe class AttentionSimd
         Run(bh, threads, a, &BackwardDispatch);
     }
 
-    static void Validate(int bh, int nq, int nk, int d)
+    static void Validate(int bh, int nq, int nk, int d, in AttentionLayout layout)
     {
         if (bh < 1 || nq < 1 || nk < 1 || d < 1)
             throw new ArgumentOutOfRangeException(nameof(bh), "attention: BH, Nq, Nk, D must be ≥ 1");
+        layout.Validate(bh);
     }
 
     /// <summary>Query rows per forward work item: a whole head if that already gives ≥ 4 items per thread, else smaller.</summary>
@@ -116,6 +137,7 @@ public static unsafe class AttentionSimd
         public int Nq, Nk, D, Chunk, ChunksPerHead;
         public long Total; // work items: BH·chunks (forward) or BH (backward)
         public float Scale;
+        public AttentionLayout L; // q, k, v, o (and dq, dk, dv, dO) layouts
     }
 
     // ---------------------------------------------------------------- threading
@@ -158,48 +180,60 @@ public static unsafe class AttentionSimd
     /// <summary>
     /// Software prefetch (to L2) of the next work item's inputs, spread over the current item's micro-blocks so the
     /// next head does not start from DRAM: with BH·N·D large the inputs do not stay in cache between heads.
+    /// A region is a run of rows (D floats each, at a row stride): only the cache lines that hold the rows' D floats
+    /// are fetched, not the whole span (a strided q of a packed QKV tensor sits between k, v and the other heads);
+    /// rows that follow each other without a gap are fetched as one run.
     /// </summary>
     struct Prefetcher
     {
-        byte* _p0, _p1, _p2, _p3, _p4;
-        long _n0, _n1, _n2, _n3, _n4;
-        int _region;
-        long _off;
+        const int MaxRegions = 5;
+        fixed long _start[MaxRegions];    // first byte of the first row
+        fixed long _rows[MaxRegions];
+        fixed long _rowBytes[MaxRegions];
+        fixed long _strideBytes[MaxRegions];
+        int _count, _region;
+        long _row, _off;
 
-        public void Add(float* p, long floats)
+        /// <summary>Adds rows × rowFloats floats at a row stride of strideFloats (at most five regions).</summary>
+        public void Add(float* p, int rows, int rowFloats, int strideFloats)
         {
-            long bytes = floats * sizeof(float);
-            switch (_region++)
+            if (_count == MaxRegions) throw new InvalidOperationException("attention prefetcher: more than five regions");
+            if (strideFloats == rowFloats)
             {
-                case 0: _p0 = (byte*)p; _n0 = bytes; break;
-                case 1: _p1 = (byte*)p; _n1 = bytes; break;
-                case 2: _p2 = (byte*)p; _n2 = bytes; break;
-                case 3: _p3 = (byte*)p; _n3 = bytes; break;
-                default: _p4 = (byte*)p; _n4 = bytes; break;
+                rowFloats *= rows; // gapless: one run
+                rows = 1;
+            }
+            _start[_count] = (long)p;
+            _rows[_count] = rows;
+            _rowBytes[_count] = (long)rowFloats * sizeof(float);
+            _strideBytes[_count] = (long)strideFloats * sizeof(float);
+            _count++;
+        }
+
+        /// <summary>Cache lines the regions cover (an upper bound: one partial line more per row).</summary>
+        public long Lines
+        {
+            get
+            {
+                long n = 0;
+                for (int i = 0; i < _count; i++) n += _rows[i] * ((_rowBytes[i] + 63) / 64 + 1);
+                return n;
             }
         }
 
-        public long Lines => (_n0 + _n1 + _n2 + _n3 + _n4 + 63 * 5) / 64;
-
-        public void Start() { _region = 0; _off = 0; }
+        public void Start() { _region = 0; _row = 0; _off = 0; }
 
         /// <summary>Issues up to count prefetches, continuing where the last call stopped.</summary>
         public void Step(long count)
         {
             if (!Sse.IsSupported) return;
-            while (count > 0 && _region < 5)
+            while (count > 0 && _region < _count)
             {
-                byte* p; long n;
-                switch (_region)
-                {
-                    case 0: p = _p0; n = _n0; break;
-                    case 1: p = _p1; n = _n1; break;
-                    case 2: p = _p2; n = _n2; break;
-                    case 3: p = _p3; n = _n3; break;
-                    default: p = _p4; n = _n4; break;
-                }
-                if (_off >= n) { _region++; _off = 0; continue; }
-                Sse.Prefetch1(p + _off);
+                if (_row >= _rows[_region]) { _region++; _row = 0; _off = 0; continue; }
+                long rowStart = _start[_region] + _row * _strideBytes[_region];
+                long line = (rowStart & ~63L) + _off;
+                if (line >= rowStart + _rowBytes[_region]) { _row++; _off = 0; continue; }
+                Sse.Prefetch1((void*)line);
                 _off += 64;
                 count--;
             }
@@ -265,9 +299,13 @@ public static unsafe class AttentionSimd
         int qc = Math.Min(a.Chunk, nq - q0);
         int qcPad = RoundUp(qc, Mr);
         int dp = RoundUp(d, Pad);
-        float* q = a.Q + (h * nq + q0) * d;
-        float* k = a.K + h * nk * d;
-        float* v = a.V + h * nk * d;
+        ref readonly var lay = ref a.L;
+        int hi = (int)h;
+        // Row pointers of this item; each operand has its own row stride (ldq, ldk, ldv, ldo).
+        float* q = a.Q + lay.Q.RowStart(hi, q0);
+        float* k = a.K + lay.K.RowStart(hi, 0);
+        float* v = a.V + lay.V.RowStart(hi, 0);
+        int ldq = lay.Q.RowStride, ldk = lay.K.RowStride, ldv = lay.V.RowStride, ldo = lay.O.RowStride;
         float c = a.Scale * Log2E;
 
         var s = LocalScratch;
@@ -277,11 +315,10 @@ public static unsafe class AttentionSimd
         float* kt = s.Get(3, (long)d * KT);
         float* st = s.Get(4, Mr * KT);
         float* alpha = s.Get(5, Mr);
-        int ldv = d;
         if (d != dp)
         {
             float* vp = s.Get(6, (long)nk * dp);
-            PadRows(vp, v, nk, d, dp);
+            PadRows(vp, v, ldv, nk, d, dp);
             v = vp;
             ldv = dp;
         }
@@ -294,13 +331,13 @@ public static unsafe class AttentionSimd
         long next = item + 1;
         if (next < a.Total)
         {
-            long nh = next / a.ChunksPerHead;
+            int nh = (int)(next / a.ChunksPerHead);
             int nq0 = (int)(next % a.ChunksPerHead) * a.Chunk;
-            pf.Add(a.Q + (nh * nq + nq0) * d, (long)Math.Min(a.Chunk, nq - nq0) * d);
+            pf.Add(a.Q + lay.Q.RowStart(nh, nq0), Math.Min(a.Chunk, nq - nq0), d, lay.Q.RowStride);
             if (nh != h)
             {
-                pf.Add(a.K + nh * nk * d, (long)nk * d);
-                pf.Add(a.V + nh * nk * d, (long)nk * d);
+                pf.Add(a.K + lay.K.RowStart(nh, 0), nk, d, lay.K.RowStride);
+                pf.Add(a.V + lay.V.RowStart(nh, 0), nk, d, lay.V.RowStride);
             }
         }
         pf.Start();
@@ -310,12 +347,12 @@ public static unsafe class AttentionSimd
         {
             int kn = Math.Min(KT, nk - j0);
             int knp = RoundUp(kn, Pad);
-            PackT(kt, knp, k + (long)j0 * d, kn, d);
+            PackT(kt, knp, k + (long)j0 * ldk, ldk, kn, d);
             for (int r0 = 0; r0 < qc; r0 += Mr)
             {
                 for (int i = 0; i < Mr; i++)
                 {
-                    rows[i] = q + (long)Math.Min(r0 + i, qc - 1) * d;
+                    rows[i] = q + (long)Math.Min(r0 + i, qc - 1) * ldq;
                     outs[i] = oacc + (long)(r0 + i) * dp;
                 }
                 pf.Step(perBlock);
@@ -335,12 +372,12 @@ public static unsafe class AttentionSimd
             }
         }
 
-        float* o = a.O + (h * nq + q0) * d;
+        float* o = a.O + lay.O.RowStart(hi, q0);
         float* lse = a.Lse + h * nq + q0;
         for (int i = 0; i < qc; i++)
         {
             float inv = 1f / l[i];
-            ScaleCopy<TS, TV>(o + (long)i * d, oacc + (long)i * dp, d, inv);
+            ScaleCopy<TS, TV>(o + (long)i * ldo, oacc + (long)i * dp, d, inv);
             lse[i] = (m[i] + MathF.Log2(l[i])) * Ln2;
         }
     }
@@ -353,8 +390,13 @@ public static unsafe class AttentionSimd
         int dp = RoundUp(d, Pad);
         int nqPad = RoundUp(nq, Mr);
         float c = a.Scale * Log2E;
-        float* q = a.Q + h * nq * d, dO = a.DO + h * nq * d, o = a.O + h * nq * d;
-        float* k = a.K + h * nk * d, v = a.V + h * nk * d;
+        ref readonly var lay = ref a.L;
+        int hi = (int)h;
+        // Row pointers of this head and their row strides: q and dq share the q layout, k/dk the k layout, v/dv the
+        // v layout, o and dO the o layout.
+        int ldq = lay.Q.RowStride, ldk = lay.K.RowStride, ldv = lay.V.RowStride, ldo = lay.O.RowStride;
+        float* q = a.Q + lay.Q.RowStart(hi, 0), dO = a.DO + lay.O.RowStart(hi, 0), o = a.O + lay.O.RowStart(hi, 0);
+        float* k = a.K + lay.K.RowStart(hi, 0), v = a.V + lay.V.RowStart(hi, 0);
         float* lse = a.Lse + h * nq;
 
         var s = LocalScratch;
@@ -371,29 +413,30 @@ public static unsafe class AttentionSimd
 
         for (int i = 0; i < nq; i++)
         {
-            di[i] = Dot<TS, TV>(dO + (long)i * d, o + (long)i * d, d);
+            di[i] = Dot<TS, TV>(dO + (long)i * ldo, o + (long)i * ldo, d);
             lse2[i] = lse[i] * Log2E;
         }
-        // Operands read as D-vectors (K for dQ, Q for dK, dO for dV) need zero-padded rows when D % 16 != 0.
+        // Operands read as D-vectors (K for dQ, Q for dK, dO for dV): in place when D is a multiple of 16, else copied
+        // into zero-padded [N, D16] rows. Each keeps its own row stride.
         float* qv = q, kv = k, dov = dO;
-        int ld = d;
+        int ldqv = ldq, ldkv = ldk, lddov = ldo;
         if (d != dp)
         {
-            qv = s.Get(9, (long)nq * dp); PadRows(qv, q, nq, d, dp);
-            kv = s.Get(10, (long)nk * dp); PadRows(kv, k, nk, d, dp);
-            dov = s.Get(11, (long)nq * dp); PadRows(dov, dO, nq, d, dp);
-            ld = dp;
+            qv = s.Get(9, (long)nq * dp); PadRows(qv, q, ldq, nq, d, dp);
+            kv = s.Get(10, (long)nk * dp); PadRows(kv, k, ldk, nk, d, dp);
+            dov = s.Get(11, (long)nq * dp); PadRows(dov, dO, ldo, nq, d, dp);
+            ldqv = ldkv = lddov = dp;
         }
         new Span<float>(dqAcc, nqPad * dp).Clear();
         var pf = new Prefetcher();
         if (h + 1 < a.Total)
         {
-            long nh = h + 1;
-            pf.Add(a.Q + nh * nq * d, (long)nq * d);
-            pf.Add(a.K + nh * nk * d, (long)nk * d);
-            pf.Add(a.V + nh * nk * d, (long)nk * d);
-            pf.Add(a.O + nh * nq * d, (long)nq * d);
-            pf.Add(a.DO + nh * nq * d, (long)nq * d);
+            int nh = hi + 1;
+            pf.Add(a.Q + lay.Q.RowStart(nh, 0), nq, d, ldq);
+            pf.Add(a.K + lay.K.RowStart(nh, 0), nk, d, ldk);
+            pf.Add(a.V + lay.V.RowStart(nh, 0), nk, d, ldv);
+            pf.Add(a.O + lay.O.RowStart(nh, 0), nq, d, ldo);
+            pf.Add(a.DO + lay.O.RowStart(nh, 0), nq, d, ldo);
         }
         pf.Start();
         long perBlock = pf.Lines / ((long)((nk + KT - 1) / KT) * ((nq + Mr - 1) / Mr)) + 1;
@@ -407,8 +450,8 @@ public static unsafe class AttentionSimd
             int kn = Math.Min(KT, nk - j0);
             int knp = RoundUp(kn, Pad);
             int nvK = knp / TS.Count;
-            PackT(kt, knp, k + (long)j0 * d, kn, d);
-            PackT(vt, knp, v + (long)j0 * d, kn, d);
+            PackT(kt, knp, k + (long)j0 * ldk, ldk, kn, d);
+            PackT(vt, knp, v + (long)j0 * ldv, ldv, kn, d);
             new Span<float>(dkT, knp * dp).Clear();
             new Span<float>(dvT, knp * dp).Clear();
             for (int b0 = 0; b0 < nq; b0 += QBwd)
@@ -419,8 +462,8 @@ public static unsafe class AttentionSimd
                     for (int i = 0; i < Mr; i++)
                     {
                         int r = Math.Min(b0 + r0 + i, nq - 1);
-                        rq[i] = q + (long)r * d;
-                        rdo[i] = dO + (long)r * d;
+                        rq[i] = q + (long)r * ldq;
+                        rdo[i] = dO + (long)r * ldo;
                     }
                     float* pr = pb + (long)r0 * knp, dr = dsb + (long)r0 * knp;
                     pf.Step(perBlock);
@@ -433,33 +476,33 @@ public static unsafe class AttentionSimd
                     }
                 }
                 // dV_tile += Pᵀ·dO_block, dK_tile += dSᵀ·Q_block (unscaled)
-                AccumT<TS, TV>(dvT, dp, pb, knp, bn, knp, dov + (long)b0 * ld, ld, nvD);
-                AccumT<TS, TV>(dkT, dp, dsb, knp, bn, knp, qv + (long)b0 * ld, ld, nvD);
+                AccumT<TS, TV>(dvT, dp, pb, knp, bn, knp, dov + (long)b0 * lddov, lddov, nvD);
+                AccumT<TS, TV>(dkT, dp, dsb, knp, bn, knp, qv + (long)b0 * ldqv, ldqv, nvD);
                 // dQ_rows += dS·K_tile (unscaled)
                 for (int r0 = 0; r0 < bn; r0 += Mr)
                 {
                     for (int i = 0; i < Mr; i++) outs[i] = dqAcc + (long)(b0 + r0 + i) * dp;
-                    AccumRows<TS, TV>(outs, null, dsb + (long)r0 * knp, knp, kn, kv + (long)j0 * ld, ld, nvD);
+                    AccumRows<TS, TV>(outs, null, dsb + (long)r0 * knp, knp, kn, kv + (long)j0 * ldkv, ldkv, nvD);
                 }
             }
-            float* dkOut = a.DK + (h * nk + j0) * d, dvOut = a.DV + (h * nk + j0) * d;
+            float* dkOut = a.DK + lay.K.RowStart(hi, j0), dvOut = a.DV + lay.V.RowStart(hi, j0);
             for (int j = 0; j < kn; j++)
             {
-                ScaleCopy<TS, TV>(dkOut + (long)j * d, dkT + (long)j * dp, d, a.Scale);
-                ScaleCopy<TS, TV>(dvOut + (long)j * d, dvT + (long)j * dp, d, 1f);
+                ScaleCopy<TS, TV>(dkOut + (long)j * ldk, dkT + (long)j * dp, d, a.Scale);
+                ScaleCopy<TS, TV>(dvOut + (long)j * ldv, dvT + (long)j * dp, d, 1f);
             }
         }
-        float* dqOut = a.DQ + h * nq * d;
-        for (int i = 0; i < nq; i++) ScaleCopy<TS, TV>(dqOut + (long)i * d, dqAcc + (long)i * dp, d, a.Scale);
+        float* dqOut = a.DQ + lay.Q.RowStart(hi, 0);
+        for (int i = 0; i < nq; i++) ScaleCopy<TS, TV>(dqOut + (long)i * ldq, dqAcc + (long)i * dp, d, a.Scale);
     }
 
     // ---------------------------------------------------------------- packing and row helpers
 
     /// <summary>
-    /// dst [d, ldt] = srcᵀ for src [n, d] (n ≤ ldt); columns n..ldt-1 zeroed. Full 16×16 blocks go through an
-    /// AVX-512 register transpose (4 stages of two-source permutes), the rest element by element.
+    /// dst [d, ldt] = srcᵀ for src [n, d] with row stride lds (n ≤ ldt); columns n..ldt-1 zeroed. Full 16×16 blocks go
+    /// through an AVX-512 register transpose (4 stages of two-source permutes), the rest element by element.
     /// </summary>
-    static void PackT(float* dst, int ldt, float* src, int n, int d)
+    static void PackT(float* dst, int ldt, float* src, int lds, int n, int d)
     {
         if (n < ldt)
             for (int c = 0; c < d; c++)
@@ -471,12 +514,12 @@ public static unsafe class AttentionSimd
             cFull = d & ~15;
             for (int j = 0; j < jFull; j += 16)
                 for (int c = 0; c < cFull; c += 16)
-                    Transpose16(dst + (long)c * ldt + j, ldt, src + (long)j * d + c, d);
+                    Transpose16(dst + (long)c * ldt + j, ldt, src + (long)j * lds + c, lds);
         }
         // Rows j ≥ jFull (all columns) and, for rows below jFull, the columns c ≥ cFull.
         for (int j = 0; j < n; j++)
         {
-            float* s = src + (long)j * d;
+            float* s = src + (long)j * lds;
             float* t = dst + j;
             for (int c = j < jFull ? cFull : 0; c < d; c++) t[(long)c * ldt] = s[c];
         }
@@ -529,12 +572,12 @@ public static unsafe class AttentionSimd
         r12.Store(dst + 12 * ldd); r13.Store(dst + 13 * ldd); r14.Store(dst + 14 * ldd); r15.Store(dst + 15 * ldd);
     }
 
-    /// <summary>dst [n, dp] = src [n, d] with the columns d..dp-1 zeroed.</summary>
-    static void PadRows(float* dst, float* src, int n, int d, int dp)
+    /// <summary>dst [n, dp] = src [n, d] (row stride lds) with the columns d..dp-1 zeroed.</summary>
+    static void PadRows(float* dst, float* src, int lds, int n, int d, int dp)
     {
         for (int j = 0; j < n; j++)
         {
-            Buffer.MemoryCopy(src + (long)j * d, dst + (long)j * dp, (long)d * 4, (long)d * 4);
+            Buffer.MemoryCopy(src + (long)j * lds, dst + (long)j * dp, (long)d * 4, (long)d * 4);
             new Span<float>(dst + (long)j * dp + d, dp - d).Clear();
         }
     }

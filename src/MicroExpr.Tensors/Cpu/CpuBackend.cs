@@ -391,18 +391,48 @@ public sealed unsafe class CpuBackend : IBackend
     }
 
     public void Attention(Storage o, Storage lse, Storage q, Storage k, Storage v, int bh, int nq, int nk, int d,
-        float scale)
+        float scale, in AttentionLayout layout)
     {
         using var prof = OpProfiler.Measure(OpCost.Attention(bh, nq, nk, d));
-        AttentionSimd.Forward(P(o), P(lse), P(q), P(k), P(v), bh, nq, nk, d, scale, CpuThreads.Count);
+        layout.Validate(bh);
+        CheckReach(layout.O, o, bh, nq, d, "o");
+        CheckReach(layout.Q, q, bh, nq, d, "q");
+        CheckReach(layout.K, k, bh, nk, d, "k");
+        CheckReach(layout.V, v, bh, nk, d, "v");
+        CheckLse(lse, bh, nq);
+        AttentionSimd.Forward(P(o), P(lse), P(q), P(k), P(v), bh, nq, nk, d, scale, layout, CpuThreads.Count);
     }
 
     public void AttentionBackward(Storage dq, Storage dk, Storage dv, Storage q, Storage k, Storage v, Storage o,
-        Storage dO, Storage lse, int bh, int nq, int nk, int d, float scale)
+        Storage dO, Storage lse, int bh, int nq, int nk, int d, float scale, in AttentionLayout layout)
     {
         using var prof = OpProfiler.Measure(OpCost.AttentionBackward(bh, nq, nk, d));
-        AttentionSimd.Backward(P(dq), P(dk), P(dv), P(q), P(k), P(v), P(o), P(dO), P(lse), bh, nq, nk, d, scale,
+        layout.Validate(bh);
+        CheckReach(layout.Q, dq, bh, nq, d, "dq");
+        CheckReach(layout.K, dk, bh, nk, d, "dk");
+        CheckReach(layout.V, dv, bh, nk, d, "dv");
+        CheckReach(layout.Q, q, bh, nq, d, "q");
+        CheckReach(layout.K, k, bh, nk, d, "k");
+        CheckReach(layout.V, v, bh, nk, d, "v");
+        CheckReach(layout.O, o, bh, nq, d, "o");
+        CheckReach(layout.O, dO, bh, nq, d, "dO");
+        CheckLse(lse, bh, nq);
+        AttentionSimd.Backward(P(dq), P(dk), P(dv), P(q), P(k), P(v), P(o), P(dO), P(lse), bh, nq, nk, d, scale, layout,
             CpuThreads.Count);
+    }
+
+    /// <summary>The SIMD kernels take raw pointers: a layout that reaches past its storage is refused here.</summary>
+    private static void CheckReach(in AttentionOperandLayout layout, Storage s, int bh, int n, int d, string name)
+    {
+        long reach = layout.Reach(bh, n, d);
+        if (reach > s.Length)
+            throw new ArgumentException($"attention: {name} has {s.Length} elements; its layout {layout} reaches {reach} (BH = {bh}, N = {n}, D = {d})");
+    }
+
+    private static void CheckLse(Storage lse, int bh, int nq)
+    {
+        if ((long)bh * nq > lse.Length)
+            throw new ArgumentException($"attention: lse has {lse.Length} elements, needs BH·Nq = {(long)bh * nq}");
     }
 
     // --- optimizer ------------------------------------------------------------------------------

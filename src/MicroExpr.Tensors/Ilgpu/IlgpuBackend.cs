@@ -251,17 +251,25 @@ public sealed class IlgpuBackend : IBackend, IDisposable
 
     private AttentionKernels AttentionK => attention ??= new AttentionKernels(Accelerator);
 
-    public void Attention(Storage o, Storage lse, Storage q, Storage k, Storage v, int bh, int nq, int nk, int d, float scale)
+    public void Attention(Storage o, Storage lse, Storage q, Storage k, Storage v, int bh, int nq, int nk, int d, float scale,
+        in AttentionLayout layout)
     {
         using var prof = timer.Measure(OpCost.Attention(bh, nq, nk, d));
-        AttentionK.Forward(stream, V(o), V(lse), V(q), V(k), V(v), bh, nq, nk, d, scale);
+        AttentionK.Forward(stream, V(o), V(lse), V(q), V(k), V(v), bh, nq, nk, d, scale, Strides(layout));
     }
 
     public void AttentionBackward(Storage dq, Storage dk, Storage dv, Storage q, Storage k, Storage v, Storage o, Storage dO,
-        Storage lse, int bh, int nq, int nk, int d, float scale)
+        Storage lse, int bh, int nq, int nk, int d, float scale, in AttentionLayout layout)
     {
         using var prof = timer.Measure(OpCost.AttentionBackward(bh, nq, nk, d));
-        AttentionK.Backward(stream, V(dq), V(dk), V(dv), V(q), V(k), V(v), V(o), V(dO), V(lse), bh, nq, nk, d, scale);
+        AttentionK.Backward(stream, V(dq), V(dk), V(dv), V(q), V(k), V(v), V(o), V(dO), V(lse), bh, nq, nk, d, scale, Strides(layout));
+    }
+
+    /// <summary>The tensors' attention layout as the kernels' strides (the kernels project does not see tensor types).</summary>
+    private static AttentionStrides Strides(in AttentionLayout l)
+    {
+        static OperandStrides S(AttentionOperandLayout x) => new(x.Offset, x.Heads, x.BatchStride, x.HeadStride, x.RowStride);
+        return new AttentionStrides(S(l.Q), S(l.K), S(l.V), S(l.O));
     }
 
     // --- optimizer ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 namespace MicroExpr.Tensors;
 
-/// <summary>Fused ops with hand-written backward: softmax, log-softmax, LayerNorm, multi-head attention.</summary>
+/// <summary>Fused ops with hand-written backward: softmax, log-softmax, LayerNorm, multi-head attention, self-attention on packed QKV.</summary>
 public sealed partial class Tensor
 {
     private int Rows(out int cols)
@@ -94,17 +94,55 @@ public sealed partial class Tensor
         int d = q.Shape[^1], nq = q.Shape[^2], nk = k.Shape[^2];
         int bh = ShapeUtil.Numel(q.Shape[..^2]);
         float s = scale ?? 1f / MathF.Sqrt(d);
+        var layout = AttentionLayout.Contiguous(nq, nk, d);
         var o = q.NewLike(q.Shape);
         var lse = q.NewLike(q.Shape[..^1]);
-        q.Backend.Attention(o.Storage, lse.Storage, q.Storage, k.Storage, v.Storage, bh, nq, nk, d, s);
+        q.Backend.Attention(o.Storage, lse.Storage, q.Storage, k.Storage, v.Storage, bh, nq, nk, d, s, layout);
         return Record(o, "attention", [q, k, v, lse], g =>
         {
             var dq = q.NewLike(q.Shape);
             var dk = k.NewLike(k.Shape);
             var dv = v.NewLike(v.Shape);
             q.Backend.AttentionBackward(dq.Storage, dk.Storage, dv.Storage, q.Storage, k.Storage, v.Storage, o.Storage,
-                g.Storage, lse.Storage, bh, nq, nk, d, s);
+                g.Storage, lse.Storage, bh, nq, nk, d, s, layout);
             return [q.NeedsGrad ? dq : DisposeNull(dq), k.NeedsGrad ? dk : DisposeNull(dk), v.NeedsGrad ? dv : DisposeNull(dv), null];
+        });
+    }
+
+    /// <summary>
+    /// Multi-head self-attention straight on a fused QKV projection, in timm's layout: qkv [..., N, 3·C] with C = H·D
+    /// holds q | k | v, each H heads of D columns ([..., N, 3, H, D]) → o [..., N, C] ([..., N, H, D]), per head
+    /// O = softmax(scale·Q·Kᵀ)·V; scale defaults to 1/√D. The same numbers as splitting q, k, v into [..., H, N, D],
+    /// <see cref="Attention"/> and merging the heads back, without the copies: the kernels read q, k, v in place
+    /// (row stride 3C, head stride D, batch stride N·3C at column offsets 0, C, 2C) and write o with row stride C.
+    /// Backward writes dq, dk, dv straight into one dqkv [..., N, 3C] in the same layout: every element of it is
+    /// written by exactly one of them, so it is neither zero-filled nor accumulated. Keeps qkv, o and the per-row
+    /// log-sum-exp [..., H, N].
+    /// </summary>
+    public static Tensor SelfAttention(Tensor qkv, int heads, float? scale = null)
+    {
+        qkv.ThrowIfDisposed();
+        if (heads < 1) throw new ShapeException($"self_attention: needs at least one head; got heads = {heads} for qkv {ShapeUtil.Format(qkv.Shape)}");
+        if (qkv.Rank < 2 || qkv.Shape[^1] == 0 || qkv.Shape[^1] % (3 * heads) != 0)
+            throw new ShapeException($"self_attention: expected qkv [..., N, 3·H·D] with H = {heads} (last axis a positive multiple of {3 * heads}); got {ShapeUtil.Format(qkv.Shape)}");
+        int n = qkv.Shape[^2], c = qkv.Shape[^1] / 3, d = c / heads;
+        int batch = ShapeUtil.Numel(qkv.Shape[..^2]);
+        if (n == 0 || batch == 0)
+            throw new ShapeException($"self_attention: qkv {ShapeUtil.Format(qkv.Shape)} has no tokens (needs N ≥ 1 and a non-empty batch)");
+        int bh = batch * heads;
+        float s = scale ?? 1f / MathF.Sqrt(d);
+        var layout = AttentionLayout.PackedQkv(n, heads, d);
+        var o = qkv.NewLike([.. qkv.Shape[..^1], c]);
+        var lse = qkv.NewLike([.. qkv.Shape[..^2], heads, n]);
+        var be = qkv.Backend;
+        be.Attention(o.Storage, lse.Storage, qkv.Storage, qkv.Storage, qkv.Storage, bh, n, n, d, s, layout);
+        return Record(o, "self_attention", [qkv, lse], g =>
+        {
+            // dq, dk, dv tile dqkv exactly (columns [0, C), [C, 2C), [2C, 3C) of every row): no zero fill needed.
+            var dqkv = qkv.NewLike(qkv.Shape);
+            be.AttentionBackward(dqkv.Storage, dqkv.Storage, dqkv.Storage, qkv.Storage, qkv.Storage, qkv.Storage, o.Storage,
+                g.Storage, lse.Storage, bh, n, n, d, s, layout);
+            return [dqkv, null];
         });
     }
 }

@@ -158,7 +158,8 @@ public sealed partial class Tensor
     /// <summary>
     /// A strided window of this tensor copied into a new contiguous tensor: y[i…] = x[offset + Σ i_j·strides_j].
     /// One copy where a permute followed by a slice would make two (e.g. q, k, v of shape [B, H, N, D] straight out
-    /// of a fused QKV projection [B, N, 3·C]). The window must not read an element twice (the backward scatters).
+    /// of a fused QKV projection [B, N, 3·C]; <see cref="SelfAttention"/> reads them in place and needs none).
+    /// The window must not read an element twice (the backward scatters).
     /// </summary>
     public Tensor AsStrided(int[] shape, int[] strides, int offset)
     {
