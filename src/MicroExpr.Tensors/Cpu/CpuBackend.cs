@@ -249,8 +249,22 @@ public sealed unsafe class CpuBackend : IBackend
     public void SumTo(Storage dst, int[] dstShape, Storage src, int[] srcShape)
     {
         using var prof = OpProfiler.Measure(OpCost.SumTo(src.Length, dst.Length));
-        var plan = ReducePlan.Create(dstShape, srcShape);
         float* dp = P(dst), sp = P(src);
+        if (ColumnSums(dstShape, srcShape, out int rows, out int cols))
+        {
+            // Σ over leading axes into a row (a Linear bias gradient: [rows, out] → [out]): the columns are split over
+            // the threads in 16-float blocks, each thread adding whole rows of its block in row order.
+            int blocks = (cols + 15) / 16;
+            CpuThreads.For(blocks, Math.Max(1, ParallelGrain / Math.Max(1, rows * 16)), (start, end) =>
+            {
+                int c0 = start * 16, len = Math.Min(cols, end * 16) - c0;
+                var acc = S(dp + c0, len);
+                acc.Clear();
+                for (int r = 0; r < rows; r++) TensorPrimitives.Add(acc, S(sp + (long)r * cols + c0, len), acc);
+            });
+            return;
+        }
+        var plan = ReducePlan.Create(dstShape, srcShape);
         var d = S(dp, dst.Length);
         d.Clear();
         // Split over the outermost kept group when it exists: each thread owns distinct dst elements.
@@ -267,6 +281,21 @@ public sealed unsafe class CpuBackend : IBackend
         {
             plan.Run(0, dp, sp);
         }
+    }
+
+    /// <summary>True when dst keeps exactly the trailing axes of src and reduces all leading ones (to 1).</summary>
+    private static bool ColumnSums(int[] dstShape, int[] srcShape, out int rows, out int cols)
+    {
+        rows = 1;
+        cols = 1;
+        int i = 0;
+        while (i < srcShape.Length && dstShape[i] == 1) rows *= srcShape[i++];
+        for (; i < srcShape.Length; i++)
+        {
+            if (dstShape[i] != srcShape[i]) return false;
+            cols *= srcShape[i];
+        }
+        return rows > 1 && cols > 1;
     }
 
     public void MaxAxis(Storage y, Storage argmax, Storage x, int outer, int len, int inner)

@@ -32,6 +32,7 @@ public class ReduceOpTests<TDevice> where TDevice : ITestDevice
         [
             ([1], []), ([17], []), ([17], [0]), ([3, 4], [0]), ([3, 4], [1]), ([3, 4], [-1]), ([2, 3, 5], [0, 2]),
             ([2, 3, 5], [1]), ([4, 1, 33], [2]), ([2, 3, 4, 5], [1, 3]), ([6, 50, 192], [0, 1]),
+            ([2000, 40], [0]), ([3, 700, 33], [0, 1]), // column sums split over threads, widths not a multiple of 16
         ];
         if (TDevice.Small) cases = [cases[1], cases[3], cases[6], cases[9], cases[10]];
         foreach (var (s, a) in cases)
