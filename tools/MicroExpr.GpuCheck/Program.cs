@@ -11,38 +11,117 @@ using MicroExpr.Tensors.Cpu;
 namespace MicroExpr.GpuCheck;
 
 /// <summary>
-/// Checks every ILGPU kernel against its CPU reference, then times it (llm.c dev/cuda style harness).
-/// Usage: MicroExpr.GpuCheck [--device cuda|ilgpu-cpu] [--quick] [--json] [--runs N]
-///   --device  cuda (default) or ilgpu-cpu (ILGPU's CPU accelerator: slow, use with --quick)
-///   --quick   small shapes (for the CPU accelerator)
-///   --json    also print one JSON line per result (lines start with '{')
-/// Timing: warm-up, then the median of ≥ 20 samples; each sample is a batch of launches (sized to take ≥ ~1 ms)
+/// Checks every ILGPU kernel against its CPU reference, then times it (llm.c dev/cuda style harness); then times a training
+/// step of the bench model and of slstt-b16 (<see cref="TrainStepSuite"/>).
+/// Options: <see cref="Usage"/> (--help). --device cpu runs the train step only (the kernel suites need an ILGPU accelerator);
+/// --quick is for ILGPU's CPU accelerator, which takes minutes for one slstt-bench step: small kernel shapes, and the train step
+/// on slstt-tiny.
+/// Kernel timing: warm-up, then the median of ≥ 20 samples; each sample is a batch of launches (sized to take ≥ ~1 ms)
 /// between two accelerator.Synchronize() calls.
 /// </summary>
 public static class Program
 {
+    private const string Usage = """
+        usage: MicroExpr.GpuCheck [--device cuda|ilgpu-cpu|cpu] [--kernels | --train-step] [--quick] [--json] [--runs N]
+                                  [--train-models preset:BxT,...] [--steps N] [--warmup N] [--budget-s S] [--threads N]
+          --device        cuda (default), ilgpu-cpu (ILGPU's CPU accelerator: slow, use --quick) or cpu (SIMD CPU backend: train step only)
+          --kernels       only the kernel suites;  --train-step  only the train step (default: both, kernels first)
+          --quick         small kernel shapes; train step on slstt-tiny:2x2, 1 warm-up and 2 timed steps
+          --json          also print one JSON line per result
+          --runs N        timing samples per kernel (>= 20, default 25)
+          --train-models  preset:BxT list (default slstt-bench:8x8,slstt-b16:32x8)
+          --steps N       timed training steps (default 20);  --warmup N  warm-up steps at least (default 3, and 2 s)
+          --budget-s S    per model, time fewer steps (not under 5) if they would take over S s (default 150; 0: off)
+          --threads N     threads of the SIMD CPU backend (default: all logical cores)
+        """;
+
     public static int Main(string[] args)
     {
         string device = "cuda";
-        bool quick = false, json = false;
-        int runs = 25;
-        for (int i = 0; i < args.Length; i++)
+        bool quick = false, json = false, kernelsOnly = false, trainOnly = false;
+        int runs = 25, steps = -1, warmupSteps = -1;
+        double budget = 150;
+        string? trainModels = null;
+        try
         {
-            switch (args[i])
+            for (int i = 0; i < args.Length; i++)
             {
-                case "--device" when i + 1 < args.Length: device = args[++i]; break;
-                case "--quick": quick = true; break;
-                case "--json": json = true; break;
-                case "--runs" when i + 1 < args.Length: runs = Math.Max(20, int.Parse(args[++i], CultureInfo.InvariantCulture)); break;
-                case "-h" or "--help":
-                    Console.WriteLine("usage: MicroExpr.GpuCheck [--device cuda|ilgpu-cpu] [--quick] [--json] [--runs N]");
-                    return 0;
-                default:
-                    Console.Error.WriteLine($"error: unknown argument '{args[i]}' (try --help)");
-                    return 2;
+                switch (args[i])
+                {
+                    case "--device" when i + 1 < args.Length: device = args[++i]; break;
+                    case "--quick": quick = true; break;
+                    case "--json": json = true; break;
+                    case "--kernels": kernelsOnly = true; break;
+                    case "--train-step": trainOnly = true; break;
+                    case "--runs" when i + 1 < args.Length: runs = Math.Max(20, int.Parse(args[++i], CultureInfo.InvariantCulture)); break;
+                    case "--steps" when i + 1 < args.Length: steps = Math.Max(1, int.Parse(args[++i], CultureInfo.InvariantCulture)); break;
+                    case "--warmup" when i + 1 < args.Length: warmupSteps = Math.Max(0, int.Parse(args[++i], CultureInfo.InvariantCulture)); break;
+                    case "--budget-s" when i + 1 < args.Length: budget = Math.Max(0, double.Parse(args[++i], CultureInfo.InvariantCulture)); break;
+                    case "--threads" when i + 1 < args.Length: CpuThreads.Count = Math.Max(1, int.Parse(args[++i], CultureInfo.InvariantCulture)); break;
+                    case "--train-models" when i + 1 < args.Length: trainModels = args[++i]; break;
+                    case "-h" or "--help":
+                        Console.WriteLine(Usage);
+                        return 0;
+                    default:
+                        Console.Error.WriteLine($"error: unknown argument '{args[i]}' (try --help)");
+                        return 2;
+                }
             }
         }
+        catch (FormatException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message} (try --help)");
+            return 2;
+        }
+        if (device is not ("cuda" or "ilgpu-cpu" or "cpu"))
+        {
+            Console.Error.WriteLine($"error: unknown device '{device}' (cuda, ilgpu-cpu or cpu)");
+            return 2;
+        }
+        if (kernelsOnly && trainOnly)
+        {
+            Console.Error.WriteLine("error: --kernels and --train-step exclude each other (give neither for both)");
+            return 2;
+        }
+        if (kernelsOnly && device == "cpu")
+        {
+            Console.Error.WriteLine("error: the kernel suites need an ILGPU accelerator (--device cuda or ilgpu-cpu)");
+            return 2;
+        }
+        IReadOnlyList<TrainModel> models;
+        try { models = trainModels is null ? TrainModel.Defaults(quick) : TrainModel.Parse(trainModels); }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
 
+        var harness = new Harness(device, runs, json, warmup: quick ? 1 : 3);
+        if (!trainOnly)
+        {
+            if (device == "cpu")
+            {
+                Console.WriteLine("kernel suites skipped: they need an ILGPU accelerator (--device cuda or ilgpu-cpu)");
+            }
+            else
+            {
+                int code = RunKernelSuites(harness, device, quick);
+                if (code != 0) return code;
+            }
+        }
+        if (!kernelsOnly)
+        {
+            // The kernel suites' context is gone by now: the engine's own (Devices) is the only one on the GPU.
+            TrainStepSuite.Run(harness, device, models, warmupSteps >= 0 ? warmupSteps : quick ? 1 : 3, steps > 0 ? steps : quick ? 2 : 20,
+                budget, quick);
+        }
+        harness.PrintTable();
+        return harness.Failures == 0 ? 0 : 1;
+    }
+
+    /// <summary>Creates the accelerator, describes it, runs the smoke kernel and every kernel suite, disposes it.</summary>
+    private static int RunKernelSuites(Harness harness, string device, bool quick)
+    {
         Context context;
         Accelerator accelerator;
         try
@@ -58,17 +137,12 @@ public static class Program
                 }
                 accelerator = context.CreateCudaAccelerator(0);
             }
-            else if (device == "ilgpu-cpu")
+            else
             {
                 // 32-lane warps like a GPU; 8 warps so that the default 256-thread GEMM group fits.
                 context = Context.Create(b => b.CPU(new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 8,
                     numMultiprocessors: 1)));
                 accelerator = context.CreateCPUAccelerator(0);
-            }
-            else
-            {
-                Console.Error.WriteLine($"error: unknown device '{device}' (cuda or ilgpu-cpu)");
-                return 2;
             }
         }
         catch (Exception e)
@@ -82,10 +156,17 @@ public static class Program
         {
             Describe(accelerator);
             if (!Smoke(accelerator)) return 4;
-            var harness = new Harness(accelerator, device, runs, json, warmup: quick ? 1 : 3);
-            Suites.Run(harness, quick);
-            harness.PrintTable();
-            return harness.Failures == 0 ? 0 : 1;
+            harness.Attach(accelerator);
+            try
+            {
+                Suites.Run(harness, quick);
+            }
+            finally
+            {
+                harness.ReleaseBuffers();
+                harness.Attach(null);
+            }
+            return 0;
         }
     }
 
@@ -126,28 +207,34 @@ public static class Program
 /// <summary>One result row.</summary>
 internal sealed record Result(string Name, string Shape, string Check, double MaxErr, double MedianMs, double Rate, string Unit);
 
+/// <summary>One train-step row: check is PASS when the loss is finite and changing; clips/s at the median.</summary>
+internal sealed record TrainStepResult(string Name, string Shape, string Check, double MedianMs, double MinMs, double MaxMs, double ClipsPerS, int Batch);
+
 /// <summary>Runs checks and timings, collects the results.</summary>
 internal sealed class Harness
 {
     private readonly List<Result> _results = new();
     private readonly List<IDisposable> _buffers = new();
     private readonly bool _json;
+    private Accelerator? _accelerator;
 
     private readonly int _warmup;
 
-    public Harness(Accelerator accelerator, string device, int runs, bool json, int warmup)
+    public Harness(string device, int runs, bool json, int warmup)
     {
         _warmup = warmup;
-        Accelerator = accelerator;
         Device = device;
         Runs = runs;
         _json = json;
     }
 
-    public Accelerator Accelerator { get; }
+    /// <summary>The accelerator the kernel suites run on (attached while they run).</summary>
+    public Accelerator Accelerator => _accelerator ?? throw new InvalidOperationException("no ILGPU accelerator attached (kernel suites only)");
     public string Device { get; }
     public int Runs { get; }
     public int Failures { get; private set; }
+
+    public void Attach(Accelerator? accelerator) => _accelerator = accelerator;
     public AcceleratorStream Stream => Accelerator.DefaultStream;
 
     public MemoryBuffer1D<float, Stride1D.Dense> Upload(float[] data)
@@ -172,6 +259,7 @@ internal sealed class Harness
 
     public void ReleaseBuffers()
     {
+        if (_buffers.Count == 0) return;
         Accelerator.Synchronize();
         foreach (var b in _buffers) b.Dispose();
         _buffers.Clear();
@@ -237,6 +325,15 @@ internal sealed class Harness
         Add(new Result(name, shape, "", double.NaN, ms, rate, unit));
     }
 
+    /// <summary>Records a train-step row (the suite prints its own lines) and prints its JSON line.</summary>
+    public void ReportTrainStep(TrainStepResult r, Dictionary<string, object?>? json)
+    {
+        if (r.Check != "PASS") Failures++;
+        _results.Add(new Result(r.Name, r.Shape, r.Check, double.NaN, double.NaN, double.NaN, ""));
+        if (!double.IsNaN(r.MedianMs)) _results.Add(new Result(r.Name, r.Shape, "", double.NaN, r.MedianMs, r.ClipsPerS, "clips/s"));
+        if (_json && json is not null) Console.WriteLine(JsonSerializer.Serialize(json));
+    }
+
     private void Add(Result r)
     {
         _results.Add(r);
@@ -263,9 +360,9 @@ internal sealed class Harness
             var check = g.FirstOrDefault(r => r.Check != "");
             var time = g.FirstOrDefault(r => !double.IsNaN(r.MedianMs));
             Console.WriteLine($"{g.Key.Name,-22} {g.Key.Shape,-30} {check?.Check ?? "-",-6} " +
-                              $"{(check is null ? "-" : check.MaxErr.ToString("E2", CultureInfo.InvariantCulture)),9} " +
+                              $"{(check is null || double.IsNaN(check.MaxErr) ? "-" : check.MaxErr.ToString("E2", CultureInfo.InvariantCulture)),9} " +
                               $"{(time is null ? "-" : time.MedianMs.ToString("F4", CultureInfo.InvariantCulture)),10} " +
-                              $"{(time is null ? "-" : $"{time.Rate:F1} {time.Unit}"),16}");
+                              $"{(time is null ? "-" : $"{time.Rate.ToString("F1", CultureInfo.InvariantCulture)} {time.Unit}"),16}");
         }
         Console.WriteLine(Failures == 0 ? "all checks passed" : $"{Failures} check(s) FAILED");
     }

@@ -4,9 +4,7 @@ using System.Text.Json;
 using MicroExpr.Cli.Args;
 using MicroExpr.Cli.Commands;
 using MicroExpr.Models;
-using MicroExpr.Nn;
 using MicroExpr.Tensors;
-using MicroExpr.Tensors.Autograd;
 using MicroExpr.Tensors.Cpu;
 
 namespace MicroExpr.Cli.Bench;
@@ -15,9 +13,10 @@ namespace MicroExpr.Cli.Bench;
 /// <c>microexpr bench train-step|inference</c>: the bench model of performance.md (slstt-bench, batch 8, input
 /// [8, 8, 3, 112, 112]) on random data. A training step is forward + backward + AdamW (lr 1e-4, betas 0.9/0.999,
 /// eps 1e-8, weight decay 0.01) inside a tensor scope; inference is a forward without the tape. Warm-up, then the
-/// median and min–max of the timed steps, clips per second and the process's peak resident memory. <c>--model</c>
-/// takes another preset (slstt-tiny for a quick <c>--profile</c> on ilgpu-cpu); the libtorch comparison is printed
-/// only for the bench model.
+/// median and min–max of the timed steps, clips per second and the process's peak resident memory. The step itself and
+/// the timing loop are <see cref="ModelStep"/> (shared with tools/MicroExpr.GpuCheck's --train-step suite).
+/// <c>--model</c> takes another preset (slstt-tiny for a quick <c>--profile</c> on ilgpu-cpu); the libtorch comparison
+/// is printed only for the bench model.
 /// </summary>
 internal static class ModelBench
 {
@@ -50,62 +49,23 @@ internal static class ModelBench
         if (!SlsttPresets.Names.Contains(preset)) throw new CliUsageException($"--model {preset}: unknown preset; known: {string.Join(", ", SlsttPresets.Names)}");
         var cfg = SlsttPresets.Get(preset);
         bool benchModel = cfg.Name == SlsttPresets.Bench.Name;
-        using var model = new SlsttModel(cfg, new Rng(1));
-        model.To(device);
-        using var opt = new AdamW(model.Parameters(), lr: 1e-4f, beta1: 0.9f, beta2: 0.999f, eps: 1e-8f, weightDecay: 0.01f);
-        var rng = new Rng(2);
-        using var x = Tensor.RandN([batch, 8, 3, cfg.ImageSize, cfg.ImageSize], rng, device: device).Keep();
-        var labels = Enumerable.Range(0, batch).Select(i => i % cfg.Classes).ToArray();
         bool train = op == "train-step";
-
-        void Step()
-        {
-            if (train)
-            {
-                using var scope = new TensorScope();
-                var loss = Tensor.CrossEntropy(model.Forward(x), labels);
-                loss.Backward();
-                opt.Step();
-                opt.ZeroGrad();
-                _ = loss.Item();
-            }
-            else
-            {
-                using var noGrad = GradMode.NoGrad();
-                using var scope = new TensorScope();
-                _ = model.Forward(x).ToArray();
-            }
-        }
-
+        using var step = new ModelStep(cfg, device, batch, frames: 8, train);
         var bar = new Progress();
-        // At least `warmup` steps and 2 s, so the tiered JIT has optimised the kernels (see BenchHarness).
-        var warm = Stopwatch.StartNew();
-        int warmed = 0;
-        while (warmed < warmup || (warmup > 0 && warm.Elapsed.TotalSeconds < 2))
-        {
-            bar.Report($"bench {op}: warm-up step {++warmed}");
-            Step();
-        }
-        var ms = new double[runs];
         bool profile = a.Switch("profile");
-        OpProfiler.Reset();
-        OpProfiler.Enabled = profile;
-        for (int i = 0; i < runs; i++)
+        // At least `warmup` steps and 2 s, so the tiered JIT has optimised the kernels (see BenchHarness).
+        var times = step.Measure(warmup, runs, minWarmupSeconds: 2, progress: line => bar.Report($"bench {op}: {line}"), beforeTimed: () =>
         {
-            bar.Report($"bench {op}: step {i + 1}/{runs}");
-            long t0 = Stopwatch.GetTimestamp();
-            Step();
-            ms[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-            // Read this step's device events now, outside the timed step: the step ended on a host read, so the stream
-            // is idle and no marker stays queued across steps.
-            OpProfiler.Flush();
-        }
+            OpProfiler.Reset();
+            OpProfiler.Enabled = profile;
+        },
+        // Read each step's device events outside its timing: the step ended synchronised, so no marker stays queued.
+        afterTimedStep: OpProfiler.Flush);
         bar.Clear();
         OpProfiler.Enabled = false;
-        double wallMs = ms.Sum();
-        Array.Sort(ms);
-        double median = runs % 2 == 1 ? ms[runs / 2] : 0.5 * (ms[runs / 2 - 1] + ms[runs / 2]);
-        double clipsPerS = batch / (median / 1000);
+        int warmed = times.WarmupSteps;
+        double wallMs = times.TotalMs, median = times.MedianMs;
+        double clipsPerS = times.ClipsPerSecond(batch);
         double peakMb = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
         double peerMs = train ? 398 : 125;
         if (a.Switch("json"))
@@ -113,7 +73,7 @@ internal static class ModelBench
             Console.Out.WriteLine(JsonSerializer.Serialize(new
             {
                 name = op, model = cfg.Name, batch, threads = CpuThreads.Count, device = device.Name, runs, warmup = warmed,
-                median_ms = Math.Round(median, 2), min_ms = Math.Round(ms[0], 2), max_ms = Math.Round(ms[^1], 2),
+                median_ms = Math.Round(median, 2), min_ms = Math.Round(times.MinMs, 2), max_ms = Math.Round(times.MaxMs, 2),
                 clips_per_s = Math.Round(clipsPerS, 2), peak_rss_mb = Math.Round(peakMb, 1),
             }));
         }
@@ -121,13 +81,13 @@ internal static class ModelBench
         {
             string F(double v) => v.ToString("F1", CultureInfo.InvariantCulture);
             Console.Out.WriteLine($"{op}: {cfg.Name}, batch {batch}, {CpuThreads.Count} threads, {device.Name}, {runs} steps after {warmed} warm-up");
-            Console.Out.WriteLine($"  median {F(median)} ms (min {F(ms[0])}, max {F(ms[^1])})  {F(clipsPerS)} clips/s  peak RSS {F(peakMb)} MiB");
+            Console.Out.WriteLine($"  median {F(median)} ms (min {F(times.MinMs)}, max {F(times.MaxMs)})  {F(clipsPerS)} clips/s  peak RSS {F(peakMb)} MiB");
             if (benchModel)
                 Console.Out.WriteLine($"  libtorch (performance.md): {F(peerMs)} ms = {F(batch == 8 ? 8000 / peerMs : double.NaN)} clips/s; ratio {F(peerMs / median)}x; peak RSS libtorch {(train ? 846 : 608)} MiB");
         }
         if (profile)
             ProfileReport.Write(a.Switch("json") ? Console.Error : Console.Out, OpProfiler.Snapshot(), wallMs, CpuThreads.Count, device,
-                $"{runs} {op} steps of {cfg.Name}, batch {batch}, {device.Name}");
+                $"{times.Ms.Length} {op} steps of {cfg.Name}, batch {batch}, {device.Name}");
         return 0;
     }
 }
