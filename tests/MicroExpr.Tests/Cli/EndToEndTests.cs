@@ -83,6 +83,20 @@ public class EndToEndTests
     }
 
     [Test]
+    public void BenchAttentionTimesThePackedQkvLayout()
+    {
+        var (code, output, err) = Run("bench", "attention", "--bh", "6", "--n", "9", "--d", "20", "--packed", "3", "--backward",
+            "--runs", "1", "--warmup", "0", "--json");
+        Assert.That(code, Is.EqualTo(0), err);
+        var names = output.Trim().Split('\n').Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("name").GetString()).ToArray();
+        Assert.That(names, Is.EqualTo(new[] { "attention.forward.packed", "attention.backward.packed" }));
+
+        var (bad, _, badErr) = Run("bench", "attention", "--bh", "6", "--packed", "4");
+        Assert.That(bad, Is.Not.Zero);
+        Assert.That(badErr, Does.Contain("--packed 4").And.Contain("BH = 6"));
+    }
+
+    [Test]
     public void BenchProfileOfAnotherPresetPrintsATableThatNamesItsClock()
     {
         var (code, output, err) = Run("bench", "inference", "--model", "slstt-tiny", "--device", "cpu", "--batch", "1", "--warmup", "0",
