@@ -58,11 +58,13 @@ public readonly record struct OpCost(string Kind, double Flops, double Bytes)
 
     // --- dense algebra and fused ops ------------------------------------------------------------
     /// <summary>
-    /// y = x·Wᵀ + b (+ r), one GEMM with bias and residual folded in (counted as a "gemm" row): 2·rows·out·in FLOPs;
-    /// x, W and y, plus r when given (the bias row is negligible).
+    /// y = f(x·Wᵀ + b (+ r)), one GEMM with bias, residual and GELU folded in (counted as a "gemm" row on the CPU, which
+    /// runs it as one call; the ILGPU backend's launches are timed as what they are: copy, gemm, gelu):
+    /// 2·rows·out·in FLOPs (+ one per output for GELU); x, W and y, plus r when given (the bias row is negligible).
     /// </summary>
-    public static OpCost Linear(int rows, int outF, int inF, bool residual) =>
-        new("gemm", 2.0 * rows * outF * inF, 4.0 * ((double)rows * inF + (double)outF * inF + (residual ? 2 : 1) * (double)rows * outF));
+    public static OpCost Linear(int rows, int outF, int inF, bool residual, bool gelu) =>
+        new("gemm", 2.0 * rows * outF * inF + (gelu ? (double)rows * outF : 0),
+            4.0 * ((double)rows * inF + (double)outF * inF + (residual ? 2 : 1) * (double)rows * outF));
 
     /// <summary>C = alpha·op(A)·op(B) + beta·C, batch times: 2·M·N·K FLOPs each; C read too when beta ≠ 0.</summary>
     public static OpCost Gemm(int batch, int m, int n, int k, float beta) => new("gemm", 2.0 * batch * m * n * k,

@@ -107,6 +107,41 @@ public unsafe class GemmTests
         }
     }
 
+    /// <summary>GELU after the last of several K slices (K = 1100: three), bias and residual before the first, on every path.</summary>
+    [TestCase("Avx512")]
+    [TestCase("Avx2")]
+    [TestCase("Scalar")]
+    public void Gelu_AfterTheLastOfSeveralKSlices(string pathName)
+    {
+        var path = Enum.Parse<GemmSimd.Path>(pathName);
+        Verify(13, 65, 1100, false, true, 1f, 0f, 1, path, noDirect: true, bias: true, residual: true, gelu: true, seed: 21);
+        Verify(14, 31, 1100, true, false, 1f, 0f, 1, path, noDirect: true, bias: true, gelu: true, seed: 23);
+    }
+
+    /// <summary>y = x·Wᵀ + b + y in place: a residual that is C itself (beta 0), on the tile fast path (N = 32) and the general one.</summary>
+    [TestCase(40, 20, 24)]
+    [TestCase(40, 32, 24)]
+    [TestCase(3, 5, 4)]
+    [TestCase(300, 70, 200)]
+    public void Residual_MayBeCItself(int m, int n, int k)
+    {
+        var a = Check.Random(m * k, 31);
+        var w = Check.Random(n * k, 32);
+        var bias = Check.Random(n, 33);
+        var c = Check.Random(m * n, 34);
+        var expected = new double[m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double acc = c[i * n + j] + bias[j];
+                for (int p = 0; p < k; p++) acc += (double)a[i * k + p] * w[j * k + p];
+                expected[i * n + j] = acc;
+            }
+        fixed (float* pa = a, pw = w, pb = bias, pc = c)
+            GemmSimd.RunAffine(pc, n, pa, k, false, pw, k, true, m, n, k, 1f, 0f, pb, 2, pc, n);
+        Check.Close(c, expected, 1e-5 * Math.Sqrt(k) + 1e-6, 1e-4, $"in-place residual m={m} n={n} k={k}");
+    }
+
     /// <summary>Bias and residual with the work split over threads along M and along N (the pointers follow the split), several K slices.</summary>
     [TestCase(3200, 192, 192)]
     [TestCase(50, 2100, 70)]

@@ -65,18 +65,9 @@ public sealed partial class Tensor
         return false;
     }
 
-    /// <summary>
-    /// existing + g, written into whichever of the two owns its storage (a residual stream's pass-through gradient is
-    /// shared with the op that produced it, the LayerNorm's is not); a copy only when both are shared.
-    /// </summary>
+    /// <summary>existing + g, written into existing unless its storage is shared (copy on write).</summary>
     private static Tensor AddInto(Tensor existing, Tensor g)
     {
-        if (existing.Storage.IsShared && !g.Storage.IsShared)
-        {
-            g.Backend.Axpy(g.Storage, existing.Storage, g.Numel, 1f); // float addition commutes: the same sum
-            existing.Dispose();
-            return g;
-        }
         if (existing.Storage.IsShared)
         {
             var copy = existing.Clone();

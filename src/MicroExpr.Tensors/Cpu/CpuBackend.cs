@@ -416,7 +416,7 @@ public sealed unsafe class CpuBackend : IBackend
 
     public void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, bool gelu, int rows, int outF, int inF)
     {
-        using var prof = OpProfiler.Measure(OpCost.Linear(rows, outF, inF, residual != null));
+        using var prof = OpProfiler.Measure(OpCost.Linear(rows, outF, inF, residual != null, gelu));
         if (b is null && residual is null && !gelu)
             GemmSimd.Run(P(y), outF, P(x), inF, false, P(w), inF, true, rows, outF, inF, 1f, 0f, CpuThreads.Count);
         else

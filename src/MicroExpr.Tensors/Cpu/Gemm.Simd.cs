@@ -87,8 +87,8 @@ public static unsafe partial class GemmSimd
 
     /// <summary>
     /// <c>C = f(alpha·op(A)·op(B) + beta·C + 1·biasᵀ + R)</c>: as <see cref="Run"/>, plus a row vector bias[0..N) added to
-    /// every row of C (a Linear layer's bias) and a matrix R [M, N] (row stride ldr: a residual stream), either may be
-    /// null, and f = exact GELU when <paramref name="gelu"/> (else identity). Bias and residual are written into each C
+    /// every row of C (a Linear layer's bias) and a matrix R [M, N] (row stride ldr: a residual stream; with beta = 0 it
+    /// may be C itself), either may be null, and f = exact GELU when <paramref name="gelu"/> (else identity). Bias and residual are written into each C
     /// tile just before the tile's first K slice is accumulated onto it, GELU is applied to the tile right after its
     /// last slice, while the tile is in L1, so none of them costs a pass over C of its own.
     /// </summary>
@@ -143,10 +143,19 @@ public static unsafe partial class GemmSimd
             for (int r = 0; r < rows; r++)
             {
                 var dst = new Span<float>(c + (long)r * ldc, cols);
-                if (beta == 0f) dst.Clear();
-                else if (beta != 1f) TensorPrimitives.Multiply(dst, beta, dst);
+                var res = Residual == null ? default : new ReadOnlySpan<float>(Residual + (long)r * Ldr, cols);
+                if (beta == 0f)
+                {
+                    // C is not read: it starts as the residual (a copy, so R may be C itself) or as zero.
+                    if (Residual != null) res.CopyTo(dst);
+                    else dst.Clear();
+                }
+                else
+                {
+                    if (beta != 1f) TensorPrimitives.Multiply(dst, beta, dst);
+                    if (Residual != null) TensorPrimitives.Add(dst, res, dst);
+                }
                 if (Bias != null) TensorPrimitives.Add(dst, new ReadOnlySpan<float>(Bias, cols), dst);
-                if (Residual != null) TensorPrimitives.Add(dst, new ReadOnlySpan<float>(Residual + (long)r * Ldr, cols), dst);
             }
         }
     }
@@ -533,15 +542,6 @@ public static unsafe partial class GemmSimd
             }
             else
             {
-                if (mr == 6 && s + 8 <= mc && Vector256.IsHardwareAccelerated)
-                {
-                    // 8-float copies (2 beyond the strip, still inside this block's columns) at stride 6: each store's
-                    // overrun is overwritten by the next k-step (or the next strip / buffer slack).
-                    float* src = a + (long)p0 * lda + i0 + s;
-                    for (int p = 0; p < kc; p++)
-                        Vector256.Store(Vector256.Load(src + (long)p * lda), d + p * 6);
-                    continue;
-                }
                 for (int p = 0; p < kc; p++)
                 {
                     float* src = a + (long)(p0 + p) * lda + i0 + s;
