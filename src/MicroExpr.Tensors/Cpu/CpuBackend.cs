@@ -467,12 +467,7 @@ public sealed unsafe class CpuBackend : IBackend
         float scale, in AttentionLayout layout)
     {
         using var prof = OpProfiler.Measure(OpCost.Attention(bh, nq, nk, d));
-        layout.Validate(bh);
-        CheckReach(layout.O, o, bh, nq, d, "o");
-        CheckReach(layout.Q, q, bh, nq, d, "q");
-        CheckReach(layout.K, k, bh, nk, d, "k");
-        CheckReach(layout.V, v, bh, nk, d, "v");
-        CheckLse(lse, bh, nq);
+        CheckOperands(layout, q, k, v, o, lse, bh, nq, nk, d, "");
         AttentionSimd.Forward(P(o), P(lse), P(q), P(k), P(v), bh, nq, nk, d, scale, layout, CpuThreads.Count);
     }
 
@@ -480,18 +475,22 @@ public sealed unsafe class CpuBackend : IBackend
         Storage dO, Storage lse, int bh, int nq, int nk, int d, float scale, in AttentionLayout layout)
     {
         using var prof = OpProfiler.Measure(OpCost.AttentionBackward(bh, nq, nk, d));
-        layout.Validate(bh);
-        CheckReach(layout.Q, dq, bh, nq, d, "dq");
-        CheckReach(layout.K, dk, bh, nk, d, "dk");
-        CheckReach(layout.V, dv, bh, nk, d, "dv");
-        CheckReach(layout.Q, q, bh, nq, d, "q");
-        CheckReach(layout.K, k, bh, nk, d, "k");
-        CheckReach(layout.V, v, bh, nk, d, "v");
-        CheckReach(layout.O, o, bh, nq, d, "o");
-        CheckReach(layout.O, dO, bh, nq, d, "dO");
-        CheckLse(lse, bh, nq);
+        CheckOperands(layout, q, k, v, o, lse, bh, nq, nk, d, "");
+        CheckOperands(layout, dq, dk, dv, dO, lse, bh, nq, nk, d, "d");
         AttentionSimd.Backward(P(dq), P(dk), P(dv), P(q), P(k), P(v), P(o), P(dO), P(lse), bh, nq, nk, d, scale, layout,
             CpuThreads.Count);
+    }
+
+    /// <summary>q, k, v, o (names prefixed, e.g. "d" for the gradients) and lse checked against the layout.</summary>
+    private static void CheckOperands(in AttentionLayout layout, Storage q, Storage k, Storage v, Storage o, Storage lse,
+        int bh, int nq, int nk, int d, string prefix)
+    {
+        layout.Validate(bh);
+        CheckReach(layout.Q, q, bh, nq, d, prefix + "q");
+        CheckReach(layout.K, k, bh, nk, d, prefix + "k");
+        CheckReach(layout.V, v, bh, nk, d, prefix + "v");
+        CheckReach(layout.O, o, bh, nq, d, prefix == "d" ? "dO" : prefix + "o");
+        CheckLse(lse, bh, nq);
     }
 
     /// <summary>The SIMD kernels take raw pointers: a layout that reaches past its storage is refused here.</summary>

@@ -37,15 +37,7 @@ public sealed partial class Tensor
     /// </summary>
     public static Tensor LinearGelu(Tensor x, Tensor w, Tensor? b)
     {
-        x.ThrowIfDisposed();
-        w.ThrowIfDisposed();
-        if (w.Rank != 2 || x.Rank < 1 || x.Shape[^1] != w.Shape[1])
-            throw new ShapeException($"linear_gelu: input {ShapeUtil.Format(x.Shape)} and weight {ShapeUtil.Format(w.Shape)} do not fit (expected x [..., in], W [out, in])");
-        int inF = w.Shape[1], outF = w.Shape[0], rows = x.Numel / Math.Max(inF, 1);
-        if (b != null && (b.Rank != 1 || b.Shape[0] != outF))
-            throw new ShapeException($"linear_gelu: bias {ShapeUtil.Format(b.Shape)} does not fit weight {ShapeUtil.Format(w.Shape)} (expected [{outF}])");
-        if (x.Device != w.Device || (b != null && b.Device != w.Device))
-            throw new ArgumentException($"linear_gelu: operands on different devices ({x.Device}, {w.Device})");
+        CheckAffine("linear_gelu", x, w, b, out int rows, out int inF, out int outF);
         var be = x.Backend;
         var y = x.NewLike(x.Shape[..^1].Append(outF).ToArray());
         be.Linear(y.Storage, x.Storage, w.Storage, b?.Storage, null, true, rows, outF, inF);
@@ -78,17 +70,25 @@ public sealed partial class Tensor
         });
     }
 
-    private static Tensor AffineOp(string op, Tensor x, Tensor w, Tensor? b, Tensor? r, bool gelu)
+    /// <summary>The operands of an affine op: x [..., in], W [out, in], b [out] or none, all on one device.</summary>
+    private static void CheckAffine(string op, Tensor x, Tensor w, Tensor? b, out int rows, out int inF, out int outF)
     {
         x.ThrowIfDisposed();
         w.ThrowIfDisposed();
         if (w.Rank != 2 || x.Rank < 1 || x.Shape[^1] != w.Shape[1])
             throw new ShapeException($"{op}: input {ShapeUtil.Format(x.Shape)} and weight {ShapeUtil.Format(w.Shape)} do not fit (expected x [..., in], W [out, in])");
-        int inF = w.Shape[1], outF = w.Shape[0], rows = x.Numel / Math.Max(inF, 1);
+        inF = w.Shape[1];
+        outF = w.Shape[0];
+        rows = x.Numel / Math.Max(inF, 1);
         if (b != null && (b.Rank != 1 || b.Shape[0] != outF))
             throw new ShapeException($"{op}: bias {ShapeUtil.Format(b.Shape)} does not fit weight {ShapeUtil.Format(w.Shape)} (expected [{outF}])");
         if (x.Device != w.Device || (b != null && b.Device != w.Device))
             throw new ArgumentException($"{op}: operands on different devices ({x.Device}, {w.Device})");
+    }
+
+    private static Tensor AffineOp(string op, Tensor x, Tensor w, Tensor? b, Tensor? r, bool gelu)
+    {
+        CheckAffine(op, x, w, b, out int rows, out int inF, out int outF);
         var be = x.Backend;
         var shape = x.Shape[..^1].Append(outF).ToArray();
         if (r != null)
