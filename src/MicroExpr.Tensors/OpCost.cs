@@ -57,6 +57,12 @@ public readonly record struct OpCost(string Kind, double Flops, double Bytes)
         new("index_add", (double)outer * m * inner, 12.0 * outer * m * inner);
 
     // --- dense algebra and fused ops ------------------------------------------------------------
+    /// <summary>y[R, C] = x + b + r in one element-wise pass (the ILGPU Linear's epilogue): x, r read, y written.</summary>
+    public static OpCost BiasResidual(int rows, int c) => new("bias_residual", 2.0 * rows * c, 12.0 * rows * c);
+
+    /// <summary>y[R, C] = GELU(x + b) in one element-wise pass: x read, y written (GELU counted as one FLOP).</summary>
+    public static OpCost BiasGelu(int rows, int c) => new("bias_gelu", 2.0 * rows * c, 8.0 * rows * c);
+
     /// <summary>
     /// y = f(x·Wᵀ + b (+ r)), one GEMM with bias, residual and GELU folded in (counted as a "gemm" row on the CPU, which
     /// runs it as one call; the ILGPU backend's launches are timed as what they are: copy, gemm, gelu):

@@ -38,6 +38,7 @@ public sealed class IlgpuBackend : IBackend, IDisposable
     private AttentionKernels? attention;
     private LayerNormKernels? layerNorm;
     private SoftmaxKernels? softmax;
+    private FusedBiasKernels? fusedBias;
     private bool disposed;
 
     /// <param name="accelerator">Owned by the caller (the backend never disposes it).</param>
@@ -197,16 +198,35 @@ public sealed class IlgpuBackend : IBackend, IDisposable
     }
 
     /// <summary>
-    /// y starts as the residual (copy kernel) and/or the broadcast bias (copy, or add onto the residual), then the GEMM
-    /// accumulates onto it (beta = 1); GELU, when asked, is an in-place element-wise pass after it.
+    /// Two launches at most. The transformer block's cases take the GEMM (beta = 0) and then one fused element-wise
+    /// pass in place (<see cref="FusedBiasKernels"/>): y = y + b + r (proj, fc2) or y = GELU(y + b) (fc1 in inference).
+    /// Bias only, or residual only: y starts as the broadcast bias or a copy of the residual and the GEMM accumulates
+    /// onto it (beta = 1). Any other combination: the same, then GELU in place.
     /// </summary>
     public void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, bool gelu, int rows, int outF, int inF)
     {
+        int n = rows * outF;
+        if (b != null && residual != null && !gelu)
+        {
+            Gemm(1, y, 0, 0, x, 0, 0, false, w, 0, 0, true, rows, outF, inF, 1f, 0f);
+            using var prof = timer.Measure(OpCost.BiasResidual(rows, outF));
+            FusedBias.BiasResidual(stream, V(y), V(y), V(b), V(residual), rows, outF);
+            return;
+        }
+        if (b != null && residual == null && gelu)
+        {
+            Gemm(1, y, 0, 0, x, 0, 0, false, w, 0, 0, true, rows, outF, inF, 1f, 0f);
+            using var prof = timer.Measure(OpCost.BiasGelu(rows, outF));
+            FusedBias.BiasGelu(stream, V(y), V(y), V(b), rows, outF);
+            return;
+        }
         if (residual != null) CopyStrided(new View(y, 0, [outF, 1]), new View(residual, 0, [outF, 1]), [rows, outF], false);
         if (b != null) CopyStrided(new View(y, 0, [outF, 1]), new View(b, 0, [0, 1]), [rows, outF], accumulate: residual != null);
         Gemm(1, y, 0, 0, x, 0, 0, false, w, 0, 0, true, rows, outF, inF, 1f, b != null || residual != null ? 1f : 0f);
-        if (gelu) Unary(UnaryOp.Gelu, y, y, rows * outF, 0f);
+        if (gelu) Unary(UnaryOp.Gelu, y, y, n, 0f);
     }
+
+    private FusedBiasKernels FusedBias => fusedBias ??= new FusedBiasKernels(Accelerator, KernelGrid.PreferredGroupSize(Accelerator));
 
     private SoftmaxKernels SoftmaxK => softmax ??= new SoftmaxKernels(Accelerator);
 
