@@ -126,6 +126,21 @@ public class AutogradTests
         x.Dispose();
     }
 
+    /// <summary>Every CPU buffer starts on a 64-byte boundary (one cache line, one Vector512), fresh or reused from the pool.</summary>
+    [Test]
+    public void CpuBuffersAreCacheLineAligned()
+    {
+        foreach (int n in new[] { 1, 3, 15, 16, 17, 1000, 4099 })
+            for (int round = 0; round < 3; round++)
+            {
+                using var t = Tensor.Zeros(n);
+                var s = (CpuStorage)t.Storage;
+                unsafe { Assert.That((long)s.Pointer % 64, Is.EqualTo(0L), $"{n} floats, round {round}"); }
+                Assert.That(s.Span.Length, Is.EqualTo(n));
+                Assert.That(s.Offset + n, Is.LessThanOrEqualTo(s.Array.Length));
+            }
+    }
+
     [Test]
     public void BackwardNeedsAScalar()
     {
