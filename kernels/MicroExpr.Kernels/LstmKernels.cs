@@ -52,18 +52,26 @@ public sealed class LstmKernels
         if (n > 0) backward(stream, KernelGrid.For(n, GroupSize, MaxGroups), dgates, dcPrev, dh, dc, gates, cPrev, c, batch, hidden);
     }
 
+    /// <summary>Element e = b·H + j of the cell: its gate pre-activations' index g0 (gate k at g0 + k·H) and the activated
+    /// gates i = σ, f = σ, g = tanh, o = σ.</summary>
+    private static int Gates(ArrayView<float> gates, int e, int hidden, out float i, out float f, out float g, out float o)
+    {
+        int b = e / hidden, j = e % hidden;
+        int g0 = b * 4 * hidden + j;
+        i = ElementwiseKernels.Sigmoid(gates[g0]);
+        f = ElementwiseKernels.Sigmoid(gates[g0 + hidden]);
+        g = XMath.Tanh(gates[g0 + 2 * hidden]);
+        o = ElementwiseKernels.Sigmoid(gates[g0 + 3 * hidden]);
+        return g0;
+    }
+
     internal static void CellForwardKernel(ArrayView<float> h, ArrayView<float> c, ArrayView<float> gates, ArrayView<float> cPrev, int batch,
         int hidden)
     {
         int gridStride = KernelGrid.Stride;
         for (int e = Grid.GlobalIndex.X; e < batch * hidden; e += gridStride)
         {
-            int b = e / hidden, j = e % hidden;
-            int g0 = b * 4 * hidden + j;
-            float i = ElementwiseKernels.Sigmoid(gates[g0]);
-            float f = ElementwiseKernels.Sigmoid(gates[g0 + hidden]);
-            float g = XMath.Tanh(gates[g0 + 2 * hidden]);
-            float o = ElementwiseKernels.Sigmoid(gates[g0 + 3 * hidden]);
+            int g0 = Gates(gates, e, hidden, out float i, out float f, out float g, out float o);
             float ct = f * cPrev[e] + i * g;
             c[e] = ct;
             h[e] = o * XMath.Tanh(ct);
@@ -76,12 +84,7 @@ public sealed class LstmKernels
         int gridStride = KernelGrid.Stride;
         for (int e = Grid.GlobalIndex.X; e < batch * hidden; e += gridStride)
         {
-            int b = e / hidden, j = e % hidden;
-            int g0 = b * 4 * hidden + j;
-            float i = ElementwiseKernels.Sigmoid(gates[g0]);
-            float f = ElementwiseKernels.Sigmoid(gates[g0 + hidden]);
-            float g = XMath.Tanh(gates[g0 + 2 * hidden]);
-            float o = ElementwiseKernels.Sigmoid(gates[g0 + 3 * hidden]);
+            int g0 = Gates(gates, e, hidden, out float i, out float f, out float g, out float o);
             float tc = XMath.Tanh(c[e]);
             float gh = dh[e];
             float dct = dc[e] + gh * o * (1f - tc * tc);

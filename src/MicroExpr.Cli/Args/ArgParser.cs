@@ -86,6 +86,18 @@ internal sealed class ParsedArgs
 /// </summary>
 internal static class ArgParser
 {
+    /// <summary>
+    /// Parses <paramref name="args"/>; when they ask for help, prints the command's help and returns false (the command
+    /// then ends with success), else returns true with the parsed options.
+    /// </summary>
+    public static bool ParseOrHelp(CommandSpec command, IReadOnlyList<string> args, out ParsedArgs parsed)
+    {
+        parsed = Parse(command, args);
+        if (!parsed.Help) return true;
+        Console.Out.Write(command.HelpText());
+        return false;
+    }
+
     public static ParsedArgs Parse(CommandSpec command, IReadOnlyList<string> args)
     {
         var result = new ParsedArgs();

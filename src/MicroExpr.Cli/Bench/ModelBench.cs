@@ -36,12 +36,7 @@ internal static class ModelBench
     public static int Run(string op, IReadOnlyList<string> args)
     {
         var spec = Spec(op);
-        var a = ArgParser.Parse(spec, args);
-        if (a.Help)
-        {
-            Console.Out.Write(spec.HelpText());
-            return 0;
-        }
+        if (!ArgParser.ParseOrHelp(spec, args, out var a)) return 0;
         CpuThreads.Count = a.Int("threads", 2);
         var device = DeviceOption.Resolve(a);
         int batch = a.Int("batch", 8), warmup = a.Int("warmup", 3), runs = a.Int("runs", 20);

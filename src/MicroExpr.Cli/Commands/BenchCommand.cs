@@ -55,12 +55,7 @@ internal static class BenchCommand
         if (op.Spec == null)
             throw new CliUsageException($"unknown bench op '{args[0]}'; expected one of: {string.Join(", ", Ops.Select(o => OpName(o.Spec)))}");
 
-        var parsed = ArgParser.Parse(op.Spec, args.Skip(1).ToList());
-        if (parsed.Help)
-        {
-            Console.Out.Write(op.Spec.HelpText());
-            return 0;
-        }
+        if (!ArgParser.ParseOrHelp(op.Spec, args.Skip(1).ToList(), out var parsed)) return 0;
         var settings = BenchOptions.Read(parsed);
         if (settings.Threads > Environment.ProcessorCount)
             Console.Error.WriteLine($"microexpr: warning: --threads {settings.Threads} is more than the {Environment.ProcessorCount} logical cores here; timings will suffer");

@@ -36,12 +36,7 @@ internal static class DemoCommand
 
     public static int Run(IReadOnlyList<string> args)
     {
-        var a = ArgParser.Parse(Spec, args);
-        if (a.Help)
-        {
-            Console.Out.Write(Spec.HelpText());
-            return Entry.Ok;
-        }
+        if (!ArgParser.ParseOrHelp(Spec, args, out var a)) return Entry.Ok;
         var total = Stopwatch.StartNew();
         string root = Path.GetFullPath(a.Text("out") ?? "runs/demo");
         int seed = a.Int("seed", 1);

@@ -24,12 +24,7 @@ internal static class DevicesCommand
 
     public static int Run(IReadOnlyList<string> args)
     {
-        var parsed = ArgParser.Parse(Spec, args);
-        if (parsed.Help)
-        {
-            Console.Out.Write(Spec.HelpText());
-            return 0;
-        }
+        if (!ArgParser.ParseOrHelp(Spec, args, out var parsed)) return 0;
         var catalog = AcceleratorCatalog.List(parsed.Switch("probe"));
         if (parsed.Switch("json"))
             WriteJson(Console.Out, catalog);

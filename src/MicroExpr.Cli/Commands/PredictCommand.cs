@@ -33,12 +33,7 @@ internal static class PredictCommand
 
     public static int Run(IReadOnlyList<string> args)
     {
-        var a = ArgParser.Parse(Spec, args);
-        if (a.Help)
-        {
-            Console.Out.Write(Spec.HelpText());
-            return Entry.Ok;
-        }
+        if (!ArgParser.ParseOrHelp(Spec, args, out var a)) return Entry.Ok;
         string modelArg = a.Text("model") ?? throw new CliUsageException("predict: --model RUN is required");
         string? video = a.Text("video"), framesDir = a.Text("frames");
         if ((video is null) == (framesDir is null)) throw new CliUsageException("predict: give exactly one of --video FILE or --frames DIR");

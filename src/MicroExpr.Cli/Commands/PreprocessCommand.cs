@@ -39,12 +39,7 @@ internal static class PreprocessCommand
 
     public static int Run(IReadOnlyList<string> args)
     {
-        var p = ArgParser.Parse(Spec, args);
-        if (p.Help)
-        {
-            Console.Out.Write(Spec.HelpText());
-            return 0;
-        }
+        if (!ArgParser.ParseOrHelp(Spec, args, out var p)) return 0;
         string dataset = Required(p, "dataset").ToLowerInvariant();
         string root = Required(p, "root");
         string outDir = Required(p, "out");

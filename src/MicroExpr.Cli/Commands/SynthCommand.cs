@@ -27,12 +27,7 @@ internal static class SynthCommand
 
     public static int Run(IReadOnlyList<string> args)
     {
-        var parsed = ArgParser.Parse(Spec, args);
-        if (parsed.Help)
-        {
-            Console.Out.Write(Spec.HelpText());
-            return Entry.Ok;
-        }
+        if (!ArgParser.ParseOrHelp(Spec, args, out var parsed)) return Entry.Ok;
         string outDir = parsed.Text("out") ?? throw new CliUsageException("option --out DIR is required; see 'microexpr synth --help'");
         int classes = parsed.Int("classes", 3);
         if (classes is not (3 or 5))

@@ -45,12 +45,7 @@ internal static class TrainCommand
 
     public static int Run(IReadOnlyList<string> args)
     {
-        var a = ArgParser.Parse(Spec, args);
-        if (a.Help)
-        {
-            Console.Out.Write(Spec.HelpText());
-            return Entry.Ok;
-        }
+        if (!ArgParser.ParseOrHelp(Spec, args, out var a)) return Entry.Ok;
         string data = a.Text("data") ?? throw new CliUsageException("train: --data CACHE is required");
         string run = a.Text("out") ?? throw new CliUsageException("train: --out RUN is required");
         if (a.Text("protocol") is string p && p != "loso") throw new CliUsageException($"train: --protocol {p} is not supported (loso)");
@@ -132,12 +127,7 @@ internal static class EvaluateCommand
 
     public static int Run(IReadOnlyList<string> args)
     {
-        var a = ArgParser.Parse(Spec, args);
-        if (a.Help)
-        {
-            Console.Out.Write(Spec.HelpText());
-            return Entry.Ok;
-        }
+        if (!ArgParser.ParseOrHelp(Spec, args, out var a)) return Entry.Ok;
         string run = a.Text("run") ?? throw new CliUsageException("evaluate: --run RUN is required");
         var watch = Stopwatch.StartNew();
         return TrainCommand.Finish(run, a.Switch("json"), watch.Elapsed.TotalSeconds);

@@ -262,19 +262,25 @@ public sealed unsafe class CpuBackend : IBackend
                 return;
             }
             var partial = System.Buffers.ArrayPool<float>.Shared.Rent(chunks * cols);
-            fixed (float* pp = partial)
+            try
             {
-                float* ppl = pp;
-                CpuThreads.For(chunks, 1, (start, end) =>
+                fixed (float* pp = partial)
                 {
-                    for (int t = start; t < end; t++)
-                        SumRows(ppl + (long)t * cols, sp, (int)((long)rows * t / chunks), (int)((long)rows * (t + 1) / chunks), cols);
-                });
-                var d0 = S(dp, cols);
-                S(pp, cols).CopyTo(d0);
-                for (int t = 1; t < chunks; t++) TensorPrimitives.Add(d0, S(pp + (long)t * cols, cols), d0);
+                    float* ppl = pp;
+                    CpuThreads.For(chunks, 1, (start, end) =>
+                    {
+                        for (int t = start; t < end; t++)
+                            SumRows(ppl + (long)t * cols, sp, (int)((long)rows * t / chunks), (int)((long)rows * (t + 1) / chunks), cols);
+                    });
+                    var d0 = S(dp, cols);
+                    S(pp, cols).CopyTo(d0);
+                    for (int t = 1; t < chunks; t++) TensorPrimitives.Add(d0, S(pp + (long)t * cols, cols), d0);
+                }
             }
-            System.Buffers.ArrayPool<float>.Shared.Return(partial);
+            finally
+            {
+                System.Buffers.ArrayPool<float>.Shared.Return(partial);
+            }
             return;
         }
         var plan = ReducePlan.Create(dstShape, srcShape);
