@@ -78,7 +78,7 @@ public readonly record struct AttentionLayout(AttentionOperandLayout Q, Attentio
 /// interface; the SIMD CPU backend and the ILGPU backend implement it. Arguments are storages plus
 /// dimensions, outputs first; no method sees a <see cref="Tensor"/>.
 /// </summary>
-public interface IBackend
+public partial interface IBackend
 {
     Device Device { get; }
 

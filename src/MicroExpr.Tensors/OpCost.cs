@@ -6,7 +6,7 @@ namespace MicroExpr.Tensors;
 /// the real traffic smaller, re-reads larger). Every backend times a primitive under the kind and figures made here,
 /// so a CPU table and a GPU table of the same step compare row by row.
 /// </summary>
-public readonly record struct OpCost(string Kind, double Flops, double Bytes)
+public readonly partial record struct OpCost(string Kind, double Flops, double Bytes)
 {
     private static readonly string[] UnaryKind = Enum.GetNames<UnaryOp>().Select(n => n.ToLowerInvariant()).ToArray();
     private static readonly string[] UnaryBackwardKind = UnaryKind.Select(n => n + "_backward").ToArray();

@@ -9,7 +9,7 @@ namespace MicroExpr.Tensors.Cpu;
 /// LayerNorm, softmax and GELU have their own SIMD kernels in this folder. Large work is split
 /// over <see cref="CpuThreads.Count"/> threads.
 /// </summary>
-public sealed unsafe class CpuBackend : IBackend
+public sealed unsafe partial class CpuBackend : IBackend
 {
     /// <summary>Element-wise work smaller than this runs on one thread (thread hand-off costs microseconds).</summary>
     private const int ParallelGrain = 1 << 15;

@@ -23,7 +23,7 @@ namespace MicroExpr.Tensors.Ilgpu;
 /// are queued; they are read, after one synchronisation, only when the profile is read.
 /// </para>
 /// </summary>
-public sealed class IlgpuBackend : IBackend, IDisposable
+public sealed partial class IlgpuBackend : IBackend, IDisposable
 {
     private readonly Func<Device> device;
     private readonly AcceleratorStream stream;
