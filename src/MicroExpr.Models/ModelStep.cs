@@ -2,7 +2,6 @@ using System.Diagnostics;
 using MicroExpr.Nn;
 using MicroExpr.Tensors;
 using MicroExpr.Tensors.Autograd;
-using MicroExpr.Tensors.Ilgpu;
 
 namespace MicroExpr.Models;
 
@@ -80,7 +79,7 @@ public sealed class ModelStep : IDisposable
     /// <summary>Waits for every kernel queued on the device (ILGPU backends); nothing to wait for on the SIMD CPU backend.</summary>
     public void Synchronize()
     {
-        if (Device.Backend is IlgpuBackend ilgpu) ilgpu.Synchronize();
+        Device.Backend.Synchronize();
     }
 
     /// <summary>

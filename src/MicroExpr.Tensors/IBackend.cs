@@ -82,6 +82,15 @@ public partial interface IBackend
 {
     Device Device { get; }
 
+    /// <summary>The name the hardware reports (a GPU's driver name; "cpu" for the SIMD CPU backend).</summary>
+    string AcceleratorName { get; }
+
+    /// <summary>The clock <see cref="ProfiledBackend"/> times this backend's calls with.</summary>
+    IOpTimer Timer { get; }
+
+    /// <summary>Waits for every queued kernel (timing and benchmarks; ops never need it). A no-op on synchronous backends.</summary>
+    void Synchronize();
+
     // --- memory ---------------------------------------------------------------------------------
     /// <summary>A buffer of <paramref name="length"/> floats from the pool; zeroed when asked.</summary>
     Storage Allocate(int length, bool zero);

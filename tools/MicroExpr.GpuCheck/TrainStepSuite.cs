@@ -69,7 +69,7 @@ internal static class TrainStepSuite
             h.ReportTrainStep(new TrainStepResult("train_step", "-", "FAIL", double.NaN, double.NaN, double.NaN, double.NaN, 0), null);
             return;
         }
-        var ilgpu = device.Backend as IlgpuBackend;
+        var ilgpu = device.Unprofiled as IlgpuBackend;
         Console.WriteLine(ilgpu is null
             ? $"  device: SIMD CPU backend, {CpuThreads.Count} threads"
             : $"  device: {ilgpu.Accelerator.Name} ({device.Name}), memory {(ilgpu.Accelerator.AcceleratorType == AcceleratorType.CPU ? "host" : $"{ilgpu.Accelerator.MemorySize / (1024.0 * 1024 * 1024):F1} GiB")}");

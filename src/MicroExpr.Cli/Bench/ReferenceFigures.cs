@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Runtime.Intrinsics;
 using MicroExpr.Tensors;
-using MicroExpr.Tensors.Ilgpu;
 
 namespace MicroExpr.Cli.Bench;
 
@@ -69,7 +68,7 @@ internal static class ReferenceFigures
                     (compute is { } c ? $"F = of the FMA peak ({F(c.Value)} GFLOP/s at {threads} threads), " : "F: no FMA peak known (no Vector256), ") +
                     $"M = of copy bandwidth ({F(memory.Value)} GB/s; cached data can exceed it); reference-machine figures (performance.md)");
             case DeviceKind.Cuda:
-                return ForCuda(device.Backend is IlgpuBackend b ? b.Accelerator.Name : device.Name);
+                return ForCuda(device.Backend.AcceleratorName);
             default:
                 return new(null, null, "not meaningful on ilgpu-cpu (the GPU kernels on host threads, for tests): omitted");
         }

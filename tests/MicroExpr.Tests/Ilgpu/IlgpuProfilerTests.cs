@@ -15,7 +15,7 @@ namespace MicroExpr.Tests.Ilgpu;
 [NonParallelizable]
 public class IlgpuProfilerTests
 {
-    private static IlgpuBackend Backend => (IlgpuBackend)Devices.IlgpuCpu.Backend;
+    private static IlgpuBackend Backend => (IlgpuBackend)Devices.IlgpuCpu.Unprofiled;
 
     [SetUp]
     [TearDown]
