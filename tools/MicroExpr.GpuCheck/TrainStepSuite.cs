@@ -7,6 +7,7 @@ using MicroExpr.Tensors;
 using MicroExpr.Tensors.Cpu;
 using MicroExpr.Tensors.Ilgpu;
 using Device = MicroExpr.Tensors.Device;
+using MicroExpr.Bench;
 
 namespace MicroExpr.GpuCheck;
 
@@ -93,7 +94,7 @@ internal static class TrainStepSuite
                 Console.WriteLine($"  {name}: input {shape}, {parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters " +
                                   $"(width {cfg.Width}, depth {cfg.Depth}, heads {cfg.Heads}, {(cfg.ImageSize / cfg.PatchSize) * (cfg.ImageSize / cfg.PatchSize) + 1} tokens, " +
                                   $"LSTM {cfg.TemporalLayers}x{cfg.TemporalHidden}, head {(cfg.HeadHidden > 0 ? $"{cfg.HeadHidden}-" : "")}{cfg.Classes}), built in {build.Elapsed.TotalSeconds:F1} s");
-                var times = step.Measure(warmup, steps, minWarmupSeconds: quick ? 0 : 2, timeBudgetSeconds: budgetSeconds);
+                var times = StepTimer.Measure(step, warmup, steps, minWarmupSeconds: quick ? 0 : 2, timeBudgetSeconds: budgetSeconds);
                 long used1 = DeviceMemoryUsed(ilgpu);
                 bool trains = float.IsFinite(times.FirstLoss) && float.IsFinite(times.LastLoss) && times.LastLoss != times.FirstLoss;
                 double clips = times.ClipsPerSecond(m.Batch);

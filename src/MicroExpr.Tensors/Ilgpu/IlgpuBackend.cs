@@ -119,17 +119,17 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
     // --- element-wise ---------------------------------------------------------------------------
     public void Unary(UnaryOp op, Storage y, Storage x, int n, float alpha)
     {
-        elementwise.Unary(stream, (UnaryCode)op, V(y), V(x), n, alpha);
+        elementwise.Unary(stream, op, V(y), V(x), n, alpha);
     }
 
     public void UnaryBackward(UnaryOp op, Storage dx, Storage x, Storage y, Storage dy, int n, float alpha)
     {
-        elementwise.UnaryBackward(stream, (UnaryCode)op, V(dx), V(x), V(y), V(dy), n, alpha);
+        elementwise.UnaryBackward(stream, op, V(dx), V(x), V(y), V(dy), n, alpha);
     }
 
     public void Binary(BinaryOp op, Storage z, int[] shape, Storage a, int[] aStrides, Storage b, int[] bStrides)
     {
-        elementwise.Binary(stream, (BinaryCode)op, V(z), shape, V(a), aStrides, V(b), bStrides);
+        elementwise.Binary(stream, op, V(z), shape, V(a), aStrides, V(b), bStrides);
     }
 
     public void Axpy(Storage y, Storage x, int n, float scale)
@@ -252,20 +252,13 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
     public void Attention(Storage o, Storage lse, Storage q, Storage k, Storage v, int bh, int nq, int nk, int d, float scale,
         in AttentionLayout layout)
     {
-        AttentionK.Forward(stream, V(o), V(lse), V(q), V(k), V(v), bh, nq, nk, d, scale, Strides(layout));
+        AttentionK.Forward(stream, V(o), V(lse), V(q), V(k), V(v), bh, nq, nk, d, scale, layout);
     }
 
     public void AttentionBackward(Storage dq, Storage dk, Storage dv, Storage q, Storage k, Storage v, Storage o, Storage dO,
         Storage lse, int bh, int nq, int nk, int d, float scale, in AttentionLayout layout)
     {
-        AttentionK.Backward(stream, V(dq), V(dk), V(dv), V(q), V(k), V(v), V(o), V(dO), V(lse), bh, nq, nk, d, scale, Strides(layout));
-    }
-
-    /// <summary>The tensors' attention layout as the kernels' strides (the kernels project does not see tensor types).</summary>
-    private static AttentionStrides Strides(in AttentionLayout l)
-    {
-        static OperandStrides S(AttentionOperandLayout x) => new(x.Offset, x.Heads, x.BatchStride, x.HeadStride, x.RowStride);
-        return new AttentionStrides(S(l.Q), S(l.K), S(l.V), S(l.O));
+        AttentionK.Backward(stream, V(dq), V(dk), V(dv), V(q), V(k), V(v), V(o), V(dO), V(lse), bh, nq, nk, d, scale, layout);
     }
 
     // --- optimizer ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ using MicroExpr.Cli.Bench;
 using MicroExpr.Tensors;
 using MicroExpr.Tensors.Autograd;
 using MicroExpr.Tensors.Ilgpu;
+using MicroExpr.Bench;
 
 namespace MicroExpr.Tests.Ilgpu;
 

@@ -1,4 +1,4 @@
-namespace MicroExpr.Tensors.Cpu;
+namespace MicroExpr.Kernels;
 
 /// <summary>
 /// Literal multi-head attention, the oracle for <see cref="AttentionSimd"/>. Per head b of BH:
