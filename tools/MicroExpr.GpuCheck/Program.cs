@@ -300,27 +300,16 @@ internal sealed class Harness
         Add(new Result(name, shape, check.Pass ? "PASS" : "FAIL", check.MaxErr, double.NaN, double.NaN, ""));
     }
 
-    /// <summary>Times <paramref name="launch"/> (median ms of ≥ 20 synchronised batches) and prints the rate.</summary>
+    /// <summary>GpuCheck's timing: no minimum warm-up time, samples of about 1 ms, at most 100 launches a sample.</summary>
+    private static readonly KernelTimerOptions TimerOptions = new(WarmupMinMs: 0, TargetSampleMs: 1.0, MaxCallsPerRun: 100);
+
+    /// <summary>
+    /// Times <paramref name="launch"/> with the harness's timing loop (<see cref="KernelTimer"/>: median ms of
+    /// <see cref="Runs"/> samples, each between two accelerator synchronisations) and prints the rate.
+    /// </summary>
     public void Time(string name, string shape, Action launch, double work, string unit)
     {
-        for (int i = 0; i < _warmup; i++) launch();
-        Accelerator.Synchronize();
-        var sw = Stopwatch.StartNew();
-        launch();
-        Accelerator.Synchronize();
-        double once = sw.Elapsed.TotalMilliseconds;
-        int reps = Math.Clamp((int)Math.Ceiling(1.0 / Math.Max(once, 1e-4)), 1, 100);
-        var samples = new double[Runs];
-        for (int r = 0; r < Runs; r++)
-        {
-            Accelerator.Synchronize();
-            sw.Restart();
-            for (int i = 0; i < reps; i++) launch();
-            Accelerator.Synchronize();
-            samples[r] = sw.Elapsed.TotalMilliseconds / reps;
-        }
-        Array.Sort(samples);
-        double ms = samples[Runs / 2];
+        double ms = KernelTimer.Measure(name, launch, _warmup, Runs, synchronize: Accelerator.Synchronize, options: TimerOptions).MedianMs;
         double rate = work / (ms * 1e-3) / 1e9;
         Console.WriteLine($"  time  {name,-22} {shape,-30} {ms,9:F4} ms  {rate,9:F1} {unit}");
         Add(new Result(name, shape, "", double.NaN, ms, rate, unit));
