@@ -4,7 +4,7 @@ using MicroExpr.Tensors.Cpu;
 namespace MicroExpr.Tests;
 
 /// <summary>
-/// GeluSimd's own approximations (rational erf, polynomial 2^u) against double precision on dense grids, on every lane
+/// The approximations GELU uses, the SIMD toolkit's (rational erf, polynomial 2^u), against double precision on dense grids, on every lane
 /// width it can take (Vector512, Vector256, scalar), well past the range the op tests sample.
 /// </summary>
 public unsafe class GeluSimdTests

@@ -3,9 +3,13 @@ using MicroExpr.Kernels;
 namespace MicroExpr.Tests.Kernels;
 
 /// <summary>CopyKernels (strided copy, rank ≤ 6, accumulate) against a literal index walk.</summary>
-public class CopyKernelsTests
+[TestFixture(KernelBackend.Cpu)]
+[TestFixture(KernelBackend.Cuda, Category = "Gpu")]
+public class CopyKernelsTests(KernelBackend backend) : KernelFixture(backend)
 {
-    private static CopyKernels K(int g) => KernelTest.Launcher(g, (a, gs) => new CopyKernels(a, gs));
+    protected override int CpuWarpsPerGroup => 8; // groups of 256 threads (KernelTest.GroupSizes)
+
+    private CopyKernels K(int g) => Launcher(g, (a, gs) => new CopyKernels(a, gs));
 
     private static int[] Strides(int[] shape)
     {
@@ -50,17 +54,17 @@ public class CopyKernelsTests
             for (int j = shape.Length - 1; j >= 0; j--) { idx[j] = rem % shape[j]; rem /= shape[j]; d += idx[j] * dStr[j]; s += idx[j] * sStr[j]; }
             expected[d] = accumulate ? expected[d] + src[s] : src[s];
         }
-        using var sb = KernelTest.Up(src);
-        using var db = KernelTest.Up(dst0);
-        K(g).Copy(KernelTest.Stream, db.View.SubView(dOff, dLen - dOff), dStr, sb.View.SubView(sOff, sLen - sOff), sStr, shape, accumulate);
-        Check.Close(KernelTest.Down(db, dLen), expected, 1e-6, 1e-6, "copy");
+        using var sb = Up(src);
+        using var db = Up(dst0);
+        K(g).Copy(Stream, db.View.SubView(dOff, dLen - dOff), dStr, sb.View.SubView(sOff, sLen - sOff), sStr, shape, accumulate);
+        Check.Close(Down(db, dLen), expected, 1e-6, 1e-6, "copy");
     }
 
     [Test]
     public void AccumulatingIntoABroadcastViewIsRefused()
     {
-        using var sb = KernelTest.Up(new float[4]);
-        using var db = KernelTest.Up(new float[2]);
-        Assert.Throws<ArgumentException>(() => K(32).Copy(KernelTest.Stream, db.View, [0, 1], sb.View, [2, 1], [2, 2], true));
+        using var sb = Up(new float[4]);
+        using var db = Up(new float[2]);
+        Assert.Throws<ArgumentException>(() => K(32).Copy(Stream, db.View, [0, 1], sb.View, [2, 1], [2, 2], true));
     }
 }

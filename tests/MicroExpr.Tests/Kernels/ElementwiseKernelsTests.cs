@@ -3,9 +3,13 @@ using MicroExpr.Kernels;
 namespace MicroExpr.Tests.Kernels;
 
 /// <summary>ElementwiseKernels against literal double references on the CPU accelerator.</summary>
-public class ElementwiseKernelsTests
+[TestFixture(KernelBackend.Cpu)]
+[TestFixture(KernelBackend.Cuda, Category = "Gpu")]
+public class ElementwiseKernelsTests(KernelBackend backend) : KernelFixture(backend)
 {
-    private static ElementwiseKernels K(int g) => KernelTest.Launcher(g, (a, gs) => new ElementwiseKernels(a, gs));
+    protected override int CpuWarpsPerGroup => 8; // groups of 256 threads (KernelTest.GroupSizes)
+
+    private ElementwiseKernels K(int g) => Launcher(g, (a, gs) => new ElementwiseKernels(a, gs));
 
     /// <summary>Reference f(x) and f'(x) in double.</summary>
     private static (double y, double dydx) Ref(UnaryOp op, double x, double alpha) => op switch
@@ -41,12 +45,12 @@ public class ElementwiseKernelsTests
         if (op == UnaryOp.Relu) for (int i = 0; i < n; i++) if (MathF.Abs(x[i]) < 0.01f) x[i] = 0.5f;
         var dy = Check.Random(n, 12 + n);
         var k = K(g);
-        using var xb = KernelTest.Up(x);
-        using var yb = KernelTest.NaNs(n);
-        using var dyb = KernelTest.Up(dy);
-        using var dxb = KernelTest.NaNs(n);
-        k.Unary(KernelTest.Stream, op, yb.View, xb.View, n, alpha);
-        k.UnaryBackward(KernelTest.Stream, op, dxb.View, xb.View, yb.View, dyb.View, n, alpha);
+        using var xb = Up(x);
+        using var yb = NaNs(n);
+        using var dyb = Up(dy);
+        using var dxb = NaNs(n);
+        k.Unary(Stream, op, yb.View, xb.View, n, alpha);
+        k.UnaryBackward(Stream, op, dxb.View, xb.View, yb.View, dyb.View, n, alpha);
         var ey = new double[n];
         var edx = new double[n];
         for (int i = 0; i < n; i++)
@@ -55,8 +59,8 @@ public class ElementwiseKernelsTests
             ey[i] = y;
             edx[i] = d * dy[i];
         }
-        Check.Close(KernelTest.Down(yb, n), ey, 2e-6, 2e-5, $"{op} forward");
-        Check.Close(KernelTest.Down(dxb, n), edx, 2e-6, 5e-5, $"{op} backward");
+        Check.Close(Down(yb, n), ey, 2e-6, 2e-5, $"{op} forward");
+        Check.Close(Down(dxb, n), edx, 2e-6, 5e-5, $"{op} backward");
     }
 
     private static IEnumerable<TestCaseData> BinaryCases()
@@ -78,12 +82,12 @@ public class ElementwiseKernelsTests
         var aStr = Tensors.ShapeUtil.BroadcastStrides(sa, shape);
         var bStr = Tensors.ShapeUtil.BroadcastStrides(sb, shape);
         int n = Support.Ref.Numel(shape);
-        using var ab = KernelTest.Up(a);
-        using var bb = KernelTest.Up(b);
+        using var ab = Up(a);
+        using var bb = Up(b);
         foreach (var op in Enum.GetValues<BinaryOp>())
         {
-            using var zb = KernelTest.NaNs(n);
-            K(g).Binary(KernelTest.Stream, op, zb.View, shape, ab.View, aStr, bb.View, bStr);
+            using var zb = NaNs(n);
+            K(g).Binary(Stream, op, zb.View, shape, ab.View, aStr, bb.View, bStr);
             Func<double, double, double> f = op switch
             {
                 BinaryOp.Add => (p, q) => p + q,
@@ -92,7 +96,7 @@ public class ElementwiseKernelsTests
                 _ => (p, q) => p / q,
             };
             var expected = Support.Ref.Zip(a.Select(v => (double)v).ToArray(), sa, b.Select(v => (double)v).ToArray(), sb, f, out _);
-            Check.Close(KernelTest.Down(zb, n), expected, 1e-6, 1e-6, $"{op} rank {rank}");
+            Check.Close(Down(zb, n), expected, 1e-6, 1e-6, $"{op} rank {rank}");
         }
     }
 
@@ -101,12 +105,12 @@ public class ElementwiseKernelsTests
     {
         var x = Check.Random(n, 5);
         var y = Check.Random(n, 6);
-        using var xb = KernelTest.Up(x);
-        using var yb = KernelTest.Up(y);
-        K(g).Axpy(KernelTest.Stream, yb.View, xb.View, n, -0.5f);
-        Check.Close(KernelTest.Down(yb, n), y.Select((v, i) => v - 0.5 * x[i]).ToArray(), 1e-6, 1e-6, "axpy");
-        using var fb = KernelTest.NaNs(n);
-        K(g).Fill(KernelTest.Stream, fb.View, n, 2.5f);
-        Check.Close(KernelTest.Down(fb, n), Enumerable.Repeat(2.5, n).ToArray(), 0, 0, "fill");
+        using var xb = Up(x);
+        using var yb = Up(y);
+        K(g).Axpy(Stream, yb.View, xb.View, n, -0.5f);
+        Check.Close(Down(yb, n), y.Select((v, i) => v - 0.5 * x[i]).ToArray(), 1e-6, 1e-6, "axpy");
+        using var fb = NaNs(n);
+        K(g).Fill(Stream, fb.View, n, 2.5f);
+        Check.Close(Down(fb, n), Enumerable.Repeat(2.5, n).ToArray(), 0, 0, "fill");
     }
 }

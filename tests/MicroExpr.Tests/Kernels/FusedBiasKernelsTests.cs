@@ -3,8 +3,12 @@ using MicroExpr.Kernels;
 namespace MicroExpr.Tests.Kernels;
 
 /// <summary>FusedBiasKernels: bias + GELU (forward, backward with the bias gradient) and bias + residual against double references.</summary>
-public class FusedBiasKernelsTests
+[TestFixture(KernelBackend.Cpu)]
+[TestFixture(KernelBackend.Cuda, Category = "Gpu")]
+public class FusedBiasKernelsTests(KernelBackend backend) : KernelFixture(backend)
 {
+    protected override int CpuWarpsPerGroup => 8; // groups of 256 threads (KernelTest.GroupSizes)
+
     private static IEnumerable<TestCaseData> Cases()
     {
         foreach (int g in KernelTest.GroupSizes)
@@ -15,25 +19,25 @@ public class FusedBiasKernelsTests
     [TestCaseSource(nameof(Cases))]
     public void BiasGeluAndResidual(int g, int rows, int c)
     {
-        var k = KernelTest.Launcher(g, (a, gs) => new FusedBiasKernels(a, gs));
+        var k = Launcher(g, (a, gs) => new FusedBiasKernels(a, gs));
         int n = rows * c;
         var x = Check.Random(n, 61, -3f, 3f);
         var b = Check.Random(c, 62);
         var res = Check.Random(n, 63);
         var dy = Check.Random(n, 64);
-        using var xb = KernelTest.Up(x);
-        using var bb = KernelTest.Up(b);
-        using var rb = KernelTest.Up(res);
-        using var dyb = KernelTest.Up(dy);
-        using var yb = KernelTest.NaNs(n);
-        using var dxb = KernelTest.NaNs(n);
-        using var dbb = KernelTest.NaNs(c);
-        using var zb = KernelTest.NaNs(n);
-        using var db2 = KernelTest.NaNs(c);
-        k.BiasGelu(KernelTest.Stream, yb.View, xb.View, bb.View, rows, c);
-        k.BiasGeluBackward(KernelTest.Stream, dxb.View, dbb.View, dyb.View, xb.View, bb.View, rows, c);
-        k.BiasResidual(KernelTest.Stream, zb.View, xb.View, bb.View, rb.View, rows, c);
-        k.BiasResidualBackward(KernelTest.Stream, db2.View, dyb.View, rows, c);
+        using var xb = Up(x);
+        using var bb = Up(b);
+        using var rb = Up(res);
+        using var dyb = Up(dy);
+        using var yb = NaNs(n);
+        using var dxb = NaNs(n);
+        using var dbb = NaNs(c);
+        using var zb = NaNs(n);
+        using var db2 = NaNs(c);
+        k.BiasGelu(Stream, yb.View, xb.View, bb.View, rows, c);
+        k.BiasGeluBackward(Stream, dxb.View, dbb.View, dyb.View, xb.View, bb.View, rows, c);
+        k.BiasResidual(Stream, zb.View, xb.View, bb.View, rb.View, rows, c);
+        k.BiasResidualBackward(Stream, db2.View, dyb.View, rows, c);
 
         var ey = new double[n];
         var edx = new double[n];
@@ -49,10 +53,10 @@ public class FusedBiasKernelsTests
             ez[e] = x[e] + b[e % c] + res[e];
             edb2[e % c] += dy[e];
         }
-        Check.Close(KernelTest.Down(yb, n), ey, 2e-6, 2e-5, "bias_gelu");
-        Check.Close(KernelTest.Down(dxb, n), edx, 2e-6, 5e-5, "bias_gelu backward dx");
-        Check.Close(KernelTest.Down(dbb, c), edb, 1e-5, 1e-4, "bias_gelu backward dbias");
-        Check.Close(KernelTest.Down(zb, n), ez, 1e-6, 1e-6, "bias_residual");
-        Check.Close(KernelTest.Down(db2, c), edb2, 1e-5, 1e-5, "bias_residual backward dbias");
+        Check.Close(Down(yb, n), ey, 2e-6, 2e-5, "bias_gelu");
+        Check.Close(Down(dxb, n), edx, 2e-6, 5e-5, "bias_gelu backward dx");
+        Check.Close(Down(dbb, c), edb, 1e-5, 1e-4, "bias_gelu backward dbias");
+        Check.Close(Down(zb, n), ez, 1e-6, 1e-6, "bias_residual");
+        Check.Close(Down(db2, c), edb2, 1e-5, 1e-5, "bias_residual backward dbias");
     }
 }

@@ -3,9 +3,13 @@ using MicroExpr.Kernels;
 namespace MicroExpr.Tests.Kernels;
 
 /// <summary>IndexKernels: gather and deterministic scatter-add (repeated indices) against literal loops.</summary>
-public class IndexKernelsTests
+[TestFixture(KernelBackend.Cpu)]
+[TestFixture(KernelBackend.Cuda, Category = "Gpu")]
+public class IndexKernelsTests(KernelBackend backend) : KernelFixture(backend)
 {
-    private static IndexKernels K(int g) => KernelTest.Launcher(g, (a, gs) => new IndexKernels(a, gs));
+    protected override int CpuWarpsPerGroup => 8; // groups of 256 threads (KernelTest.GroupSizes)
+
+    private IndexKernels K(int g) => Launcher(g, (a, gs) => new IndexKernels(a, gs));
 
     [TestCase(1, 1, 1, new[] { 0 }, 32)]
     [TestCase(2, 5, 3, new[] { 4, 0, 4, 2 }, 32)]
@@ -18,14 +22,14 @@ public class IndexKernelsTests
         var x = Check.Random(outer * len * inner, 31);
         var dy = Check.Random(outer * m * inner, 32);
         var dx0 = Check.Random(outer * len * inner, 33);
-        using var xb = KernelTest.Up(x);
-        using var ib = KernelTest.Up(idx);
-        using var yb = KernelTest.NaNs(outer * m * inner);
-        using var dyb = KernelTest.Up(dy);
-        using var dxb = KernelTest.Up(dx0);
-        using var csr = KernelTest.Up(IndexKernels.BuildCsr(idx, len));
-        K(g).IndexSelect(KernelTest.Stream, yb.View, xb.View, ib.View, m, outer, len, inner);
-        K(g).IndexAdd(KernelTest.Stream, dxb.View, dyb.View, csr.View, m, outer, len, inner);
+        using var xb = Up(x);
+        using var ib = Up(idx);
+        using var yb = NaNs(outer * m * inner);
+        using var dyb = Up(dy);
+        using var dxb = Up(dx0);
+        using var csr = Up(IndexKernels.BuildCsr(idx, len));
+        K(g).IndexSelect(Stream, yb.View, xb.View, ib.View, m, outer, len, inner);
+        K(g).IndexAdd(Stream, dxb.View, dyb.View, csr.View, m, outer, len, inner);
         var ey = new double[outer * m * inner];
         var edx = dx0.Select(v => (double)v).ToArray();
         for (int o = 0; o < outer; o++)
@@ -35,7 +39,7 @@ public class IndexKernelsTests
                     ey[(o * m + j) * inner + i] = x[(o * len + idx[j]) * inner + i];
                     edx[(o * len + idx[j]) * inner + i] += dy[(o * m + j) * inner + i];
                 }
-        Check.Close(KernelTest.Down(yb, ey.Length), ey, 0, 0, "index_select");
-        Check.Close(KernelTest.Down(dxb, edx.Length), edx, 1e-6, 1e-6, "index_add");
+        Check.Close(Down(yb, ey.Length), ey, 0, 0, "index_select");
+        Check.Close(Down(dxb, edx.Length), edx, 1e-6, 1e-6, "index_add");
     }
 }

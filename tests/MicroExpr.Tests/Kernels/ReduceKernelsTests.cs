@@ -4,9 +4,13 @@ using MicroExpr.Kernels;
 namespace MicroExpr.Tests.Kernels;
 
 /// <summary>ReduceKernels (SumTo with its three versions, MaxAxis, non-finite flag) against double references.</summary>
-public class ReduceKernelsTests
+[TestFixture(KernelBackend.Cpu)]
+[TestFixture(KernelBackend.Cuda, Category = "Gpu")]
+public class ReduceKernelsTests(KernelBackend backend) : KernelFixture(backend)
 {
-    private static ReduceKernels K(int g) => KernelTest.Launcher(g, (a, gs) => new ReduceKernels(a, gs));
+    protected override int CpuWarpsPerGroup => 8; // groups of 256 threads (KernelTest.GroupSizes)
+
+    private ReduceKernels K(int g) => Launcher(g, (a, gs) => new ReduceKernels(a, gs));
 
     private static double[] SumToRef(float[] x, int[] src, int[] dst)
     {
@@ -42,12 +46,12 @@ public class ReduceKernelsTests
     {
         var x = Check.Random(Support.Ref.Numel(src), 21);
         int n = Support.Ref.Numel(dst);
-        using var xb = KernelTest.Up(x);
-        using var yb = KernelTest.NaNs(n);
+        using var xb = Up(x);
+        using var yb = NaNs(n);
         var k = K(g);
-        k.SumTo(KernelTest.Stream, yb.View, dst, xb.View, src);
+        k.SumTo(Stream, yb.View, dst, xb.View, src);
         Assert.That(k.LastSumPath, Is.EqualTo(path));
-        Check.Close(KernelTest.Down(yb, n), SumToRef(x, src, dst), 1e-5, 1e-5, $"sum_to {path}");
+        Check.Close(Down(yb, n), SumToRef(x, src, dst), 1e-5, 1e-5, $"sum_to {path}");
     }
 
     [TestCaseSource(typeof(KernelTest), nameof(KernelTest.GroupsBySizes))]
@@ -55,12 +59,12 @@ public class ReduceKernelsTests
     {
         // [n, 5] → [5] (leading) and [5, n] → [5] (trailing).
         var x = Check.Random(5 * n, 22);
-        using var xb = KernelTest.Up(x);
-        using var yb = KernelTest.NaNs(5);
-        K(g).SumLeading(KernelTest.Stream, yb.View, xb.View, n, 5);
-        Check.Close(KernelTest.Down(yb, 5), SumToRef(x, [n, 5], [1, 5]), 1e-5, 1e-5, "leading");
-        K(g).SumTrailing(KernelTest.Stream, yb.View, xb.View, 5, n);
-        Check.Close(KernelTest.Down(yb, 5), SumToRef(x, [5, n], [5, 1]), 1e-5, 1e-5, "trailing");
+        using var xb = Up(x);
+        using var yb = NaNs(5);
+        K(g).SumLeading(Stream, yb.View, xb.View, n, 5);
+        Check.Close(Down(yb, 5), SumToRef(x, [n, 5], [1, 5]), 1e-5, 1e-5, "leading");
+        K(g).SumTrailing(Stream, yb.View, xb.View, 5, n);
+        Check.Close(Down(yb, 5), SumToRef(x, [5, n], [5, 1]), 1e-5, 1e-5, "trailing");
     }
 
     [TestCase(1, 1, 1, 32)]
@@ -74,13 +78,13 @@ public class ReduceKernelsTests
         // Distinct values (a permutation), so the arg-max is unique.
         var x = Enumerable.Range(0, n).Select(i => (float)((i * 7919L) % n) * 0.01f).ToArray();
         var dy = Check.Random(outer * inner, 23);
-        using var xb = KernelTest.Up(x);
-        using var yb = KernelTest.NaNs(outer * inner);
-        using var ab = KernelTest.NaNs(outer * inner);
-        using var dyb = KernelTest.Up(dy);
-        using var dxb = KernelTest.NaNs(n);
-        K(g).MaxAxis(KernelTest.Stream, yb.View, ab.View, xb.View, outer, len, inner);
-        K(g).MaxAxisBackward(KernelTest.Stream, dxb.View, dyb.View, ab.View, outer, len, inner);
+        using var xb = Up(x);
+        using var yb = NaNs(outer * inner);
+        using var ab = NaNs(outer * inner);
+        using var dyb = Up(dy);
+        using var dxb = NaNs(n);
+        K(g).MaxAxis(Stream, yb.View, ab.View, xb.View, outer, len, inner);
+        K(g).MaxAxisBackward(Stream, dxb.View, dyb.View, ab.View, outer, len, inner);
         var ey = new double[outer * inner];
         var ea = new double[outer * inner];
         var edx = new double[n];
@@ -94,20 +98,20 @@ public class ReduceKernelsTests
                 ea[o * inner + i] = best;
                 edx[(o * len + best) * inner + i] = dy[o * inner + i];
             }
-        Check.Close(KernelTest.Down(yb, outer * inner), ey, 0, 0, "max");
-        Check.Close(KernelTest.Down(ab, outer * inner), ea, 0, 0, "argmax");
-        Check.Close(KernelTest.Down(dxb, n), edx, 0, 0, "max backward");
+        Check.Close(Down(yb, outer * inner), ey, 0, 0, "max");
+        Check.Close(Down(ab, outer * inner), ea, 0, 0, "argmax");
+        Check.Close(Down(dxb, n), edx, 0, 0, "max backward");
     }
 
     [Test]
     public void MaxAxisTakesFirstNaN()
     {
-        using var xb = KernelTest.Up([1f, float.NaN, 5f, float.NaN]);
-        using var yb = KernelTest.NaNs(1);
-        using var ab = KernelTest.NaNs(1);
-        K(32).MaxAxis(KernelTest.Stream, yb.View, ab.View, xb.View, 1, 4, 1);
-        Assert.That(float.IsNaN(KernelTest.Down(yb, 1)[0]));
-        Assert.That(KernelTest.Down(ab, 1)[0], Is.EqualTo(1f));
+        using var xb = Up([1f, float.NaN, 5f, float.NaN]);
+        using var yb = NaNs(1);
+        using var ab = NaNs(1);
+        K(32).MaxAxis(Stream, yb.View, ab.View, xb.View, 1, 4, 1);
+        Assert.That(float.IsNaN(Down(yb, 1)[0]));
+        Assert.That(Down(ab, 1)[0], Is.EqualTo(1f));
     }
 
     [TestCaseSource(typeof(KernelTest), nameof(KernelTest.GroupsBySizes))]
@@ -118,10 +122,10 @@ public class ReduceKernelsTests
         {
             var x = Check.Random(n, 24, -1e30f, 1e30f);
             x[n - 1] = bad == 0f ? x[n - 1] : bad;
-            using var xb = KernelTest.Up(x);
-            using var flag = KernelTest.Up(new int[1]);
-            k.NonFinite(KernelTest.Stream, flag.View, xb.View, n);
-            KernelTest.Stream.Synchronize();
+            using var xb = Up(x);
+            using var flag = Up(new int[1]);
+            k.NonFinite(Stream, flag.View, xb.View, n);
+            Stream.Synchronize();
             var r = new int[1];
             flag.View.CopyToCPU(r);
             Assert.That(r[0], Is.EqualTo(bad == 0f ? 0 : 1), $"last element {bad}");
