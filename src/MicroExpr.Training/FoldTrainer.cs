@@ -236,8 +236,6 @@ public static class FoldTrainer
 
     internal static void WriteJsonAtomic<T>(string path, T value)
     {
-        string tmp = path + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(value, new JsonSerializerOptions { WriteIndented = true }));
-        File.Move(tmp, path, overwrite: true);
+        MicroExpr.IO.AtomicFile.WriteText(path, JsonSerializer.Serialize(value, new JsonSerializerOptions { WriteIndented = true }));
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using MicroExpr.IO;
 
 namespace MicroExpr.Data.Cache;
 
@@ -31,10 +32,7 @@ internal sealed class CacheIndex
     /// <summary>Written to a temporary file and renamed: a reader never sees half an index.</summary>
     public void Save(string dir)
     {
-        string path = Path.Combine(dir, FileName);
-        string tmp = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}{TensorFile.TempSuffix}";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(this, Json));
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.WriteText(Path.Combine(dir, FileName), JsonSerializer.Serialize(this, Json));
     }
 }
 

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using MicroExpr.IO;
 
 namespace MicroExpr.Data.Cache;
 
@@ -11,33 +12,21 @@ public static class TensorFile
 {
     static readonly byte[] Magic = Encoding.ASCII.GetBytes("MXCLIP01");
     public const int HeaderBytes = 24;
-    public const string TempSuffix = ".tmp";
+    public const string TempSuffix = AtomicFile.TempSuffix;
 
     public static void Write(string path, ReadOnlySpan<float> data, int t, int c, int h, int w)
     {
         if ((long)t * c * h * w != data.Length) throw new ArgumentException($"tensor of {data.Length} values is not [{t}, {c}, {h}, {w}]");
-        string tmp = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}{TempSuffix}";
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                Span<byte> header = stackalloc byte[HeaderBytes];
-                Magic.CopyTo(header);
-                BitConverter.TryWriteBytes(header[8..], t);
-                BitConverter.TryWriteBytes(header[12..], c);
-                BitConverter.TryWriteBytes(header[16..], h);
-                BitConverter.TryWriteBytes(header[20..], w);
-                fs.Write(header);
-                fs.Write(MemoryMarshal.AsBytes(data));
-                fs.Flush(true);
-            }
-            File.Move(tmp, path, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { }
-            throw;
-        }
+        Span<byte> header = stackalloc byte[HeaderBytes];
+        Magic.CopyTo(header);
+        BitConverter.TryWriteBytes(header[8..], t);
+        BitConverter.TryWriteBytes(header[12..], c);
+        BitConverter.TryWriteBytes(header[16..], h);
+        BitConverter.TryWriteBytes(header[20..], w);
+        using var file = AtomicFile.Create(path);
+        file.Stream.Write(header);
+        file.Stream.Write(MemoryMarshal.AsBytes(data));
+        file.Commit();
     }
 
     /// <summary>The shape stored in a file's header, or null when the file is missing, short or not a tensor file.</summary>
