@@ -11,7 +11,7 @@ internal sealed class CacheIndex
     public const string FormatName = "microexpr-preprocessed-cache";
 
     public string Format { get; set; } = FormatName;
-    public int Version { get; set; } = 1;
+    public int Version { get; set; } = 2;
     public string Settings { get; set; } = "";
     public string SettingsHash { get; set; } = "";
     /// <summary>The settings themselves, so 'predict' can process a new clip exactly as the training clips were.</summary>
@@ -52,6 +52,8 @@ internal sealed class IndexClip
     public int Onset { get; set; }
     public int Apex { get; set; }
     public int Offset { get; set; }
+    /// <summary>"xxh3:" and 16 hex digits: the tensor file's data checksum (<see cref="TensorFile"/>).</summary>
+    public string Checksum { get; set; } = "";
 }
 
 internal sealed class IndexSkip
