@@ -38,6 +38,7 @@ internal static class PredictCommand
         string? video = a.Text("video"), framesDir = a.Text("frames");
         if ((video is null) == (framesDir is null)) throw new CliUsageException("predict: give exactly one of --video FILE or --frames DIR");
         var device = DeviceOption.Resolve(a);
+        CheckOrder(a); // the numbers as given, before anything is loaded
 
         var (modelPath, settings, classes) = Locate(modelArg);
         var config = Weights.ReadConfig(modelPath);
@@ -62,7 +63,6 @@ internal static class PredictCommand
                     if (i < 0) throw new CliUsageException($"--{name} {number}: no frame with that number in {framesDir} (frames {FrameFolder.Range(files)})");
                     return i;
                 }
-                CheckOrder(a);
                 onset = Math.Max(0, Index("onset"));
                 apex = Index("apex");
                 offset = Index("offset");
@@ -84,20 +84,30 @@ internal static class PredictCommand
                 if (!File.Exists(video)) throw new FileNotFoundException($"{video}: file not found", video);
                 using var cap = new VideoCapture(video!);
                 if (!cap.IsOpened()) throw new InvalidDataException($"{video}: OpenCV cannot open this video");
-                while (true)
+                int first = a.Int("onset", 0);
+                int givenApex = a.Has("apex") ? a.Int("apex", 0) : -1, givenOffset = a.Has("offset") ? a.Int("offset", 0) : -1;
+                // Only onset..offset is decoded and kept (frames before the onset are skipped undecoded), each frame
+                // downscaled as it is read: a long 4K video costs what its clip costs at VideoMaxSide.
+                int index = 0;
+                while (givenOffset < 0 || index <= givenOffset)
                 {
+                    if (index < first)
+                    {
+                        if (!cap.Grab()) break;
+                        index++;
+                        continue;
+                    }
                     var m = new Mat();
                     if (!cap.Read(m) || m.Empty()) { m.Dispose(); break; }
-                    frames.Add(m);
+                    frames.Add(Downscaled(m));
+                    index++;
                 }
+                if (first >= index || givenOffset >= index || givenApex >= index)
+                    throw new CliUsageException($"--onset/--apex/--offset must be below the video's {index} frames");
+                onset = 0;
+                apex = givenApex < 0 ? -1 : givenApex - first;
+                offset = givenOffset < 0 ? -1 : givenOffset - first;
                 if (frames.Count < 2) throw new InvalidDataException(ClipLoader.TooShort(video!, frames.Count));
-                CheckOrder(a);
-                onset = a.Int("onset", 0);
-                apex = a.Has("apex") ? a.Int("apex", 0) : -1;
-                offset = a.Has("offset") ? a.Int("offset", 0) : -1;
-                if (onset >= frames.Count || offset >= frames.Count || apex >= frames.Count)
-                    throw new CliUsageException($"--onset/--apex/--offset must be below the video's {frames.Count} frames");
-                if ((offset < 0 ? frames.Count - 1 : offset) == onset) throw new InvalidDataException(ClipLoader.TooShort(video!, 1));
             }
             var pre = System.Diagnostics.Stopwatch.StartNew();
             float[] clip;
@@ -160,6 +170,21 @@ internal static class PredictCommand
     /// Checks --onset ≤ --apex ≤ --offset as the user gave them (frame numbers for --frames, 0-based indices for
     /// --video), before any is turned into an internal index, so the message repeats the numbers given.
     /// </summary>
+    /// <summary>Video frames are downscaled (area average) so their longer side is at most this; face crops are far smaller.</summary>
+    public const int VideoMaxSide = 1280;
+
+    /// <summary><paramref name="m"/>, or a copy whose longer side is <see cref="VideoMaxSide"/> (the original is disposed).</summary>
+    private static Mat Downscaled(Mat m)
+    {
+        int side = Math.Max(m.Cols, m.Rows);
+        if (side <= VideoMaxSide) return m;
+        double f = (double)VideoMaxSide / side;
+        var small = new Mat();
+        Cv2.Resize(m, small, new Size(Math.Max(1, (int)Math.Round(m.Cols * f)), Math.Max(1, (int)Math.Round(m.Rows * f))), 0, 0, InterpolationFlags.Area);
+        m.Dispose();
+        return small;
+    }
+
     private static void CheckOrder(ParsedArgs a)
     {
         int? Given(string name) => a.Has(name) ? a.Int(name, 0) : null;

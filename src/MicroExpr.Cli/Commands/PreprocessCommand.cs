@@ -127,7 +127,8 @@ internal static class PreprocessCommand
             }
             return result.Computed + result.Reused > 0 ? Entry.Ok : Entry.Failed;
         }
-        catch (Exception e) when (e is UnauthorizedAccessException || (e is IOException && !Directory.Exists(outDir)))
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException && e is not FileNotFoundException and not DirectoryNotFoundException
+                                   and not CacheInUseException && e.Message.Contains(Path.GetFullPath(outDir), StringComparison.Ordinal))
         {
             Console.Error.WriteLine($"microexpr preprocess: error: --out {outDir}: cannot create or write this folder ({e.Message})");
             return Entry.Failed;

@@ -3,6 +3,9 @@ using MicroExpr.IO;
 
 namespace MicroExpr.Data.Cache;
 
+/// <summary>Another run holds the cache folder's lock.</summary>
+public sealed class CacheInUseException(string message, Exception inner) : IOException(message, inner);
+
 /// <summary>
 /// One preprocessing run at a time per cache folder: an exclusive lock on <c>OUT/.preprocess.lock</c>, held for the
 /// whole run. The operating system holds it (an advisory <c>flock</c> on Linux and macOS, a share-mode lock on
@@ -38,7 +41,7 @@ public sealed class CacheLock : IDisposable
                 if (text.Length > 0 && text.Length < 200) owner = text;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { }
-            throw new IOException($"{Path.GetFullPath(dir)} is in use by {owner} (another 'preprocess' writing this cache); wait for it to finish or choose another --out", e);
+            throw new CacheInUseException($"{Path.GetFullPath(dir)} is in use by {owner} (another 'preprocess' writing this cache); wait for it to finish or choose another --out", e);
         }
         try
         {

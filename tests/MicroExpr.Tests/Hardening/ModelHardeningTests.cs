@@ -139,3 +139,16 @@ public class ModelHardeningTests
         Assert.That(ex.Message, Does.StartWith(ckpt).And.Contain("optimizer_step"));
     }
 }
+
+/// <summary>Issue 19 item 12 (predict): the numbers the user gave, before anything is loaded.</summary>
+public class PredictArgumentTests
+{
+    [TestCase("--apex", "101", "--apex 101 is before --onset 105")]
+    [TestCase("--offset", "100", "--offset 100 is before --onset 105")]
+    public void OnsetApexOffsetOutOfOrderRepeatTheNumbersGiven(string option, string value, string expected)
+    {
+        var ex = Assert.Throws<MicroExpr.Cli.Args.CliUsageException>(() =>
+            MicroExpr.Cli.Entry.Dispatch(["predict", "--model", "/nonexistent/run", "--frames", "/nonexistent/frames", "--onset", "105", option, value]))!;
+        Assert.That(ex.Message, Does.Contain(expected));
+    }
+}
