@@ -39,6 +39,9 @@ public sealed class PreprocessedCache
         Skipped = skipped;
     }
 
+    /// <summary>A name from the index as a message shows it: control characters (a newline in a hostile index) as '?'.</summary>
+    static string Show(string? s) => s is null ? "" : string.Concat(s.Select(ch => char.IsControl(ch) ? '?' : ch));
+
     /// <summary>Reads <c>DIR/index.json</c>. Throws <see cref="FileNotFoundException"/> or <see cref="InvalidDataException"/> naming the file.</summary>
     public static PreprocessedCache Open(string dir)
     {
@@ -52,7 +55,7 @@ public sealed class PreprocessedCache
         }
         catch (Exception e) when (e is JsonException or NotSupportedException)
         {
-            throw new InvalidDataException($"{path}: corrupt cache index (not valid JSON: {e.Message}); rerun preprocess", e);
+            throw new InvalidDataException($"{path}: corrupt cache index (not valid JSON: {Show(e.Message)}); rerun preprocess", e);
         }
         if (index is null || index.Format != CacheIndex.FormatName)
             throw new InvalidDataException($"{path}: not a MicroExpr cache index (expected \"format\": \"{CacheIndex.FormatName}\")");
@@ -67,17 +70,17 @@ public sealed class PreprocessedCache
             var c = index.Clips[i];
             string where = string.Create(CultureInfo.InvariantCulture, $"{path}: clip entry {i + 1}");
             if (c is null) throw new InvalidDataException($"{where} is null; rerun preprocess");
-            if (c.Label < 0 || c.Label >= index.ClassNames.Count || string.IsNullOrEmpty(c.File) || c.File.Contains('\0'))
-                throw new InvalidDataException($"{where} ('{c.Clip}') is corrupt (label {c.Label} of {index.ClassNames.Count} classes, file '{c.File}')");
+            if (c.Label < 0 || c.Label >= index.ClassNames.Count || string.IsNullOrEmpty(c.File) || c.File.Any(char.IsControl))
+                throw new InvalidDataException($"{where} ('{Show(c.Clip)}') is corrupt (label {c.Label} of {index.ClassNames.Count} classes, file '{Show(c.File)}')");
             if (c.Frames < 1 || c.Channels < 1 || c.Height < 1 || c.Width < 1)
-                throw new InvalidDataException($"{where} ('{c.Clip}') has shape [{c.Frames}, {c.Channels}, {c.Height}, {c.Width}]; expected positive sizes");
+                throw new InvalidDataException($"{where} ('{Show(c.Clip)}') has shape [{c.Frames}, {c.Channels}, {c.Height}, {c.Width}]; expected positive sizes");
             string file = Path.GetFullPath(Path.Combine(full, c.File));
             if (!ClipChecks.Inside(Path.Combine(full, Cache.Preprocessor.ClipFolder), file))
-                throw new InvalidDataException($"{where} ('{c.Clip}') points outside the cache's {Cache.Preprocessor.ClipFolder} folder ('{c.File}'); rerun preprocess");
+                throw new InvalidDataException($"{where} ('{Show(c.Clip)}') points outside the cache's {Cache.Preprocessor.ClipFolder} folder ('{Show(c.File)}'); rerun preprocess");
             if (string.IsNullOrEmpty(c.Checksum))
-                throw new InvalidDataException($"{where} ('{c.Clip}') has no checksum (a cache made by an older version); rerun preprocess");
+                throw new InvalidDataException($"{where} ('{Show(c.Clip)}') has no checksum (a cache made by an older version); rerun preprocess");
             if (!sums.TryAdd(file, c.Checksum))
-                throw new InvalidDataException($"{where} ('{c.Clip}') names the file '{c.File}' of an earlier entry; rerun preprocess");
+                throw new InvalidDataException($"{where} ('{Show(c.Clip)}') names the file '{Show(c.File)}' of an earlier entry; rerun preprocess");
             clips.Add(new ClipEntry(c.Subject ?? "", c.Label, c.LabelName ?? "", c.Dataset ?? "", c.Clip ?? "", file, c.Frames, c.Channels, c.Height, c.Width));
         }
         var cache = new PreprocessedCache(full, clips, index.ClassNames, index.Description ?? "", index.SettingsHash ?? "",
@@ -95,7 +98,7 @@ public sealed class PreprocessedCache
     {
         var data = TensorFile.Read(clip.File, out TensorFileInfo info);
         if (checksums.TryGetValue(clip.File, out var expected) && expected != info.ChecksumText)
-            throw new InvalidDataException($"{clip.File}: its checksum {info.ChecksumText} is not the one the index records for clip '{clip.Clip}' ({expected}): the index entry points at another clip's file; rerun preprocess");
+            throw new InvalidDataException($"{clip.File}: its checksum {info.ChecksumText} is not the one the index records for clip '{Show(clip.Clip)}' ({expected}): the index entry points at another clip's file; rerun preprocess");
         var (t, c, h, w) = (info.T, info.C, info.H, info.W);
         if (t != clip.Frames || c != clip.Channels || h != clip.Height || w != clip.Width)
             throw new InvalidDataException($"{clip.File}: holds [{t}, {c}, {h}, {w}], the index says [{clip.Frames}, {clip.Channels}, {clip.Height}, {clip.Width}]; rerun preprocess");

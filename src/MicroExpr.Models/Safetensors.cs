@@ -64,9 +64,10 @@ public static class Safetensors
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{path}: the safetensors header is not valid JSON: {e.Message}", e);
+            throw new InvalidDataException($"{path}: the safetensors header is not valid JSON: {OneLine(e.Message)}", e);
         }
         using (doc)
+        try
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new InvalidDataException($"{path}: the safetensors header is a JSON {doc.RootElement.ValueKind}, expected an object of tensors");
@@ -116,8 +117,15 @@ public static class Safetensors
                 if (ranges[i].Begin < ranges[i - 1].End)
                     throw new InvalidDataException($"{path}: tensors '{ranges[i - 1].Name}' and '{ranges[i].Name}' overlap in the data (bytes [{ranges[i - 1].Begin}, {ranges[i - 1].End}) and [{ranges[i].Begin}, {ranges[i].End}))");
         }
+        catch (InvalidOperationException e)
+        {
+            throw new InvalidDataException($"{path}: the safetensors header is not valid UTF-8 JSON text ({OneLine(e.Message)})", e);
+        }
         return (arrays, metadata);
     }
+
+    /// <summary>A parser's message on one line: System.Text.Json quotes the offending bytes, control characters included.</summary>
+    internal static string OneLine(string message) => string.Concat(message.Select(ch => char.IsControl(ch) ? ' ' : ch));
 
     /// <summary>One header entry's dtype, shape (each dimension a non-negative int32) and [begin, end] offsets, or a message naming the field.</summary>
     static (string Dtype, int[] Shape, long[] Offsets) Entry(string path, JsonProperty prop)

@@ -54,7 +54,7 @@ public static class Weights
         }
         catch (Exception e) when (e is JsonException or NotSupportedException)
         {
-            throw new InvalidDataException($"{path}: {ConfigKey} is not a valid model config: {e.Message}", e);
+            throw new InvalidDataException($"{path}: {ConfigKey} is not a valid model config: {Safetensors.OneLine(e.Message)}", e);
         }
         if (config is null) throw new InvalidDataException($"{path}: {ConfigKey} is null");
         if (CheckConfig(config) is string bad) throw new InvalidDataException($"{path}: {ConfigKey}: {bad}");

@@ -41,9 +41,9 @@ public static class ManifestReader
             {
                 rows.Add((i + 1, SplitCsv(lines[i], manifest, i + 1)));
             }
-            catch (InvalidDataException e)
+            catch (InvalidDataException)
             {
-                early.Add(new SkippedRow(manifest, i + 1, e.Message));
+                early.Add(new SkippedRow(manifest, i + 1, Unclosed));
             }
         }
         string Cell(string[] cells, int c) => c >= 0 && c < cells.Length ? cells[c].Trim() : "";
@@ -137,6 +137,8 @@ public static class ManifestReader
         return list;
     }
 
+    const string Unclosed = "a quoted field is not closed (expected a closing \")";
+
     /// <summary>Splits one CSV line (RFC 4180 quoting: "..." with "" for a quote). Throws naming the row when a quote is not closed.</summary>
     public static string[] SplitCsv(string line, string file, int row)
     {
@@ -159,7 +161,7 @@ public static class ManifestReader
             else if (ch == ',') { cells.Add(sb.ToString()); sb.Clear(); }
             else sb.Append(ch);
         }
-        if (quoted) throw new InvalidDataException($"a quoted field is not closed (expected a closing \")");
+        if (quoted) throw new InvalidDataException($"{file} row {row}: {Unclosed}");
         cells.Add(sb.ToString().TrimEnd('\r'));
         return cells.ToArray();
     }

@@ -19,8 +19,13 @@ public sealed class CacheLock : IDisposable
     const string OwnerSuffix = ".owner";
 
     readonly FileStream stream;
+    readonly string ownerPath;
 
-    CacheLock(FileStream stream) => this.stream = stream;
+    CacheLock(FileStream stream, string ownerPath)
+    {
+        this.stream = stream;
+        this.ownerPath = ownerPath;
+    }
 
     /// <summary>Takes the lock on <paramref name="dir"/> (created if missing) or throws <see cref="IOException"/> naming the holder.</summary>
     public static CacheLock Acquire(string dir)
@@ -53,8 +58,13 @@ public sealed class CacheLock : IDisposable
             fs.Dispose();
             throw;
         }
-        return new CacheLock(fs);
+        return new CacheLock(fs, path + OwnerSuffix);
     }
 
-    public void Dispose() => stream.Dispose();
+    /// <summary>Removes the owner note (while still holding the lock, so it never describes the next holder), then releases.</summary>
+    public void Dispose()
+    {
+        try { File.Delete(ownerPath); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        stream.Dispose();
+    }
 }

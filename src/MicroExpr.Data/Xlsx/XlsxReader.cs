@@ -25,7 +25,7 @@ public sealed record SheetRow(int Number, string[] Cells)
 public static class XlsxReader
 {
     /// <summary>Decompressed size cap of one part (worksheet, shared strings, workbook, relationships).</summary>
-    public const long MaxPartBytes = 64L << 20;
+    public const long MaxPartBytes = 32L << 20;
     /// <summary>Characters in one string (Excel's cell limit: 32,767).</summary>
     public const int MaxStringChars = 32_767;
     /// <summary>Cells of one sheet, counting blanks up to each row's last cell.</summary>
@@ -41,17 +41,36 @@ public static class XlsxReader
     private const string RelNs = "http://schemas.openxmlformats.org/officeDocument/2006/relationships";
 
     /// <summary>Names of the worksheets, in workbook order.</summary>
-    public static IReadOnlyList<string> SheetNames(string path)
+    public static IReadOnlyList<string> SheetNames(string path) => Guard(path, () =>
     {
         using var zip = Open(path);
         return Sheets(zip, path).Select(s => s.Name).ToList();
+    });
+
+    /// <summary>
+    /// Runs a read, turning what the zip layer throws late (a central directory read lazily, a bad entry) into one
+    /// <see cref="InvalidDataException"/> that names the file; messages that already name it pass through.
+    /// </summary>
+    static T Guard<T>(string path, Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or ArgumentException or NotSupportedException
+                                   && e is not FileNotFoundException && !e.Message.StartsWith(path, StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"{path}: not a readable .xlsx workbook ({e.Message.ReplaceLineEndings(" ")})", e);
+        }
     }
 
     /// <summary>
     /// The rows of a worksheet (the first one when <paramref name="sheet"/> is null), skipping empty rows.
     /// Throws <see cref="InvalidDataException"/> naming the file when it is not a readable .xlsx.
     /// </summary>
-    public static IReadOnlyList<SheetRow> ReadSheet(string path, string? sheet = null)
+    public static IReadOnlyList<SheetRow> ReadSheet(string path, string? sheet = null) => Guard(path, () => ReadSheetCore(path, sheet));
+
+    static List<SheetRow> ReadSheetCore(string path, string? sheet)
     {
         using var zip = Open(path);
         var sheets = Sheets(zip, path);

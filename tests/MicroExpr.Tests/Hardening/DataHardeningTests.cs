@@ -79,7 +79,8 @@ public class DataHardeningTests
         Directory.CreateDirectory(outDir);
         string lockPath = Path.Combine(outDir, CacheLock.FileName);
         Assume.That(File.Exists("/usr/bin/flock"), "util-linux flock is not installed");
-        using var holder = Process.Start(new ProcessStartInfo("/usr/bin/flock", [lockPath, "sleep", "30"]) { UseShellExecute = false })!;
+        // One process holds the lock (the shell execs into sleep, keeping the locked descriptor): killing it frees the lock.
+        using var holder = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", "exec 9>\"$0\" && /usr/bin/flock 9 && exec sleep 30", lockPath]) { UseShellExecute = false })!;
         try
         {
             var deadline = DateTime.UtcNow.AddSeconds(10);
@@ -94,7 +95,7 @@ public class DataHardeningTests
                 catch (IOException e) { refused = e; }
             }
             Assert.That(refused, Is.Not.Null, "another process's lock is seen");
-            var ex = Assert.Throws<IOException>(() => Preprocessor.Run(list, Small, outDir, workers: 1))!;
+            var ex = Assert.Catch<IOException>(() => Preprocessor.Run(list, Small, outDir, workers: 1))!;
             Assert.That(ex.Message, Does.Contain("in use"));
         }
         finally
