@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
+using MicroExpr.IO;
 
 namespace MicroExpr.Models;
 
@@ -33,17 +34,14 @@ public static class Safetensors
         json.CopyTo(headerBytes, 0);
         for (int i = json.Length; i < headerBytes.Length; i++) headerBytes[i] = (byte)' ';
 
-        string tmp = path + ".tmp";
-        using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        AtomicFile.Write(path, fs =>
         {
             Span<byte> len = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)headerBytes.Length);
             fs.Write(len);
             fs.Write(headerBytes);
             foreach (var a in list) fs.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(a.Data.AsSpan()));
-            fs.Flush(flushToDisk: true);
-        }
-        File.Move(tmp, path, overwrite: true);
+        }, 1 << 20);
     }
 
     public static (List<NamedArray> Arrays, Dictionary<string, string> Metadata) Read(string path)
@@ -66,29 +64,43 @@ public static class Safetensors
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{path}: the safetensors header is not valid JSON: {e.Message}", e);
+            throw new InvalidDataException($"{path}: the safetensors header is not valid JSON: {OneLine(e.Message)}", e);
         }
         using (doc)
+        try
         {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new InvalidDataException($"{path}: the safetensors header is a JSON {doc.RootElement.ValueKind}, expected an object of tensors");
+            long dataLength = fs.Length - dataStart;
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            var ranges = new List<(long Begin, long End, string Name)>();
             foreach (var prop in doc.RootElement.EnumerateObject())
             {
+                if (!seen.Add(prop.Name)) throw new InvalidDataException($"{path}: tensor '{prop.Name}' appears twice in the header");
                 if (prop.Name == "__metadata__")
                 {
-                    foreach (var m in prop.Value.EnumerateObject()) metadata[m.Name] = m.Value.GetString() ?? "";
+                    if (prop.Value.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path}: __metadata__ is not an object of strings");
+                    foreach (var m in prop.Value.EnumerateObject())
+                        metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()!
+                            : throw new InvalidDataException($"{path}: __metadata__ field '{m.Name}' is a {m.Value.ValueKind}, expected a string");
                     continue;
                 }
-                string dtype = prop.Value.GetProperty("dtype").GetString() ?? "";
-                var shape = prop.Value.GetProperty("shape").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-                var offs = prop.Value.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-                long n = shape.Aggregate(1L, (a, b) => a * b);
+                var (dtype, shape, offs) = Entry(path, prop);
+                long n = 1;
+                foreach (int d in shape)
+                {
+                    n *= d; // each factor ≤ int.MaxValue and n ≤ Array.MaxLength before it: no overflow
+                    if (n > Array.MaxLength) throw new InvalidDataException($"{path}: tensor '{prop.Name}' has shape [{string.Join(", ", shape)}]: more values than an array holds");
+                }
                 int elem = dtype switch
                 {
                     "F32" => 4,
                     "F16" or "BF16" => 2,
                     _ => throw new InvalidDataException($"{path}: tensor '{prop.Name}' has dtype {dtype}; supported: F32, F16, BF16"),
                 };
-                if (offs.Length != 2 || offs[1] - offs[0] != n * elem || dataStart + offs[1] > fs.Length)
-                    throw new InvalidDataException($"{path}: tensor '{prop.Name}' has data offsets [{string.Join(", ", offs)}] that do not fit shape [{string.Join(", ", shape)}] {dtype}");
+                if (offs[0] < 0 || offs[0] > offs[1] || offs[1] > dataLength || offs[1] - offs[0] != n * elem)
+                    throw new InvalidDataException($"{path}: tensor '{prop.Name}' has data offsets [{string.Join(", ", offs)}] that do not fit shape [{string.Join(", ", shape)}] {dtype} in {dataLength} data bytes (need 0 ≤ begin ≤ end ≤ data length, end − begin = {n}·{elem})");
+                ranges.Add((offs[0], offs[1], prop.Name));
                 var raw = new byte[offs[1] - offs[0]];
                 fs.Position = dataStart + offs[0];
                 fs.ReadExactly(raw);
@@ -100,7 +112,48 @@ public static class Safetensors
                     for (long i = 0; i < n; i++) data[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(raw.AsSpan((int)(2 * i))) << 16);
                 arrays.Add(new NamedArray(prop.Name, shape, data));
             }
+            ranges.Sort((a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.End.CompareTo(b.End));
+            for (int i = 1; i < ranges.Count; i++)
+                if (ranges[i].Begin < ranges[i - 1].End)
+                    throw new InvalidDataException($"{path}: tensors '{ranges[i - 1].Name}' and '{ranges[i].Name}' overlap in the data (bytes [{ranges[i - 1].Begin}, {ranges[i - 1].End}) and [{ranges[i].Begin}, {ranges[i].End}))");
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new InvalidDataException($"{path}: the safetensors header is not valid UTF-8 JSON text ({OneLine(e.Message)})", e);
         }
         return (arrays, metadata);
+    }
+
+    /// <summary>A parser's message on one line: System.Text.Json quotes the offending bytes, control characters included.</summary>
+    internal static string OneLine(string message) => string.Concat(message.Select(ch => char.IsControl(ch) ? ' ' : ch));
+
+    /// <summary>One header entry's dtype, shape (each dimension a non-negative int32) and [begin, end] offsets, or a message naming the field.</summary>
+    static (string Dtype, int[] Shape, long[] Offsets) Entry(string path, JsonProperty prop)
+    {
+        string where = $"{path}: tensor '{prop.Name}'";
+        var v = prop.Value;
+        if (v.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{where}: header entry is a {v.ValueKind}, expected an object with dtype, shape and data_offsets");
+        if (!v.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String) throw new InvalidDataException($"{where}: 'dtype' is missing or not a string");
+        if (!v.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array) throw new InvalidDataException($"{where}: 'shape' is missing or not an array");
+        if (!v.TryGetProperty("data_offsets", out var of) || of.ValueKind != JsonValueKind.Array || of.GetArrayLength() != 2)
+            throw new InvalidDataException($"{where}: 'data_offsets' is missing or not an array [begin, end]");
+        if (sh.GetArrayLength() > 16) throw new InvalidDataException($"{where}: 'shape' has {sh.GetArrayLength()} dimensions (at most 16)");
+        var shape = new int[sh.GetArrayLength()];
+        int k = 0;
+        foreach (var e in sh.EnumerateArray())
+        {
+            if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out int d) || d < 0)
+                throw new InvalidDataException($"{where}: shape value {e.GetRawText()} is not an integer in 0..{int.MaxValue}");
+            shape[k++] = d;
+        }
+        var offs = new long[2];
+        k = 0;
+        foreach (var e in of.EnumerateArray())
+        {
+            if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt64(out long o))
+                throw new InvalidDataException($"{where}: data offset {e.GetRawText()} is not an integer");
+            offs[k++] = o;
+        }
+        return (dt.GetString()!, shape, offs);
     }
 }

@@ -27,19 +27,76 @@ public static class Weights
         Safetensors.Write(path, model.NamedParameters().Select(p => new NamedArray(p.Name, p.Value.Shape, p.Value.ToArray())), meta);
     }
 
-    /// <summary>The config stored in a checkpoint.</summary>
+    /// <summary>
+    /// The config stored in a checkpoint, checked before any model is built: every field in range (see
+    /// <see cref="CheckConfig"/>), and the parameters such a model has at least no more than the file's values, so a
+    /// config that claims a huge model in a small file is refused instead of allocating it.
+    /// </summary>
     public static SlsttConfig ReadConfig(string path)
     {
-        var (_, meta) = Safetensors.Read(path);
+        var (arrays, meta) = Safetensors.Read(path);
         if (!meta.TryGetValue(ConfigKey, out var json)) throw new InvalidDataException($"{path}: not a MicroExpr checkpoint (no model config in its metadata)");
-        return JsonSerializer.Deserialize<SlsttConfig>(json) ?? throw new InvalidDataException($"{path}: unreadable model config");
+        var config = ParseConfig(path, json);
+        long values = arrays.Sum(a => (long)a.Data.Length);
+        long least = MinParameterCount(config);
+        if (least > values)
+            throw new InvalidDataException($"{path}: {ConfigKey} describes a model of at least {least} parameters (width {config.Width}, depth {config.Depth}), the file holds {values} values; the config does not belong to these weights");
+        return config;
+    }
+
+    /// <summary>Parses <c>microexpr.config</c>; a broken or out-of-range config names the file and the field.</summary>
+    public static SlsttConfig ParseConfig(string path, string json)
+    {
+        SlsttConfig? config;
+        try
+        {
+            config = JsonSerializer.Deserialize<SlsttConfig>(json);
+        }
+        catch (Exception e) when (e is JsonException or NotSupportedException)
+        {
+            throw new InvalidDataException($"{path}: {ConfigKey} is not a valid model config: {Safetensors.OneLine(e.Message)}", e);
+        }
+        if (config is null) throw new InvalidDataException($"{path}: {ConfigKey} is null");
+        if (CheckConfig(config) is string bad) throw new InvalidDataException($"{path}: {ConfigKey}: {bad}");
+        return config;
+    }
+
+    /// <summary>Null when every field is in range, else the first field that is not.</summary>
+    public static string? CheckConfig(SlsttConfig c)
+    {
+        static string? Range(string name, int v, int lo, int hi) => v < lo || v > hi ? $"{name} = {v}, expected {lo}..{hi}" : null;
+        return Range("ImageSize", c.ImageSize, 1, 4096) ?? Range("PatchSize", c.PatchSize, 1, c.ImageSize)
+            ?? (c.ImageSize % c.PatchSize != 0 ? $"ImageSize {c.ImageSize} is not a multiple of PatchSize {c.PatchSize}" : null)
+            ?? Range("Width", c.Width, 1, 1 << 14) ?? Range("Depth", c.Depth, 1, 256) ?? Range("Heads", c.Heads, 1, c.Width)
+            ?? (c.Width % c.Heads != 0 ? $"Width {c.Width} is not a multiple of Heads {c.Heads}" : null)
+            ?? Range("MlpHidden", c.MlpHidden, 1, 1 << 16) ?? Range("TemporalLayers", c.TemporalLayers, 1, 64)
+            ?? Range("TemporalHidden", c.TemporalHidden, 1, 1 << 14) ?? Range("TemporalHeads", c.TemporalHeads, 1, 1 << 14)
+            ?? (c.Temporal == TemporalKind.Transformer && c.Width % c.TemporalHeads != 0 ? $"Width {c.Width} is not a multiple of TemporalHeads {c.TemporalHeads} (the temporal transformer runs at Width)" : null)
+            ?? Range("MaxFrames", c.MaxFrames, 1, 4096) ?? Range("HeadHidden", c.HeadHidden, 0, 1 << 16) ?? Range("Classes", c.Classes, 1, 1 << 16)
+            ?? (!Enum.IsDefined(c.Temporal) ? $"Temporal = {(int)c.Temporal}, expected one of {string.Join(", ", Enum.GetNames<TemporalKind>())}" : null)
+            ?? (!float.IsFinite(c.LayerNormEps) || c.LayerNormEps <= 0 ? $"LayerNormEps = {c.LayerNormEps}, expected a positive number" : null);
+    }
+
+    /// <summary>
+    /// A lower bound on the parameters of a model of <paramref name="c"/>: the spatial blocks' weight matrices
+    /// (Depth·(4·Width² + 2·Width·MlpHidden)), the patch embedding (3·P²·Width), the position embedding
+    /// ((G² + 1)·Width) and the aggregator's (recurrent: TemporalLayers·TemporalHidden²; transformer over Width:
+    /// TemporalLayers·4·Width²).
+    /// </summary>
+    public static long MinParameterCount(SlsttConfig c)
+    {
+        long w = c.Width, grid = c.ImageSize / c.PatchSize;
+        long n = c.Depth * (4 * w * w + 2 * w * c.MlpHidden) + 3L * c.PatchSize * c.PatchSize * w + (grid * grid + 1) * w;
+        if (c.Temporal is TemporalKind.Lstm or TemporalKind.Gru) n += (long)c.TemporalLayers * c.TemporalHidden * c.TemporalHidden;
+        else if (c.Temporal == TemporalKind.Transformer) n += (long)c.TemporalLayers * 4 * w * w;
+        return n;
     }
 
     /// <summary>Loads a checkpoint into a model of the same config; a mismatch names the file and the differing fields.</summary>
     public static IReadOnlyDictionary<string, string> Load(SlsttModel model, string path)
     {
         var (arrays, meta) = Safetensors.Read(path);
-        if (meta.TryGetValue(ConfigKey, out var json) && JsonSerializer.Deserialize<SlsttConfig>(json) is { } saved)
+        if (meta.TryGetValue(ConfigKey, out var json) && ParseConfig(path, json) is { } saved)
         {
             var diff = saved.Differences(model.Config);
             if (diff.Count > 0)

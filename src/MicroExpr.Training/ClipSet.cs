@@ -32,6 +32,8 @@ public sealed class ClipSet
     public int Channels { get; }
     public int Size { get; }
     public string Source { get; }
+    /// <summary>The cache's settings hash (<see cref="PreprocessSettings.Hash"/>) when the clips came from one.</summary>
+    public string? SettingsHash { get; init; }
 
     /// <summary>
     /// Channel 0 is the signed horizontal flow u (the u, v, strain encoding), so a horizontal flip must negate it.
@@ -58,6 +60,6 @@ public sealed class ClipSet
         int plane = first.Height * first.Width;
         bool uvs = cache.Settings is { Encoding: MotionEncoding.Uvs } &&
                    clips.Any(c => Enumerable.Range(0, first.Frames).Any(t => c.Data.AsSpan(t * 3 * plane, plane).IndexOfAnyExceptInRange(0f, float.MaxValue) >= 0));
-        return new ClipSet(clips, cache.ClassNames, first.Frames, first.Channels, first.Height, dir) { SignedHorizontalFlow = uvs };
+        return new ClipSet(clips, cache.ClassNames, first.Frames, first.Channels, first.Height, dir) { SignedHorizontalFlow = uvs, SettingsHash = cache.SettingsHash };
     }
 }

@@ -217,7 +217,7 @@ public static class FoldTrainer
     private static int RestoreCheckpoint(string path, SlsttModel model, Optimizer opt, List<double> losses, List<IReadOnlyList<Prediction>>? oracle)
     {
         var (arrays, meta) = Safetensors.Read(path);
-        if (meta.TryGetValue("microexpr.config", out var cj) && JsonSerializer.Deserialize<SlsttConfig>(cj) is { } saved && saved.Differences(model.Config) is { Count: > 0 } diff)
+        if (meta.TryGetValue("microexpr.config", out var cj) && Weights.ParseConfig(path, cj) is { } saved && saved.Differences(model.Config) is { Count: > 0 } diff)
             throw new InvalidDataException($"{path}: checkpoint does not match the model being trained: {string.Join(", ", diff)} (use another --out, or the same options)");
         var byName = arrays.ToDictionary(a => a.Name);
         void Fill(string name, Tensor t)
@@ -228,16 +228,28 @@ public static class FoldTrainer
         }
         foreach (var (n, p) in model.NamedParameters()) Fill("model." + n, p);
         foreach (var (n, s) in opt.State()) Fill("optimizer." + n, s);
-        opt.StepCount = int.Parse(meta["optimizer_step"], CultureInfo.InvariantCulture);
-        losses.AddRange(JsonSerializer.Deserialize<List<double>>(meta["losses"]) ?? []);
-        if (oracle != null && meta.TryGetValue("oracle", out var oj)) oracle.AddRange(JsonSerializer.Deserialize<List<List<Prediction>>>(oj) ?? []);
-        return int.Parse(meta["epoch"], CultureInfo.InvariantCulture) + 1;
+        int Field(string name, int max)
+        {
+            if (!meta.TryGetValue(name, out var text) || !int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int v) || v > max)
+                throw new InvalidDataException($"{path}: checkpoint field '{name}' is missing or not an integer in 0..{max}; delete the checkpoint to restart the fold");
+            return v;
+        }
+        opt.StepCount = Field("optimizer_step", int.MaxValue);
+        int epoch = Field("epoch", 1 << 20);
+        try
+        {
+            losses.AddRange(meta.TryGetValue("losses", out var lj) ? JsonSerializer.Deserialize<List<double>>(lj) ?? [] : []);
+            if (oracle != null && meta.TryGetValue("oracle", out var oj)) oracle.AddRange(JsonSerializer.Deserialize<List<List<Prediction>>>(oj) ?? []);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: checkpoint field 'losses' or 'oracle' is not valid JSON ({e.Message}); delete the checkpoint to restart the fold", e);
+        }
+        return epoch + 1;
     }
 
     internal static void WriteJsonAtomic<T>(string path, T value)
     {
-        string tmp = path + ".tmp";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(value, new JsonSerializerOptions { WriteIndented = true }));
-        File.Move(tmp, path, overwrite: true);
+        MicroExpr.IO.AtomicFile.WriteText(path, JsonSerializer.Serialize(value, new JsonSerializerOptions { WriteIndented = true }));
     }
 }

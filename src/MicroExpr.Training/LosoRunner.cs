@@ -39,14 +39,25 @@ public static class LosoRunner
         if (subjects.Count < 2) throw new ArgumentException($"{data.Source}: LOSO needs at least 2 subjects; found {subjects.Count}");
         Directory.CreateDirectory(run);
         string optionsPath = Path.Combine(run, OptionsFile);
-        var record = new RunRecord(o, data.Source, data.ClassNames, data.Frames, data.Size, subjects);
+        var record = new RunRecord(o, data.Source, data.ClassNames, data.Frames, data.Size, subjects, data.SettingsHash, RunFingerprint.Of(data));
         if (File.Exists(optionsPath))
         {
-            var previous = JsonSerializer.Deserialize<RunRecord>(File.ReadAllText(optionsPath));
+            RunRecord? previous;
+            try
+            {
+                previous = JsonSerializer.Deserialize<RunRecord>(File.ReadAllText(optionsPath));
+            }
+            catch (JsonException e)
+            {
+                throw new InvalidDataException($"{optionsPath}: not a readable run record ({e.Message})", e);
+            }
             if (!resume && onlyFold is null)
                 throw new InvalidOperationException($"{run} already holds a run; pass --resume to continue it or choose another --out");
-            if (previous != null && previous.Options != o)
+            if (previous is null) throw new InvalidDataException($"{optionsPath}: not a readable run record (null)");
+            if (previous.Options != o)
                 throw new InvalidOperationException($"{run}: the run was started with other options ({optionsPath}); continuing it with different ones would mix results");
+            if (RunFingerprint.Differences(previous, record) is { Count: > 0 } diff)
+                throw new InvalidOperationException($"{run}: the run was trained on other data ({string.Join("; ", diff)}); continuing it would mix results; choose another --out");
         }
         else
         {
@@ -96,8 +107,12 @@ public static class LosoRunner
     }
 }
 
-/// <summary>What a run was started with (options.json).</summary>
-public sealed record RunRecord(TrainOptions Options, string Data, IReadOnlyList<string> ClassNames, int Frames, int Size, IReadOnlyList<string> Subjects);
+/// <summary>
+/// What a run was started with (options.json): the options and what it was trained on, down to the cache's settings
+/// hash and a fingerprint of the clips (<see cref="RunFingerprint"/>; empty in a run recorded before they were).
+/// </summary>
+public sealed record RunRecord(TrainOptions Options, string Data, IReadOnlyList<string> ClassNames, int Frames, int Size, IReadOnlyList<string> Subjects,
+    string? SettingsHash = null, string? Fingerprint = null);
 
 /// <summary>The pooled result of a run: the honest metrics first, the oracle-epoch figure beside when recorded.</summary>
 public sealed record RunSummary(RunRecord Record, IReadOnlyList<FoldResult> Folds, MetricSet Honest, MetricSet? Oracle, double Seconds)

@@ -38,6 +38,7 @@ internal static class PredictCommand
         string? video = a.Text("video"), framesDir = a.Text("frames");
         if ((video is null) == (framesDir is null)) throw new CliUsageException("predict: give exactly one of --video FILE or --frames DIR");
         var device = DeviceOption.Resolve(a);
+        CheckOrder(a); // the numbers as given, before anything is loaded
 
         var (modelPath, settings, classes) = Locate(modelArg);
         var config = Weights.ReadConfig(modelPath);
@@ -53,7 +54,7 @@ internal static class PredictCommand
             {
                 if (!Directory.Exists(framesDir)) throw new DirectoryNotFoundException($"{framesDir}: frames folder not found");
                 var files = FrameFolder.List(framesDir);
-                if (files.Count < 2) throw new InvalidDataException($"{framesDir}: a clip needs at least 2 frames, found {files.Count}");
+                if (files.Count < 2) throw new InvalidDataException(ClipLoader.TooShort(framesDir, files.Count));
                 int Index(string name)
                 {
                     if (!a.Has(name)) return -1;
@@ -65,11 +66,17 @@ internal static class PredictCommand
                 onset = Math.Max(0, Index("onset"));
                 apex = Index("apex");
                 offset = Index("offset");
+                if ((offset < 0 ? files.Count - 1 : offset) == onset) throw new InvalidDataException(ClipLoader.TooShort(framesDir, 1));
                 foreach (var f in files)
                 {
                     var m = Cv2.ImRead(f.Path, ImreadModes.Color);
-                    if (m.Empty()) throw new InvalidDataException($"{f.Path}: not a readable image");
+                    if (m.Empty())
+                    {
+                        m.Dispose();
+                        throw new InvalidDataException($"{f.Path}: not a readable image");
+                    }
                     frames.Add(m);
+                    if (frames.Count > 1) ClipLoader.CheckSameSize(frames[0], files[0].Path, m, f.Path);
                 }
             }
             else
@@ -77,21 +84,43 @@ internal static class PredictCommand
                 if (!File.Exists(video)) throw new FileNotFoundException($"{video}: file not found", video);
                 using var cap = new VideoCapture(video!);
                 if (!cap.IsOpened()) throw new InvalidDataException($"{video}: OpenCV cannot open this video");
-                while (true)
+                int first = a.Int("onset", 0);
+                int givenApex = a.Has("apex") ? a.Int("apex", 0) : -1, givenOffset = a.Has("offset") ? a.Int("offset", 0) : -1;
+                // Only onset..offset is decoded and kept (frames before the onset are skipped undecoded), each frame
+                // downscaled as it is read: a long 4K video costs what its clip costs at VideoMaxSide.
+                int index = 0;
+                while (givenOffset < 0 || index <= givenOffset)
                 {
+                    if (index < first)
+                    {
+                        if (!cap.Grab()) break;
+                        index++;
+                        continue;
+                    }
                     var m = new Mat();
                     if (!cap.Read(m) || m.Empty()) { m.Dispose(); break; }
-                    frames.Add(m);
+                    frames.Add(Downscaled(m));
+                    index++;
                 }
-                if (frames.Count < 2) throw new InvalidDataException($"{video}: a clip needs at least 2 frames, found {frames.Count}");
-                onset = a.Int("onset", 0);
-                apex = a.Has("apex") ? a.Int("apex", 0) : -1;
-                offset = a.Has("offset") ? a.Int("offset", 0) : -1;
-                if (onset >= frames.Count || offset >= frames.Count || apex >= frames.Count)
-                    throw new CliUsageException($"--onset/--apex/--offset must be below the video's {frames.Count} frames");
+                if (first >= index || givenOffset >= index || givenApex >= index)
+                    throw new CliUsageException($"--onset/--apex/--offset must be below the video's {index} frames");
+                onset = 0;
+                apex = givenApex < 0 ? -1 : givenApex - first;
+                offset = givenOffset < 0 ? -1 : givenOffset - first;
+                if (frames.Count < 2) throw new InvalidDataException(ClipLoader.TooShort(video!, frames.Count));
             }
             var pre = System.Diagnostics.Stopwatch.StartNew();
-            var clip = MotionPipeline.Process(frames, onset, apex, offset, settings, out int t, out int c, out int h, out int w);
+            float[] clip;
+            int t, c, h, w;
+            try
+            {
+                clip = MotionPipeline.Process(frames, onset, apex, offset, settings, out t, out c, out h, out w);
+            }
+            catch (FaceNotFoundException)
+            {
+                throw new InvalidDataException($"{framesDir ?? video}: no face found in the onset frame; the run's cache was preprocessed with face detection " +
+                    "(Haar cascade), so predict crops the face the same way: give frames where the face is frontal and visible");
+            }
             double preMs = pre.Elapsed.TotalMilliseconds;
             if (h != config.ImageSize) throw new InvalidDataException($"{modelPath}: the model takes {config.ImageSize} px, the cache settings give {h} px");
             float[] probs;
@@ -112,6 +141,8 @@ internal static class PredictCommand
                 Bench.ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), fwd.Elapsed.TotalMilliseconds, CpuThreads.Count, device,
                     $"one forward pass of {config.Name} ({device.Name}; the first call includes JIT compilation)");
             }
+            if (probs.Any(q => !float.IsFinite(q)))
+                throw new InvalidDataException($"{modelPath}: the model's output is not finite (NaN or infinity) for this clip; its weights are damaged or training diverged, so no prediction is printed");
             int best = Array.IndexOf(probs, probs.Max());
             if (a.Switch("json"))
             {
@@ -133,6 +164,34 @@ internal static class PredictCommand
         {
             foreach (var m in frames) m.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Checks --onset ≤ --apex ≤ --offset as the user gave them (frame numbers for --frames, 0-based indices for
+    /// --video), before any is turned into an internal index, so the message repeats the numbers given.
+    /// </summary>
+    /// <summary>Video frames are downscaled (area average) so their longer side is at most this; face crops are far smaller.</summary>
+    public const int VideoMaxSide = 1280;
+
+    /// <summary><paramref name="m"/>, or a copy whose longer side is <see cref="VideoMaxSide"/> (the original is disposed).</summary>
+    private static Mat Downscaled(Mat m)
+    {
+        int side = Math.Max(m.Cols, m.Rows);
+        if (side <= VideoMaxSide) return m;
+        double f = (double)VideoMaxSide / side;
+        var small = new Mat();
+        Cv2.Resize(m, small, new Size(Math.Max(1, (int)Math.Round(m.Cols * f)), Math.Max(1, (int)Math.Round(m.Rows * f))), 0, 0, InterpolationFlags.Area);
+        m.Dispose();
+        return small;
+    }
+
+    private static void CheckOrder(ParsedArgs a)
+    {
+        int? Given(string name) => a.Has(name) ? a.Int(name, 0) : null;
+        int? onset = Given("onset"), apex = Given("apex"), offset = Given("offset");
+        if (onset is int o && offset is int f && f < o) throw new CliUsageException($"predict: --offset {f} is before --onset {o}");
+        if (apex is int x && onset is int o2 && x < o2) throw new CliUsageException($"predict: --apex {x} is before --onset {o2}");
+        if (apex is int y && offset is int f2 && y > f2) throw new CliUsageException($"predict: --apex {y} is after --offset {f2}");
     }
 
     /// <summary>The model file, the preprocessing settings its training cache used, and the class names.</summary>

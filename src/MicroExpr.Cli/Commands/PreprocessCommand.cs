@@ -31,6 +31,7 @@ internal static class PreprocessCommand
             new("cascade", OptionKind.Text, "Haar cascade file", PreprocessSettings.DefaultCascade),
             new("margin", OptionKind.Float, "margin added on each side of the face box, as a fraction of its side", "0.1", 0),
             new("workers", OptionKind.Int, "clips processed in parallel (0: one per logical core)", "0", 0),
+            new("allow-outside-root", OptionKind.Switch, "read clips whose annotated path leads outside ROOT (.., absolute paths); refused by default"),
         ],
         "Each clip becomes OUT/clips/NAME-HASH.mxt, [T, 3, S, S] float32; OUT/index.json lists subject, label, source and\n" +
         "settings. HASH covers the settings, so a changed setting never reuses a stale file. Files are written atomically;\n" +
@@ -57,18 +58,24 @@ internal static class PreprocessCommand
             FlowScale: p.Float("flow-scale", 0));
         var scheme = Choice(p, "classes", "native", ("native", ClassScheme.Native), ("3", ClassScheme.Three));
         string? annotations = p.Text("annotations");
+        bool outside = p.Switch("allow-outside-root");
 
+        if (File.Exists(outDir))
+        {
+            Console.Error.WriteLine($"microexpr preprocess: error: --out {outDir} is a file; expected a folder (created when missing)");
+            return Entry.Failed;
+        }
         try
         {
             OpenCvCheck.Version();
             var list = dataset switch
             {
-                "casme2" => Casme2Reader.Read(root, annotations, scheme),
-                "samm" => SammReader.Read(root, annotations, scheme),
-                "smic" => SmicReader.Read(root, annotations),
-                "casme3" => Casme3Reader.Read(root, annotations, scheme),
-                "composite" => CompositeReader.Read(root),
-                "manifest" => ManifestReader.Read(annotations ?? ManifestPath(root)),
+                "casme2" => Casme2Reader.Read(root, annotations, scheme, allowOutsideRoot: outside),
+                "samm" => SammReader.Read(root, annotations, scheme, allowOutsideRoot: outside),
+                "smic" => SmicReader.Read(root, annotations, allowOutsideRoot: outside),
+                "casme3" => Casme3Reader.Read(root, annotations, scheme, allowOutsideRoot: outside),
+                "composite" => CompositeReader.Read(root, outside),
+                "manifest" => ManifestReader.Read(annotations ?? ManifestPath(root), outside),
                 _ => throw new CliUsageException($"option --dataset expects casme2, samm, smic, casme3, composite or manifest, got '{dataset}'"),
             };
             if (list.Clips.Count == 0)
@@ -112,9 +119,21 @@ internal static class PreprocessCommand
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"computed {result.Computed}, reused {result.Reused}, failed {result.Failed.Count} in {seconds:0.0} s ({(result.Computed > 0 ? result.Computed / seconds : 0):0.00} clips/s computed)"));
             Console.Out.WriteLine($"index: {result.IndexPath}");
+            if (result.Failed.Count > 0)
+            {
+                // The cache holds the others, but a run that lost clips must not look like a clean one to a script.
+                Console.Error.WriteLine($"microexpr preprocess: error: {result.Failed.Count} of {list.Clips.Count + result.Failed.Count} clips failed (listed above); the index holds the other {result.Computed + result.Reused}");
+                return Entry.Failed;
+            }
             return result.Computed + result.Reused > 0 ? Entry.Ok : Entry.Failed;
         }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ArgumentException or FaceNotFoundException or InvalidOperationException)
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException && e is not FileNotFoundException and not DirectoryNotFoundException
+                                   and not CacheInUseException && e.Message.Contains(Path.GetFullPath(outDir), StringComparison.Ordinal))
+        {
+            Console.Error.WriteLine($"microexpr preprocess: error: --out {outDir}: cannot create or write this folder ({e.Message})");
+            return Entry.Failed;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or FaceNotFoundException or InvalidOperationException)
         {
             Console.Error.WriteLine($"microexpr preprocess: error: {e.Message}");
             return Entry.Failed;

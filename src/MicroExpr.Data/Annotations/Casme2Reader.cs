@@ -13,7 +13,7 @@ public static class Casme2Reader
 {
     public const string Pattern = "CASME2-coding-*.xlsx";
 
-    public static ClipList Read(string root, string? annotations = null, ClassScheme scheme = ClassScheme.Native, string subjectPrefix = "")
+    public static ClipList Read(string root, string? annotations = null, ClassScheme scheme = ClassScheme.Native, string subjectPrefix = "", bool allowOutsideRoot = false)
     {
         if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"CASME II root folder {root} not found");
         string file = annotations ?? ClipChecks.FindAnnotation([root, Path.GetDirectoryName(Path.GetFullPath(root)) ?? root], Pattern, "CASME II");
@@ -46,7 +46,13 @@ public static class Casme2Reader
                 continue;
             }
             string subject = "sub" + n.ToString("00", CultureInfo.InvariantCulture);
-            string? dir = ClipChecks.FirstDir([Path.Combine(root, subject, clip), Path.Combine(root, "sub" + n.ToString(CultureInfo.InvariantCulture), clip), Path.Combine(root, subjectCell, clip)]);
+            string[] candidates = [Path.Combine(root, subject, clip), Path.Combine(root, "sub" + n.ToString(CultureInfo.InvariantCulture), clip), Path.Combine(root, subjectCell, clip)];
+            if (ClipChecks.OutsideRoot(root, allowOutsideRoot, Path.Combine(subjectCell, clip), candidates) is string outside)
+            {
+                list.Skip(file, row.Number, outside);
+                continue;
+            }
+            string? dir = ClipChecks.FirstDir(candidates);
             string? reason = ClipChecks.FrameRange(dir, Path.Combine(root, subject, clip), ref onset, apex, ref offset);
             if (reason != null)
             {

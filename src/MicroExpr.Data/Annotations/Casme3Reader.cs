@@ -11,7 +11,7 @@ public static class Casme3Reader
 {
     public const string Pattern = "*.xlsx";
 
-    public static ClipList Read(string root, string? annotations = null, ClassScheme scheme = ClassScheme.Native, string subjectPrefix = "")
+    public static ClipList Read(string root, string? annotations = null, ClassScheme scheme = ClassScheme.Native, string subjectPrefix = "", bool allowOutsideRoot = false)
     {
         if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"CAS(ME)³ root folder {root} not found");
         string file = annotations ?? ClipChecks.FindAnnotation([root, Path.GetDirectoryName(Path.GetFullPath(root)) ?? root], Pattern, "CAS(ME)³");
@@ -48,7 +48,13 @@ public static class Casme3Reader
                 list.Skip(file, row.Number, "onset and offset are needed: a part-A folder holds a whole recording");
                 continue;
             }
-            string? dir = ClipChecks.FirstDir([Path.Combine(root, subject, video, "color"), Path.Combine(root, subject, video)]);
+            string[] candidates = [Path.Combine(root, subject, video, "color"), Path.Combine(root, subject, video)];
+            if (ClipChecks.OutsideRoot(root, allowOutsideRoot, Path.Combine(subject, video), candidates) is string outside)
+            {
+                list.Skip(file, row.Number, outside);
+                continue;
+            }
+            string? dir = ClipChecks.FirstDir(candidates);
             string? reason = ClipChecks.FrameRange(dir, Path.Combine(root, subject, video, "color"), ref onset, apex, ref offset);
             if (reason != null)
             {

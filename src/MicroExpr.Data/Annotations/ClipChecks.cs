@@ -5,6 +5,28 @@ namespace MicroExpr.Data.Annotations;
 /// <summary>Checks shared by the readers: the frames exist and onset ≤ apex ≤ offset name frames that are there.</summary>
 internal static class ClipChecks
 {
+    /// <summary>True when <paramref name="path"/>, resolved (".." and absolute paths included), is <paramref name="root"/> or lies under it.</summary>
+    public static bool Inside(string root, string path)
+    {
+        string r = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root)) + Path.DirectorySeparatorChar;
+        string p = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path)) + Path.DirectorySeparatorChar;
+        return p.StartsWith(r, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Null when every candidate lies inside <paramref name="root"/> (or <paramref name="allowOutside"/>), else the reason
+    /// to refuse the row. Checked before any candidate is looked at, so a row cannot probe whether a folder outside exists.
+    /// </summary>
+    public static string? OutsideRoot(string root, bool allowOutside, string given, IEnumerable<string> candidates)
+    {
+        if (given.Contains('\0') || candidates.Any(c => c.Contains('\0'))) return $"path '{given.Replace("\0", "\\0", StringComparison.Ordinal)}' holds a NUL character; not a path";
+        if (allowOutside) return null;
+        foreach (var c in candidates)
+            if (!Inside(root, c))
+                return $"path '{given}' leads outside the data root {Path.GetFullPath(root)}; refused (pass --allow-outside-root to read it)";
+        return null;
+    }
+
     /// <summary>The first candidate folder that exists, or null.</summary>
     public static string? FirstDir(IEnumerable<string> candidates) => candidates.FirstOrDefault(Directory.Exists);
 
@@ -37,6 +59,7 @@ internal static class ClipChecks
         if (offset >= 0 && !numbers.Contains(offset)) return $"missing frames: offset frame {offset} not in {dir} (frames {FrameFolder.Range(frames)})";
         int lo = onset >= 0 ? onset : frames[0].Number, hi = offset >= 0 ? offset : frames[^1].Number;
         if (hi < lo) return $"offset {hi} before onset {lo}";
+        if (hi == lo || frames.Count(f => f.Number >= lo && f.Number <= hi) < 2) return ClipLoader.TooShort(dir, 1);
         if (apex >= 0 && (apex < lo || apex > hi)) return $"apex {apex} outside onset..offset {lo}..{hi}";
         return null;
     }

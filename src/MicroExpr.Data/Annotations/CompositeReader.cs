@@ -8,7 +8,7 @@ namespace MicroExpr.Data.Annotations;
 /// </summary>
 public static class CompositeReader
 {
-    public static ClipList Read(string root)
+    public static ClipList Read(string root, bool allowOutsideRoot = false)
     {
         if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"composite root folder {root} not found");
         string Find(string prefix) => Directory.EnumerateDirectories(root)
@@ -17,9 +17,9 @@ public static class CompositeReader
         string casme = Find("CASME2"), samm = Find("SAMM"), smic = Find("SMIC");
         var parts = new List<ClipList>
         {
-            Casme2Reader.Read(casme, ClipChecks.FindAnnotation([casme, root], Casme2Reader.Pattern, "CASME II"), ClassScheme.Three, "casme2_"),
-            SammReader.Read(samm, ClipChecks.FindAnnotation([samm, root], SammReader.Pattern, "SAMM"), ClassScheme.Three, "samm_"),
-            SmicReader.Read(smic, FindOptional([smic, root], "*SMIC*.xlsx"), "smic_"),
+            Casme2Reader.Read(casme, ClipChecks.FindAnnotation([casme, root], Casme2Reader.Pattern, "CASME II"), ClassScheme.Three, "casme2_", allowOutsideRoot),
+            SammReader.Read(samm, ClipChecks.FindAnnotation([samm, root], SammReader.Pattern, "SAMM"), ClassScheme.Three, "samm_", allowOutsideRoot),
+            SmicReader.Read(smic, FindOptional([smic, root], "*SMIC*.xlsx"), "smic_", allowOutsideRoot),
         };
         var all = new ClipList("composite", LabelMaps.ThreeClasses);
         foreach (var p in parts)

@@ -8,13 +8,17 @@ namespace MicroExpr.Data.Annotations;
 /// A generic manifest CSV: header <c>subject,label,path</c> plus optional <c>dataset,clip,onset,apex,offset</c> (any
 /// order, case-insensitive). <c>path</c> is a folder of frames, a video, or one precomputed motion image (T = 1);
 /// relative paths resolve against the manifest's folder. Fields may be quoted ("a, b" and "say ""hi"""), so paths may
-/// hold spaces and commas. Labels are all integers (classes "0".."max") or all names (MEGC order when they are among
-/// negative/positive/surprise, natural order otherwise). Onset/apex/offset are frame numbers as in the file names, or
-/// 1-based positions when names carry no number; blank is unknown.
+/// hold spaces and commas. Labels are all integers, dense from 0 (classes "0".."K-1", each used; a gap such as 0, 1, 2,
+/// 1000 is refused, so a typo cannot make a 1001-class model), or all names (MEGC order when they are among
+/// negative/positive/surprise, natural order otherwise; a name outside those three beside them is refused as a typo).
+/// Onset/apex/offset are frame numbers as in the file names, or 1-based positions when names carry no number; blank is
+/// unknown. Every path must lie in the manifest's folder (the data root) unless <paramref name="allowOutsideRoot"/>.
+/// The CSV is split by our own 30-line RFC 4180 splitter rather than a CSV library: one record per line keeps every
+/// message's row number the file's line number, and a library would not shorten this reader.
 /// </summary>
 public static class ManifestReader
 {
-    public static ClipList Read(string manifest)
+    public static ClipList Read(string manifest, bool allowOutsideRoot = false)
     {
         if (!File.Exists(manifest)) throw new FileNotFoundException($"{manifest}: manifest not found", manifest);
         string baseDir = Path.GetDirectoryName(Path.GetFullPath(manifest))!;
@@ -37,9 +41,9 @@ public static class ManifestReader
             {
                 rows.Add((i + 1, SplitCsv(lines[i], manifest, i + 1)));
             }
-            catch (InvalidDataException e)
+            catch (InvalidDataException)
             {
-                early.Add(new SkippedRow(manifest, i + 1, e.Message));
+                early.Add(new SkippedRow(manifest, i + 1, Unclosed));
             }
         }
         string Cell(string[] cells, int c) => c >= 0 && c < cells.Length ? cells[c].Trim() : "";
@@ -50,10 +54,28 @@ public static class ManifestReader
         bool numeric = allLabels.Count(IsInt) * 2 >= allLabels.Count && allLabels.Count > 0;
         var labels = allLabels.Where(l => IsInt(l) == numeric).Select(l => l.ToLowerInvariant()).Distinct().ToList();
         string[] classes;
+        int RowOf(string label) => rows.First(r => string.Equals(Cell(r.Cells, cLabel), label, StringComparison.OrdinalIgnoreCase)).Number;
         if (numeric)
-            classes = Enumerable.Range(0, labels.Max(l => int.Parse(l, CultureInfo.InvariantCulture)) + 1).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
+        {
+            // Dense from 0: K classes are exactly the labels 0..K-1, so the model's size is bounded by the rows.
+            var values = labels.Select(l => int.Parse(l, CultureInfo.InvariantCulture)).Distinct().Order().ToList();
+            int missing = Enumerable.Range(0, values.Count).FirstOrDefault(i => values[i] != i, -1);
+            if (missing >= 0)
+            {
+                int odd = values.First(v => v >= values.Count);
+                throw new InvalidDataException($"{manifest} row {RowOf(odd.ToString(CultureInfo.InvariantCulture))}: label {odd}: integer labels must be the classes 0..K-1 with none missing; " +
+                    $"found {values.Count} distinct labels ({string.Join(", ", values.Take(12))}{(values.Count > 12 ? ", …" : "")}) but no {missing}");
+            }
+            classes = values.Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray();
+        }
         else if (labels.All(l => LabelMaps.ThreeClasses.Contains(l)))
             classes = LabelMaps.ThreeClasses;
+        else if (labels.Any(l => LabelMaps.ThreeClasses.Contains(l)))
+        {
+            string odd = labels.First(l => !LabelMaps.ThreeClasses.Contains(l));
+            throw new InvalidDataException($"{manifest} row {RowOf(odd)}: label '{odd}' beside negative/positive/surprise would add a class of its own; " +
+                "use one of those three names (or rename every class)");
+        }
         else
             classes = labels.OrderBy(l => l, NaturalComparer.Instance).ToArray();
 
@@ -81,7 +103,13 @@ public static class ManifestReader
                 list.Skip(manifest, number, err);
                 continue;
             }
-            string path = Path.GetFullPath(Path.Combine(baseDir, rel));
+            string joined = Path.Combine(baseDir, rel);
+            if (ClipChecks.OutsideRoot(baseDir, allowOutsideRoot, rel, [joined]) is string outside)
+            {
+                list.Skip(manifest, number, outside);
+                continue;
+            }
+            string path = Path.GetFullPath(joined);
             SourceKind kind;
             if (Directory.Exists(path))
             {
@@ -109,6 +137,8 @@ public static class ManifestReader
         return list;
     }
 
+    const string Unclosed = "a quoted field is not closed (expected a closing \")";
+
     /// <summary>Splits one CSV line (RFC 4180 quoting: "..." with "" for a quote). Throws naming the row when a quote is not closed.</summary>
     public static string[] SplitCsv(string line, string file, int row)
     {
@@ -131,7 +161,7 @@ public static class ManifestReader
             else if (ch == ',') { cells.Add(sb.ToString()); sb.Clear(); }
             else sb.Append(ch);
         }
-        if (quoted) throw new InvalidDataException($"a quoted field is not closed (expected a closing \")");
+        if (quoted) throw new InvalidDataException($"{file} row {row}: {Unclosed}");
         cells.Add(sb.ToString().TrimEnd('\r'));
         return cells.ToArray();
     }

@@ -12,7 +12,7 @@ public static class SammReader
 {
     public const string Pattern = "*Micro_FACS_Codes*.xlsx";
 
-    public static ClipList Read(string root, string? annotations = null, ClassScheme scheme = ClassScheme.Native, string subjectPrefix = "")
+    public static ClipList Read(string root, string? annotations = null, ClassScheme scheme = ClassScheme.Native, string subjectPrefix = "", bool allowOutsideRoot = false)
     {
         if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"SAMM root folder {root} not found");
         string file = annotations ?? ClipChecks.FindAnnotation([root, Path.GetDirectoryName(Path.GetFullPath(root)) ?? root], Pattern, "SAMM");
@@ -50,7 +50,13 @@ public static class SammReader
                 continue;
             }
             string subject = n.ToString("000", CultureInfo.InvariantCulture);
-            string? dir = ClipChecks.FirstDir([Path.Combine(root, subject, clip), Path.Combine(root, subjectCell, clip), Path.Combine(root, clip)]);
+            string[] candidates = [Path.Combine(root, subject, clip), Path.Combine(root, subjectCell, clip), Path.Combine(root, clip)];
+            if (ClipChecks.OutsideRoot(root, allowOutsideRoot, Path.Combine(subjectCell, clip), candidates) is string outside)
+            {
+                list.Skip(file, row.Number, outside);
+                continue;
+            }
+            string? dir = ClipChecks.FirstDir(candidates);
             string? reason = ClipChecks.FrameRange(dir, Path.Combine(root, subject, clip), ref onset, apex, ref offset);
             if (reason != null)
             {

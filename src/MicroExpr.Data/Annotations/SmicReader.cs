@@ -13,14 +13,14 @@ public static class SmicReader
 {
     static readonly string[] EmotionFolders = ["negative", "positive", "surprise"];
 
-    public static ClipList Read(string root, string? annotations = null, string subjectPrefix = "")
+    public static ClipList Read(string root, string? annotations = null, string subjectPrefix = "", bool allowOutsideRoot = false)
     {
         if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"SMIC root folder {root} not found");
         // SMIC-E ships HS, VIS and NIR side by side: accept the parent of HS as the root.
         if (!Directory.EnumerateDirectories(root, "s*").Any() && Directory.Exists(Path.Combine(root, "HS"))) root = Path.Combine(root, "HS");
         var (classes, map) = LabelMaps.For("smic", ClassScheme.Three);
         var list = new ClipList("smic", classes);
-        return annotations is null ? FromFolders(root, subjectPrefix, list, map) : FromSheet(root, annotations, subjectPrefix, list, map);
+        return annotations is null ? FromFolders(root, subjectPrefix, list, map) : FromSheet(root, annotations, subjectPrefix, list, map, allowOutsideRoot);
     }
 
     static ClipList FromFolders(string root, string prefix, ClipList list, Dictionary<string, int> map)
@@ -56,7 +56,7 @@ public static class SmicReader
 
     static bool IsSubjectFolder(string name) => name.Length > 1 && (name[0] == 's' || name[0] == 'S') && name.Skip(1).All(char.IsAsciiDigit);
 
-    static ClipList FromSheet(string root, string file, string prefix, ClipList list, Dictionary<string, int> map)
+    static ClipList FromSheet(string root, string file, string prefix, ClipList list, Dictionary<string, int> map, bool allowOutsideRoot)
     {
         var table = SheetTable.Read(file, null, ["Subject"], ["Filename"], ["OnsetF", "Onset"], ["OffsetF", "Offset"], ["Emotion"]);
         int cSub = table.Col("Subject"), cFile = table.Col("Filename"), cOn = table.Col("OnsetF", "Onset"), cOff = table.Col("OffsetF", "Offset"),
@@ -89,6 +89,11 @@ public static class SmicReader
             var candidates = new List<string> { Path.Combine(root, subject, list.ClassNames[label], clip) };
             candidates.AddRange(EmotionFolders.Select(e => Path.Combine(root, subject, e, clip)));
             candidates.Add(Path.Combine(root, subject, clip));
+            if (ClipChecks.OutsideRoot(root, allowOutsideRoot, Path.Combine(subjectCell, clip), candidates) is string outside)
+            {
+                list.Skip(file, row.Number, outside);
+                continue;
+            }
             string? dir = ClipChecks.FirstDir(candidates);
             string? reason = ClipChecks.FrameRange(dir, candidates[0], ref onset, -1, ref offset, firstF);
             if (reason != null)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using MicroExpr.IO;
 
 namespace MicroExpr.Data.Cache;
 
@@ -10,7 +11,7 @@ internal sealed class CacheIndex
     public const string FormatName = "microexpr-preprocessed-cache";
 
     public string Format { get; set; } = FormatName;
-    public int Version { get; set; } = 1;
+    public int Version { get; set; } = 2;
     public string Settings { get; set; } = "";
     public string SettingsHash { get; set; } = "";
     /// <summary>The settings themselves, so 'predict' can process a new clip exactly as the training clips were.</summary>
@@ -31,10 +32,7 @@ internal sealed class CacheIndex
     /// <summary>Written to a temporary file and renamed: a reader never sees half an index.</summary>
     public void Save(string dir)
     {
-        string path = Path.Combine(dir, FileName);
-        string tmp = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}{TensorFile.TempSuffix}";
-        File.WriteAllText(tmp, JsonSerializer.Serialize(this, Json));
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.WriteText(Path.Combine(dir, FileName), JsonSerializer.Serialize(this, Json));
     }
 }
 
@@ -54,6 +52,8 @@ internal sealed class IndexClip
     public int Onset { get; set; }
     public int Apex { get; set; }
     public int Offset { get; set; }
+    /// <summary>"xxh3:" and 16 hex digits: the tensor file's data checksum (<see cref="TensorFile"/>).</summary>
+    public string Checksum { get; set; } = "";
 }
 
 internal sealed class IndexSkip

@@ -14,9 +14,11 @@ public sealed record PreprocessResult(int Computed, int Reused, IReadOnlyList<Sk
 /// (<see cref="TensorFile"/>) and <c>OUT/index.json</c>. HASH covers the clip's identity (source, frame range) and the
 /// settings' hash, so a changed setting never reuses a file made with another. Files are written to a temporary name and
 /// renamed; a file under its final name is complete, so a rerun reuses it (an interrupted run loses nothing finished)
-/// and leftover temporary files are deleted at the start. A clip that fails (missing or corrupt frame, no face) is
-/// listed with its reason and the others go on. The index is written at the end, also when cancelled, with every
-/// finished clip.
+/// once its checksum is verified (a damaged file is recomputed), and leftover temporary files are deleted at the start.
+/// A run holds <see cref="CacheLock"/> on OUT from start to end: a second run into the same OUT at the same time is
+/// refused ("in use by pid N"), so it can neither delete the first run's temporary files nor overwrite its index. A clip
+/// that fails (missing or corrupt frame, no face) is listed with its reason and the others go on. The index is written
+/// at the end, also when cancelled, with every finished clip and its checksum.
 /// </summary>
 public static class Preprocessor
 {
@@ -32,7 +34,9 @@ public static class Preprocessor
         if (settings.FaceDetect && list.Clips.Any(c => c.Kind != SourceKind.MotionImage))
             FaceDetector.Cascade(settings.Cascade); // a missing cascade fails now, once, with the fix
         string clipDir = Path.Combine(outDir, ClipFolder);
+        using var exclusive = CacheLock.Acquire(outDir);
         Directory.CreateDirectory(clipDir);
+        // Only this run writes here now: temporary files left are a killed run's.
         foreach (var tmp in Directory.EnumerateFiles(clipDir, "*" + TensorFile.TempSuffix))
         {
             try { File.Delete(tmp); } catch (IOException) { }
@@ -58,8 +62,8 @@ public static class Preprocessor
                 string path = Path.Combine(clipDir, name);
                 try
                 {
-                    var shape = TensorFile.Shape(path);
-                    if (shape is { } s)
+                    var header = TensorFile.Verify(path);
+                    if (header is { } s)
                     {
                         Interlocked.Increment(ref reused);
                     }
@@ -72,7 +76,7 @@ public static class Preprocessor
                     {
                         Subject = clip.Subject, Label = clip.Label, LabelName = clip.LabelName, Dataset = clip.Dataset, Clip = clip.Clip,
                         File = ClipFolder + "/" + name, Frames = s.T, Channels = s.C, Height = s.H, Width = s.W,
-                        Source = clip.Path, Onset = clip.Onset, Apex = clip.Apex, Offset = clip.Offset,
+                        Source = clip.Path, Onset = clip.Onset, Apex = clip.Apex, Offset = clip.Offset, Checksum = s.ChecksumText,
                     };
                 }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -107,7 +111,7 @@ public static class Preprocessor
             Enumerable.Range(0, n).Where(i => failures[i] != null).Select(i => list.Clips[i]).ToList(), Path.Combine(outDir, CacheIndex.FileName));
     }
 
-    static (int T, int C, int H, int W) Compute(ClipSource clip, PreprocessSettings settings, string path, CancellationToken ct)
+    static TensorFileInfo Compute(ClipSource clip, PreprocessSettings settings, string path, CancellationToken ct)
     {
         float[] data;
         int t, c, h, w;
@@ -130,8 +134,9 @@ public static class Preprocessor
             }
         }
         ct.ThrowIfCancellationRequested();
-        TensorFile.Write(path, data, t, c, h, w);
-        return (t, c, h, w);
+        int bad = TensorFile.IndexOfNonFinite(data);
+        if (bad >= 0) throw new InvalidDataException($"{clip.Path}: the motion tensor holds a non-finite value ({data[bad]}) at index {bad}; not cached");
+        return TensorFile.Write(path, data, t, c, h, w);
     }
 
     /// <summary>

@@ -27,6 +27,16 @@ public static class ClipLoader
         _ => throw new ArgumentException($"{clip.Path}: a motion image has no frames to load"),
     };
 
+    /// <summary>Throws <see cref="InvalidDataException"/> naming both files when a frame's size differs from the clip's first frame.</summary>
+    public static void CheckSameSize(Mat first, string firstName, Mat frame, string name)
+    {
+        if (frame.Cols != first.Cols || frame.Rows != first.Rows)
+            throw new InvalidDataException($"{name}: frame is {frame.Cols}x{frame.Rows}, the clip's first frame {firstName} is {first.Cols}x{first.Rows}; a clip's frames must share one size");
+    }
+
+    /// <summary>The one message for a clip too short to have motion, shared by preprocess and predict.</summary>
+    public static string TooShort(string where, int frames) => $"{where}: a clip needs at least 2 frames from onset to offset, found {frames}";
+
     static LoadedClip FromFolder(ClipSource clip, CancellationToken ct)
     {
         if (!Directory.Exists(clip.Path)) throw new InvalidDataException($"missing frames: folder {clip.Path} not found");
@@ -36,6 +46,7 @@ public static class ClipLoader
         int hi = clip.Offset < 0 ? files.Count - 1 : files.ToList().FindIndex(f => f.Number == clip.Offset);
         if (lo < 0 || hi < 0 || hi < lo)
             throw new InvalidDataException($"missing frames: onset {clip.Onset} / offset {clip.Offset} not in {clip.Path} (frames {FrameFolder.Range(files)})");
+        if (hi == lo) throw new InvalidDataException(TooShort(clip.Path, 1));
         int apex = -1;
         if (clip.Apex >= 0)
         {
@@ -55,6 +66,7 @@ public static class ClipLoader
                     throw new InvalidDataException($"cannot read image {files[i].Path} (corrupt or not an image)");
                 }
                 frames.Add(m);
+                if (i > lo) CheckSameSize(frames[0], files[lo].Path, m, files[i].Path);
             }
         }
         catch

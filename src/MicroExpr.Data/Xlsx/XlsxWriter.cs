@@ -2,12 +2,13 @@ using System.Globalization;
 using System.IO.Compression;
 using System.Security;
 using System.Text;
+using MicroExpr.IO;
 
 namespace MicroExpr.Data.Xlsx;
 
 /// <summary>
 /// Writes a minimal single- or multi-sheet .xlsx (inline strings, numbers): enough for the synthetic
-/// data set's coding file and for tests' fixtures, readable by Excel, LibreOffice and <see cref="XlsxReader"/>.
+/// data set's coding file and for tests' fixtures, readable by Excel, LibreOffice and <see cref="XlsxReader"/>. Written atomically (<see cref="AtomicFile"/>).
 /// A cell whose text parses as an invariant-culture number is written as a number.
 /// </summary>
 public static class XlsxWriter
@@ -17,10 +18,9 @@ public static class XlsxWriter
 
     public static void Write(string path, IReadOnlyList<(string Name, IEnumerable<IReadOnlyList<string>> Rows)> sheets)
     {
-        string tmp = path + ".tmp";
-        using (var fs = File.Create(tmp))
-        using (var zip = new ZipArchive(fs, ZipArchiveMode.Create))
+        AtomicFile.Write(path, fs =>
         {
+            using var zip = new ZipArchive(fs, ZipArchiveMode.Create, leaveOpen: true);
             var types = new StringBuilder("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\"><Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/><Default Extension=\"xml\" ContentType=\"application/xml\"/><Override PartName=\"/xl/workbook.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml\"/>");
             var wb = new StringBuilder("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><workbook xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" xmlns:r=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships\"><sheets>");
             var rels = new StringBuilder("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">");
@@ -39,8 +39,7 @@ public static class XlsxWriter
             Entry(zip, "_rels/.rels", "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\"><Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument\" Target=\"xl/workbook.xml\"/></Relationships>");
             Entry(zip, "xl/workbook.xml", wb.ToString());
             Entry(zip, "xl/_rels/workbook.xml.rels", rels.ToString());
-        }
-        File.Move(tmp, path, overwrite: true);
+        });
     }
 
     private static string SheetXml(IEnumerable<IReadOnlyList<string>> rows)

@@ -57,6 +57,38 @@ public class EndToEndTests
             var (badCode, _, badErr) = Run("predict", "--model", run, "--frames", Path.Combine(dir, "nope"));
             Assert.That(badCode, Is.EqualTo(1));
             Assert.That(badErr, Does.Contain("nope").And.Contain("not found"));
+
+            // Issue 19 item 7: a large video is decoded from --onset to --offset only, downscaled as read.
+            string video = Path.Combine(dir, "big.avi");
+            var frameFiles = MicroExpr.Data.Frames.FrameFolder.List(clip);
+            using (var vw = new OpenCvSharp.VideoWriter(video, OpenCvSharp.FourCC.MJPG, 25, new OpenCvSharp.Size(2400, 1600)))
+            {
+                Assert.That(vw.IsOpened());
+                foreach (var f in frameFiles)
+                {
+                    using var img = OpenCvSharp.Cv2.ImRead(f.Path);
+                    using var big = img.Resize(new OpenCvSharp.Size(2400, 1600));
+                    vw.Write(big);
+                }
+            }
+            var (vCode, vOut, vErr) = Run("predict", "--model", run, "--video", video, "--onset", "2", "--offset", "8", "--json");
+            Assert.That(vCode, Is.EqualTo(0), vErr);
+            Assert.That(vOut, Does.Contain("probabilities"));
+            var (farCode, _, farErr) = Run("predict", "--model", run, "--video", video, "--onset", "500");
+            Assert.That(farCode, Is.EqualTo(2));
+            Assert.That(farErr, Does.Contain($"below the video's {frameFiles.Count} frames"));
+
+            // Issue 19 item 8: damaged weights never print a probability.
+            string nanRun = Path.Combine(dir, "nan-run");
+            Directory.CreateDirectory(Path.Combine(nanRun, "final"));
+            File.Copy(Path.Combine(run, "options.json"), Path.Combine(nanRun, "options.json"));
+            var (arrays, meta) = MicroExpr.Models.Safetensors.Read(Path.Combine(run, "final", "model.safetensors"));
+            Array.Fill(arrays[^1].Data, float.NaN);
+            MicroExpr.Models.Safetensors.Write(Path.Combine(nanRun, "final", "model.safetensors"), arrays, meta);
+            var (nanCode, nanOut, nanErr) = Run("predict", "--model", nanRun, "--frames", clip);
+            Assert.That(nanCode, Is.EqualTo(1));
+            Assert.That(nanErr, Does.Contain("model.safetensors").And.Contain("not finite"));
+            Assert.That(nanOut, Does.Not.Contain("predicted"));
         }
         finally
         {

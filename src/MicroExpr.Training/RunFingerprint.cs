@@ -1,0 +1,44 @@
+using System.Globalization;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace MicroExpr.Training;
+
+/// <summary>
+/// What a run was trained on, beyond its options: checked in one place when a run is resumed, so folds trained on one
+/// data set are never reported as results on another.
+/// </summary>
+public static class RunFingerprint
+{
+    /// <summary>
+    /// "xxh3:" and 16 hex digits over every clip's id, subject, label and values, in order: another cache, a cache made
+    /// with other settings, or clips changed in place all give another fingerprint.
+    /// </summary>
+    public static string Of(ClipSet data)
+    {
+        var hash = new XxHash3();
+        foreach (var c in data.Clips)
+        {
+            hash.Append(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{c.Id}\u0000{c.Subject}\u0000{c.Label}\u0000")));
+            hash.Append(MemoryMarshal.AsBytes(c.Data.AsSpan()));
+        }
+        return "xxh3:" + hash.GetCurrentHashAsUInt64().ToString("x16", CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The fields where the recorded run and the one being resumed differ ("data: A vs B", …); empty when they match.</summary>
+    public static IReadOnlyList<string> Differences(RunRecord recorded, RunRecord now)
+    {
+        var d = new List<string>();
+        void Cmp(string name, string a, string b) { if (a != b) d.Add($"{name}: {a} (recorded) vs {b} (now)"); }
+        static string Full(string? p) => string.IsNullOrEmpty(p) ? "" : Path.GetFullPath(p);
+        Cmp("data", Full(recorded.Data), Full(now.Data));
+        Cmp("class names", string.Join(",", recorded.ClassNames ?? []), string.Join(",", now.ClassNames));
+        Cmp("subjects", string.Join(",", recorded.Subjects ?? []), string.Join(",", now.Subjects));
+        Cmp("frames", recorded.Frames.ToString(CultureInfo.InvariantCulture), now.Frames.ToString(CultureInfo.InvariantCulture));
+        Cmp("size", recorded.Size.ToString(CultureInfo.InvariantCulture), now.Size.ToString(CultureInfo.InvariantCulture));
+        Cmp("settings hash", recorded.SettingsHash ?? "", now.SettingsHash ?? "");
+        Cmp("clip fingerprint", string.IsNullOrEmpty(recorded.Fingerprint) ? "(not recorded)" : recorded.Fingerprint, now.Fingerprint ?? "");
+        return d;
+    }
+}
