@@ -54,18 +54,20 @@ public static class Plots
 
     /// <summary>
     /// A line chart with axes, ticks, axis labels and a legend (for the lines that have a label).
-    /// <paramref name="yMin"/> / <paramref name="yMax"/> fix the vertical range when given (e.g. 0..1 for accuracy).
+    /// <paramref name="yMin"/> / <paramref name="yMax"/> fix the vertical range when given (e.g. 0..1 for accuracy);
+    /// <paramref name="integerX"/> puts ticks on whole numbers only (epochs).
     /// </summary>
     public static void LineChart(string path, string title, string xLabel, string yLabel, IReadOnlyList<Line> lines,
-        double? yMin = null, double? yMax = null, int width = 720, int height = 440) =>
-        Save(path, width, height, LineChartPlot(title, xLabel, yLabel, lines, yMin, yMax));
+        double? yMin = null, double? yMax = null, bool integerX = false, int width = 720, int height = 440) =>
+        Save(path, width, height, LineChartPlot(title, xLabel, yLabel, lines, yMin, yMax, integerX));
 
-    private static Plot LineChartPlot(string title, string xLabel, string yLabel, IReadOnlyList<Line> lines, double? yMin, double? yMax)
+    private static Plot LineChartPlot(string title, string xLabel, string yLabel, IReadOnlyList<Line> lines, double? yMin, double? yMax, bool integerX)
     {
         var plot = NewPlot();
         plot.Title(title, 15);
         plot.XLabel(xLabel, 13);
         plot.YLabel(yLabel, 13);
+        if (integerX) plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
         var palette = new ScottPlot.Palettes.Category10();
         int colorIndex = 0;
         bool anyPoint = false;
@@ -103,7 +105,12 @@ public static class Plots
         surface.Canvas.Clear(SKColors.White);
         int each = width / plots.Length;
         for (int i = 0; i < plots.Length; i++)
-            plots[i].Render(surface.Canvas, new PixelRect(i * each, (i + 1) * each, height, 0));
+        {
+            // Plot.Render clears the canvas it is given, so each plot is rendered alone and then copied in.
+            using var part = SKBitmap.Decode(plots[i].GetImage(each, height).GetImageBytes(ImageFormat.Png))
+                ?? throw new InvalidOperationException("SkiaSharp could not decode a rendered plot");
+            surface.Canvas.DrawBitmap(part, i * each, 0);
+        }
         using var image = surface.Snapshot();
         using var png = image.Encode(SKEncodedImageFormat.Png, 100);
         WriteAtomic(path, png.ToArray());
@@ -115,13 +122,13 @@ public static class Plots
     /// </summary>
     public static void Curves(string path, IReadOnlyList<Line> loss, IReadOnlyList<Line> accuracy, string lossTitle, string accuracyTitle)
     {
-        var left = LineChartPlot(lossTitle, "epoch", "cross-entropy loss", loss, 0, null);
+        var left = LineChartPlot(lossTitle, "epoch", "cross-entropy loss", loss, 0, null, integerX: true);
         if (accuracy.Count == 0)
         {
             Save(path, 720, 440, left);
             return;
         }
-        var right = LineChartPlot(accuracyTitle, "epoch", "accuracy", accuracy, 0, 1.02);
+        var right = LineChartPlot(accuracyTitle, "epoch", "accuracy", accuracy, 0, 1.02, integerX: true);
         Row(path, 1400, 460, left, right);
     }
 
@@ -145,22 +152,20 @@ public static class Plots
         }
         var plot = NewPlot();
         plot.Title(title, 15);
-        // Heatmap rows are drawn bottom-up from the last row; flip so that row 0 is at the top.
-        var flipped = new double[rows, cols];
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++) flipped[rows - 1 - r, c] = shade[r, c];
-        var hm = plot.Add.Heatmap(flipped);
-        hm.Colormap = new ScottPlot.Colormaps.Blues();
-        hm.ManualRange = new ScottPlot.Range(0, 1);
-        hm.Extent = new CoordinateRect(-0.5, cols - 0.5, -0.5, rows - 0.5);
+        // One filled square per cell, row r centred at y = R-1-r so that row 0 is at the top; shade 0 is white, 1 dark blue.
         for (int r = 0; r < rows; r++)
             for (int c = 0; c < cols; c++)
             {
+                double v = Math.Clamp(double.IsFinite(shade[r, c]) ? shade[r, c] : 0, 0, 1);
+                var cellRect = plot.Add.Rectangle(c - 0.5, c + 0.5, rows - 1 - r - 0.5, rows - 1 - r + 0.5);
+                cellRect.FillColor = Shade(v);
+                cellRect.LineColor = Colors.Gray;
+                cellRect.LineWidth = 1;
                 var t = plot.Add.Text(counts[r, c].ToString(CultureInfo.InvariantCulture), c, rows - 1 - r);
                 t.LabelFontSize = 18;
                 t.LabelBold = true;
-                t.LabelAlignment = Alignment.MiddleCenter;
-                t.LabelFontColor = shade[r, c] > 0.55 ? Colors.White : Colors.Black;
+                t.Alignment = Alignment.MiddleCenter;
+                t.LabelFontColor = v > 0.55 ? Colors.White : Colors.Black;
             }
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
             Enumerable.Range(0, cols).Select(c => (double)c).ToArray(), columnNames.ToArray());
@@ -217,6 +222,13 @@ public static class Plots
         plot.Axes.Left.TickGenerator = LogTicks();
         plot.ShowLegend(Alignment.LowerRight);
         Save(path, 760, 480, plot);
+    }
+
+    /// <summary>White (v = 0) to dark blue (v = 1), linear in RGB.</summary>
+    private static Color Shade(double v)
+    {
+        static byte Mix(int a, int b, double t) => (byte)Math.Round(a + (b - a) * t);
+        return new Color(Mix(247, 8, v), Mix(251, 48, v), Mix(255, 107, v));
     }
 
     private static void Save(string path, int width, int height, Plot plot)
