@@ -258,7 +258,9 @@ public static class FoldTrainer
 
     internal static void WriteJsonAtomic<T>(string path, T value)
     {
-        string tmp = path + ".tmp";
+        // A name of its own per writer: folds run as separate processes (--fold K, e.g. a Slurm array) write the
+        // run's options.json and report files concurrently; each rename is atomic and the last one wins.
+        string tmp = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
         File.WriteAllText(tmp, JsonSerializer.Serialize(value, new JsonSerializerOptions { WriteIndented = true }));
         File.Move(tmp, path, overwrite: true);
     }

@@ -239,7 +239,9 @@ public static class Plots
 
     private static void WriteAtomic(string path, byte[] bytes)
     {
-        string tmp = path + ".tmp";
+        // A name of its own per writer: folds run as separate processes (--fold K, e.g. a Slurm array) write the
+        // run's options.json and report files concurrently; each rename is atomic and the last one wins.
+        string tmp = $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
         File.WriteAllBytes(tmp, bytes);
         File.Move(tmp, path, overwrite: true);
     }
