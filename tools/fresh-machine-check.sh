@@ -66,6 +66,17 @@ cp -a "$dotnet_dir/." "$root/usr/share/dotnet/"
 ln -sf /usr/share/dotnet/dotnet "$root/usr/bin/dotnet"
 git -C "$repo_root" archive --format=tar HEAD | tar -x -C "$root/src"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# Network plumbing of this machine, not set-up of the project: behind a TLS-inspecting proxy, the clean root must
+# trust the same local CAs (/usr/local/share/ca-certificates) as this machine, or no package registry answers.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    mkdir -p "$root/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    chroot "$root" update-ca-certificates >/dev/null 2>&1 || say "warning: update-ca-certificates failed in the root"
+fi
+passthrough=()
+for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY NUGET_CERT_REVOCATION_MODE; do
+    [ -n "${!v:-}" ] && passthrough+=("$v=${!v}")
+done
 
 mount -t proc proc "$root/proc" && mounted+=("$root/proc")
 mount --rbind /sys "$root/sys" && mounted+=("$root/sys")
@@ -83,7 +94,7 @@ for cmd in "${commands[@]}"; do
     start=$(date +%s)
     set +e
     chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin TERM=dumb \
-        LANG=C.UTF-8 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 \
+        LANG=C.UTF-8 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 "${passthrough[@]}" \
         bash -c "cd /src && $cmd" </dev/null >"$logs/command-$i.log" 2>&1
     rc=$?
     set -e
