@@ -5,21 +5,25 @@
 # the README's Quick start commands in it with chroot, one after the other, printing the tail of each.
 # Needs root, mmdebstrap (apt-get install mmdebstrap) and Debian's mirror; takes long on a small machine.
 #
-# Usage: sudo bash tools/fresh-machine-check.sh [--suite bookworm] [--work DIR] [--keep]
+# Usage: sudo bash tools/fresh-machine-check.sh [--suite bookworm] [--work DIR] [--keep] [--reuse-root]
 #   --work DIR  where the root and the logs go (default /var/tmp/microexpr-fresh); the root is made anew each time
 #   --keep      keep the root afterwards (default: deleted; the logs stay)
+#   --reuse-root  use the root already in DIR (made with --keep) instead of a new one: the SDK and the tree are
+#               copied in again, what earlier runs installed or built stays (not a fresh machine any more)
 # Exit code: 0 when every Quick start command exited 0.
 set -euo pipefail
 
 suite=bookworm
 work=/var/tmp/microexpr-fresh
 keep=0
+reuse=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --suite) suite="$2"; shift 2 ;;
         --work) work="$2"; shift 2 ;;
         --keep) keep=1; shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        --reuse-root) reuse=1; shift ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "fresh-machine-check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -55,10 +59,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-rm -rf --one-file-system "$root"
-say "mmdebstrap $suite (minbase + the SDK's prerequisites) into $root"
-mmdebstrap --variant=minbase --include="ca-certificates,$icu,libssl3,zlib1g,libstdc++6" "$suite" "$root" \
-    >"$logs/mmdebstrap.log" 2>&1 || { tail -n 30 "$logs/mmdebstrap.log"; exit 1; }
+if [ "$reuse" -eq 1 ] && [ -d "$root/usr" ]; then
+    say "reusing the root in $root (not a fresh machine: what earlier runs installed stays)"
+else
+    rm -rf --one-file-system "$root"
+    say "mmdebstrap $suite (minbase + the SDK's prerequisites) into $root"
+    mmdebstrap --variant=minbase --include="ca-certificates,$icu,libssl3,zlib1g,libstdc++6" "$suite" "$root" \
+        >"$logs/mmdebstrap.log" 2>&1 || { tail -n 30 "$logs/mmdebstrap.log"; exit 1; }
+fi
 
 say "copying the .NET SDK ($("$dotnet_dir/dotnet" --version)) and the repository (git archive HEAD: $(git -C "$repo_root" rev-parse --short HEAD))"
 mkdir -p "$root/usr/share/dotnet" "$root/src"

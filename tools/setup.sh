@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the engine needs beyond the .NET SDK on a Debian or Ubuntu machine, when it is missing:
-#   libgtk-3-0   OpenCV's native library (OpenCvSharp4.official.runtime.linux-x64) links against GTK 3; the
-#                demo's synthetic faces, frame decoding and Farneback flow go through it.
+#   libgtk-3-0, libdrm2, libatomic1
+#                OpenCV's native library (OpenCvSharp4.official.runtime.linux-x64) links against them (a minimal
+#                Debian has none of them; GTK 3 does not bring the other two); the demo's synthetic faces, frame
+#                decoding and Farneback flow go through it.
 #   opencv-data  the Haar face cascades used to detect faces on real data (/usr/share/opencv4/haarcascades).
 # Runs apt-get as root, or through password-less sudo; otherwise it prints the command to run and exits 1.
 # Everything else (NuGet packages, the ScottPlot/SkiaSharp native assets, the report font) comes with the build.
@@ -32,9 +34,11 @@ fi
 # Debian 13 and Ubuntu 24.04 name the GTK package libgtk-3-0t64; apt resolves the old name to it.
 missing=()
 installed libgtk-3-0 libgtk-3-0t64 || missing+=(libgtk-3-0)
+installed libdrm2 || missing+=(libdrm2)
+installed libatomic1 || missing+=(libatomic1)
 installed opencv-data || missing+=(opencv-data)
 if [ "${#missing[@]}" -eq 0 ]; then
-    say "libgtk-3-0 and opencv-data are installed; nothing to do"
+    say "libgtk-3-0, libdrm2, libatomic1 and opencv-data are installed; nothing to do"
     exit 0
 fi
 
