@@ -16,6 +16,8 @@ public sealed record FoldResult
     public required IReadOnlyList<string> TrainSubjects { get; init; }
     public required IReadOnlyList<Prediction> Predictions { get; init; }
     public required IReadOnlyList<double> EpochLoss { get; init; }
+    /// <summary>Share of training clips (augmented, as seen in that epoch's steps) whose arg-max logit was right, per epoch.</summary>
+    public IReadOnlyList<double> EpochTrainAccuracy { get; init; } = [];
     /// <summary>Test predictions after every epoch (only with --oracle): used for the labelled "oracle epoch" figure, never for the honest one.</summary>
     public IReadOnlyList<IReadOnlyList<Prediction>>? OracleByEpoch { get; init; }
     public double Seconds { get; init; }
@@ -87,10 +89,11 @@ public static class FoldTrainer
         int totalSteps = stepsPerEpoch * o.Epochs, warmupSteps = stepsPerEpoch * o.WarmupEpochs;
 
         var losses = new List<double>();
+        var trainAccuracy = new List<double>();
         var oracle = o.Oracle && test.Count > 0 ? new List<IReadOnlyList<Prediction>>() : null;
         int startEpoch = 0;
         string ckpt = Path.Combine(foldDir, CheckpointFile);
-        if (File.Exists(ckpt)) startEpoch = RestoreCheckpoint(ckpt, model, opt, losses, oracle);
+        if (File.Exists(ckpt)) startEpoch = RestoreCheckpoint(ckpt, model, opt, losses, trainAccuracy, oracle);
 
         int clipSize = data.Frames * data.Channels * data.Size * data.Size;
         var batchBuffer = new float[o.BatchSize * clipSize];
@@ -106,7 +109,7 @@ public static class FoldTrainer
                 (order[i], order[j]) = (order[j], order[i]);
             }
             double lossSum = 0;
-            int seen = 0;
+            int seen = 0, right = 0;
             for (int s = 0; s < stepsPerEpoch; s++)
             {
                 int b = Math.Min(o.BatchSize, train.Count - s * o.BatchSize);
@@ -124,7 +127,8 @@ public static class FoldTrainer
                 using (new TensorScope())
                 {
                     var x = Tensor.FromSpan(batchBuffer.AsSpan(0, b * clipSize), [b, data.Frames, data.Channels, data.Size, data.Size], device);
-                    var loss = Tensor.CrossEntropy(model.Forward(x), labels, classWeights, o.LabelSmoothing);
+                    var logits = model.Forward(x);
+                    var loss = Tensor.CrossEntropy(logits, labels, classWeights, o.LabelSmoothing);
                     loss.Backward();
                     if (o.ClipNorm > 0) opt.ClipGradNorm(o.ClipNorm);
                     opt.Step();
@@ -133,17 +137,19 @@ public static class FoldTrainer
                     if (!float.IsFinite(l)) throw new InvalidOperationException($"fold {testSubject}, epoch {epoch + 1}: the loss is {l}; lower the learning rate (now {o.LearningRate.ToString(CultureInfo.InvariantCulture)})");
                     lossSum += l * b;
                     seen += b;
+                    right += CountRight(logits.ToArray(), labels);
                 }
             }
             double epochLoss = lossSum / seen;
             losses.Add(epochLoss);
+            trainAccuracy.Add(right / (double)seen);
             oracle?.Add(Predict(model, test, data, device, o.BatchSize));
-            SaveCheckpoint(ckpt, model, opt, epoch, losses, oracle);
+            SaveCheckpoint(ckpt, model, opt, epoch, losses, trainAccuracy, oracle);
             double seconds = watch.Elapsed.TotalSeconds;
             progress?.OnEpoch(testSubject, foldIndex, folds, epoch + 1, o.Epochs, epochLoss, seconds);
             log?.WriteLine(JsonSerializer.Serialize(new
             {
-                fold = testSubject, epoch = epoch + 1, loss = Math.Round(epochLoss, 6), lr = opt.LearningRate, seconds = Math.Round(seconds, 2),
+                fold = testSubject, epoch = epoch + 1, loss = Math.Round(epochLoss, 6), train_accuracy = Math.Round(trainAccuracy[^1], 4), lr = opt.LearningRate, seconds = Math.Round(seconds, 2),
                 oracle_test_accuracy = oracle is null ? (double?)null : Math.Round(oracle[^1].Count(p => p.Label == p.Predicted) / (double)test.Count, 4),
             }));
             log?.Flush();
@@ -153,10 +159,24 @@ public static class FoldTrainer
         var result = new FoldResult
         {
             Subject = testSubject, Epochs = o.Epochs, TrainSubjects = trainSubjects, Predictions = Predict(model, test, data, device, o.BatchSize),
-            EpochLoss = losses, OracleByEpoch = oracle, Seconds = watch.Elapsed.TotalSeconds,
+            EpochLoss = losses, EpochTrainAccuracy = trainAccuracy, OracleByEpoch = oracle, Seconds = watch.Elapsed.TotalSeconds,
         };
         WriteJsonAtomic(Path.Combine(foldDir, ResultFile), result);
         return result;
+    }
+
+    /// <summary>How many rows of logits [B, K] have their arg-max at the label.</summary>
+    private static int CountRight(float[] logits, int[] labels)
+    {
+        int k = logits.Length / labels.Length, right = 0;
+        for (int i = 0; i < labels.Length; i++)
+        {
+            var row = logits.AsSpan(i * k, k);
+            int arg = 0;
+            for (int c = 1; c < k; c++) if (row[c] > row[arg]) arg = c;
+            if (arg == labels[i]) right++;
+        }
+        return right;
     }
 
     /// <summary>Class weights N/(C·n_c) over the training clips (0 for a class with no training clip).</summary>
@@ -198,7 +218,7 @@ public static class FoldTrainer
         return result;
     }
 
-    private static void SaveCheckpoint(string path, SlsttModel model, Optimizer opt, int epoch, List<double> losses, List<IReadOnlyList<Prediction>>? oracle)
+    private static void SaveCheckpoint(string path, SlsttModel model, Optimizer opt, int epoch, List<double> losses, List<double> trainAccuracy, List<IReadOnlyList<Prediction>>? oracle)
     {
         var arrays = model.NamedParameters().Select(p => new NamedArray("model." + p.Name, p.Value.Shape, p.Value.ToArray()))
             .Concat(opt.State().Select(s => new NamedArray("optimizer." + s.Name, s.Value.Shape, s.Value.ToArray())));
@@ -207,6 +227,7 @@ public static class FoldTrainer
             ["epoch"] = epoch.ToString(CultureInfo.InvariantCulture),
             ["optimizer_step"] = opt.StepCount.ToString(CultureInfo.InvariantCulture),
             ["losses"] = JsonSerializer.Serialize(losses),
+            ["train_accuracy"] = JsonSerializer.Serialize(trainAccuracy),
             ["microexpr.config"] = JsonSerializer.Serialize(model.Config),
         };
         if (oracle != null) meta["oracle"] = JsonSerializer.Serialize(oracle);
@@ -214,7 +235,7 @@ public static class FoldTrainer
     }
 
     /// <summary>Loads model and optimizer state; returns the epoch to continue from.</summary>
-    private static int RestoreCheckpoint(string path, SlsttModel model, Optimizer opt, List<double> losses, List<IReadOnlyList<Prediction>>? oracle)
+    private static int RestoreCheckpoint(string path, SlsttModel model, Optimizer opt, List<double> losses, List<double> trainAccuracy, List<IReadOnlyList<Prediction>>? oracle)
     {
         var (arrays, meta) = Safetensors.Read(path);
         if (meta.TryGetValue("microexpr.config", out var cj) && Weights.ParseConfig(path, cj) is { } saved && saved.Differences(model.Config) is { Count: > 0 } diff)
@@ -239,11 +260,12 @@ public static class FoldTrainer
         try
         {
             losses.AddRange(meta.TryGetValue("losses", out var lj) ? JsonSerializer.Deserialize<List<double>>(lj) ?? [] : []);
+            if (meta.TryGetValue("train_accuracy", out var aj)) trainAccuracy.AddRange(JsonSerializer.Deserialize<List<double>>(aj) ?? []);
             if (oracle != null && meta.TryGetValue("oracle", out var oj)) oracle.AddRange(JsonSerializer.Deserialize<List<List<Prediction>>>(oj) ?? []);
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{path}: checkpoint field 'losses' or 'oracle' is not valid JSON ({e.Message}); delete the checkpoint to restart the fold", e);
+            throw new InvalidDataException($"{path}: checkpoint field 'losses', 'train_accuracy' or 'oracle' is not valid JSON ({e.Message}); delete the checkpoint to restart the fold", e);
         }
         return epoch + 1;
     }

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using OpenCvSharp;
 
 namespace MicroExpr.Training;
 
@@ -83,61 +82,49 @@ public static class Report
         return sb.ToString();
     }
 
-    /// <summary>A heat map of the confusion matrix with counts and row-normalised shading.</summary>
+    /// <summary>
+    /// The confusion matrix [C, C] (rows: true class, columns: predicted) as a heat map with the count in every
+    /// cell and the class names on both axes; shading is row-normalised (the recall of each true class).
+    /// </summary>
     public static void DrawConfusion(string path, int[,] cm, IReadOnlyList<string> names)
     {
-        int k = names.Count, cell = 90, left = 150, top = 70;
-        using var img = new Mat(new Size(left + k * cell + 20, top + k * cell + 60), MatType.CV_8UC3, Scalar.White);
-        Cv2.PutText(img, "true \\ predicted", new Point(10, 30), HersheyFonts.HersheySimplex, 0.6, Scalar.Black, 1, LineTypes.AntiAlias);
+        int k = names.Count;
+        var shade = new double[k, k];
         for (int r = 0; r < k; r++)
         {
             int rowSum = Enumerable.Range(0, k).Sum(c => cm[r, c]);
-            Cv2.PutText(img, Trim(names[r]), new Point(10, top + r * cell + cell / 2 + 5), HersheyFonts.HersheySimplex, 0.5, Scalar.Black, 1, LineTypes.AntiAlias);
-            for (int c = 0; c < k; c++)
-            {
-                double frac = rowSum == 0 ? 0 : cm[r, c] / (double)rowSum;
-                var color = new Scalar(255 - 200 * frac, 255 - 120 * frac, 255 - 30 * frac);
-                var rect = new Rect(left + c * cell, top + r * cell, cell, cell);
-                Cv2.Rectangle(img, rect, color, -1);
-                Cv2.Rectangle(img, rect, new Scalar(160, 160, 160), 1);
-                Cv2.PutText(img, cm[r, c].ToString(CultureInfo.InvariantCulture), new Point(rect.X + cell / 2 - 12, rect.Y + cell / 2 + 8),
-                    HersheyFonts.HersheySimplex, 0.8, frac > 0.6 ? Scalar.White : Scalar.Black, 2, LineTypes.AntiAlias);
-            }
+            for (int c = 0; c < k; c++) shade[r, c] = rowSum == 0 ? 0 : cm[r, c] / (double)rowSum;
         }
-        for (int c = 0; c < k; c++)
-            Cv2.PutText(img, Trim(names[c]), new Point(left + c * cell + 5, top - 10), HersheyFonts.HersheySimplex, 0.5, Scalar.Black, 1, LineTypes.AntiAlias);
-        Cv2.ImWrite(path, img);
+        var labels = names.Select(Trim).ToList();
+        Plots.Heatmap(path, "confusion matrix (shade: share of the true class)", cm, labels, labels, "true class", "predicted class", shade);
     }
 
     private static string Trim(string s) => s.Length > 12 ? s[..12] : s;
 
-    /// <summary>Training loss per epoch: one thin line per fold, the mean in bold.</summary>
+    /// <summary>
+    /// Training curves: loss per epoch and training accuracy per epoch (thin: folds, bold: mean over the folds that
+    /// reached that epoch). With --oracle, the test subject's accuracy per epoch is drawn too, labelled as such.
+    /// </summary>
     public static void DrawCurves(string path, IReadOnlyList<FoldResult> folds)
     {
-        int w = 640, h = 400, left = 60, right = 20, top = 30, bottom = 50;
-        using var img = new Mat(new Size(w, h), MatType.CV_8UC3, Scalar.White);
-        var series = folds.Where(f => f.EpochLoss.Count > 0).Select(f => f.EpochLoss).ToList();
-        Cv2.PutText(img, "training loss per epoch (thin: folds, bold: mean)", new Point(left, 20), HersheyFonts.HersheySimplex, 0.5, Scalar.Black, 1, LineTypes.AntiAlias);
-        if (series.Count > 0)
-        {
-            int epochs = series.Max(s => s.Count);
-            double max = series.SelectMany(s => s).Where(double.IsFinite).DefaultIfEmpty(1).Max();
-            max = max <= 0 ? 1 : max * 1.05;
-            Point P(int e, double v) => new(left + (epochs == 1 ? 0 : e * (w - left - right) / (epochs - 1)), h - bottom - (int)(v / max * (h - top - bottom)));
-            Cv2.Line(img, new Point(left, h - bottom), new Point(w - right, h - bottom), Scalar.Black, 1);
-            Cv2.Line(img, new Point(left, top), new Point(left, h - bottom), Scalar.Black, 1);
-            for (int i = 0; i <= 4; i++)
-            {
-                double v = max * i / 4;
-                var p = P(0, v);
-                Cv2.PutText(img, v.ToString("F2", CultureInfo.InvariantCulture), new Point(5, p.Y + 4), HersheyFonts.HersheySimplex, 0.4, Scalar.Black, 1, LineTypes.AntiAlias);
-            }
-            Cv2.PutText(img, $"epoch (1..{epochs})", new Point(w / 2 - 40, h - 15), HersheyFonts.HersheySimplex, 0.5, Scalar.Black, 1, LineTypes.AntiAlias);
-            foreach (var s in series)
-                for (int e = 1; e < s.Count; e++) Cv2.Line(img, P(e - 1, s[e - 1]), P(e, s[e]), new Scalar(200, 170, 140), 1, LineTypes.AntiAlias);
-            var mean = Enumerable.Range(0, epochs).Select(e => series.Where(s => s.Count > e).Average(s => s[e])).ToList();
-            for (int e = 1; e < mean.Count; e++) Cv2.Line(img, P(e - 1, mean[e - 1]), P(e, mean[e]), new Scalar(150, 60, 0), 3, LineTypes.AntiAlias);
-        }
-        Cv2.ImWrite(path, img);
+        static Plots.Line Series(string? label, IReadOnlyList<double> y, bool bold = false, string? color = null) =>
+            new(label, Enumerable.Range(1, y.Count).Select(e => (double)e).ToArray(), y, bold, color);
+        static IReadOnlyList<double> Mean(IReadOnlyList<IReadOnlyList<double>> series) =>
+            Enumerable.Range(0, series.Count == 0 ? 0 : series.Max(s => s.Count))
+                .Select(e => series.Where(s => s.Count > e && double.IsFinite(s[e])).Select(s => s[e]).DefaultIfEmpty(double.NaN).Average()).ToArray();
+
+        var lossSeries = folds.Where(f => f.EpochLoss.Count > 0).Select(f => f.EpochLoss).ToList();
+        var loss = lossSeries.Select((s, i) => Series(i == 0 ? "folds" : null, s, color: "#4c72b0")).ToList();
+        if (lossSeries.Count > 0) loss.Add(Series("mean", Mean(lossSeries), bold: true, color: "#1f3d73"));
+
+        var accSeries = folds.Where(f => f.EpochTrainAccuracy.Count > 0).Select(f => f.EpochTrainAccuracy).ToList();
+        var acc = accSeries.Select((s, i) => Series(i == 0 ? "train, folds" : null, s, color: "#55a868")).ToList();
+        if (accSeries.Count > 0) acc.Add(Series("train, mean", Mean(accSeries), bold: true, color: "#2d6b3c"));
+        var oracle = folds.Where(f => f.OracleByEpoch is { Count: > 0 } && f.Predictions.Count > 0)
+            .Select(f => (IReadOnlyList<double>)f.OracleByEpoch!.Select(ps => ps.Count == 0 ? double.NaN : ps.Count(p => p.Label == p.Predicted) / (double)ps.Count).ToArray())
+            .ToList();
+        if (oracle.Count > 0) acc.Add(Series("test subject (oracle view), mean", Mean(oracle), bold: true, color: "#c44e52"));
+
+        Plots.Curves(path, loss, acc, $"training loss per epoch ({lossSeries.Count} folds)", "accuracy per epoch");
     }
 }
