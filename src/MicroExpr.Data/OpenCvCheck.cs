@@ -50,8 +50,8 @@ public static partial class OpenCvCheck
         ["libstdc++.so.6"] = "libstdc++6",
     };
 
-    /// <summary>"libgtk-3.so.0: cannot open shared object file", as .NET lists each name that dlopen refused.</summary>
-    [GeneratedRegex(@"([A-Za-z0-9_.+-]+\.so(?:\.[0-9]+)*): cannot open shared object file")]
+    /// <summary>"libgtk-3.so.0: cannot open shared object file" (or "file too short", ...): .NET lists each name dlopen refused.</summary>
+    [GeneratedRegex(@"([A-Za-z0-9_.+-]+\.so(?:\.[0-9]+)*): [a-z]")]
     private static partial Regex MissingLibrary();
 
     /// <summary>
@@ -82,7 +82,7 @@ public static partial class OpenCvCheck
         string fix = packages.Count > 0 ? $"install it with: sudo apt-get install {string.Join(' ', packages)}" : "";
         if (unknown.Count > 0)
             fix += (fix.Length > 0 ? "; " : "") + $"find the package of {string.Join(", ", unknown)} with 'apt-file search {unknown[0]}' and install it with sudo apt-get install";
-        return $"OpenCV's native library needs {libraries}, which is missing on this system; {fix}";
+        return $"OpenCV's native library needs {libraries}, which is missing (or unusable) on this system; {fix}";
     }
 
     /// <summary>The load failure in <paramref name="e"/>'s chain: OpenCvSharpExtern's DllNotFoundException, or an OpenCvSharp type initialiser.</summary>

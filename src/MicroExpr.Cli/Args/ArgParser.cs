@@ -241,15 +241,15 @@ internal static class ArgParser
         var byName = scl.Options.ToDictionary(o => o.Option.Name, o => (o.Spec, o.Option), StringComparer.Ordinal);
         var tokens = result.Tokens;
         var unmatched = new HashSet<string>(result.UnmatchedTokens, StringComparer.Ordinal);
-        var seen = new HashSet<OptionSpec>();
         for (int i = 0; i < tokens.Count; i++)
         {
             var token = tokens[i];
             if (token.Type == TokenType.Option && byName.TryGetValue(token.Value, out var known))
             {
                 var (spec, option) = known;
-                if (!seen.Add(spec)) return $"option --{spec.Name} was given more than once";
                 var r = result.GetResult(option);
+                // Both occurrences land in one result, whose arity error would otherwise speak of a missing value.
+                if (r is { IdentifierTokenCount: > 1 }) return $"option --{spec.Name} was given more than once";
                 var error = result.Errors.FirstOrDefault(e => e.SymbolResult is ArgumentResult a && a.Parent == r || e.SymbolResult == r);
                 if (error is not null)
                 {
