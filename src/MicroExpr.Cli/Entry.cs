@@ -32,40 +32,37 @@ internal static class Entry
         }
         catch (CliUsageException e)
         {
-            Console.Error.WriteLine($"microexpr: {e.Message}");
-            return Usage;
+            return Report(e.Message, Usage, null);
         }
         catch (Exception e) when (OpenCvCheck.Describe(e) is { } line)
         {
-            Console.Error.WriteLine($"microexpr: {line}");
-            Debug(e);
-            return Failed;
+            return Report(line, Failed, e);
         }
         catch (Exception e) when (e is IOException or InvalidDataException or ArgumentException or InvalidOperationException
                                    or UnauthorizedAccessException or NotSupportedException)
         {
             // The message names the file and the problem; the stack trace would only hide it.
-            Console.Error.WriteLine($"microexpr: {e.Message}");
-            Debug(e);
-            return Failed;
+            return Report(e.Message, Failed, e);
         }
         catch (Exception e)
         {
             var inner = e is AggregateException { InnerExceptions.Count: 1 } a ? a.InnerExceptions[0] : e;
-            Console.Error.WriteLine($"microexpr: unexpected error: {inner.GetType().Name}: {OneLine(inner.Message)} " +
-                                    $"(a bug: please report it; {DebugVariable}=1 prints the stack trace)");
-            Debug(e);
-            return Failed;
+            return Report($"unexpected error: {inner.GetType().Name}: {OneLine(inner.Message)} (a bug: please report it; {DebugVariable}=1 prints the stack trace)",
+                Failed, e);
         }
+    }
+
+    /// <summary>Clears a progress bar still drawn, prints the one line (and the trace when asked for), returns the exit code.</summary>
+    static int Report(string line, int code, Exception? e)
+    {
+        Output.ProgressLine.StopAll();
+        Console.Error.WriteLine($"microexpr: {line}");
+        if (e != null && Environment.GetEnvironmentVariable(DebugVariable) is "1" or "true") Console.Error.WriteLine(e);
+        return code;
     }
 
     /// <summary>Set to 1 to print the stack trace of an error after its one-line message.</summary>
     public const string DebugVariable = "MICROEXPR_DEBUG";
-
-    static void Debug(Exception e)
-    {
-        if (Environment.GetEnvironmentVariable(DebugVariable) is "1" or "true") Console.Error.WriteLine(e);
-    }
 
     static string OneLine(string message) => string.Join(' ', message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 

@@ -54,6 +54,17 @@ internal sealed class ProgressLine(bool? enabled = null) : IDisposable
             stop = null;
         }
         running?.Join();
+        lock (Shown) Shown.Remove(this);
+    }
+
+    static readonly HashSet<ProgressLine> Shown = [];
+
+    /// <summary>Removes every bar still drawn, before an error line is printed (the command that drew it has ended).</summary>
+    public static void StopAll()
+    {
+        ProgressLine[] shown;
+        lock (Shown) shown = [.. Shown];
+        foreach (var line in shown) line.Stop();
     }
 
     public void Dispose() => Stop();
@@ -93,6 +104,7 @@ internal sealed class ProgressLine(bool? enabled = null) : IDisposable
         started.Wait();
         thread = t;
         stop = done;
+        lock (Shown) Shown.Add(this);
         // A terminal that refused the live display: a task that is drawn nowhere still takes the reports.
         return task = created ?? new ProgressTask(0, text, total, autoStart: true);
     }

@@ -10,23 +10,8 @@ namespace MicroExpr.Tests.Cli;
 [NonParallelizable]
 public class CliEntryTests
 {
-    private static (int Code, string Out, string Err) Run(string[] args, Func<IReadOnlyList<string>, int>? dispatch = null)
-    {
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        var o = new StringWriter();
-        var e = new StringWriter();
-        Console.SetOut(o);
-        Console.SetError(e);
-        try
-        {
-            return (dispatch is null ? Entry.Run(args) : Entry.Run(args, dispatch), o.ToString(), e.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    private static (int Code, string Out, string Err) Run(string[] args, Func<IReadOnlyList<string>, int>? dispatch = null) =>
+        ConsoleCapture.Run(() => dispatch is null ? Entry.Run(args) : Entry.Run(args, dispatch));
 
     private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
