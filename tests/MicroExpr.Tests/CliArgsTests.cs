@@ -3,7 +3,7 @@ using MicroExpr.Cli.Args;
 
 namespace MicroExpr.Tests;
 
-/// <summary>The hand-written argument parser of the <c>microexpr</c> command line.</summary>
+/// <summary>The argument parser of the <c>microexpr</c> command line (System.CommandLine under the command specs).</summary>
 public class CliArgsTests
 {
     static readonly CommandSpec Command = new("bench test", "a command for tests",
@@ -116,10 +116,60 @@ public class CliArgsTests
     public void HelpTextListsEveryOptionWithItsDefault()
     {
         string help = Command.HelpText();
-        Assert.That(help, Does.Contain("usage: microexpr bench test"));
-        Assert.That(help, Does.Contain("--n N"));
+        Assert.That(help, Does.Contain("microexpr bench test [options]"));
+        Assert.That(help, Does.Contain("--n <N>"));
         Assert.That(help, Does.Contain("(default 50)"));
         Assert.That(help, Does.Contain("--json"));
+    }
+
+    [Test]
+    public void EveryKindTakesTheEqualsForm()
+    {
+        var parsed = Parse("--eps=0.5", "--name=x", "--json=true");
+        Assert.That(parsed.Float("eps", 0), Is.EqualTo(0.5));
+        Assert.That(parsed.Text("name"), Is.EqualTo("x"));
+        Assert.That(parsed.Switch("json"), Is.True);
+    }
+
+    [Test]
+    public void ANegativeNumberIsAValueNotAnOption()
+    {
+        Assert.That(UsageError("--eps", "-1"), Does.Contain("--eps expects a number >= 0, got '-1'"));
+        Assert.That(UsageError("--threads", "-3"), Does.Contain("--threads expects an integer >= 1, got '-3'"));
+    }
+
+    [Test]
+    public void RepeatedSwitchIsRefused()
+    {
+        Assert.That(UsageError("--json", "--json"), Does.Contain("--json was given more than once"));
+    }
+
+    [Test]
+    public void HelpWinsOverOtherErrors()
+    {
+        Assert.That(Parse("--n", "x", "--help").Help, Is.True);
+        Assert.That(Parse("--bogus", "-h").Help, Is.True);
+    }
+
+    [Test]
+    public void AFarTypoGetsNoSuggestion()
+    {
+        string message = UsageError("--frobnicate");
+        Assert.That(message, Does.Contain("unknown option '--frobnicate'"));
+        Assert.That(message, Does.Not.Contain("did you mean"));
+    }
+
+    [Test]
+    public void AResponseFileIsJustAValue()
+    {
+        Assert.That(Parse("--name", "@args.txt").Text("name"), Is.EqualTo("@args.txt"));
+    }
+
+    [Test]
+    public void UnknownCommandSuggestsTheNearestOne()
+    {
+        var e = Assert.Throws<CliUsageException>(() => Entry.Dispatch(["trian"]))!;
+        Assert.That(e.Message, Does.Contain("unknown command 'trian' (did you mean train?)"));
     }
 
     [Test]

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.CommandLine;
 using System.Text.Json;
 using ILGPU;
 using ILGPU.Runtime;
@@ -14,7 +15,7 @@ namespace MicroExpr.GpuCheck;
 /// <summary>
 /// Checks every ILGPU kernel against its CPU reference, then times it (llm.c dev/cuda style harness); then times a training
 /// step of the bench model and of slstt-b16 (<see cref="TrainStepSuite"/>).
-/// Options: <see cref="Usage"/> (--help). --device cpu runs the train step only (the kernel suites need an ILGPU accelerator);
+/// Options: --help lists them. --device cpu runs the train step only (the kernel suites need an ILGPU accelerator);
 /// --quick is for ILGPU's CPU accelerator, which takes minutes for one slstt-bench step: small kernel shapes, and the train step
 /// on slstt-tiny.
 /// Kernel timing: warm-up, then the median of ≥ 20 samples; each sample is a batch of launches (sized to take ≥ ~1 ms)
@@ -22,58 +23,49 @@ namespace MicroExpr.GpuCheck;
 /// </summary>
 public static class Program
 {
-    private const string Usage = """
-        usage: MicroExpr.GpuCheck [--device cuda|ilgpu-cpu|cpu] [--kernels | --train-step] [--quick] [--json] [--runs N]
-                                  [--train-models preset:BxT,...] [--steps N] [--warmup N] [--budget-s S] [--threads N]
-          --device        cuda (default), ilgpu-cpu (ILGPU's CPU accelerator: slow, use --quick) or cpu (SIMD CPU backend: train step only)
-          --kernels       only the kernel suites;  --train-step  only the train step (default: both, kernels first)
-          --quick         small kernel shapes; train step on slstt-tiny:2x2, 1 warm-up and 2 timed steps
-          --json          also print one JSON line per result
-          --runs N        timing samples per kernel (>= 20, default 25)
-          --train-models  preset:BxT list (default slstt-bench:8x8,slstt-b16:32x8)
-          --steps N       timed training steps (default 20);  --warmup N  warm-up steps at least (default 3, and 2 s)
-          --budget-s S    per model, time fewer steps (not under 5) if they would take over S s (default 150; 0: off)
-          --threads N     threads of the SIMD CPU backend (default: all logical cores)
-        """;
+    /// <summary>The options (System.CommandLine: help, typed values, "did you mean" for typos, exit code 2 for a wrong line).</summary>
+    private static readonly Option<string> DeviceOption = new Option<string>("--device")
+    {
+        Description = "cuda, ilgpu-cpu (ILGPU's CPU accelerator: slow, use --quick) or cpu (SIMD CPU backend: train step only)",
+        DefaultValueFactory = _ => "cuda",
+    }.AcceptOnlyFromAmong("cuda", "ilgpu-cpu", "cpu");
+    private static readonly Option<bool> KernelsOption = new("--kernels") { Description = "only the kernel suites (default: kernel suites, then the train step)" };
+    private static readonly Option<bool> TrainStepOption = new("--train-step") { Description = "only the train step" };
+    private static readonly Option<bool> QuickOption = new("--quick") { Description = "small kernel shapes; train step on slstt-tiny:2x2, 1 warm-up and 2 timed steps" };
+    private static readonly Option<bool> JsonOption = new("--json") { Description = "also print one JSON line per result" };
+    private static readonly Option<int> RunsOption = new("--runs") { Description = "timing samples per kernel (at least 20)", DefaultValueFactory = _ => 25, HelpName = "N" };
+    private static readonly Option<string?> TrainModelsOption = new("--train-models") { Description = "preset:BxT list (default slstt-bench:8x8,slstt-b16:32x8)", HelpName = "LIST" };
+    private static readonly Option<int?> StepsOption = new("--steps") { Description = "timed training steps (default 20; --quick: 2)", HelpName = "N" };
+    private static readonly Option<int?> WarmupOption = new("--warmup") { Description = "warm-up steps at least, and 2 s (default 3; --quick: 1)", HelpName = "N" };
+    private static readonly Option<double> BudgetOption = new("--budget-s")
+    {
+        Description = "per model, time fewer steps (not under 5) if they would take over S s (0: off)", DefaultValueFactory = _ => 150, HelpName = "S",
+    };
+    private static readonly Option<int?> ThreadsOption = new("--threads") { Description = "threads of the SIMD CPU backend (default: all logical cores)", HelpName = "N" };
+
+    private static RootCommand BuildCommand() => new("Checks every ILGPU kernel against its CPU reference and times it, then times a training step of the bench model and of slstt-b16.")
+    {
+        DeviceOption, KernelsOption, TrainStepOption, QuickOption, JsonOption, RunsOption, TrainModelsOption, StepsOption, WarmupOption, BudgetOption, ThreadsOption,
+    };
 
     public static int Main(string[] args)
     {
-        string device = "cuda";
-        bool quick = false, json = false, kernelsOnly = false, trainOnly = false;
-        int runs = 25, steps = -1, warmupSteps = -1;
-        double budget = 150;
-        string? trainModels = null;
-        try
+        var parsed = BuildCommand().Parse(args);
+        if (parsed.Errors.Count > 0)
         {
-            for (int i = 0; i < args.Length; i++)
-            {
-                switch (args[i])
-                {
-                    case "--device" when i + 1 < args.Length: device = args[++i]; break;
-                    case "--quick": quick = true; break;
-                    case "--json": json = true; break;
-                    case "--kernels": kernelsOnly = true; break;
-                    case "--train-step": trainOnly = true; break;
-                    case "--runs" when i + 1 < args.Length: runs = Math.Max(20, int.Parse(args[++i], CultureInfo.InvariantCulture)); break;
-                    case "--steps" when i + 1 < args.Length: steps = Math.Max(1, int.Parse(args[++i], CultureInfo.InvariantCulture)); break;
-                    case "--warmup" when i + 1 < args.Length: warmupSteps = Math.Max(0, int.Parse(args[++i], CultureInfo.InvariantCulture)); break;
-                    case "--budget-s" when i + 1 < args.Length: budget = Math.Max(0, double.Parse(args[++i], CultureInfo.InvariantCulture)); break;
-                    case "--threads" when i + 1 < args.Length: CpuThreads.Count = Math.Max(1, int.Parse(args[++i], CultureInfo.InvariantCulture)); break;
-                    case "--train-models" when i + 1 < args.Length: trainModels = args[++i]; break;
-                    case "-h" or "--help":
-                        Console.WriteLine(Usage);
-                        return 0;
-                    default:
-                        Console.Error.WriteLine($"error: unknown argument '{args[i]}' (try --help)");
-                        return 2;
-                }
-            }
-        }
-        catch (FormatException e)
-        {
-            Console.Error.WriteLine($"error: {e.Message} (try --help)");
+            foreach (var error in parsed.Errors) Console.Error.WriteLine($"error: {error.Message} (try --help)");
             return 2;
         }
+        if (parsed.Action is not null) return parsed.Invoke(); // --help, --version
+        string device = parsed.GetValue(DeviceOption)!;
+        bool quick = parsed.GetValue(QuickOption), json = parsed.GetValue(JsonOption);
+        bool kernelsOnly = parsed.GetValue(KernelsOption), trainOnly = parsed.GetValue(TrainStepOption);
+        int runs = Math.Max(20, parsed.GetValue(RunsOption));
+        int steps = parsed.GetValue(StepsOption) is { } s ? Math.Max(1, s) : -1;
+        int warmupSteps = parsed.GetValue(WarmupOption) is { } w ? Math.Max(0, w) : -1;
+        double budget = Math.Max(0, parsed.GetValue(BudgetOption));
+        if (parsed.GetValue(ThreadsOption) is { } threads) CpuThreads.Count = Math.Max(1, threads);
+        string? trainModels = parsed.GetValue(TrainModelsOption);
         if (device is not ("cuda" or "ilgpu-cpu" or "cpu"))
         {
             Console.Error.WriteLine($"error: unknown device '{device}' (cuda, ilgpu-cpu or cpu)");

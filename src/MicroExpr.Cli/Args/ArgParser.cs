@@ -1,5 +1,7 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Parsing;
 using System.Globalization;
-using System.Text;
 
 namespace MicroExpr.Cli.Args;
 
@@ -37,25 +39,12 @@ internal sealed record CommandSpec(string Name, string Summary, IReadOnlyList<Op
 {
     public OptionSpec? Find(string name) => Options.FirstOrDefault(o => o.Name == name);
 
-    /// <summary>The text printed by <c>--help</c>.</summary>
+    /// <summary>The text printed by <c>--help</c>: System.CommandLine's help (description, usage, options with defaults).</summary>
     public string HelpText()
     {
-        var sb = new StringBuilder();
-        sb.Append("usage: microexpr ").Append(Name);
-        if (Options.Count > 0) sb.Append(" [options]");
-        sb.AppendLine().AppendLine().AppendLine(Summary);
-        if (Description != null) sb.AppendLine().AppendLine(Description.TrimEnd());
-        var all = Options.Append(new OptionSpec("help", OptionKind.Switch, "show this help")).ToList();
-        var left = all.Select(o => o.Kind == OptionKind.Switch ? $"--{o.Name}" : $"--{o.Name} {o.ValueName}").ToList();
-        int width = left.Max(s => s.Length) + 2;
-        sb.AppendLine().AppendLine("options:");
-        for (int i = 0; i < all.Count; i++)
-        {
-            sb.Append("  ").Append(left[i].PadRight(width)).Append(all[i].Help);
-            if (all[i].Default != null) sb.Append(" (default ").Append(all[i].Default).Append(')');
-            sb.AppendLine();
-        }
-        return sb.ToString();
+        var text = new StringWriter();
+        SclCommand.Build(this).Command.Parse(["--help"]).Invoke(new InvocationConfiguration { Output = text, Error = text });
+        return text.ToString();
     }
 }
 
@@ -70,6 +59,9 @@ internal sealed class ParsedArgs
     /// <summary>True when <c>--help</c> or <c>-h</c> was given: the command prints help and does nothing else.</summary>
     public bool Help { get; internal set; }
 
+    /// <summary>System.CommandLine's parse of the command line (null for help and for a completion probe).</summary>
+    internal ParseResult? Result { get; init; }
+
     internal void Set(string name, object value) => values[name] = value;
 
     public bool Has(string name) => values.ContainsKey(name);
@@ -80,18 +72,137 @@ internal sealed class ParsedArgs
 }
 
 /// <summary>
-/// A small hand-written parser. Accepts <c>--name value</c>, <c>--name=value</c> and switches (<c>--json</c>, or
-/// <c>--json=true|false</c>); <c>-h</c>/<c>--help</c> anywhere asks for help. Refuses unknown options, missing or
-/// malformed values, repeated options and stray positional arguments, each with a message naming the option.
+/// A <see cref="CommandSpec"/> as a System.CommandLine <see cref="System.CommandLine.Command"/>: one typed
+/// <see cref="Option{T}"/> per spec (bool, int, double, string), its parents (<c>microexpr</c>, <c>bench</c>) for the
+/// usage line, and <c>-h</c>/<c>--help</c>. Integers and numbers are converted with the invariant culture and checked
+/// against <see cref="OptionSpec.Min"/> by a custom parser, so the error names the option, what was expected and the value.
+/// </summary>
+internal sealed class SclCommand
+{
+    public required Command Command { get; init; }
+    public required IReadOnlyList<(OptionSpec Spec, Option Option)> Options { get; init; }
+    public required HelpOption Help { get; init; }
+
+    /// <param name="root">The <c>microexpr</c> command to hang it in (tab completion's tree; a placeholder of the
+    /// same name is replaced), or null for a tree of its own.</param>
+    public static SclCommand Build(CommandSpec spec, Command? root = null)
+    {
+        // "bench gemm" is the command gemm inside bench inside microexpr: the parents only name the usage line.
+        var words = spec.Name.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Command parent = root ?? new Command("microexpr");
+        foreach (var word in words[..^1])
+        {
+            var group = parent.Subcommands.FirstOrDefault(c => c.Name == word);
+            if (group is null) parent.Subcommands.Add(group = new Command(word));
+            parent = group;
+        }
+        string description = spec.Description is null ? spec.Summary : spec.Summary + Environment.NewLine + Environment.NewLine + spec.Description.TrimEnd();
+        var command = new Command(words[^1], description);
+        if (parent.Subcommands.FirstOrDefault(c => c.Name == words[^1]) is { } placeholder) parent.Subcommands.Remove(placeholder);
+        parent.Subcommands.Add(command);
+
+        var options = new List<(OptionSpec, Option)>();
+        foreach (var o in spec.Options)
+        {
+            var option = Option(o);
+            option.Description = o.Help + (o.Default is null ? "" : $" (default {o.Default})");
+            command.Options.Add(option);
+            options.Add((o, option));
+        }
+        // Not HelpOption()'s "/h" and "/?": on Linux those are paths.
+        var help = new HelpOption("--help", "-h");
+        if (help.Action is HelpAction action) action.MaxWidth = ArgParser.HelpWidth();
+        command.Options.Add(help);
+        return new SclCommand { Command = command, Options = options, Help = help };
+    }
+
+    static Option Option(OptionSpec o)
+    {
+        string name = "--" + o.Name;
+        switch (o.Kind)
+        {
+            case OptionKind.Switch:
+                return new Option<bool>(name);
+            case OptionKind.Int:
+                return new Option<int>(name)
+                {
+                    HelpName = o.ValueName,
+                    CustomParser = r => Value(o, r, (string v, out int n) =>
+                        int.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out n) && n >= o.Min),
+                };
+            case OptionKind.Float:
+                return new Option<double>(name)
+                {
+                    HelpName = o.ValueName,
+                    CustomParser = r => Value(o, r, (string v, out double x) =>
+                        double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out x) && double.IsFinite(x) && x >= o.Min),
+                };
+            default:
+                return new Option<string>(name)
+                {
+                    HelpName = o.ValueName,
+                    CustomParser = r => Value(o, r, (string v, out string text) => (text = v).Length > 0),
+                };
+        }
+    }
+
+    delegate bool TryConvert<T>(string value, out T converted);
+
+    /// <summary>Converts the option's one token, or records an error that names the option and the value.</summary>
+    static T? Value<T>(OptionSpec o, ArgumentResult r, TryConvert<T> convert)
+    {
+        // A following "--something" is the next option, not this one's value; "-1" is a value.
+        if (r.Tokens.Count == 0 || r.Tokens[0].Value.StartsWith("--", StringComparison.Ordinal))
+        {
+            r.AddError($"option --{o.Name} expects {o.Expected}, but no value was given");
+            return default;
+        }
+        string value = r.Tokens[0].Value;
+        if (!convert(value, out var converted))
+            r.AddError(value.Length == 0
+                ? $"option --{o.Name} expects {o.Expected}, got an empty string"
+                : $"option --{o.Name} expects {o.Expected}, got '{value}'");
+        return converted;
+    }
+}
+
+/// <summary>
+/// Parses a command's options with System.CommandLine (<c>--name value</c>, <c>--name=value</c>, switches as
+/// <c>--json</c> or <c>--json=true|false</c>; <c>-h</c>/<c>--help</c> anywhere asks for help) and turns its errors into
+/// one message naming the option: unknown options (with the nearest known one), missing or malformed values, repeated
+/// options and stray positional arguments. No response files (<c>@file</c> is a value like any other).
 /// </summary>
 internal static class ArgParser
 {
+    internal static readonly ParserConfiguration Config = new() { EnablePosixBundling = false, ResponseFileTokenReplacer = null };
+
+    /// <summary>Help is wrapped to the terminal; redirected (a file, a test) it is not wrapped below 120 columns.</summary>
+    internal static int HelpWidth()
+    {
+        if (Console.IsOutputRedirected) return 120;
+        try
+        {
+            return Math.Max(80, Console.WindowWidth);
+        }
+        catch (IOException)
+        {
+            return 120;
+        }
+    }
+
     /// <summary>
     /// Parses <paramref name="args"/>; when they ask for help, prints the command's help and returns false (the command
     /// then ends with success), else returns true with the parsed options.
     /// </summary>
     public static bool ParseOrHelp(CommandSpec command, IReadOnlyList<string> args, out ParsedArgs parsed)
     {
+        if (Probing)
+        {
+            // Tab completion asks which options the command has: say, and let the command end without doing anything.
+            Probed = command;
+            parsed = new ParsedArgs { Help = true };
+            return false;
+        }
         parsed = Parse(command, args);
         if (!parsed.Help) return true;
         Console.Out.Write(command.HelpText());
@@ -100,101 +211,83 @@ internal static class ArgParser
 
     public static ParsedArgs Parse(CommandSpec command, IReadOnlyList<string> args)
     {
-        var result = new ParsedArgs();
+        var scl = SclCommand.Build(command);
+        var result = scl.Command.Parse(args, Config);
+        // Help clears the parse errors: "--n x --help" prints help, as "--help" alone does.
+        if (result.GetResult(scl.Help) is not null) return new ParsedArgs { Help = true };
+        if (Error(command, scl, result) is { } message) throw new CliUsageException(message);
+
+        var parsed = new ParsedArgs { Result = result };
+        foreach (var (spec, option) in scl.Options)
+        {
+            if (result.GetResult(option) is not { } r || r.Implicit) continue;
+            object? value = option switch
+            {
+                Option<bool> b => result.GetValue(b),
+                Option<int> i => result.GetValue(i),
+                Option<double> d => result.GetValue(d),
+                Option<string> s => result.GetValue(s),
+                _ => null,
+            };
+            if (value is not null) parsed.Set(spec.Name, value);
+        }
+        return parsed;
+    }
+
+    /// <summary>The first thing wrong with the command line, in the order of its tokens, or null.</summary>
+    static string? Error(CommandSpec command, SclCommand scl, ParseResult result)
+    {
         string hint = $"see 'microexpr {command.Name} --help'";
-        for (int i = 0; i < args.Count; i++)
+        var byName = scl.Options.ToDictionary(o => o.Option.Name, o => (o.Spec, o.Option), StringComparer.Ordinal);
+        var tokens = result.Tokens;
+        var unmatched = new HashSet<string>(result.UnmatchedTokens, StringComparer.Ordinal);
+        for (int i = 0; i < tokens.Count; i++)
         {
-            string arg = args[i];
-            if (arg is "-h" or "--help")
+            var token = tokens[i];
+            if (token.Type == TokenType.Option && byName.TryGetValue(token.Value, out var known))
             {
-                result.Help = true;
-                continue;
-            }
-            if (!arg.StartsWith("--", StringComparison.Ordinal) || arg.Length == 2)
-            {
-                if (arg.StartsWith('-') && arg.Length > 1)
-                    throw new CliUsageException($"unknown option '{arg}' for 'microexpr {command.Name}'; options are written --name; {hint}");
-                throw new CliUsageException($"unexpected argument '{arg}' for 'microexpr {command.Name}'; {hint}");
-            }
-
-            string body = arg[2..];
-            string name = body;
-            string? inline = null;
-            int eq = body.IndexOf('=');
-            if (eq >= 0)
-            {
-                name = body[..eq];
-                inline = body[(eq + 1)..];
-            }
-            if (name == "help")
-            {
-                result.Help = true;
-                continue;
-            }
-
-            var spec = command.Find(name)
-                ?? throw new CliUsageException($"unknown option '--{name}' for 'microexpr {command.Name}'{Suggest(command, name)}; {hint}");
-            if (result.Has(name))
-                throw new CliUsageException($"option --{name} was given more than once");
-
-            if (spec.Kind == OptionKind.Switch)
-            {
-                bool on = inline switch
+                var (spec, option) = known;
+                var r = result.GetResult(option);
+                // Both occurrences land in one result, whose arity error would otherwise speak of a missing value.
+                if (r is { IdentifierTokenCount: > 1 }) return $"option --{spec.Name} was given more than once";
+                var error = result.Errors.FirstOrDefault(e => e.SymbolResult is ArgumentResult a && a.Parent == r || e.SymbolResult == r);
+                if (error is not null)
                 {
-                    null => true,
-                    "true" or "1" => true,
-                    "false" or "0" => false,
-                    _ => throw new CliUsageException($"option --{name} is a switch: give it alone, or as --{name}=true / --{name}=false, not '{inline}'"),
-                };
-                result.Set(name, on);
+                    // Our parsers' messages name the option; System.CommandLine's own (a missing value) get the same shape.
+                    return error.Message.StartsWith("option --", StringComparison.Ordinal) ? error.Message
+                        : $"option --{spec.Name} expects {spec.Expected}, but no value was given";
+                }
                 continue;
             }
-
-            string value;
-            if (inline != null)
+            if (token.Type is TokenType.Argument && unmatched.Contains(token.Value))
             {
-                value = inline;
+                string arg = token.Value;
+                if (i > 0 && tokens[i - 1].Type == TokenType.Option && byName.TryGetValue(tokens[i - 1].Value, out var previous)
+                    && previous.Spec is { Kind: OptionKind.Switch } swSpec)
+                    return $"option --{swSpec.Name} is a switch: give it alone, or as --{swSpec.Name}=true / --{swSpec.Name}=false, not '{arg}'";
+                if (arg.StartsWith("--", StringComparison.Ordinal) && arg.Length > 2)
+                {
+                    string name = arg[2..].Split('=')[0];
+                    return $"unknown option '--{name}' for 'microexpr {command.Name}'{Suggest(name, command.Options.Select(o => o.Name), "--")}; {hint}";
+                }
+                if (arg.StartsWith('-') && arg.Length > 1 && !double.TryParse(arg, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
+                    return $"unknown option '{arg}' for 'microexpr {command.Name}'; options are written --name; {hint}";
+                return $"unexpected argument '{arg}' for 'microexpr {command.Name}'; {hint}";
             }
-            else
-            {
-                // A following "--something" is the next option, not this one's value; "-1" is a value.
-                if (i + 1 >= args.Count || args[i + 1].StartsWith("--", StringComparison.Ordinal))
-                    throw new CliUsageException($"option --{name} expects {spec.Expected}, but no value was given");
-                value = args[++i];
-            }
-            result.Set(name, Convert(spec, value));
         }
-        return result;
+        // Anything else System.CommandLine refused (not expected with these option kinds).
+        return result.Errors.Count > 0 ? $"{result.Errors[0].Message.TrimEnd('.')} ('microexpr {command.Name}'); {hint}" : null;
     }
 
-    static object Convert(OptionSpec spec, string value)
+    /// <summary>" (did you mean --threads?)" when one known name is within two edits of the typo.</summary>
+    internal static string Suggest(string typo, IEnumerable<string> known, string prefix)
     {
-        switch (spec.Kind)
-        {
-            case OptionKind.Int:
-                if (!int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int n) || n < spec.Min)
-                    throw new CliUsageException($"option --{spec.Name} expects {spec.Expected}, got '{value}'");
-                return n;
-            case OptionKind.Float:
-                if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) || !double.IsFinite(x) || x < spec.Min)
-                    throw new CliUsageException($"option --{spec.Name} expects {spec.Expected}, got '{value}'");
-                return x;
-            default:
-                if (value.Length == 0)
-                    throw new CliUsageException($"option --{spec.Name} expects {spec.Expected}, got an empty string");
-                return value;
-        }
-    }
-
-    /// <summary>" (did you mean --threads?)" when one known option is within two edits of the typo.</summary>
-    static string Suggest(CommandSpec command, string name)
-    {
-        var best = command.Options
-            .Select(o => (o.Name, Distance: Levenshtein(o.Name, name)))
-            .Where(t => t.Distance <= 2)
+        var best = known
+            .Select(name => (Name: name, Distance: Levenshtein(name, typo)))
+            .Where(t => t.Distance <= Math.Min(2, Math.Max(1, typo.Length / 2)))
             .OrderBy(t => t.Distance)
             .FirstOrDefault();
-        return best.Name != null ? $" (did you mean --{best.Name}?)" : "";
+        return best.Name != null ? $" (did you mean {prefix}{best.Name}?)" : "";
     }
 
     static int Levenshtein(string a, string b)
@@ -211,4 +304,10 @@ internal static class ArgParser
         }
         return prev[b.Length];
     }
+
+    /// <summary>Set while tab completion asks a command for its spec (<see cref="Completion"/>).</summary>
+    [ThreadStatic] internal static bool Probing;
+
+    /// <summary>The spec the probed command handed to <see cref="ParseOrHelp"/>.</summary>
+    [ThreadStatic] internal static CommandSpec? Probed;
 }

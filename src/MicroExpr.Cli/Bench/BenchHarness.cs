@@ -17,28 +17,19 @@ internal static class BenchHarness
     }
 }
 
-/// <summary>A one-line progress indicator on stderr, drawn only when stderr is a terminal (never in CI logs or pipes).</summary>
+/// <summary>
+/// The progress bar on stderr (<see cref="Output.ProgressLine"/>, Spectre.Console), drawn only when stderr is a terminal
+/// (never in CI logs or pipes).
+/// </summary>
 internal sealed class Progress
 {
-    readonly bool enabled = !Console.IsErrorRedirected;
-    int lastLength;
-    long lastDraw;
+    readonly Output.ProgressLine line = new();
 
-    public void Report(string text)
-    {
-        if (!enabled) return;
-        // At most ~20 redraws a second: a terminal is slow next to a microsecond kernel.
-        long now = Stopwatch.GetTimestamp();
-        if (lastLength > 0 && Stopwatch.GetElapsedTime(lastDraw, now).TotalMilliseconds < 50) return;
-        lastDraw = now;
-        Console.Error.Write("\r" + text.PadRight(lastLength));
-        lastLength = text.Length;
-    }
+    /// <summary>A phase without a known end (warm-up): a spinner.</summary>
+    public void Report(string text) => line.Report(text);
 
-    public void Clear()
-    {
-        if (!enabled || lastLength == 0) return;
-        Console.Error.Write("\r" + new string(' ', lastLength) + "\r");
-        lastLength = 0;
-    }
+    /// <summary><paramref name="done"/> of <paramref name="total"/> steps: a bar with the remaining time.</summary>
+    public void Report(string text, int done, int total) => line.Report(text, done, total);
+
+    public void Clear() => line.Stop();
 }

@@ -33,14 +33,27 @@ internal static class ProfileReport
             bool anyCeiling = ceilings.Gflops is not null || ceilings.Gbps is not null;
             double opsMs = group.Sum(s => s.TotalMs);
             o.WriteLine($"{group.Key.Device}, {OpProfiler.Describe(group.Key.Clock)}: {F(opsMs)} ms inside backend ops ({Pct(opsMs)} of the wall time)");
-            o.WriteLine($"{"op",-22} {"calls",7} {"total ms",10} {"mean us",10} {"share",7} {"GFLOP/s",9} {"GB/s",8}" + (anyCeiling ? $" {"% ceiling",10}" : ""));
+            var rows = new List<string[]>();
             foreach (var s in group)
             {
                 bool compute = ComputeBound(s.Kind);
                 double? ceiling = compute ? ceilings.Gflops : ceilings.Gbps;
                 string pct = ceiling is { } c ? R(100 * (compute ? s.Gflops : s.Gbps) / c) + (compute ? " F" : " M") : "-";
-                o.WriteLine($"{s.Kind,-22} {s.Calls,7} {F(s.TotalMs, 2),10} {F(s.MeanUs),10} {Pct(s.TotalMs),7} " +
-                            $"{(s.Flops > 0 ? R(s.Gflops) : "-"),9} {R(s.Gbps),8}" + (anyCeiling ? $" {pct,10}" : ""));
+                rows.Add([s.Kind, s.Calls.ToString(CultureInfo.InvariantCulture), F(s.TotalMs, 2), F(s.MeanUs), Pct(s.TotalMs),
+                          s.Flops > 0 ? R(s.Gflops) : "-", R(s.Gbps), .. anyCeiling ? [pct] : Array.Empty<string>()]);
+            }
+            if (Output.Terminal.IsTerminal(o))
+            {
+                // A person's terminal: a framed table (Spectre.Console).
+                string[] header = ["op", "calls", "total ms", "mean us", "share", "GFLOP/s", "GB/s", .. anyCeiling ? ["% ceiling"] : Array.Empty<string>()];
+                Output.Terminal.WriteTable(o, header, rows, header.Select((_, i) => i > 0).ToArray());
+            }
+            else
+            {
+                // Logs and scripts: fixed columns, one line per op kind.
+                o.WriteLine($"{"op",-22} {"calls",7} {"total ms",10} {"mean us",10} {"share",7} {"GFLOP/s",9} {"GB/s",8}" + (anyCeiling ? $" {"% ceiling",10}" : ""));
+                foreach (var r in rows)
+                    o.WriteLine($"{r[0],-22} {r[1],7} {r[2],10} {r[3],10} {r[4],7} {r[5],9} {r[6],8}" + (anyCeiling ? $" {r[7],10}" : ""));
             }
             o.WriteLine($"% ceiling: {ceilings.Note}.");
             o.WriteLine(group.Key.Clock switch

@@ -48,7 +48,7 @@ internal static class DemoCommand
         // 1. Synthetic clips in the CASME II layout (written afresh; the cache below recomputes a clip whose frames changed).
         var synth = new SyntheticOptions { Subjects = a.Int("subjects", 12), ClipsPerSubject = a.Int("clips-per-subject", 20), Seed = seed };
         var watch = Stopwatch.StartNew();
-        var summary = SyntheticDataset.Generate(synth, synthDir, preview: true, (done, n) => bar.Report($"synth: clip {done}/{n}"));
+        var summary = SyntheticDataset.Generate(synth, synthDir, preview: true, (done, n) => bar.Report($"synth: clip {done}/{n}", done, n));
         bar.Clear();
         Console.Error.WriteLine($"1/4 synth: {summary.ClipsPerClass.Values.Sum()} clips of {synth.Subjects} subjects in {synthDir} ({watch.Elapsed.TotalSeconds:F1} s; preview.png shows one clip per class)");
 
@@ -70,7 +70,7 @@ internal static class DemoCommand
         var settings = new PreprocessSettings(flow, a.Int("frames", 4), a.Int("size", 32), MotionEncoding.Uvs, FrameSelection.ApexCentred,
             FaceDetect: false, RemoveGlobalMotion: true, FlowSize: synth.Size, FlowScale: 0.25);
         watch.Restart();
-        var pre = Preprocessor.Run(list, settings, cacheDir, progress: (done, n) => bar.Report($"preprocess: clip {done}/{n}"));
+        var pre = Preprocessor.Run(list, settings, cacheDir, progress: (done, n) => bar.Report($"preprocess: clip {done}/{n}", done, n));
         bar.Clear();
         if (pre.Failed.Count > 0) throw new InvalidOperationException($"preprocess failed for {pre.Failed.Count} clips: {string.Join("; ", pre.Failed.Take(3))}");
         Console.Error.WriteLine($"2/4 preprocess: {pre.Computed} computed, {pre.Reused} reused ({settings.Flow}, T={settings.Frames}, {settings.Size} px) in {watch.Elapsed.TotalSeconds:F1} s");

@@ -160,30 +160,13 @@ internal static class PreprocessCommand
         throw new CliUsageException($"option --{name} expects {string.Join(" or ", options.Select(o => o.Name))}, got '{v}'");
     }
 
-    /// <summary>A one-line bar on stderr, redrawn only when stderr is a terminal (a log file gets nothing until the summary).</summary>
+    /// <summary>Clips done on the progress bar (<see cref="Output.ProgressLine"/>), drawn only when stderr is a terminal.</summary>
     sealed class ProgressBar(TextWriter o, bool terminal)
     {
-        readonly object gate = new();
-        readonly Stopwatch sw = Stopwatch.StartNew();
-        bool drawn;
+        readonly Output.ProgressLine line = new(terminal && ReferenceEquals(o, Console.Error));
 
-        public void Report(int done, int total)
-        {
-            if (!terminal) return;
-            lock (gate)
-            {
-                const int width = 30;
-                int filled = total == 0 ? width : done * width / total;
-                double rate = done / Math.Max(sw.Elapsed.TotalSeconds, 1e-9);
-                o.Write(string.Create(CultureInfo.InvariantCulture, $"\r[{new string('#', filled)}{new string('.', width - filled)}] {done}/{total} clips, {rate:0.0} clips/s "));
-                drawn = true;
-            }
-        }
+        public void Report(int done, int total) => line.Report($"preprocess: {done}/{total} clips", done, total);
 
-        public void Finish()
-        {
-            lock (gate)
-                if (drawn) { o.WriteLine(); drawn = false; }
-        }
+        public void Finish() => line.Stop();
     }
 }

@@ -101,10 +101,10 @@ internal static class TrainCommand
     {
         var s = LosoRunner.Merge(run);
         var h = s.Honest;
-        string F(double v) => v.ToString("F3", CultureInfo.InvariantCulture);
-        Console.Out.WriteLine($"{(s.Complete ? "LOSO" : $"partial LOSO ({s.Folds.Count}/{s.Record.Subjects.Count} folds)")}: UF1 {F(h.Uf1)}  UAR {F(h.Uar)}  accuracy {F(h.Accuracy)}  ({h.Count} clips)");
-        if (s.Oracle is { } o) Console.Out.WriteLine($"  oracle epoch (picked on the test subject; optimistic, for comparison with papers only): UF1 {F(o.Uf1)}  UAR {F(o.Uar)}");
-        Console.Out.WriteLine($"report: {Path.Combine(run, "report.md")}");
+        // With --json, stdout holds only the JSON line: the summary for people goes to stderr.
+        var people = json ? Console.Error : Console.Out;
+        Output.RunSummaryTable.Write(people, s);
+        people.WriteLine($"report: {Path.Combine(run, "report.md")}");
         if (json)
             Console.Out.WriteLine(JsonSerializer.Serialize(new
             {

@@ -6,23 +6,7 @@ namespace MicroExpr.Tests.Cli;
 [NonParallelizable]
 public class EndToEndTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        var o = new StringWriter();
-        var e = new StringWriter();
-        Console.SetOut(o);
-        Console.SetError(e);
-        try
-        {
-            return (Entry.Run(args), o.ToString(), e.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => ConsoleCapture.Run(() => Entry.Run(args));
 
     [Test]
     public void DemoThenEvaluateThenPredict()
@@ -33,6 +17,7 @@ public class EndToEndTests
             var (code, output, err) = Run("demo", "--out", dir, "--subjects", "3", "--clips-per-subject", "3", "--epochs", "2", "--frames", "2",
                 "--size", "16", "--json");
             Assert.That(code, Is.EqualTo(0), err);
+            Assert.That(output.TrimEnd().Split('\n'), Has.Length.EqualTo(1), "with --json, stdout holds only the JSON line");
             string last = output.TrimEnd().Split('\n')[^1];
             using var json = System.Text.Json.JsonDocument.Parse(last);
             foreach (var key in new[] { "uf1", "uar", "accuracy", "seconds" })
@@ -46,6 +31,8 @@ public class EndToEndTests
             var (evalCode, evalOut, evalErr) = Run("evaluate", "--run", run, "--json");
             Assert.That(evalCode, Is.EqualTo(0), evalErr);
             Assert.That(evalOut, Does.Contain("\"uf1\""));
+            Assert.That(evalOut.TrimEnd().Split('\n'), Has.Length.EqualTo(1), "with --json, stdout holds only the JSON line");
+            Assert.That(evalErr, Does.Contain("UF1"), "the summary for people goes to stderr");
 
             string clip = Directory.GetDirectories(Path.Combine(dir, "synthetic", "CASME2_RAW_selected", "sub01"))[0];
             var (pCode, pOut, pErr) = Run("predict", "--model", run, "--frames", clip, "--json");
