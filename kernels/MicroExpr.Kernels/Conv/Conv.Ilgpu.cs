@@ -24,8 +24,8 @@ public sealed class ConvKernels : IDisposable
     public const int TileK = 16;
     private const int Block = 4;
 
-    /// <summary>Reduction depth per dW slice: K = N·P is cut into slices of at least this many positions.</summary>
-    public const int WeightSlice = 4096;
+    /// <summary>Default reduction depth per dW slice: K = N·P is cut into slices of at least this many positions (at most 64 slices).</summary>
+    public const int DefaultWeightSlice = 4096;
 
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvArgs> _gemm;
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ConvArgs> _sliceSum;
@@ -33,11 +33,21 @@ public sealed class ConvKernels : IDisposable
     private readonly Scratch _scratch;
     private readonly int _group;
 
-    /// <summary>Default group: 16×16 threads, 64×64 output tile.</summary>
-    public ConvKernels(Accelerator accelerator) : this(accelerator, 16, 16) { }
+    /// <summary>
+    /// Default group: 16×16 threads (64×64 output tile) on a GPU; 8×4 (16×32 tile) on ILGPU's CPU accelerator, where
+    /// every thread of a group is an OS thread.
+    /// </summary>
+    public ConvKernels(Accelerator accelerator)
+        : this(accelerator, accelerator.AcceleratorType == AcceleratorType.CPU ? 8 : 16, accelerator.AcceleratorType == AcceleratorType.CPU ? 4 : 16) { }
 
-    public ConvKernels(Accelerator accelerator, int groupX, int groupY)
+    /// <param name="accelerator">Where the kernels run.</param>
+    /// <param name="groupX">Threads per group along the GEMM's columns (output tile 4·groupX wide).</param>
+    /// <param name="groupY">Threads per group along the GEMM's rows (output tile 4·groupY tall).</param>
+    /// <param name="weightSlice">dW reduction depth per slice (tests make it small to reach the sliced path).</param>
+    public ConvKernels(Accelerator accelerator, int groupX, int groupY, int weightSlice = DefaultWeightSlice)
     {
+        if (weightSlice < 1) throw new ArgumentOutOfRangeException(nameof(weightSlice), "conv: the dW slice depth must be ≥ 1");
+        WeightSlice = weightSlice;
         KernelChecks.GroupSize(accelerator, groupX * groupY, "conv");
         Accelerator = accelerator;
         GroupX = groupX;
@@ -52,6 +62,7 @@ public sealed class ConvKernels : IDisposable
     public Accelerator Accelerator { get; }
     public int GroupX { get; }
     public int GroupY { get; }
+    public int WeightSlice { get; }
 
     /// <summary>y = f(conv(x, w) + b); pass an empty view for no bias.</summary>
     public void Forward(AcceleratorStream stream, ArrayView<float> y, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b,
