@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using MicroExpr.Kernels;
 
 namespace MicroExpr.Tensors.Cpu;
@@ -134,6 +135,7 @@ public static unsafe class ConvSimd
         float* yn = y + (long)n * g.Cout * p;
         float* xn = x + (long)n * g.Cin * g.Pin;
         float* col = g.IsPointwise ? null : Local.EnsureCol((long)kg * pc);
+        int* seg = g.IsPointwise ? null : Local.EnsureSeg(4 * (pc / Math.Max(1, g.Wo) + 3));
         for (int grp = 0; grp < g.Groups; grp++)
         {
             float* wg = w + (long)grp * coutg * kg;
@@ -144,8 +146,13 @@ public static unsafe class ConvSimd
             }
             else
             {
-                Im2col(col, xn + (long)grp * cg * g.Pin, g, 0, kg, p0, pc);
-                GemmSimd.Run(yg, p, wg, kg, false, col, pc, false, coutg, pc, kg, 1f, 0f, threads);
+                float* xg = xn + (long)grp * cg * g.Pin;
+                var packer = new Im2colPacker { Xg = xg, Row = col, Seg = seg, G = g, P0 = p0 };
+                if (threads > 1 || !GemmSimd.TryRunPackedB(ref packer, yg, p, wg, kg, coutg, pc, kg, 0f, pc))
+                {
+                    Im2col(col, xg, g, 0, kg, p0, pc);
+                    GemmSimd.Run(yg, p, wg, kg, false, col, pc, false, coutg, pc, kg, 1f, 0f, threads);
+                }
             }
         }
         if (b == null && !relu) return;
@@ -288,48 +295,96 @@ public static unsafe class ConvSimd
     }
 
     /// <summary>col[(k − k0)·len + j] = im2col row k (k0 ≤ k &lt; k1) at chunk column j (positions p0 + j); xg is x of the group's first channel.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Im2col(float* col, float* xg, in ConvGeometry g, int k0, int k1, int p0, int len)
     {
         int* seg = Local.EnsureSeg(4 * (len / Math.Max(1, g.Wo) + 3));
         int segs = Segments(seg, g, p0, len);
-        int kvol = g.KVol, khw = g.Kh * g.Kw, pin = g.Pin, hw = g.H * g.W;
-        for (int k = k0; k < k1; k++)
+        for (int k = k0; k < k1; k++) Im2colRow(col + (long)(k - k0) * len, xg, g, k, seg, segs);
+    }
+
+    /// <summary>dst[j] = im2col row k at the positions of the <paramref name="segs"/> row segments (see <see cref="Segments"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Im2colRow(float* dst, float* xg, in ConvGeometry g, int k, int* seg, int segs)
+    {
+        int kvol = g.KVol, khw = g.Kh * g.Kw;
+        int c = k / kvol, r = k - c * kvol, kz = r / khw, r2 = r - kz * khw, ky = r2 / g.Kw, kx = r2 - ky * g.Kw;
+        float* xc = xg + (long)c * g.Pin;
+        int xoff = kx * g.Dw - g.Pw, hw = g.H * g.W;
+        // Valid ox: 0 ≤ ox·sw + xoff < W.
+        int vlo = xoff >= 0 ? 0 : (-xoff + g.Sw - 1) / g.Sw;
+        int vhi = g.W - 1 - xoff < 0 ? 0 : (g.W - 1 - xoff) / g.Sw + 1;
+        for (int s = 0; s < segs; s++)
         {
-            int c = k / kvol, r = k - c * kvol, kz = r / khw, r2 = r - kz * khw, ky = r2 / g.Kw, kx = r2 - ky * g.Kw;
-            float* xc = xg + (long)c * pin;
-            float* dst = col + (long)(k - k0) * len;
-            int xoff = kx * g.Dw - g.Pw;
-            for (int s = 0; s < segs; s++)
+            int oz = seg[4 * s], oy = seg[4 * s + 1], ox0 = seg[4 * s + 2], count = seg[4 * s + 3];
+            int iz = oz * g.Sd - g.Pd + kz * g.Dd, iy = oy * g.Sh - g.Ph + ky * g.Dh;
+            if ((uint)iz >= (uint)g.D || (uint)iy >= (uint)g.H)
             {
-                int oz = seg[4 * s], oy = seg[4 * s + 1], ox0 = seg[4 * s + 2], count = seg[4 * s + 3];
-                int iz = oz * g.Sd - g.Pd + kz * g.Dd, iy = oy * g.Sh - g.Ph + ky * g.Dh;
-                if ((uint)iz >= (uint)g.D || (uint)iy >= (uint)g.H)
+                new Span<float>(dst, count).Clear();
+            }
+            else
+            {
+                float* src = xc + (long)iz * hw + (long)iy * g.W;
+                int lo = ox0, hi = ox0 + count;
+                int a = Math.Clamp(vlo, lo, hi), e = Math.Clamp(vhi, a, hi);
+                int j = 0;
+                for (; j < a - lo; j++) dst[j] = 0f;
+                if (g.Sw == 1)
                 {
-                    new Span<float>(dst, count).Clear();
+                    float* from = src + a + xoff;
+                    int len = e - a, q = 0;
+                    // A row is short (28 floats at 28 px): 16-, 8- and 4-wide steps before the scalar tail.
+                    if (Vector512.IsHardwareAccelerated)
+                        for (; q + 16 <= len; q += 16) Vector512.Store(Vector512.Load(from + q), dst + j + q);
+                    if (Vector256.IsHardwareAccelerated)
+                        for (; q + 8 <= len; q += 8) Vector256.Store(Vector256.Load(from + q), dst + j + q);
+                    if (Vector128.IsHardwareAccelerated)
+                        for (; q + 4 <= len; q += 4) Vector128.Store(Vector128.Load(from + q), dst + j + q);
+                    for (; q < len; q++) dst[j + q] = from[q];
+                    j += len;
                 }
                 else
                 {
-                    float* src = xc + (long)iz * hw + (long)iy * g.W;
-                    // Valid ox: 0 ≤ ox·sw + xoff < W.
-                    int lo = ox0, hi = ox0 + count;
-                    int vlo = xoff >= 0 ? 0 : (-xoff + g.Sw - 1) / g.Sw;
-                    int vhi = g.W - 1 - xoff < 0 ? 0 : (g.W - 1 - xoff) / g.Sw + 1;
-                    int a = Math.Clamp(vlo, lo, hi), e = Math.Clamp(vhi, a, hi);
-                    int j = 0;
-                    for (; j < a - lo; j++) dst[j] = 0f;
-                    if (g.Sw == 1)
-                    {
-                        new ReadOnlySpan<float>(src + a + xoff, e - a).CopyTo(new Span<float>(dst + j, e - a));
-                        j += e - a;
-                    }
-                    else
-                    {
-                        for (int ox = a; ox < e; ox++) dst[j++] = src[ox * g.Sw + xoff];
-                    }
-                    for (; j < count; j++) dst[j] = 0f;
+                    for (int ox = a; ox < e; ox++) dst[j++] = src[ox * g.Sw + xoff];
                 }
-                dst += count;
+                for (; j < count; j++) dst[j] = 0f;
+            }
+            dst += count;
+        }
+    }
+
+    /// <summary>
+    /// Packs im2col panels straight into the GEMM's 32-column strips (<see cref="IPackB"/>): GEMM column j is output position
+    /// P0 + j of the sample whose group's input starts at Xg. Each im2col row is built in an L1 row buffer, then copied
+    /// into the strips.
+    /// </summary>
+    private struct Im2colPacker : IPackB
+    {
+        public float* Xg, Row;
+        public int* Seg;
+        public ConvGeometry G;
+        public int P0;
+
+        public readonly void Pack(float* dst, int p0, int kc, int j0, int nc)
+        {
+            int segs = Segments(Seg, G, P0 + j0, nc);
+            const int nr = GemmSimd.PackedBStrip;
+            int fullStrips = nc / nr, rest = nc - fullStrips * nr;
+            for (int k = p0; k < p0 + kc; k++)
+            {
+                Im2colRow(Row, Xg, G, k, Seg, segs);
+                float* d = dst + (long)(k - p0) * nr;
+                float* src = Row;
+                for (int s = 0; s < fullStrips; s++, src += nr, d += (long)kc * nr)
+                {
+                    Vector512.Store(Vector512.Load(src), d);
+                    Vector512.Store(Vector512.Load(src + 16), d + 16);
+                }
+                if (rest > 0)
+                {
+                    int j = 0;
+                    for (; j < rest; j++) d[j] = src[j];
+                    for (; j < nr; j++) d[j] = 0f;
+                }
             }
         }
     }
