@@ -1,8 +1,6 @@
-using System.Diagnostics;
 using MicroExpr.Nn;
 using MicroExpr.Tensors;
 using MicroExpr.Tensors.Autograd;
-using MicroExpr.Tensors.Ilgpu;
 
 namespace MicroExpr.Models;
 
@@ -14,7 +12,8 @@ namespace MicroExpr.Models;
 /// labels b mod classes. A training step is forward, mean cross-entropy, backward, AdamW (lr 1e-4, betas 0.9/0.999,
 /// eps 1e-8, weight decay 0.01: performance.md), zero-grad, inside a tensor scope, then the loss is read back.
 /// Inference is a forward without the tape whose logits are read back. Reading a value back waits for the device,
-/// so a step is complete when <see cref="Run"/> returns; <see cref="Measure"/> synchronises around it as well.
+/// so a step is complete when <see cref="Run"/> returns. Timing lives in the harness (<c>MicroExpr.Bench.StepTimer</c>),
+/// which synchronises around each step as well.
 /// The same batch every step: a training run overfits it, so the loss falls from step to step.
 /// </para>
 /// </summary>
@@ -80,55 +79,7 @@ public sealed class ModelStep : IDisposable
     /// <summary>Waits for every kernel queued on the device (ILGPU backends); nothing to wait for on the SIMD CPU backend.</summary>
     public void Synchronize()
     {
-        if (Device.Backend is IlgpuBackend ilgpu) ilgpu.Synchronize();
-    }
-
-    /// <summary>
-    /// Warm-up, then <paramref name="runs"/> timed steps. Warm-up runs at least <paramref name="warmup"/> steps and, when
-    /// <paramref name="warmup"/> &gt; 0, goes on until <paramref name="minWarmupSeconds"/> have passed (so the tiered JIT
-    /// has optimised the CPU kernels and ILGPU has compiled every device kernel). Each timed step is bracketed by
-    /// <see cref="Synchronize"/>. <paramref name="beforeTimed"/> runs between warm-up and the timed steps,
-    /// <paramref name="afterTimedStep"/> after each timed step, outside its timing (e.g. reading a profile's device events);
-    /// <paramref name="progress"/> gets "warm-up step k" or "step i/n" before every step. When <paramref name="timeBudgetSeconds"/> &gt; 0 and the
-    /// last warm-up step says the timed steps would take longer, fewer steps are timed (at least
-    /// <paramref name="minRuns"/>): <see cref="StepTimes.RunsCut"/> says so.
-    /// </summary>
-    public StepTimes Measure(int warmup, int runs, double minWarmupSeconds = 2, Action<string>? progress = null, Action? beforeTimed = null,
-        double timeBudgetSeconds = 0, int minRuns = 5, Action? afterTimedStep = null)
-    {
-        if (runs < 1) throw new ArgumentOutOfRangeException(nameof(runs), runs, "runs must be >= 1");
-        float first = float.NaN;
-        double lastWarmMs = double.NaN;
-        var warm = Stopwatch.StartNew();
-        int warmed = 0;
-        while (warmed < warmup || (warmup > 0 && warm.Elapsed.TotalSeconds < minWarmupSeconds))
-        {
-            warmed++; // not inside progress?.Invoke(...): its arguments are skipped when progress is null
-            progress?.Invoke($"warm-up step {warmed}");
-            long w0 = Stopwatch.GetTimestamp();
-            float loss = Run();
-            Synchronize();
-            lastWarmMs = Stopwatch.GetElapsedTime(w0).TotalMilliseconds;
-            if (warmed == 1) first = loss;
-        }
-        int planned = runs;
-        if (timeBudgetSeconds > 0 && double.IsFinite(lastWarmMs) && lastWarmMs * runs > timeBudgetSeconds * 1000)
-            planned = Math.Clamp((int)(timeBudgetSeconds * 1000 / lastWarmMs), Math.Min(minRuns, runs), runs);
-        beforeTimed?.Invoke();
-        var ms = new double[planned];
-        float last = float.NaN;
-        for (int i = 0; i < planned; i++)
-        {
-            progress?.Invoke($"step {i + 1}/{planned}");
-            Synchronize();
-            long t0 = Stopwatch.GetTimestamp();
-            last = Run();
-            Synchronize();
-            ms[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-            afterTimedStep?.Invoke();
-            if (warmed == 0 && i == 0) first = last;
-        }
-        return new StepTimes(ms, warmed, planned < runs ? runs : 0, first, last);
+        Device.Backend.Synchronize();
     }
 
     public void Dispose()
@@ -138,32 +89,4 @@ public sealed class ModelStep : IDisposable
         x.Dispose();
         Model.Dispose();
     }
-}
-
-/// <summary>
-/// The timed steps of <see cref="ModelStep.Measure"/>, in run order (ms), the warm-up steps run, the steps asked for
-/// when a time budget cut them (0 when not cut), and the loss of the very first step and of the last timed step
-/// (NaN for inference).
-/// </summary>
-public sealed record StepTimes(double[] Ms, int WarmupSteps, int RunsCut, float FirstLoss, float LastLoss)
-{
-    private double[] Sorted => Ms.Order().ToArray();
-
-    /// <summary>The median (the mean of the middle two for an even count).</summary>
-    public double MedianMs
-    {
-        get
-        {
-            var s = Sorted;
-            int n = s.Length;
-            return n % 2 == 1 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-        }
-    }
-
-    public double MinMs => Ms.Min();
-    public double MaxMs => Ms.Max();
-    public double TotalMs => Ms.Sum();
-
-    /// <summary>Clips per second at the median step time.</summary>
-    public double ClipsPerSecond(int batch) => batch / (MedianMs / 1000);
 }

@@ -44,8 +44,11 @@ public sealed record SlsttConfig
         Cmp("temporal", Temporal, other.Temporal);
         Cmp("temporal_layers", TemporalLayers, other.TemporalLayers);
         Cmp("temporal_hidden", TemporalHidden, other.TemporalHidden);
+        Cmp("temporal_heads", TemporalHeads, other.TemporalHeads);
+        Cmp("max_frames", MaxFrames, other.MaxFrames);
         Cmp("head_hidden", HeadHidden, other.HeadHidden);
         Cmp("classes", Classes, other.Classes);
+        Cmp("layer_norm_eps", LayerNormEps, other.LayerNormEps);
         return d;
     }
 }

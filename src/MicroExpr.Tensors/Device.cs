@@ -27,8 +27,14 @@ public sealed class Device
     public DeviceKind Kind { get; }
     public string Name { get; }
 
-    /// <summary>The backend that runs ops on this device, created on first use.</summary>
-    public IBackend Backend => backend ??= backendFactory();
+    /// <summary>
+    /// The backend that runs ops on this device, created on first use: the device's own backend behind the profiling
+    /// decorator (<see cref="ProfiledBackend"/>), which times each call while <see cref="OpProfiler.Enabled"/>.
+    /// </summary>
+    public IBackend Backend => backend ??= new ProfiledBackend(backendFactory());
+
+    /// <summary>The device's own backend, without the profiling decorator (for its device-specific members).</summary>
+    public IBackend Unprofiled => ((ProfiledBackend)Backend).Inner;
 
     /// <summary>The SIMD CPU device: the default.</summary>
     public static Device Cpu { get; } = new(DeviceKind.Cpu, "cpu", () => new Cpu.CpuBackend());

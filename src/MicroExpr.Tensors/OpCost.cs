@@ -64,8 +64,8 @@ public readonly partial record struct OpCost(string Kind, double Flops, double B
     public static OpCost BiasGelu(int rows, int c) => new("bias_gelu", 2.0 * rows * c, 8.0 * rows * c);
 
     /// <summary>
-    /// y = f(x·Wᵀ + b (+ r)), one GEMM with bias, residual and GELU folded in (counted as a "gemm" row on the CPU, which
-    /// runs it as one call; the ILGPU backend's launches are timed as what they are: copy, gemm, gelu):
+    /// y = f(x·Wᵀ + b (+ r)), one GEMM with bias, residual and GELU folded in, counted as one "gemm" row on every backend
+    /// (the CPU runs it as one call; the ILGPU backend's GEMM and epilogue launches are timed together):
     /// 2·rows·out·in FLOPs (+ one per output for GELU); x, W and y, plus r when given (the bias row is negligible).
     /// </summary>
     public static OpCost Linear(int rows, int outF, int inF, bool residual, bool gelu) =>

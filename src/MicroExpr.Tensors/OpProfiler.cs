@@ -45,7 +45,8 @@ public interface IDeferredOpTimings
 }
 
 /// <summary>
-/// Per-op-kind timing of the backends: when <see cref="Enabled"/>, every backend primitive (gemm, attention,
+/// Per-op-kind timing of the backends: when <see cref="Enabled"/>, every backend primitive (timed by the
+/// <see cref="ProfiledBackend"/> decorator that every <see cref="Device"/> puts in front of its backend) (gemm, attention,
 /// layernorm_backward, add, …) adds its time, its FLOPs and the bytes it reads and writes (<see cref="OpCost"/>),
 /// under the device it ran on and the clock that timed it (<see cref="OpClock"/>): host clocks for the CPU
 /// backend, device events for the ILGPU backend. Device events are queued on the stream and resolved only when the
@@ -59,9 +60,6 @@ public static class OpProfiler
     private static readonly List<IDeferredOpTimings> Deferred = new();
 
     public static bool Enabled { get; set; }
-
-    /// <summary>Times a synchronous call on the host clock, as the CPU backend's (<c>using var prof = OpProfiler.Measure(...)</c>).</summary>
-    public static Scope Measure(in OpCost cost) => Enabled ? new Scope(cost, Stopwatch.GetTimestamp()) : default;
 
     /// <summary>Adds one timed call (backends with their own clock: the ILGPU backend when it reads its markers).</summary>
     public static void Add(string device, OpClock clock, in OpCost cost, double ms)
@@ -110,13 +108,46 @@ public static class OpProfiler
         _ => throw new ArgumentOutOfRangeException(nameof(clock), clock, null),
     };
 
-    /// <summary>A host-clock measurement in progress; the default value (profiler off) does nothing.</summary>
-    public readonly struct Scope(OpCost cost, long start) : IDisposable
-    {
-        public void Dispose()
-        {
-            if (cost.Kind is null) return;
-            Add(Device.Cpu.Name, OpClock.Host, cost, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-        }
-    }
+}
+
+/// <summary>
+/// How a backend's calls are timed by <see cref="ProfiledBackend"/>: <see cref="HostOpTimer"/> for synchronous
+/// backends, device events for the ILGPU backend. Called only while <see cref="OpProfiler.Enabled"/>.
+/// </summary>
+public interface IOpTimer
+{
+    /// <summary>The clock the rows of this timer are filed under.</summary>
+    OpClock Clock { get; }
+
+    /// <summary>Starts timing one call of cost <paramref name="cost"/>; <see cref="OpTiming.Dispose"/> ends it.</summary>
+    OpTiming Start(in OpCost cost);
+
+    /// <summary>Ends the timing that <see cref="Start"/> returned (called by <see cref="OpTiming.Dispose"/>).</summary>
+    void Stop(in OpTiming timing);
+}
+
+/// <summary>One call being timed: the timer, the call's cost, a device mark (or null) and a host timestamp. The default
+/// value (profiler off) does nothing when disposed.</summary>
+public readonly struct OpTiming(IOpTimer? timer, OpCost cost, object? mark, long timestamp) : IDisposable
+{
+    public OpCost Cost => cost;
+
+    /// <summary>The device event recorded at the start (null for host clocks).</summary>
+    public object? Mark => mark;
+
+    /// <summary>The host timestamp at the start (<see cref="Stopwatch.GetTimestamp"/>).</summary>
+    public long Timestamp => timestamp;
+
+    public void Dispose() => timer?.Stop(this);
+}
+
+/// <summary>Host clocks around a synchronous call (the CPU backend): rows under <paramref name="device"/>.</summary>
+public sealed class HostOpTimer(string device) : IOpTimer
+{
+    public OpClock Clock => OpClock.Host;
+
+    public OpTiming Start(in OpCost cost) => new(this, cost, null, Stopwatch.GetTimestamp());
+
+    public void Stop(in OpTiming timing) =>
+        OpProfiler.Add(device, OpClock.Host, timing.Cost, Stopwatch.GetElapsedTime(timing.Timestamp).TotalMilliseconds);
 }

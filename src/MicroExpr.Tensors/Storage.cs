@@ -9,13 +9,17 @@ public abstract class Storage
 {
     private int refCount = 1;
 
-    protected Storage(IBackend backend, int length)
+    protected Storage(IBackend owner, int length)
     {
-        Backend = backend;
+        Owner = owner;
         Length = length;
     }
 
-    public IBackend Backend { get; }
+    /// <summary>The backend whose memory this is (without the profiling decorator).</summary>
+    public IBackend Owner { get; }
+
+    /// <summary>The backend ops on this storage go through: its device's, profiling decorator included.</summary>
+    public IBackend Backend => Owner.Device.Backend;
 
     /// <summary>Number of float elements.</summary>
     public int Length { get; }

@@ -29,7 +29,7 @@ public sealed partial class Tensor : IDisposable
     public int Numel { get; }
     public Storage Storage { get; private set; }
     public IBackend Backend => Storage.Backend;
-    public Device Device => Backend.Device;
+    public Device Device => Storage.Owner.Device;
 
     /// <summary>Set on leaves (parameters, inputs) whose gradient is wanted in <see cref="Grad"/>.</summary>
     public bool RequiresGrad { get; set; }

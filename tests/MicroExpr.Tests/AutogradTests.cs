@@ -104,7 +104,7 @@ public class AutogradTests
     [Test]
     public void AStepInAScopeStopsAllocatingAfterTheFirst()
     {
-        var pool = ((CpuBackend)Device.Cpu.Backend).Pool;
+        var pool = ((CpuBackend)Device.Cpu.Unprofiled).Pool;
         var w = Tensor.RandN([64, 32], new Rng(3), 0, 0.1f).AsParameter("w");
         var x = Tensor.RandN([16, 64], new Rng(4)).Keep();
         long Step()

@@ -8,8 +8,8 @@ public unsafe class LayerNormTests
     private const float Eps = 1e-5f;
     private static readonly int[] Cs = [1, 7, 15, 16, 17, 50, 63, 64, 65, 192, 197, 768, 3 * 512 + 7];
 
-    internal static IEnumerable<RowIsa> Isas() =>
-        new[] { RowIsa.Scalar, RowIsa.V256, RowIsa.V512 }.Where(i => i <= RowIsaSelect.Detected);
+    internal static IEnumerable<SimdIsa> Isas() =>
+        new[] { SimdIsa.Scalar, SimdIsa.V256, SimdIsa.V512 }.Where(i => i <= SimdIsaSelect.Detected);
 
     private static IEnumerable<TestCaseData> Cases()
     {
@@ -29,7 +29,7 @@ public unsafe class LayerNormTests
 
     [TestCaseSource(nameof(Cases))]
     public void MatchesReference(string isa, int rows, int c, int threads) =>
-        WithIsa(Enum.Parse<RowIsa>(isa), () => Compare(rows, c, threads, offset: 0f, seed: rows * 1000 + c));
+        WithIsa(Enum.Parse<SimdIsa>(isa), () => Compare(rows, c, threads, offset: 0f, seed: rows * 1000 + c));
 
     /// <summary>Rows with a large mean and small spread: one-pass E[x²] − E[x]² in float would lose the variance.</summary>
     [TestCase(3, 192, 1000f), TestCase(37, 197, 1000f), TestCase(5, 768, 10000f), TestCase(4, 17, 1000f)]
@@ -84,7 +84,7 @@ public unsafe class LayerNormTests
         LayerNormReference.Forward<double>(ey, em, er, xd, gd, bd, rows, c, Eps);
 
         var (y, mean, rstd) = RunForward(x, gamma, beta, rows, c, threads);
-        string at = $"[{rows},{c}] threads {threads} {RowIsaSelect.Current}";
+        string at = $"[{rows},{c}] threads {threads} {SimdIsaSelect.Current}";
         Check.Close(mean, em, 1e-5, 1e-6, "mean " + at);
         Check.Close(rstd, er, 0, 2e-4, "rstd " + at);
         Check.Close(y, ey, 2e-4, 2e-4, "y " + at);
@@ -163,12 +163,12 @@ public unsafe class LayerNormTests
         return d;
     }
 
-    internal static void WithIsa(RowIsa isa, Action body)
+    internal static void WithIsa(SimdIsa isa, Action body)
     {
-        var keep = RowIsaSelect.Force;
-        RowIsaSelect.Force = isa;
+        var keep = SimdIsaSelect.Force;
+        SimdIsaSelect.Force = isa;
         try { body(); }
-        finally { RowIsaSelect.Force = keep; }
+        finally { SimdIsaSelect.Force = keep; }
     }
 
     internal static double[] ToDouble(float[] a) => Array.ConvertAll(a, v => (double)v);

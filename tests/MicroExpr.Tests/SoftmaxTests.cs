@@ -25,7 +25,7 @@ public unsafe class SoftmaxTests
 
     [TestCaseSource(nameof(Cases))]
     public void MatchesReference(string isa, int rows, int cols, int threads) =>
-        WithIsa(Enum.Parse<RowIsa>(isa), () => Compare(rows, cols, threads, -3f, 3f, seed: rows * 1000 + cols));
+        WithIsa(Enum.Parse<SimdIsa>(isa), () => Compare(rows, cols, threads, -3f, 3f, seed: rows * 1000 + cols));
 
     /// <summary>Inputs up to ±80: exp(x) alone would overflow float; max subtraction must keep everything finite.</summary>
     [TestCase(5, 50), TestCase(3, 197), TestCase(2, 7), TestCase(4, 1543)]
@@ -65,7 +65,7 @@ public unsafe class SoftmaxTests
         var x = Check.Random(n, seed, lo, hi);
         var dy = Check.Random(n, seed + 1);
         double[] xd = ToDouble(x), dyd = ToDouble(dy);
-        string at = $"[{rows},{cols}] threads {threads} {RowIsaSelect.Current}";
+        string at = $"[{rows},{cols}] threads {threads} {SimdIsaSelect.Current}";
 
         var ey = new double[n];
         var ely = new double[n];

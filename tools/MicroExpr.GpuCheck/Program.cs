@@ -7,6 +7,7 @@ using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using MicroExpr.Kernels;
 using MicroExpr.Tensors.Cpu;
+using MicroExpr.Bench;
 
 namespace MicroExpr.GpuCheck;
 

@@ -1,5 +1,6 @@
 using MicroExpr.Kernels;
 using MicroExpr.Tensors.Cpu;
+using MicroExpr.Bench;
 
 namespace MicroExpr.GpuCheck;
 

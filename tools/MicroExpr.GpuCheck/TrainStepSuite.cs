@@ -7,6 +7,7 @@ using MicroExpr.Tensors;
 using MicroExpr.Tensors.Cpu;
 using MicroExpr.Tensors.Ilgpu;
 using Device = MicroExpr.Tensors.Device;
+using MicroExpr.Bench;
 
 namespace MicroExpr.GpuCheck;
 
@@ -69,7 +70,7 @@ internal static class TrainStepSuite
             h.ReportTrainStep(new TrainStepResult("train_step", "-", "FAIL", double.NaN, double.NaN, double.NaN, double.NaN, 0), null);
             return;
         }
-        var ilgpu = device.Backend as IlgpuBackend;
+        var ilgpu = device.Unprofiled as IlgpuBackend;
         Console.WriteLine(ilgpu is null
             ? $"  device: SIMD CPU backend, {CpuThreads.Count} threads"
             : $"  device: {ilgpu.Accelerator.Name} ({device.Name}), memory {(ilgpu.Accelerator.AcceleratorType == AcceleratorType.CPU ? "host" : $"{ilgpu.Accelerator.MemorySize / (1024.0 * 1024 * 1024):F1} GiB")}");
@@ -93,7 +94,7 @@ internal static class TrainStepSuite
                 Console.WriteLine($"  {name}: input {shape}, {parameters.ToString("N0", CultureInfo.InvariantCulture)} parameters " +
                                   $"(width {cfg.Width}, depth {cfg.Depth}, heads {cfg.Heads}, {(cfg.ImageSize / cfg.PatchSize) * (cfg.ImageSize / cfg.PatchSize) + 1} tokens, " +
                                   $"LSTM {cfg.TemporalLayers}x{cfg.TemporalHidden}, head {(cfg.HeadHidden > 0 ? $"{cfg.HeadHidden}-" : "")}{cfg.Classes}), built in {build.Elapsed.TotalSeconds:F1} s");
-                var times = step.Measure(warmup, steps, minWarmupSeconds: quick ? 0 : 2, timeBudgetSeconds: budgetSeconds);
+                var times = StepTimer.Measure(step, warmup, steps, minWarmupSeconds: quick ? 0 : 2, timeBudgetSeconds: budgetSeconds);
                 long used1 = DeviceMemoryUsed(ilgpu);
                 bool trains = float.IsFinite(times.FirstLoss) && float.IsFinite(times.LastLoss) && times.LastLoss != times.FirstLoss;
                 double clips = times.ClipsPerSecond(m.Batch);

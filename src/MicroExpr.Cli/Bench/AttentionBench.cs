@@ -1,5 +1,6 @@
 using MicroExpr.Cli.Args;
 using MicroExpr.Tensors.Cpu;
+using MicroExpr.Bench;
 
 namespace MicroExpr.Cli.Bench;
 
@@ -34,7 +35,7 @@ internal static unsafe class AttentionBench
         string layoutName = heads > 0 ? $"packed qkv, H={heads}" : "contiguous";
         outcome.Title = $"attention  O = softmax(Q K^T / sqrt(D)) V, BH={bh} N={n} D={d}, fp32, {layoutName}";
         long size = (long)bh * n * d;
-        var layout = heads > 0 ? MicroExpr.Tensors.AttentionLayout.PackedQkv(n, heads, d) : MicroExpr.Tensors.AttentionLayout.Contiguous(n, n, d);
+        var layout = heads > 0 ? AttentionLayout.PackedQkv(n, heads, d) : AttentionLayout.Contiguous(n, n, d);
         string suffix = heads > 0 ? ".packed" : "";
         int threads = s.Threads;
 

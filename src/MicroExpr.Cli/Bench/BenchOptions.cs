@@ -1,4 +1,5 @@
 using MicroExpr.Cli.Args;
+using MicroExpr.Bench;
 
 namespace MicroExpr.Cli.Bench;
 

@@ -1,5 +1,6 @@
 using MicroExpr.Cli.Args;
 using MicroExpr.Tensors.Cpu;
+using MicroExpr.Bench;
 
 namespace MicroExpr.Cli.Bench;
 

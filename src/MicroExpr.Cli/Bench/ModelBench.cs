@@ -6,6 +6,7 @@ using MicroExpr.Cli.Commands;
 using MicroExpr.Models;
 using MicroExpr.Tensors;
 using MicroExpr.Tensors.Cpu;
+using MicroExpr.Bench;
 
 namespace MicroExpr.Cli.Bench;
 
@@ -49,7 +50,7 @@ internal static class ModelBench
         var bar = new Progress();
         bool profile = a.Switch("profile");
         // At least `warmup` steps and 2 s, so the tiered JIT has optimised the kernels (see BenchHarness).
-        var times = step.Measure(warmup, runs, minWarmupSeconds: 2, progress: line => bar.Report($"bench {op}: {line}"), beforeTimed: () =>
+        var times = StepTimer.Measure(step, warmup, runs, minWarmupSeconds: 2, progress: line => bar.Report($"bench {op}: {line}"), beforeTimed: () =>
         {
             OpProfiler.Reset();
             OpProfiler.Enabled = profile;

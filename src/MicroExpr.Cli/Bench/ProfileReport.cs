@@ -1,5 +1,6 @@
 using System.Globalization;
 using MicroExpr.Tensors;
+using MicroExpr.Bench;
 
 namespace MicroExpr.Cli.Bench;
 

@@ -1,5 +1,6 @@
 using MicroExpr.Cli.Args;
 using MicroExpr.Cli.Bench;
+using MicroExpr.Bench;
 
 namespace MicroExpr.Cli.Commands;
 

@@ -42,7 +42,7 @@ internal static class DemoCommand
         int seed = a.Int("seed", 1);
         string synthDir = Path.Combine(root, "synthetic"), cacheDir = Path.Combine(root, "cache"), runDir = Path.Combine(root, "run");
         var device = DeviceOption.Resolve(a);
-        if (a.Has("threads")) Tensors.Cpu.CpuThreads.Count = a.Int("threads", Environment.ProcessorCount);
+        if (a.Has("threads")) CpuThreads.Count = a.Int("threads", Environment.ProcessorCount);
         var bar = new Progress();
 
         // 1. Synthetic clips in the CASME II layout (written afresh; the cache below recomputes a clip whose frames changed).

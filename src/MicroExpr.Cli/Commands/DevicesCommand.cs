@@ -131,7 +131,7 @@ internal static class DevicesCommand
     {
         var (floats, widest) = WidestVector();
         using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream, Bench.BenchReport.JsonOptions))
+        using (var w = new Utf8JsonWriter(stream, MicroExpr.Bench.BenchReport.JsonOptions))
         {
             w.WriteStartObject();
             w.WriteStartObject("simd");

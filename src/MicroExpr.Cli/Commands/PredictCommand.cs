@@ -109,7 +109,7 @@ internal static class PredictCommand
             if (profile)
             {
                 Console.Error.WriteLine($"preprocessing (face crop, flow, encoding): {preMs.ToString("F1", CultureInfo.InvariantCulture)} ms");
-                Bench.ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), fwd.Elapsed.TotalMilliseconds, Tensors.Cpu.CpuThreads.Count, device,
+                Bench.ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), fwd.Elapsed.TotalMilliseconds, CpuThreads.Count, device,
                     $"one forward pass of {config.Name} ({device.Name}; the first call includes JIT compilation)");
             }
             int best = Array.IndexOf(probs, probs.Max());

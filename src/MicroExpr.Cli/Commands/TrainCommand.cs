@@ -64,7 +64,7 @@ internal static class TrainCommand
         OpProfiler.Enabled = false;
         progress.Done();
         if (profile)
-            ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), trainWatch.Elapsed.TotalMilliseconds, Tensors.Cpu.CpuThreads.Count, device,
+            ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), trainWatch.Elapsed.TotalMilliseconds, CpuThreads.Count, device,
                 $"training ({options.Preset}, {device.Name})");
         return Finish(run, a.Switch("json"), watch.Elapsed.TotalSeconds);
     }
@@ -72,7 +72,7 @@ internal static class TrainCommand
     internal static TrainOptions OptionsFrom(ParsedArgs a)
     {
         var d = new TrainOptions();
-        if (a.Has("threads")) Tensors.Cpu.CpuThreads.Count = a.Int("threads", Environment.ProcessorCount);
+        if (a.Has("threads")) CpuThreads.Count = a.Int("threads", Environment.ProcessorCount);
         string preset = a.Text("model") ?? d.Preset;
         if (!SlsttPresets.Names.Contains(preset)) throw new CliUsageException($"--model {preset}: unknown preset; known: {string.Join(", ", SlsttPresets.Names)}");
         string opt = a.Text("optimizer") ?? d.Optimizer;

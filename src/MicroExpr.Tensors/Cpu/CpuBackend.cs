@@ -18,6 +18,13 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public Device Device => Tensors.Device.Cpu;
 
+    public string AcceleratorName => "cpu";
+
+    public IOpTimer Timer { get; } = new HostOpTimer("cpu");
+
+    /// <summary>Nothing to wait for: every call is synchronous.</summary>
+    public void Synchronize() { }
+
     private static float* P(Storage s) => ((CpuStorage)s).Pointer;
     private static Span<float> S(Storage s) => ((CpuStorage)s).Span;
     private static Span<float> S(float* p, int n) => new(p, n);
@@ -26,26 +33,17 @@ public sealed unsafe partial class CpuBackend : IBackend
     public Storage Allocate(int length, bool zero)
     {
         var s = new CpuStorage(this, Pool, Pool.Rent(length), length);
-        if (zero)
-        {
-            using var prof = OpProfiler.Measure(OpCost.Fill(length));
-            s.Span.Clear();
-        }
+        if (zero) s.Span.Clear();
         else if (CpuPool.PoisonOnRent) s.Span.Fill(float.NaN);
         return s;
     }
 
     public void Upload(Storage dst, ReadOnlySpan<float> src) => src.CopyTo(S(dst));
     public void Download(Span<float> dst, Storage src) => S(src)[..dst.Length].CopyTo(dst);
-    public void Fill(Storage dst, float value)
-    {
-        using var prof = OpProfiler.Measure(OpCost.Fill(dst.Length));
-        S(dst).Fill(value);
-    }
+    public void Fill(Storage dst, float value) => S(dst).Fill(value);
 
     public void CopyStrided(View dst, View src, int[] shape, bool accumulate)
     {
-        using var prof = OpProfiler.Measure(OpCost.Copy(shape, accumulate));
         int rank = shape.Length;
         if (rank == 0)
         {
@@ -98,7 +96,6 @@ public sealed unsafe partial class CpuBackend : IBackend
     // --- element-wise ---------------------------------------------------------------------------
     public void Unary(UnaryOp op, Storage y, Storage x, int n, float alpha)
     {
-        using var prof = OpProfiler.Measure(OpCost.Unary(op, n));
         float* yp = P(y), xp = P(x);
         CpuThreads.For(n, ParallelGrain, (start, end) =>
         {
@@ -124,7 +121,6 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void UnaryBackward(UnaryOp op, Storage dx, Storage x, Storage y, Storage dy, int n, float alpha)
     {
-        using var prof = OpProfiler.Measure(OpCost.UnaryBackward(op, n));
         float* dxp = P(dx), xp = P(x), yp = P(y), dyp = P(dy);
         CpuThreads.For(n, ParallelGrain, (start, end) =>
         {
@@ -170,7 +166,6 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void Binary(BinaryOp op, Storage z, int[] shape, Storage a, int[] aStrides, Storage b, int[] bStrides)
     {
-        using var prof = OpProfiler.Measure(OpCost.Binary(op, shape));
         float* zp = P(z), ap = P(a), bp = P(b);
         var plan = BroadcastPlan.Create(shape, aStrides, bStrides);
         int inner = plan.Inner, outer = plan.Outer;
@@ -234,7 +229,6 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void Axpy(Storage y, Storage x, int n, float scale)
     {
-        using var prof = OpProfiler.Measure(OpCost.Axpy(n));
         float* yp = P(y), xp = P(x);
         CpuThreads.For(n, ParallelGrain, (start, end) =>
         {
@@ -248,7 +242,6 @@ public sealed unsafe partial class CpuBackend : IBackend
     // --- reductions -----------------------------------------------------------------------------
     public void SumTo(Storage dst, int[] dstShape, Storage src, int[] srcShape)
     {
-        using var prof = OpProfiler.Measure(OpCost.SumTo(src.Length, dst.Length));
         float* dp = P(dst), sp = P(src);
         if (ColumnSums(dstShape, srcShape, out int rows, out int cols))
         {
@@ -350,7 +343,6 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void MaxAxis(Storage y, Storage argmax, Storage x, int outer, int len, int inner)
     {
-        using var prof = OpProfiler.Measure(OpCost.MaxAxis(outer, len, inner));
         float* yp = P(y), ip = P(argmax), xp = P(x);
         for (int o = 0; o < outer; o++)
         {
@@ -372,7 +364,6 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void MaxAxisBackward(Storage dx, Storage dy, Storage argmax, int outer, int len, int inner)
     {
-        using var prof = OpProfiler.Measure(OpCost.MaxAxisBackward(outer, len, inner));
         float* dxp = P(dx), dyp = P(dy), ip = P(argmax);
         S(dxp, outer * len * inner).Clear();
         for (int o = 0; o < outer; o++)
@@ -385,7 +376,6 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void IndexSelect(Storage y, Storage x, int[] indices, int outer, int len, int inner)
     {
-        using var prof = OpProfiler.Measure(OpCost.IndexSelect(outer, indices.Length, inner));
         float* yp = P(y), xp = P(x);
         int m = indices.Length;
         for (int o = 0; o < outer; o++)
@@ -395,7 +385,6 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void IndexAdd(Storage dx, Storage dy, int[] indices, int outer, int len, int inner)
     {
-        using var prof = OpProfiler.Measure(OpCost.IndexAdd(outer, indices.Length, inner));
         float* dxp = P(dx), dyp = P(dy);
         int m = indices.Length;
         for (int o = 0; o < outer; o++)
@@ -410,7 +399,6 @@ public sealed unsafe partial class CpuBackend : IBackend
     public void Gemm(int batch, Storage c, int cOffset, long strideC, Storage a, int aOffset, long strideA, bool transA,
         Storage b, int bOffset, long strideB, bool transB, int m, int n, int k, float alpha, float beta)
     {
-        using var prof = OpProfiler.Measure(OpCost.Gemm(batch, m, n, k, beta));
         int lda = transA ? m : k, ldb = transB ? k : n;
         if (batch == 1)
             GemmSimd.Run(P(c) + cOffset, n, P(a) + aOffset, lda, transA, P(b) + bOffset, ldb, transB, m, n, k, alpha, beta,
@@ -422,7 +410,6 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, bool gelu, int rows, int outF, int inF)
     {
-        using var prof = OpProfiler.Measure(OpCost.Linear(rows, outF, inF, residual != null, gelu));
         if (b is null && residual is null && !gelu)
             GemmSimd.Run(P(y), outF, P(x), inF, false, P(w), inF, true, rows, outF, inF, 1f, 0f, CpuThreads.Count);
         else
@@ -432,39 +419,33 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     public void Softmax(Storage y, Storage x, int rows, int cols)
     {
-        using var prof = OpProfiler.Measure(OpCost.Softmax(rows, cols));
         SoftmaxSimd.Forward(P(y), P(x), rows, cols, CpuThreads.Count);
     }
 
     public void SoftmaxBackward(Storage dx, Storage y, Storage dy, int rows, int cols)
     {
-        using var prof = OpProfiler.Measure(OpCost.SoftmaxBackward(rows, cols));
         SoftmaxSimd.Backward(P(dx), P(y), P(dy), rows, cols, CpuThreads.Count);
     }
 
     public void LogSoftmax(Storage y, Storage x, int rows, int cols)
     {
-        using var prof = OpProfiler.Measure(OpCost.LogSoftmax(rows, cols));
         SoftmaxSimd.LogForward(P(y), P(x), rows, cols, CpuThreads.Count);
     }
 
     public void LogSoftmaxBackward(Storage dx, Storage y, Storage dy, int rows, int cols)
     {
-        using var prof = OpProfiler.Measure(OpCost.LogSoftmaxBackward(rows, cols));
         SoftmaxSimd.LogBackward(P(dx), P(y), P(dy), rows, cols, CpuThreads.Count);
     }
 
     public void LayerNorm(Storage y, Storage mean, Storage rstd, Storage x, Storage gamma, Storage beta, int rows, int c,
         float eps)
     {
-        using var prof = OpProfiler.Measure(OpCost.LayerNorm(rows, c));
         LayerNormSimd.Forward(P(y), P(mean), P(rstd), P(x), P(gamma), P(beta), rows, c, eps, CpuThreads.Count);
     }
 
     public void LayerNormBackward(Storage dx, Storage dgamma, Storage dbeta, Storage dy, Storage x, Storage mean,
         Storage rstd, Storage gamma, int rows, int c)
     {
-        using var prof = OpProfiler.Measure(OpCost.LayerNormBackward(rows, c));
         LayerNormSimd.Backward(P(dx), P(dgamma), P(dbeta), P(dy), P(x), P(mean), P(rstd), P(gamma), rows, c,
             CpuThreads.Count);
     }
@@ -472,7 +453,6 @@ public sealed unsafe partial class CpuBackend : IBackend
     public void Attention(Storage o, Storage lse, Storage q, Storage k, Storage v, int bh, int nq, int nk, int d,
         float scale, in AttentionLayout layout)
     {
-        using var prof = OpProfiler.Measure(OpCost.Attention(bh, nq, nk, d));
         CheckOperands(layout, q, k, v, o, lse, bh, nq, nk, d, "");
         AttentionSimd.Forward(P(o), P(lse), P(q), P(k), P(v), bh, nq, nk, d, scale, layout, CpuThreads.Count);
     }
@@ -480,7 +460,6 @@ public sealed unsafe partial class CpuBackend : IBackend
     public void AttentionBackward(Storage dq, Storage dk, Storage dv, Storage q, Storage k, Storage v, Storage o,
         Storage dO, Storage lse, int bh, int nq, int nk, int d, float scale, in AttentionLayout layout)
     {
-        using var prof = OpProfiler.Measure(OpCost.AttentionBackward(bh, nq, nk, d));
         CheckOperands(layout, q, k, v, o, lse, bh, nq, nk, d, "");
         CheckOperands(layout, dq, dk, dv, dO, lse, bh, nq, nk, d, "d");
         AttentionSimd.Backward(P(dq), P(dk), P(dv), P(q), P(k), P(v), P(o), P(dO), P(lse), bh, nq, nk, d, scale, layout,
@@ -517,7 +496,6 @@ public sealed unsafe partial class CpuBackend : IBackend
     public void AdamW(Storage p, Storage g, Storage m, Storage v, int n, float lr, float beta1, float beta2, float eps,
         float weightDecay, int step)
     {
-        using var prof = OpProfiler.Measure(OpCost.AdamW(n));
         float* pp = P(p), gp = P(g), mp = P(m), vp = P(v);
         float c1 = 1f / (1f - MathF.Pow(beta1, step)), c2 = 1f / (1f - MathF.Pow(beta2, step));
         CpuThreads.For(n, ParallelGrain, (start, end) =>

@@ -18,9 +18,10 @@ namespace MicroExpr.Tensors.Ilgpu;
 /// storages return to the pool without waiting (see <see cref="IlgpuPool"/>: one in-order stream).
 /// </para>
 /// <para>
-/// Profiling: with <see cref="OpProfiler.Enabled"/>, every primitive is timed by device events around its launches
-/// (<see cref="IlgpuOpTimer"/>), with the same kinds and <see cref="OpCost"/> figures as the CPU backend. The markers
-/// are queued; they are read, after one synchronisation, only when the profile is read.
+/// Profiling: with <see cref="OpProfiler.Enabled"/>, the device's <see cref="ProfiledBackend"/> times every primitive
+/// with this backend's <see cref="Timer"/> (<see cref="IlgpuOpTimer"/>: device events around its launches), with the
+/// same kinds and <see cref="OpCost"/> figures as the CPU backend. The markers are queued; they are read, after one
+/// synchronisation, only when the profile is read.
 /// </para>
 /// </summary>
 public sealed partial class IlgpuBackend : IBackend, IDisposable
@@ -64,6 +65,10 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
     public IlgpuPool Pool { get; }
     public Device Device => device();
 
+    public string AcceleratorName => Accelerator.Name;
+
+    public IOpTimer Timer => timer;
+
     /// <summary>The clock this backend's profile rows use: device events, or synchronised host clocks without markers.</summary>
     public OpClock ProfileClock => timer.Clock;
 
@@ -85,11 +90,7 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
     public Storage Allocate(int length, bool zero)
     {
         var s = new IlgpuStorage(this, Pool, Pool.Rent(length), length);
-        if (zero)
-        {
-            using var prof = timer.Measure(OpCost.Fill(length));
-            elementwise.Fill(stream, s.View, length, 0f);
-        }
+        if (zero) elementwise.Fill(stream, s.View, length, 0f);
         else if (PoisonOnRent) elementwise.Fill(stream, s.View, length, float.NaN);
         return s;
     }
@@ -108,65 +109,52 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
         v.CopyToCPU(stream, dst); // waits for every queued kernel on the stream, then copies
     }
 
-    public void Fill(Storage dst, float value)
-    {
-        using var prof = timer.Measure(OpCost.Fill(dst.Length));
-        elementwise.Fill(stream, V(dst), dst.Length, value);
-    }
+    public void Fill(Storage dst, float value) => elementwise.Fill(stream, V(dst), dst.Length, value);
 
     public void CopyStrided(View dst, View src, int[] shape, bool accumulate)
     {
-        using var prof = timer.Measure(OpCost.Copy(shape, accumulate));
         copy.Copy(stream, S(dst.Storage).From(dst.Offset), dst.Strides, S(src.Storage).From(src.Offset), src.Strides, shape, accumulate);
     }
 
     // --- element-wise ---------------------------------------------------------------------------
     public void Unary(UnaryOp op, Storage y, Storage x, int n, float alpha)
     {
-        using var prof = timer.Measure(OpCost.Unary(op, n));
-        elementwise.Unary(stream, (UnaryCode)op, V(y), V(x), n, alpha);
+        elementwise.Unary(stream, op, V(y), V(x), n, alpha);
     }
 
     public void UnaryBackward(UnaryOp op, Storage dx, Storage x, Storage y, Storage dy, int n, float alpha)
     {
-        using var prof = timer.Measure(OpCost.UnaryBackward(op, n));
-        elementwise.UnaryBackward(stream, (UnaryCode)op, V(dx), V(x), V(y), V(dy), n, alpha);
+        elementwise.UnaryBackward(stream, op, V(dx), V(x), V(y), V(dy), n, alpha);
     }
 
     public void Binary(BinaryOp op, Storage z, int[] shape, Storage a, int[] aStrides, Storage b, int[] bStrides)
     {
-        using var prof = timer.Measure(OpCost.Binary(op, shape));
-        elementwise.Binary(stream, (BinaryCode)op, V(z), shape, V(a), aStrides, V(b), bStrides);
+        elementwise.Binary(stream, op, V(z), shape, V(a), aStrides, V(b), bStrides);
     }
 
     public void Axpy(Storage y, Storage x, int n, float scale)
     {
-        using var prof = timer.Measure(OpCost.Axpy(n));
         elementwise.Axpy(stream, V(y), V(x), n, scale);
     }
 
     // --- reductions -----------------------------------------------------------------------------
     public void SumTo(Storage dst, int[] dstShape, Storage src, int[] srcShape)
     {
-        using var prof = timer.Measure(OpCost.SumTo(src.Length, dst.Length));
         reduce.SumTo(stream, V(dst), dstShape, V(src), srcShape);
     }
 
     public void MaxAxis(Storage y, Storage argmax, Storage x, int outer, int len, int inner)
     {
-        using var prof = timer.Measure(OpCost.MaxAxis(outer, len, inner));
         reduce.MaxAxis(stream, V(y), V(argmax), V(x), outer, len, inner);
     }
 
     public void MaxAxisBackward(Storage dx, Storage dy, Storage argmax, int outer, int len, int inner)
     {
-        using var prof = timer.Measure(OpCost.MaxAxisBackward(outer, len, inner));
         reduce.MaxAxisBackward(stream, V(dx), V(dy), V(argmax), outer, len, inner);
     }
 
     public void IndexSelect(Storage y, Storage x, int[] indices, int outer, int len, int inner)
     {
-        using var prof = timer.Measure(OpCost.IndexSelect(outer, indices.Length, inner));
         var buffer = UploadInts(indices);
         index.IndexSelect(stream, V(y), V(x), buffer.View.SubView(0, Math.Max(indices.Length, 1)), indices.Length, outer, len, inner);
         Pool.ReturnInts(buffer);
@@ -174,7 +162,6 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
 
     public void IndexAdd(Storage dx, Storage dy, int[] indices, int outer, int len, int inner)
     {
-        using var prof = timer.Measure(OpCost.IndexAdd(outer, indices.Length, inner));
         var csr = IndexKernels.BuildCsr(indices, len);
         var buffer = UploadInts(csr);
         index.IndexAdd(stream, V(dx), V(dy), buffer.View.SubView(0, csr.Length), indices.Length, outer, len, inner);
@@ -192,7 +179,6 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
     public void Gemm(int batch, Storage c, int cOffset, long strideC, Storage a, int aOffset, long strideA, bool transA,
         Storage b, int bOffset, long strideB, bool transB, int m, int n, int k, float alpha, float beta)
     {
-        using var prof = timer.Measure(OpCost.Gemm(batch, m, n, k, beta));
         (gemm ??= new GemmKernels(Accelerator)).Gemm(stream, S(c).From(cOffset), strideC, S(a).From(aOffset), strideA, transA,
             S(b).From(bOffset), strideB, transB, batch, m, n, k, alpha, beta);
     }
@@ -209,14 +195,12 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
         if (b != null && residual != null && !gelu)
         {
             Gemm(1, y, 0, 0, x, 0, 0, false, w, 0, 0, true, rows, outF, inF, 1f, 0f);
-            using var prof = timer.Measure(OpCost.BiasResidual(rows, outF));
             FusedBias.BiasResidual(stream, V(y), V(y), V(b), V(residual), rows, outF);
             return;
         }
         if (b != null && residual == null && gelu)
         {
             Gemm(1, y, 0, 0, x, 0, 0, false, w, 0, 0, true, rows, outF, inF, 1f, 0f);
-            using var prof = timer.Measure(OpCost.BiasGelu(rows, outF));
             FusedBias.BiasGelu(stream, V(y), V(y), V(b), rows, outF);
             return;
         }
@@ -232,25 +216,21 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
 
     public void Softmax(Storage y, Storage x, int rows, int cols)
     {
-        using var prof = timer.Measure(OpCost.Softmax(rows, cols));
         SoftmaxK.Forward(stream, V(y), V(x), rows, cols);
     }
 
     public void SoftmaxBackward(Storage dx, Storage y, Storage dy, int rows, int cols)
     {
-        using var prof = timer.Measure(OpCost.SoftmaxBackward(rows, cols));
         SoftmaxK.Backward(stream, V(dx), V(y), V(dy), rows, cols);
     }
 
     public void LogSoftmax(Storage y, Storage x, int rows, int cols)
     {
-        using var prof = timer.Measure(OpCost.LogSoftmax(rows, cols));
         SoftmaxK.LogForward(stream, V(y), V(x), rows, cols);
     }
 
     public void LogSoftmaxBackward(Storage dx, Storage y, Storage dy, int rows, int cols)
     {
-        using var prof = timer.Measure(OpCost.LogSoftmaxBackward(rows, cols));
         SoftmaxK.LogBackward(stream, V(dx), V(y), V(dy), rows, cols);
     }
 
@@ -258,14 +238,12 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
 
     public void LayerNorm(Storage y, Storage mean, Storage rstd, Storage x, Storage gamma, Storage beta, int rows, int c, float eps)
     {
-        using var prof = timer.Measure(OpCost.LayerNorm(rows, c));
         LayerNormK.Forward(stream, V(y), V(mean), V(rstd), V(x), V(gamma), V(beta), rows, c, eps);
     }
 
     public void LayerNormBackward(Storage dx, Storage dgamma, Storage dbeta, Storage dy, Storage x, Storage mean, Storage rstd,
         Storage gamma, int rows, int c)
     {
-        using var prof = timer.Measure(OpCost.LayerNormBackward(rows, c));
         LayerNormK.Backward(stream, V(dx), V(dgamma), V(dbeta), V(dy), V(x), V(mean), V(rstd), V(gamma), rows, c);
     }
 
@@ -274,29 +252,19 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
     public void Attention(Storage o, Storage lse, Storage q, Storage k, Storage v, int bh, int nq, int nk, int d, float scale,
         in AttentionLayout layout)
     {
-        using var prof = timer.Measure(OpCost.Attention(bh, nq, nk, d));
-        AttentionK.Forward(stream, V(o), V(lse), V(q), V(k), V(v), bh, nq, nk, d, scale, Strides(layout));
+        AttentionK.Forward(stream, V(o), V(lse), V(q), V(k), V(v), bh, nq, nk, d, scale, layout);
     }
 
     public void AttentionBackward(Storage dq, Storage dk, Storage dv, Storage q, Storage k, Storage v, Storage o, Storage dO,
         Storage lse, int bh, int nq, int nk, int d, float scale, in AttentionLayout layout)
     {
-        using var prof = timer.Measure(OpCost.AttentionBackward(bh, nq, nk, d));
-        AttentionK.Backward(stream, V(dq), V(dk), V(dv), V(q), V(k), V(v), V(o), V(dO), V(lse), bh, nq, nk, d, scale, Strides(layout));
-    }
-
-    /// <summary>The tensors' attention layout as the kernels' strides (the kernels project does not see tensor types).</summary>
-    private static AttentionStrides Strides(in AttentionLayout l)
-    {
-        static OperandStrides S(AttentionOperandLayout x) => new(x.Offset, x.Heads, x.BatchStride, x.HeadStride, x.RowStride);
-        return new AttentionStrides(S(l.Q), S(l.K), S(l.V), S(l.O));
+        AttentionK.Backward(stream, V(dq), V(dk), V(dv), V(q), V(k), V(v), V(o), V(dO), V(lse), bh, nq, nk, d, scale, layout);
     }
 
     // --- optimizer ------------------------------------------------------------------------------
     public void AdamW(Storage p, Storage g, Storage m, Storage v, int n, float lr, float beta1, float beta2, float eps,
         float weightDecay, int step)
     {
-        using var prof = timer.Measure(OpCost.AdamW(n));
         optimizer.AdamW(stream, V(p), V(g), V(m), V(v), n, lr, beta1, beta2, eps, weightDecay, step);
     }
 
@@ -310,7 +278,6 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
         return result[0] != 0;
     }
 
-    /// <summary>Waits for every queued kernel (benchmarks and timing only; ops never need it).</summary>
     public void Synchronize() => stream.Synchronize();
 
     public void Dispose()

@@ -17,7 +17,7 @@ namespace MicroExpr.Tensors.Ilgpu;
 /// host stopwatch reads the interval.
 /// </para>
 /// </summary>
-internal sealed class IlgpuOpTimer : IDeferredOpTimings
+internal sealed class IlgpuOpTimer : IOpTimer, IDeferredOpTimings
 {
     /// <summary>Ops (marker pairs) queued before they are resolved without waiting for the profile to be read.</summary>
     public const int DefaultMaxQueued = 4096;
@@ -45,14 +45,17 @@ internal sealed class IlgpuOpTimer : IDeferredOpTimings
     /// <summary>Markers created and not yet disposed (test aid: zero once the profile has been read or reset).</summary>
     public int LiveMarkers { get; private set; }
 
-    /// <summary>Starts timing one op (<c>using var prof = timer.Measure(...)</c>); the default scope (profiler off) does nothing.</summary>
-    public Scope Measure(in OpCost cost)
+    /// <summary>Starts timing one op (<c>using var prof = timer.Measure(...)</c>); the default timing (profiler off) does nothing.</summary>
+    public OpTiming Measure(in OpCost cost) => OpProfiler.Enabled ? Start(cost) : default;
+
+    public OpTiming Start(in OpCost cost)
     {
-        if (!OpProfiler.Enabled) return default;
-        if (markers && TryMark() is { } start) return new Scope(this, cost, start, 0);
+        if (markers && TryMark() is { } start) return new OpTiming(this, cost, start, 0);
         stream.Synchronize();
-        return new Scope(this, cost, null, Stopwatch.GetTimestamp());
+        return new OpTiming(this, cost, null, Stopwatch.GetTimestamp());
     }
+
+    public void Stop(in OpTiming timing) => End(timing.Cost, timing.Mark as ProfilingMarker, timing.Timestamp);
 
     private ProfilingMarker? TryMark()
     {
@@ -107,11 +110,5 @@ internal sealed class IlgpuOpTimer : IDeferredOpTimings
             LiveMarkers -= 2;
         }
         queued.Clear();
-    }
-
-    /// <summary>One op being timed: a start marker (device events) or a start timestamp (fallback).</summary>
-    public readonly struct Scope(IlgpuOpTimer? timer, OpCost cost, ProfilingMarker? start, long t0) : IDisposable
-    {
-        public void Dispose() => timer?.End(cost, start, t0);
     }
 }

@@ -7,7 +7,7 @@ namespace MicroExpr.Tests.Ilgpu;
 /// <summary>Device choice and the parts of the ILGPU backend that no op test reaches: memory, pool, anomaly flag.</summary>
 public class IlgpuBackendTests
 {
-    private static IlgpuBackend Backend => (IlgpuBackend)Devices.IlgpuCpu.Backend;
+    private static IlgpuBackend Backend => (IlgpuBackend)Devices.IlgpuCpu.Unprofiled;
 
     [Test]
     public void ResolveNamesTheDevices()

@@ -4,6 +4,7 @@ using MicroExpr.Cli.Bench;
 using MicroExpr.Tensors;
 using MicroExpr.Tensors.Autograd;
 using MicroExpr.Tensors.Ilgpu;
+using MicroExpr.Bench;
 
 namespace MicroExpr.Tests.Ilgpu;
 
@@ -15,7 +16,7 @@ namespace MicroExpr.Tests.Ilgpu;
 [NonParallelizable]
 public class IlgpuProfilerTests
 {
-    private static IlgpuBackend Backend => (IlgpuBackend)Devices.IlgpuCpu.Backend;
+    private static IlgpuBackend Backend => (IlgpuBackend)Devices.IlgpuCpu.Unprofiled;
 
     [SetUp]
     [TearDown]

@@ -77,7 +77,7 @@ public class AttentionKernelsTests : KernelFixture
         foreach (var (bh, heads, nq, nk, d) in new[] { (4, 2, 31, 33, 17), (3, 3, 33, 40, 64), (2, 1, 1, 50, 20) })
         {
             var l = AttentionLayouts.Mixed(heads, nq, nk, d);
-            var s = AttentionLayouts.ToStrides(l);
+            var s = l;
             float scale = 1f / MathF.Sqrt(d);
             var q = Check.Random(bh * nq * d, seed++, -2f, 2f);
             var k = Check.Random(bh * nk * d, seed++, -2f, 2f);
@@ -138,7 +138,7 @@ public class AttentionKernelsTests : KernelFixture
         {
             int c = heads * d, bh = b * heads;
             var l = AttentionLayout.PackedQkv(n, heads, d);
-            var s = AttentionLayouts.ToStrides(l);
+            var s = l;
             float scale = 1f / MathF.Sqrt(d);
             var qkv = Check.Random(b * n * 3 * c, seed++, -2f, 2f);
             var q = AttentionLayouts.Take(qkv, l.Q, bh, n, d);
@@ -186,7 +186,7 @@ public class AttentionKernelsTests : KernelFixture
         using var kernels = new AttentionKernels(Accelerator, 1);
         // A packed layout for B = 1, N = 4, H = 2, D = 8: v (columns 32..47 of each 48-float row) reaches 4·48 floats;
         // the shared qkv buffer is one float short (BH·N·D = 64 would pass a contiguous-size check).
-        var s = AttentionLayouts.ToStrides(AttentionLayout.PackedQkv(4, 2, 8));
+        var s = AttentionLayout.PackedQkv(4, 2, 8);
         using var qkv = Upload(new float[4 * 48 - 1]);
         using var o = Upload(new float[4 * 16]);
         using var lse = Upload(new float[2 * 4]);

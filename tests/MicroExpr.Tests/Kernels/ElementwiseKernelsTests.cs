@@ -8,37 +8,37 @@ public class ElementwiseKernelsTests
     private static ElementwiseKernels K(int g) => KernelTest.Launcher(g, (a, gs) => new ElementwiseKernels(a, gs));
 
     /// <summary>Reference f(x) and f'(x) in double.</summary>
-    private static (double y, double dydx) Ref(UnaryCode op, double x, double alpha) => op switch
+    private static (double y, double dydx) Ref(UnaryOp op, double x, double alpha) => op switch
     {
-        UnaryCode.Neg => (-x, -1),
-        UnaryCode.Exp => (Math.Exp(x), Math.Exp(x)),
-        UnaryCode.Log => (Math.Log(x), 1 / x),
-        UnaryCode.Sqrt => (Math.Sqrt(x), 0.5 / Math.Sqrt(x)),
-        UnaryCode.Tanh => (Math.Tanh(x), 1 - Math.Tanh(x) * Math.Tanh(x)),
-        UnaryCode.Sigmoid => (1 / (1 + Math.Exp(-x)), Math.Exp(-x) / ((1 + Math.Exp(-x)) * (1 + Math.Exp(-x)))),
-        UnaryCode.Relu => (Math.Max(x, 0), x > 0 ? 1 : 0),
-        UnaryCode.Gelu => (Ops.ElementwiseOpTests<OnCpu>.Gelu(x),
+        UnaryOp.Neg => (-x, -1),
+        UnaryOp.Exp => (Math.Exp(x), Math.Exp(x)),
+        UnaryOp.Log => (Math.Log(x), 1 / x),
+        UnaryOp.Sqrt => (Math.Sqrt(x), 0.5 / Math.Sqrt(x)),
+        UnaryOp.Tanh => (Math.Tanh(x), 1 - Math.Tanh(x) * Math.Tanh(x)),
+        UnaryOp.Sigmoid => (1 / (1 + Math.Exp(-x)), Math.Exp(-x) / ((1 + Math.Exp(-x)) * (1 + Math.Exp(-x)))),
+        UnaryOp.Relu => (Math.Max(x, 0), x > 0 ? 1 : 0),
+        UnaryOp.Gelu => (Ops.ElementwiseOpTests<OnCpu>.Gelu(x),
             0.5 * (1 + Ops.ElementwiseOpTests<OnCpu>.Erf(x / Math.Sqrt(2))) + x * Math.Exp(-x * x / 2) / Math.Sqrt(2 * Math.PI)),
-        UnaryCode.Pow => (Math.Pow(x, alpha), alpha * Math.Pow(x, alpha - 1)),
-        UnaryCode.Scale => (alpha * x, alpha),
+        UnaryOp.Pow => (Math.Pow(x, alpha), alpha * Math.Pow(x, alpha - 1)),
+        UnaryOp.Scale => (alpha * x, alpha),
         _ => (x + alpha, 1),
     };
 
     private static IEnumerable<TestCaseData> UnaryCases()
     {
-        foreach (var op in Enum.GetValues<UnaryCode>())
+        foreach (var op in Enum.GetValues<UnaryOp>())
             foreach (int g in KernelTest.GroupSizes)
                 foreach (int n in new[] { 1, 33, 6 * 512 + 7 })
                     yield return new TestCaseData(op, g, n).SetArgDisplayNames(op.ToString(), $"g{g}", $"n{n}");
     }
 
     [TestCaseSource(nameof(UnaryCases))]
-    public void UnaryAndBackward(UnaryCode op, int g, int n)
+    public void UnaryAndBackward(UnaryOp op, int g, int n)
     {
-        bool positive = op is UnaryCode.Log or UnaryCode.Sqrt;
-        float alpha = op switch { UnaryCode.Pow => 3f, UnaryCode.Scale => -1.75f, UnaryCode.AddScalar => 0.5f, _ => 0f };
+        bool positive = op is UnaryOp.Log or UnaryOp.Sqrt;
+        float alpha = op switch { UnaryOp.Pow => 3f, UnaryOp.Scale => -1.75f, UnaryOp.AddScalar => 0.5f, _ => 0f };
         var x = Check.Random(n, 11 + n, positive ? 0.2f : -3f, positive ? 2f : 3f);
-        if (op == UnaryCode.Relu) for (int i = 0; i < n; i++) if (MathF.Abs(x[i]) < 0.01f) x[i] = 0.5f;
+        if (op == UnaryOp.Relu) for (int i = 0; i < n; i++) if (MathF.Abs(x[i]) < 0.01f) x[i] = 0.5f;
         var dy = Check.Random(n, 12 + n);
         var k = K(g);
         using var xb = KernelTest.Up(x);
@@ -80,15 +80,15 @@ public class ElementwiseKernelsTests
         int n = Support.Ref.Numel(shape);
         using var ab = KernelTest.Up(a);
         using var bb = KernelTest.Up(b);
-        foreach (var op in Enum.GetValues<BinaryCode>())
+        foreach (var op in Enum.GetValues<BinaryOp>())
         {
             using var zb = KernelTest.NaNs(n);
             K(g).Binary(KernelTest.Stream, op, zb.View, shape, ab.View, aStr, bb.View, bStr);
             Func<double, double, double> f = op switch
             {
-                BinaryCode.Add => (p, q) => p + q,
-                BinaryCode.Sub => (p, q) => p - q,
-                BinaryCode.Mul => (p, q) => p * q,
+                BinaryOp.Add => (p, q) => p + q,
+                BinaryOp.Sub => (p, q) => p - q,
+                BinaryOp.Mul => (p, q) => p * q,
                 _ => (p, q) => p / q,
             };
             var expected = Support.Ref.Zip(a.Select(v => (double)v).ToArray(), sa, b.Select(v => (double)v).ToArray(), sb, f, out _);

@@ -1,5 +1,6 @@
 using MicroExpr.Models;
 using MicroExpr.Tensors;
+using MicroExpr.Bench;
 
 namespace MicroExpr.Tests.Models;
 
@@ -15,7 +16,7 @@ public class ModelStepTests
         using var step = new ModelStep(Small, Device.Cpu, batch: 3, frames: 2, train: true);
         Assert.That(step.InputShape, Is.EqualTo(new[] { 3, 2, 3, 16, 16 }));
         // No progress callback: the warm-up count must still advance (it once sat inside progress?.Invoke(...)).
-        var times = step.Measure(warmup: 2, runs: 3, minWarmupSeconds: 0);
+        var times = StepTimer.Measure(step, warmup: 2, runs: 3, minWarmupSeconds: 0);
         Assert.That(times.WarmupSteps, Is.EqualTo(2));
         Assert.That(times.Ms, Has.Length.EqualTo(3).And.All.GreaterThan(0));
         Assert.That(times.RunsCut, Is.Zero);
@@ -41,7 +42,7 @@ public class ModelStepTests
     public void TimeBudgetCutsTheTimedSteps()
     {
         using var step = new ModelStep(Small, Device.Cpu, batch: 1, frames: 1, train: true);
-        var times = step.Measure(warmup: 1, runs: 10, minWarmupSeconds: 0, timeBudgetSeconds: 1e-9, minRuns: 2);
+        var times = StepTimer.Measure(step, warmup: 1, runs: 10, minWarmupSeconds: 0, timeBudgetSeconds: 1e-9, minRuns: 2);
         Assert.That(times.Ms, Has.Length.EqualTo(2));
         Assert.That(times.RunsCut, Is.EqualTo(10));
     }
@@ -51,7 +52,7 @@ public class ModelStepTests
     {
         using var step = new ModelStep(Small, Device.Cpu, batch: 2, frames: 2, train: false);
         var lines = new List<string>();
-        var times = step.Measure(warmup: 0, runs: 2, progress: lines.Add);
+        var times = StepTimer.Measure(step, warmup: 0, runs: 2, progress: lines.Add);
         Assert.That(times.WarmupSteps, Is.Zero);
         Assert.That(times.Ms, Has.Length.EqualTo(2));
         Assert.That(float.IsNaN(times.FirstLoss) && float.IsNaN(times.LastLoss));

@@ -5,6 +5,28 @@ namespace MicroExpr.Tests.Models;
 
 public class SlsttModelTests
 {
+    /// <summary>Every shape-fixing field of the config (all but Name) is named when two configs differ in it alone.</summary>
+    [Test]
+    public void DifferencesNameEveryField()
+    {
+        var baseConfig = SlsttPresets.Bench;
+        foreach (var prop in typeof(SlsttConfig).GetProperties().Where(p => p.CanWrite && p.Name != nameof(SlsttConfig.Name)))
+        {
+            object? value = prop.GetValue(baseConfig);
+            object other = value switch
+            {
+                int i => i + 1,
+                float f => f * 2 + 1,
+                TemporalKind k => k == TemporalKind.Lstm ? TemporalKind.Gru : TemporalKind.Lstm,
+                _ => throw new InvalidOperationException($"{prop.Name}: add a case for {prop.PropertyType.Name}"),
+            };
+            var changed = baseConfig with { };
+            prop.SetValue(changed, other);
+            Assert.That(baseConfig.Differences(changed), Has.Count.EqualTo(1), $"{prop.Name} differs but is not reported");
+        }
+        Assert.That(baseConfig.Differences(SlsttPresets.Bench), Is.Empty);
+    }
+
     [Test]
     public void BenchPresetIsExactlyTheBenchModel()
     {

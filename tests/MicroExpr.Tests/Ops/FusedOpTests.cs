@@ -18,18 +18,12 @@ public class FusedOpTests<TDevice> where TDevice : ITestDevice
         if (TDevice.Small) Assert.Ignore("model size: run on the CPU backend only (ILGPU's CPU accelerator is slow)");
     }
 
+    /// <summary>The kernels' literal reference (<see cref="SoftmaxReference"/>) in double, over rows of <paramref name="cols"/>.</summary>
     private static double[] SoftmaxRef(double[] x, int cols, bool log)
     {
         var y = new double[x.Length];
-        for (int r = 0; r < x.Length / cols; r++)
-        {
-            double max = double.NegativeInfinity;
-            for (int c = 0; c < cols; c++) max = Math.Max(max, x[r * cols + c]);
-            double sum = 0;
-            for (int c = 0; c < cols; c++) sum += Math.Exp(x[r * cols + c] - max);
-            for (int c = 0; c < cols; c++)
-                y[r * cols + c] = log ? x[r * cols + c] - max - Math.Log(sum) : Math.Exp(x[r * cols + c] - max) / sum;
-        }
+        if (log) SoftmaxReference.LogForward<double>(y, x, x.Length / cols, cols);
+        else SoftmaxReference.Forward<double>(y, x, x.Length / cols, cols);
         return y;
     }
 
@@ -62,19 +56,12 @@ public class FusedOpTests<TDevice> where TDevice : ITestDevice
         }.Run();
     }
 
+    /// <summary>The kernels' literal reference (<see cref="LayerNormReference"/>) in double.</summary>
     private static double[] LayerNormRef(double[] x, double[] g, double[] b, int c, double eps)
     {
         var y = new double[x.Length];
-        for (int r = 0; r < x.Length / c; r++)
-        {
-            double mean = 0, v = 0;
-            for (int i = 0; i < c; i++) mean += x[r * c + i];
-            mean /= c;
-            for (int i = 0; i < c; i++) v += (x[r * c + i] - mean) * (x[r * c + i] - mean);
-            v /= c;
-            double rstd = 1 / Math.Sqrt(v + eps);
-            for (int i = 0; i < c; i++) y[r * c + i] = (x[r * c + i] - mean) * rstd * g[i] + b[i];
-        }
+        int rows = x.Length / c;
+        LayerNormReference.Forward<double>(y, new double[rows], new double[rows], x, g, b, rows, c, eps);
         return y;
     }
 
@@ -106,31 +93,11 @@ public class FusedOpTests<TDevice> where TDevice : ITestDevice
         }.Run();
     }
 
-    /// <summary>softmax(scale·QKᵀ)V per head, in double, materialising the scores (the literal reference).</summary>
+    /// <summary>softmax(scale·QKᵀ)V per head: the kernels' literal reference (<see cref="AttentionReference"/>) in double.</summary>
     public static double[] AttentionRef(double[] q, double[] k, double[] v, int bh, int nq, int nk, int d, double scale)
     {
         var o = new double[bh * nq * d];
-        var s = new double[nk];
-        for (int h = 0; h < bh; h++)
-            for (int i = 0; i < nq; i++)
-            {
-                double max = double.NegativeInfinity;
-                for (int j = 0; j < nk; j++)
-                {
-                    double dot = 0;
-                    for (int e = 0; e < d; e++) dot += q[(h * nq + i) * d + e] * k[(h * nk + j) * d + e];
-                    s[j] = dot * scale;
-                    max = Math.Max(max, s[j]);
-                }
-                double sum = 0;
-                for (int j = 0; j < nk; j++) { s[j] = Math.Exp(s[j] - max); sum += s[j]; }
-                for (int e = 0; e < d; e++)
-                {
-                    double acc = 0;
-                    for (int j = 0; j < nk; j++) acc += s[j] * v[(h * nk + j) * d + e];
-                    o[(h * nq + i) * d + e] = acc / sum;
-                }
-            }
+        AttentionReference.Forward(o, new double[bh * nq], q, k, v, bh, nq, nk, d, scale);
         return o;
     }
 

@@ -79,11 +79,4 @@ public static class AttentionLayouts
             if (!reached[i] && !float.IsNaN(buf[i]))
                 Assert.Fail($"{what}: element {i} lies outside the layout but was written ({buf[i]})");
     }
-
-    /// <summary>The kernels project's strides for a layout (what IlgpuBackend passes).</summary>
-    public static AttentionStrides ToStrides(AttentionLayout l)
-    {
-        static OperandStrides S(AttentionOperandLayout x) => new(x.Offset, x.Heads, x.BatchStride, x.HeadStride, x.RowStride);
-        return new AttentionStrides(S(l.Q), S(l.K), S(l.V), S(l.O));
-    }
 }

@@ -1,4 +1,4 @@
-namespace MicroExpr.Tensors.Cpu;
+namespace MicroExpr.Kernels;
 
 /// <summary>
 /// Reference GEMM: <c>C[M,N] = alpha·op(A)·op(B) + beta·C</c>, row-major, with the same argument conventions as

@@ -1,4 +1,6 @@
-namespace MicroExpr.Tensors.Cpu;
+using System.Numerics;
+
+namespace MicroExpr.Kernels;
 
 /// <summary>
 /// Literal multi-head attention, the oracle for <see cref="AttentionSimd"/>. Per head b of BH:
@@ -21,7 +23,19 @@ public static class AttentionReference
     }
 
     public static void Forward(Span<float> o, Span<float> lse, ReadOnlySpan<float> q, ReadOnlySpan<float> k,
-        ReadOnlySpan<float> v, int bh, int nq, int nk, int d, float scale, in AttentionLayout layout)
+        ReadOnlySpan<float> v, int bh, int nq, int nk, int d, float scale, in AttentionLayout layout) =>
+        Forward<float>(o, lse, q, k, v, bh, nq, nk, d, scale, layout);
+
+    /// <summary>In double (finite-difference gradient checks of the tape op): the same loops, contiguous operands.</summary>
+    public static void Forward(Span<double> o, Span<double> lse, ReadOnlySpan<double> q, ReadOnlySpan<double> k,
+        ReadOnlySpan<double> v, int bh, int nq, int nk, int d, double scale)
+    {
+        CheckExact(o.Length, lse.Length, q.Length, k.Length, v.Length, bh, nq, nk, d);
+        Forward<double>(o, lse, q, k, v, bh, nq, nk, d, scale, AttentionLayout.Contiguous(nq, nk, d));
+    }
+
+    private static void Forward<T>(Span<T> o, Span<T> lse, ReadOnlySpan<T> q, ReadOnlySpan<T> k,
+        ReadOnlySpan<T> v, int bh, int nq, int nk, int d, double scale, in AttentionLayout layout) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckReach(layout, o.Length, lse.Length, q.Length, k.Length, v.Length, bh, nq, nk, d);
         var p = new double[nq * nk];
@@ -31,13 +45,13 @@ public static class AttentionReference
             Probabilities(p, rowLse, q, layout.Q, k, layout.K, b, nq, nk, d, scale);
             for (int i = 0; i < nq; i++)
             {
-                lse[b * nq + i] = (float)rowLse[i];
+                lse[b * nq + i] = T.CreateTruncating(rowLse[i]);
                 long oi = layout.O.RowStart(b, i);
                 for (int c = 0; c < d; c++)
                 {
                     double acc = 0;
-                    for (int j = 0; j < nk; j++) acc += p[i * nk + j] * v[(int)(layout.V.RowStart(b, j) + c)];
-                    o[(int)(oi + c)] = (float)acc;
+                    for (int j = 0; j < nk; j++) acc += p[i * nk + j] * D(v[(int)(layout.V.RowStart(b, j) + c)]);
+                    o[(int)(oi + c)] = T.CreateTruncating(acc);
                 }
             }
         }
@@ -55,7 +69,12 @@ public static class AttentionReference
 
     public static void Backward(Span<float> dq, Span<float> dk, Span<float> dv, ReadOnlySpan<float> q,
         ReadOnlySpan<float> k, ReadOnlySpan<float> v, ReadOnlySpan<float> o, ReadOnlySpan<float> dO,
-        ReadOnlySpan<float> lse, int bh, int nq, int nk, int d, float scale, in AttentionLayout layout)
+        ReadOnlySpan<float> lse, int bh, int nq, int nk, int d, float scale, in AttentionLayout layout) =>
+        Backward<float>(dq, dk, dv, q, k, v, o, dO, lse, bh, nq, nk, d, scale, layout);
+
+    private static void Backward<T>(Span<T> dq, Span<T> dk, Span<T> dv, ReadOnlySpan<T> q,
+        ReadOnlySpan<T> k, ReadOnlySpan<T> v, ReadOnlySpan<T> o, ReadOnlySpan<T> dO,
+        ReadOnlySpan<T> lse, int bh, int nq, int nk, int d, double scale, in AttentionLayout layout) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckReach(layout, o.Length, lse.Length, q.Length, k.Length, v.Length, bh, nq, nk, d);
         if (dq.Length < layout.Q.Reach(bh, nq, d) || dO.Length < layout.O.Reach(bh, nq, d) ||
@@ -76,12 +95,12 @@ public static class AttentionReference
             {
                 long oi = lo.RowStart(b, i);
                 double di = 0;
-                for (int c = 0; c < d; c++) di += (double)dO[(int)(oi + c)] * o[(int)(oi + c)];
+                for (int c = 0; c < d; c++) di += D(dO[(int)(oi + c)]) * D(o[(int)(oi + c)]);
                 for (int j = 0; j < nk; j++)
                 {
                     long vj = lv.RowStart(b, j);
                     double dp = 0;
-                    for (int c = 0; c < d; c++) dp += (double)dO[(int)(oi + c)] * v[(int)(vj + c)];
+                    for (int c = 0; c < d; c++) dp += D(dO[(int)(oi + c)]) * D(v[(int)(vj + c)]);
                     ds[i * nk + j] = p[i * nk + j] * (dp - di);
                 }
             }
@@ -89,8 +108,8 @@ public static class AttentionReference
                 for (int c = 0; c < d; c++)
                 {
                     double acc = 0;
-                    for (int j = 0; j < nk; j++) acc += ds[i * nk + j] * k[(int)(lk.RowStart(b, j) + c)];
-                    dq[(int)(lq.RowStart(b, i) + c)] = (float)(scale * acc);
+                    for (int j = 0; j < nk; j++) acc += ds[i * nk + j] * D(k[(int)(lk.RowStart(b, j) + c)]);
+                    dq[(int)(lq.RowStart(b, i) + c)] = T.CreateTruncating(scale * acc);
                 }
             for (int j = 0; j < nk; j++)
                 for (int c = 0; c < d; c++)
@@ -98,18 +117,18 @@ public static class AttentionReference
                     double accK = 0, accV = 0;
                     for (int i = 0; i < nq; i++)
                     {
-                        accK += ds[i * nk + j] * q[(int)(lq.RowStart(b, i) + c)];
-                        accV += p[i * nk + j] * dO[(int)(lo.RowStart(b, i) + c)];
+                        accK += ds[i * nk + j] * D(q[(int)(lq.RowStart(b, i) + c)]);
+                        accV += p[i * nk + j] * D(dO[(int)(lo.RowStart(b, i) + c)]);
                     }
-                    dk[(int)(lk.RowStart(b, j) + c)] = (float)(scale * accK);
-                    dv[(int)(lv.RowStart(b, j) + c)] = (float)accV;
+                    dk[(int)(lk.RowStart(b, j) + c)] = T.CreateTruncating(scale * accK);
+                    dv[(int)(lv.RowStart(b, j) + c)] = T.CreateTruncating(accV);
                 }
         }
     }
 
     /// <summary>Softmax of scale·Q·Kᵀ for head b into p [nq, nk] (double), with each row's log-sum-exp.</summary>
-    static void Probabilities(double[] p, double[] lse, ReadOnlySpan<float> q, AttentionOperandLayout lq,
-        ReadOnlySpan<float> k, AttentionOperandLayout lk, int b, int nq, int nk, int d, float scale)
+    static void Probabilities<T>(double[] p, double[] lse, ReadOnlySpan<T> q, AttentionOperandLayout lq,
+        ReadOnlySpan<T> k, AttentionOperandLayout lk, int b, int nq, int nk, int d, double scale) where T : unmanaged, IFloatingPointIeee754<T>
     {
         for (int i = 0; i < nq; i++)
         {
@@ -119,7 +138,7 @@ public static class AttentionReference
             {
                 long kj = lk.RowStart(b, j);
                 double s = 0;
-                for (int c = 0; c < d; c++) s += (double)q[(int)(qi + c)] * k[(int)(kj + c)];
+                for (int c = 0; c < d; c++) s += D(q[(int)(qi + c)]) * D(k[(int)(kj + c)]);
                 s *= scale;
                 p[i * nk + j] = s;
                 if (s > max) max = s;
@@ -130,6 +149,8 @@ public static class AttentionReference
             lse[i] = max + Math.Log(sum);
         }
     }
+
+    static double D<T>(T x) where T : unmanaged, IFloatingPointIeee754<T> => double.CreateTruncating(x);
 
     static void CheckExact(int o, int lse, int q, int k, int v, int bh, int nq, int nk, int d)
     {

@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace MicroExpr.Tensors.Cpu;
+namespace MicroExpr.Kernels;
 
 /// <summary>
 /// Scalar LayerNorm reference over the last axis of x[rows, C]: two-pass statistics and every sum in double, no

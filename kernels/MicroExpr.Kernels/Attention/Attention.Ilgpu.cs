@@ -8,9 +8,9 @@ namespace MicroExpr.Kernels;
 /// Per head b of BH: S = scale·Q·Kᵀ [Nq, Nk], P = softmax(S) by rows, O = P·V [Nq, D], lse_i = log Σ_j exp(S_ij).
 /// Backward: Di = Σ_d dO∘O [Nq], dV = Pᵀ·dO, dP = dO·Vᵀ, dS = P∘(dP − Di), dQ = scale·dS·K, dK = scale·dSᵀ·Q.
 /// q, o, dO, dq [BH, Nq, D]; k, v, dk, dv [BH, Nk, D]; lse [BH, Nq]; D ≤ 128, Nk ≥ 1. lse is contiguous; q, k, v, o are
-/// read or written through their <see cref="OperandStrides"/> (dq, dk, dv through the q, k, v strides, dO through o's):
+/// read or written through their <see cref="AttentionOperandLayout"/> (dq, dk, dv through the q, k, v strides, dO through o's):
 /// row r of head h starts at Offset + (h / Heads)·BatchStride + (h % Heads)·HeadStride + r·RowStride, its D floats
-/// contiguous. Contiguous row-major is <see cref="AttentionStrides.Contiguous"/>; a fused QKV projection
+/// contiguous. Contiguous row-major is <see cref="AttentionLayout.Contiguous"/>; a fused QKV projection
 /// [B, N, 3, H, D] read in place (and o written as [B, N, H, D]) is the same kernels with other strides. Each kernel
 /// resolves its head's base once; a row costs one multiply-add more than contiguous.
 /// <para>Layout shared by all kernels: one warp owns one row (a query row, or a key row in the dK/dV kernel); lane l holds
@@ -81,11 +81,11 @@ public sealed class AttentionKernels : IDisposable
     /// <summary>q [BH,Nq,D], k/v [BH,Nk,D] → o [BH,Nq,D], lse [BH,Nq]; all contiguous.</summary>
     public void Forward(AcceleratorStream stream, ArrayView<float> o, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k,
         ArrayView<float> v, int bh, int nq, int nk, int d, float scale) =>
-        Forward(stream, o, lse, q, k, v, bh, nq, nk, d, scale, AttentionStrides.Contiguous(nq, nk, d));
+        Forward(stream, o, lse, q, k, v, bh, nq, nk, d, scale, AttentionLayout.Contiguous(nq, nk, d));
 
     /// <summary>q [BH,Nq,D], k/v [BH,Nk,D] → o [BH,Nq,D] (each through its strides), lse [BH,Nq] (contiguous).</summary>
     public void Forward(AcceleratorStream stream, ArrayView<float> o, ArrayView<float> lse, ArrayView<float> q, ArrayView<float> k,
-        ArrayView<float> v, int bh, int nq, int nk, int d, float scale, AttentionStrides strides)
+        ArrayView<float> v, int bh, int nq, int nk, int d, float scale, in AttentionLayout strides)
     {
         var args = Check(bh, nq, nk, d, scale, strides);
         KernelChecks.Length(o, strides.O.Reach(bh, nq, d), nameof(o), "attention");
@@ -101,7 +101,7 @@ public sealed class AttentionKernels : IDisposable
     public void Backward(AcceleratorStream stream, ArrayView<float> dq, ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> q,
         ArrayView<float> k, ArrayView<float> v, ArrayView<float> o, ArrayView<float> dO, ArrayView<float> lse, int bh, int nq, int nk,
         int d, float scale) =>
-        Backward(stream, dq, dk, dv, q, k, v, o, dO, lse, bh, nq, nk, d, scale, AttentionStrides.Contiguous(nq, nk, d));
+        Backward(stream, dq, dk, dv, q, k, v, o, dO, lse, bh, nq, nk, d, scale, AttentionLayout.Contiguous(nq, nk, d));
 
     /// <summary>
     /// dq, dk, dv overwritten in the q, k, v strides (only the elements the strides reach are written); dO read through
@@ -109,7 +109,7 @@ public sealed class AttentionKernels : IDisposable
     /// </summary>
     public void Backward(AcceleratorStream stream, ArrayView<float> dq, ArrayView<float> dk, ArrayView<float> dv, ArrayView<float> q,
         ArrayView<float> k, ArrayView<float> v, ArrayView<float> o, ArrayView<float> dO, ArrayView<float> lse, int bh, int nq, int nk,
-        int d, float scale, AttentionStrides strides)
+        int d, float scale, in AttentionLayout strides)
     {
         var args = Check(bh, nq, nk, d, scale, strides);
         long qn = strides.Q.Reach(bh, nq, d), kn = strides.K.Reach(bh, nk, d), vn = strides.V.Reach(bh, nk, d), on = strides.O.Reach(bh, nq, d);
@@ -135,7 +135,7 @@ public sealed class AttentionKernels : IDisposable
 
     public void Dispose() => _scratch.Dispose();
 
-    private static AttentionArgs Check(int bh, int nq, int nk, int d, float scale, AttentionStrides strides)
+    private static AttentionArgs Check(int bh, int nq, int nk, int d, float scale, in AttentionLayout strides)
     {
         if (bh < 0 || nq < 0) throw new ArgumentOutOfRangeException(nameof(bh), "attention: negative dimension");
         if (nk < 1) throw new ArgumentOutOfRangeException(nameof(nk), "attention: needs at least one key (Nk ≥ 1)");
@@ -201,7 +201,7 @@ public sealed class AttentionKernels : IDisposable
         int w = Warp.WarpIdx, lane = Warp.LaneIdx, d = p.D;
         int b = Grid.IdxY, i = Grid.IdxX * (Group.DimX / Warp.WarpSize) + w;
         bool own = i < p.Nq;
-        long qRow = p.Q.Row(b, i), kBase = p.K.Row(b, 0), vBase = p.V.Row(b, 0);
+        long qRow = p.Q.RowStart(b, i), kBase = p.K.RowStart(b, 0), vBase = p.V.RowStart(b, 0);
         for (int c = lane; c < d; c += Warp.WarpSize) qS[w * MaxD + c] = own ? q[qRow + c] * p.Scale : 0f;
 
         float m = float.NegativeInfinity, l = 0f;
@@ -235,7 +235,7 @@ public sealed class AttentionKernels : IDisposable
         }
         if (own)
         {
-            StoreRow(o, p.O.Row(b, i), lane, d, acc, 1f / l);
+            StoreRow(o, p.O.RowStart(b, i), lane, d, acc, 1f / l);
             if (lane == 0) lse[(long)b * p.Nq + i] = m + FastMath.Log(l);
         }
     }
@@ -249,7 +249,7 @@ public sealed class AttentionKernels : IDisposable
         int row = Grid.IdxX * (Group.DimX / Warp.WarpSize) + Warp.WarpIdx;
         if (row >= p.BH * p.Nq) return;
         int b = row / p.Nq;
-        long start = p.O.Row(b, row - b * p.Nq);
+        long start = p.O.RowStart(b, row - b * p.Nq);
         float s = 0f;
         for (int c = Warp.LaneIdx; c < p.D; c += Warp.WarpSize) s += dO[start + c] * o[start + c];
         s = WarpReduce.Sum(s);
@@ -276,7 +276,7 @@ public sealed class AttentionKernels : IDisposable
         int w = Warp.WarpIdx, lane = Warp.LaneIdx, d = p.D;
         int b = Grid.IdxY, j = Grid.IdxX * (Group.DimX / Warp.WarpSize) + w;
         bool own = j < p.Nk;
-        long kRow = p.K.Row(b, j), vRow = p.V.Row(b, j), qBase = p.Q.Row(b, 0), dOBase = p.O.Row(b, 0);
+        long kRow = p.K.RowStart(b, j), vRow = p.V.RowStart(b, j), qBase = p.Q.RowStart(b, 0), dOBase = p.O.RowStart(b, 0);
         for (int c = lane; c < d; c += Warp.WarpSize)
         {
             kS[w * MaxD + c] = own ? k[kRow + c] * p.Scale : 0f;
@@ -335,7 +335,7 @@ public sealed class AttentionKernels : IDisposable
         int w = Warp.WarpIdx, lane = Warp.LaneIdx, d = p.D;
         int b = Grid.IdxY, i = Grid.IdxX * (Group.DimX / Warp.WarpSize) + w;
         bool own = i < p.Nq;
-        long qRow = p.Q.Row(b, i), dORow = p.O.Row(b, i), kBase = p.K.Row(b, 0), vBase = p.V.Row(b, 0);
+        long qRow = p.Q.RowStart(b, i), dORow = p.O.RowStart(b, i), kBase = p.K.RowStart(b, 0), vBase = p.V.RowStart(b, 0);
         for (int c = lane; c < d; c += Warp.WarpSize)
         {
             qS[w * MaxD + c] = own ? q[qRow + c] * p.Scale : 0f;
@@ -370,60 +370,5 @@ internal struct AttentionArgs
 {
     public int BH, Nq, Nk, D;
     public float Scale;
-    public OperandStrides Q, K, V, O;
-}
-
-/// <summary>
-/// Where one attention operand's rows lie in its view: element (head h of BH, row r, column c &lt; D) at
-/// Offset + (h / Heads)·BatchStride + (h % Heads)·HeadStride + r·RowStride + c. Contiguous [BH, N, D] is Heads = 1,
-/// BatchStride = N·D, HeadStride = 0, RowStride = D. (The tensors project has its own layout type and converts.)
-/// </summary>
-public struct OperandStrides
-{
-    public int Offset, Heads, BatchStride, HeadStride, RowStride;
-
-    public OperandStrides(int offset, int heads, int batchStride, int headStride, int rowStride)
-    {
-        Offset = offset;
-        Heads = heads;
-        BatchStride = batchStride;
-        HeadStride = headStride;
-        RowStride = rowStride;
-    }
-
-    /// <summary>Contiguous row-major [BH, n, d].</summary>
-    public static OperandStrides Contiguous(int n, int d) => new(0, 1, n * d, 0, d);
-
-    /// <summary>Index of element (h, r, 0) (device and host).</summary>
-    public readonly long Row(int h, int r) =>
-        Offset + (long)(h / Heads) * BatchStride + (long)(h % Heads) * HeadStride + (long)r * RowStride;
-
-    /// <summary>One past the largest index reached by BH heads of n rows of d columns (0 when empty).</summary>
-    public readonly long Reach(int bh, int n, int d) => bh < 1 || n < 1 ? 0 : Row(bh - 1, n - 1) + d;
-
-    internal readonly void Validate(int bh, string operand)
-    {
-        if (Heads < 1 || bh % Heads != 0 || Offset < 0 || BatchStride < 0 || HeadStride < 0 || RowStride < 0)
-            throw new ArgumentException($"attention: strides of {operand} (offset {Offset}, heads {Heads}, batch {BatchStride}, " +
-                                        $"head {HeadStride}, row {RowStride}) do not fit BH = {bh} (needs Heads ≥ 1 dividing BH, " +
-                                        "non-negative offset and strides)", operand);
-    }
-}
-
-/// <summary>The strides of q, k, v, o (dq, dk, dv use q's, k's, v's; dO uses o's).</summary>
-public struct AttentionStrides
-{
-    public OperandStrides Q, K, V, O;
-
-    public AttentionStrides(OperandStrides q, OperandStrides k, OperandStrides v, OperandStrides o)
-    {
-        Q = q;
-        K = k;
-        V = v;
-        O = o;
-    }
-
-    /// <summary>All contiguous: q, o [BH, Nq, D]; k, v [BH, Nk, D].</summary>
-    public static AttentionStrides Contiguous(int nq, int nk, int d) =>
-        new(OperandStrides.Contiguous(nq, d), OperandStrides.Contiguous(nk, d), OperandStrides.Contiguous(nk, d), OperandStrides.Contiguous(nq, d));
+    public AttentionOperandLayout Q, K, V, O;
 }

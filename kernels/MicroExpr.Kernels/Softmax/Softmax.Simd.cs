@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace MicroExpr.Tensors.Cpu;
+namespace MicroExpr.Kernels;
 
 /// <summary>
 /// Fused softmax and log-softmax over the last axis of x[rows, cols], SIMD.
@@ -19,7 +19,7 @@ namespace MicroExpr.Tensors.Cpu;
 /// latency chains (max → exp → sum → 1/s or ln s → output) overlap. Longer rows: a max pass, a fused exp + sum pass
 /// (Forward stores exp(x − m) into y), then a scale pass (Forward y·(1/s); LogForward x − (m + ln s)), the row staying
 /// in L1; backward: one dot/sum pass and one output pass; two accumulators per reduction, the tail one AVX-512 masked
-/// load/store. exp is our own (<see cref="RowSimd.Exp(System.Runtime.Intrinsics.Vector512{float})"/>: Cody–Waite
+/// load/store. exp is our own (<see cref="Simd.Exp(System.Runtime.Intrinsics.Vector512{float})"/>: Cody–Waite
 /// reduction, degree-5 minimax polynomial, vscalefps; measured much faster than Vector512.Exp, which widens to
 /// double), ln s is an inline scalar series (no libm call, which would spill the live vector registers).
 /// Vector256 + AVX masked moves when Vector512 is not accelerated; scalar otherwise. Rows are split into fixed contiguous parts (one per thread)
@@ -55,10 +55,10 @@ public static unsafe class SoftmaxSimd
     {
         if (rows <= 0 || cols <= 0) return;
         var a = new RowArgs { P0 = o, P1 = i0, P2 = i1, Rows = rows, Cols = cols };
-        var fn = RowIsaSelect.Current switch
+        var fn = SimdIsaSelect.Current switch
         {
-            RowIsa.V512 => cols <= SmallCols ? fSmall512 : f512,
-            RowIsa.V256 => f256,
+            SimdIsa.V512 => cols <= SmallCols ? fSmall512 : f512,
+            SimdIsa.V256 => f256,
             _ => fScalar,
         };
         int t = RowSplit.Threads(rows, cols, threads);
@@ -73,7 +73,7 @@ public static unsafe class SoftmaxSimd
         int n = a.Cols;
         const int W = 16;
         int full = n & ~(W - 1), rem = n - full;
-        var mask = RowSimd.TailMask512(rem);
+        var mask = Simd.TailMask512(rem);
         var ninf = Vector512.Create(float.NegativeInfinity);
         for (int r = r0; r < r1; r++)
         {
@@ -87,8 +87,8 @@ public static unsafe class SoftmaxSimd
                 m1 = Vector512.MaxNative(m1, Vector512.Load(xr + i + W));
             }
             if (i < full) m0 = Vector512.MaxNative(m0, Vector512.Load(xr + i));
-            var tail = rem != 0 ? RowSimd.LoadTail(xr + full, mask, ninf) : ninf;
-            var vm = Vector512.Create(RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(m0, m1), tail)));
+            var tail = rem != 0 ? Simd.LoadTail(xr + full, mask, ninf) : ninf;
+            var vm = Vector512.Create(Simd.HMax(Vector512.MaxNative(Vector512.MaxNative(m0, m1), tail)));
             Vector512<float> s0 = default, s1 = default;
             for (i = 0; i + 2 * W <= n; i += 2 * W)
             {
@@ -111,9 +111,9 @@ public static unsafe class SoftmaxSimd
                 et = Vector512.ConditionalSelect(mask, Exp512(tail - vm), default);
                 s1 += et;
             }
-            var inv = Vector512.Create(1f / RowSimd.HSum(s0 + s1));
+            var inv = Vector512.Create(1f / Simd.HSum(s0 + s1));
             for (i = 0; i < full; i += W) Vector512.Store(Vector512.Load(yr + i) * inv, yr + i);
-            if (rem != 0) RowSimd.StoreTail(yr + full, mask, et * inv);
+            if (rem != 0) Simd.StoreTail(yr + full, mask, et * inv);
         }
     }
 
@@ -123,7 +123,7 @@ public static unsafe class SoftmaxSimd
         int n = a.Cols;
         const int W = 16;
         int full = n & ~(W - 1), rem = n - full;
-        var mask = RowSimd.TailMask512(rem);
+        var mask = Simd.TailMask512(rem);
         var ninf = Vector512.Create(float.NegativeInfinity);
         for (int r = r0; r < r1; r++)
         {
@@ -137,8 +137,8 @@ public static unsafe class SoftmaxSimd
                 m1 = Vector512.MaxNative(m1, Vector512.Load(xr + i + W));
             }
             if (i < full) m0 = Vector512.MaxNative(m0, Vector512.Load(xr + i));
-            var tail = rem != 0 ? RowSimd.LoadTail(xr + full, mask, ninf) : ninf;
-            float mx = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(m0, m1), tail));
+            var tail = rem != 0 ? Simd.LoadTail(xr + full, mask, ninf) : ninf;
+            float mx = Simd.HMax(Vector512.MaxNative(Vector512.MaxNative(m0, m1), tail));
             var vm = Vector512.Create(mx);
             Vector512<float> s0 = default, s1 = default;
             for (i = 0; i + 2 * W <= n; i += 2 * W)
@@ -148,9 +148,9 @@ public static unsafe class SoftmaxSimd
             }
             if (i < full) s0 += Exp512(Vector512.Load(xr + i) - vm);
             if (rem != 0) s1 += Vector512.ConditionalSelect(mask, Exp512(tail - vm), default);
-            var sh = Vector512.Create(mx + RowSimd.Log(RowSimd.HSum(s0 + s1)));
+            var sh = Vector512.Create(mx + Simd.Log(Simd.HSum(s0 + s1)));
             for (i = 0; i < full; i += W) Vector512.Store(Vector512.Load(xr + i) - sh, yr + i);
-            if (rem != 0) RowSimd.StoreTail(yr + full, mask, tail - sh);
+            if (rem != 0) Simd.StoreTail(yr + full, mask, tail - sh);
         }
     }
 
@@ -160,7 +160,7 @@ public static unsafe class SoftmaxSimd
         int n = a.Cols;
         const int W = 16;
         int full = n & ~(W - 1), rem = n - full;
-        var mask = RowSimd.TailMask512(rem);
+        var mask = Simd.TailMask512(rem);
         for (int r = r0; r < r1; r++)
         {
             float* yr = y + (long)r * n, dyr = dy + (long)r * n, dxr = dx + (long)r * n;
@@ -174,17 +174,17 @@ public static unsafe class SoftmaxSimd
             if (i < full) s0 = Vector512.FusedMultiplyAdd(Vector512.Load(yr + i), Vector512.Load(dyr + i), s0);
             if (rem != 0)
             {
-                ty = RowSimd.LoadTail(yr + full, mask, default);
-                tdy = RowSimd.LoadTail(dyr + full, mask, default);
+                ty = Simd.LoadTail(yr + full, mask, default);
+                tdy = Simd.LoadTail(dyr + full, mask, default);
                 s1 = Vector512.FusedMultiplyAdd(ty, tdy, s1);
             }
-            var dot = Vector512.Create(RowSimd.HSum(s0 + s1));
+            var dot = Vector512.Create(Simd.HSum(s0 + s1));
             for (i = 0; i < full; i += W)
             {
                 var yv = Vector512.Load(yr + i);
                 Vector512.Store(yv * (Vector512.Load(dyr + i) - dot), dxr + i);
             }
-            if (rem != 0) RowSimd.StoreTail(dxr + full, mask, ty * (tdy - dot));
+            if (rem != 0) Simd.StoreTail(dxr + full, mask, ty * (tdy - dot));
         }
     }
 
@@ -194,7 +194,7 @@ public static unsafe class SoftmaxSimd
         int n = a.Cols;
         const int W = 16;
         int full = n & ~(W - 1), rem = n - full;
-        var mask = RowSimd.TailMask512(rem);
+        var mask = Simd.TailMask512(rem);
         for (int r = r0; r < r1; r++)
         {
             float* yr = y + (long)r * n, dyr = dy + (long)r * n, dxr = dx + (long)r * n;
@@ -208,19 +208,19 @@ public static unsafe class SoftmaxSimd
             if (i < full) s0 += Vector512.Load(dyr + i);
             if (rem != 0)
             {
-                ty = RowSimd.LoadTail(yr + full, mask, default);
-                tdy = RowSimd.LoadTail(dyr + full, mask, default);
+                ty = Simd.LoadTail(yr + full, mask, default);
+                tdy = Simd.LoadTail(dyr + full, mask, default);
                 s1 += tdy;
             }
-            var ns = Vector512.Create(-RowSimd.HSum(s0 + s1));
+            var ns = Vector512.Create(-Simd.HSum(s0 + s1));
             for (i = 0; i < full; i += W)
                 Vector512.Store(Vector512.FusedMultiplyAdd(Exp512(Vector512.Load(yr + i)), ns, Vector512.Load(dyr + i)), dxr + i);
-            if (rem != 0) RowSimd.StoreTail(dxr + full, mask, Vector512.FusedMultiplyAdd(Exp512(ty), ns, tdy));
+            if (rem != 0) Simd.StoreTail(dxr + full, mask, Vector512.FusedMultiplyAdd(Exp512(ty), ns, tdy));
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Exp512(Vector512<float> v) => RowSimd.Exp(v);
+    private static Vector512<float> Exp512(Vector512<float> v) => Simd.Exp(v);
 
     // ---------------------------------------------------------------- Vector256
 
@@ -230,7 +230,7 @@ public static unsafe class SoftmaxSimd
         int n = a.Cols;
         const int W = 8;
         int full = n & ~(W - 1), rem = n - full;
-        var mask = RowSimd.TailMask256(rem);
+        var mask = Simd.TailMask256(rem);
         var ninf = Vector256.Create(float.NegativeInfinity);
         for (int r = r0; r < r1; r++)
         {
@@ -244,8 +244,8 @@ public static unsafe class SoftmaxSimd
                 m1 = Vector256.MaxNative(m1, Vector256.Load(xr + i + W));
             }
             if (i < full) m0 = Vector256.MaxNative(m0, Vector256.Load(xr + i));
-            var tail = rem != 0 ? RowSimd.LoadTail(xr + full, mask, ninf) : ninf;
-            var vm = Vector256.Create(RowSimd.HMax(Vector256.MaxNative(Vector256.MaxNative(m0, m1), tail)));
+            var tail = rem != 0 ? Simd.LoadTail(xr + full, mask, ninf) : ninf;
+            var vm = Vector256.Create(Simd.HMax(Vector256.MaxNative(Vector256.MaxNative(m0, m1), tail)));
             Vector256<float> s0 = default, s1 = default;
             for (i = 0; i + 2 * W <= n; i += 2 * W)
             {
@@ -268,9 +268,9 @@ public static unsafe class SoftmaxSimd
                 et = Vector256.ConditionalSelect(mask, Exp256(tail - vm), default);
                 s1 += et;
             }
-            var inv = Vector256.Create(1f / RowSimd.HSum(s0 + s1));
+            var inv = Vector256.Create(1f / Simd.HSum(s0 + s1));
             for (i = 0; i < full; i += W) Vector256.Store(Vector256.Load(yr + i) * inv, yr + i);
-            if (rem != 0) RowSimd.StoreTail(yr + full, mask, et * inv);
+            if (rem != 0) Simd.StoreTail(yr + full, mask, et * inv);
         }
     }
 
@@ -280,7 +280,7 @@ public static unsafe class SoftmaxSimd
         int n = a.Cols;
         const int W = 8;
         int full = n & ~(W - 1), rem = n - full;
-        var mask = RowSimd.TailMask256(rem);
+        var mask = Simd.TailMask256(rem);
         var ninf = Vector256.Create(float.NegativeInfinity);
         for (int r = r0; r < r1; r++)
         {
@@ -294,8 +294,8 @@ public static unsafe class SoftmaxSimd
                 m1 = Vector256.MaxNative(m1, Vector256.Load(xr + i + W));
             }
             if (i < full) m0 = Vector256.MaxNative(m0, Vector256.Load(xr + i));
-            var tail = rem != 0 ? RowSimd.LoadTail(xr + full, mask, ninf) : ninf;
-            float mx = RowSimd.HMax(Vector256.MaxNative(Vector256.MaxNative(m0, m1), tail));
+            var tail = rem != 0 ? Simd.LoadTail(xr + full, mask, ninf) : ninf;
+            float mx = Simd.HMax(Vector256.MaxNative(Vector256.MaxNative(m0, m1), tail));
             var vm = Vector256.Create(mx);
             Vector256<float> s0 = default, s1 = default;
             for (i = 0; i + 2 * W <= n; i += 2 * W)
@@ -305,9 +305,9 @@ public static unsafe class SoftmaxSimd
             }
             if (i < full) s0 += Exp256(Vector256.Load(xr + i) - vm);
             if (rem != 0) s1 += Vector256.ConditionalSelect(mask, Exp256(tail - vm), default);
-            var sh = Vector256.Create(mx + RowSimd.Log(RowSimd.HSum(s0 + s1)));
+            var sh = Vector256.Create(mx + Simd.Log(Simd.HSum(s0 + s1)));
             for (i = 0; i < full; i += W) Vector256.Store(Vector256.Load(xr + i) - sh, yr + i);
-            if (rem != 0) RowSimd.StoreTail(yr + full, mask, tail - sh);
+            if (rem != 0) Simd.StoreTail(yr + full, mask, tail - sh);
         }
     }
 
@@ -317,7 +317,7 @@ public static unsafe class SoftmaxSimd
         int n = a.Cols;
         const int W = 8;
         int full = n & ~(W - 1), rem = n - full;
-        var mask = RowSimd.TailMask256(rem);
+        var mask = Simd.TailMask256(rem);
         for (int r = r0; r < r1; r++)
         {
             float* yr = y + (long)r * n, dyr = dy + (long)r * n, dxr = dx + (long)r * n;
@@ -331,17 +331,17 @@ public static unsafe class SoftmaxSimd
             if (i < full) s0 = Vector256.FusedMultiplyAdd(Vector256.Load(yr + i), Vector256.Load(dyr + i), s0);
             if (rem != 0)
             {
-                ty = RowSimd.LoadTail(yr + full, mask, default);
-                tdy = RowSimd.LoadTail(dyr + full, mask, default);
+                ty = Simd.LoadTail(yr + full, mask, default);
+                tdy = Simd.LoadTail(dyr + full, mask, default);
                 s1 = Vector256.FusedMultiplyAdd(ty, tdy, s1);
             }
-            var dot = Vector256.Create(RowSimd.HSum(s0 + s1));
+            var dot = Vector256.Create(Simd.HSum(s0 + s1));
             for (i = 0; i < full; i += W)
             {
                 var yv = Vector256.Load(yr + i);
                 Vector256.Store(yv * (Vector256.Load(dyr + i) - dot), dxr + i);
             }
-            if (rem != 0) RowSimd.StoreTail(dxr + full, mask, ty * (tdy - dot));
+            if (rem != 0) Simd.StoreTail(dxr + full, mask, ty * (tdy - dot));
         }
     }
 
@@ -351,7 +351,7 @@ public static unsafe class SoftmaxSimd
         int n = a.Cols;
         const int W = 8;
         int full = n & ~(W - 1), rem = n - full;
-        var mask = RowSimd.TailMask256(rem);
+        var mask = Simd.TailMask256(rem);
         for (int r = r0; r < r1; r++)
         {
             float* yr = y + (long)r * n, dyr = dy + (long)r * n, dxr = dx + (long)r * n;
@@ -365,19 +365,19 @@ public static unsafe class SoftmaxSimd
             if (i < full) s0 += Vector256.Load(dyr + i);
             if (rem != 0)
             {
-                ty = RowSimd.LoadTail(yr + full, mask, default);
-                tdy = RowSimd.LoadTail(dyr + full, mask, default);
+                ty = Simd.LoadTail(yr + full, mask, default);
+                tdy = Simd.LoadTail(dyr + full, mask, default);
                 s1 += tdy;
             }
-            var ns = Vector256.Create(-RowSimd.HSum(s0 + s1));
+            var ns = Vector256.Create(-Simd.HSum(s0 + s1));
             for (i = 0; i < full; i += W)
                 Vector256.Store(Vector256.FusedMultiplyAdd(Exp256(Vector256.Load(yr + i)), ns, Vector256.Load(dyr + i)), dxr + i);
-            if (rem != 0) RowSimd.StoreTail(dxr + full, mask, Vector256.FusedMultiplyAdd(Exp256(ty), ns, tdy));
+            if (rem != 0) Simd.StoreTail(dxr + full, mask, Vector256.FusedMultiplyAdd(Exp256(ty), ns, tdy));
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Exp256(Vector256<float> v) => RowSimd.Exp(v);
+    private static Vector256<float> Exp256(Vector256<float> v) => Simd.Exp(v);
 
     // ---------------------------------------------------------------- Vector512, rows of at most 64 columns
 
@@ -385,10 +385,10 @@ public static unsafe class SoftmaxSimd
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void SmallMasks(int n, out Vector512<float> k0, out Vector512<float> k1, out Vector512<float> k2, out Vector512<float> k3)
     {
-        k0 = RowSimd.TailMask512(n);
-        k1 = RowSimd.TailMask512(n - 16);
-        k2 = RowSimd.TailMask512(n - 32);
-        k3 = RowSimd.TailMask512(n - 48);
+        k0 = Simd.TailMask512(n);
+        k1 = Simd.TailMask512(n - 16);
+        k2 = Simd.TailMask512(n - 32);
+        k3 = Simd.TailMask512(n - 48);
     }
 
     /// <summary>Two rows per iteration with their statements interleaved, so that the two latency chains (max → exp → sum → scale) overlap.</summary>
@@ -402,55 +402,55 @@ public static unsafe class SoftmaxSimd
         for (; r + 2 <= r1; r += 2)
         {
             float* xr = x + (long)r * n, yr = y + (long)r * n;
-            var v0a = RowSimd.LoadTail(xr, k0, ninf);
-            var v0b = RowSimd.LoadTail(xr + n, k0, ninf);
-            var v1a = RowSimd.LoadTail(xr + 16, k1, ninf);
-            var v1b = RowSimd.LoadTail(xr + n + 16, k1, ninf);
-            var v2a = RowSimd.LoadTail(xr + 32, k2, ninf);
-            var v2b = RowSimd.LoadTail(xr + n + 32, k2, ninf);
-            var v3a = RowSimd.LoadTail(xr + 48, k3, ninf);
-            var v3b = RowSimd.LoadTail(xr + n + 48, k3, ninf);
-            var mxa = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0a, v1a), Vector512.MaxNative(v2a, v3a)));
-            var mxb = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0b, v1b), Vector512.MaxNative(v2b, v3b)));
+            var v0a = Simd.LoadTail(xr, k0, ninf);
+            var v0b = Simd.LoadTail(xr + n, k0, ninf);
+            var v1a = Simd.LoadTail(xr + 16, k1, ninf);
+            var v1b = Simd.LoadTail(xr + n + 16, k1, ninf);
+            var v2a = Simd.LoadTail(xr + 32, k2, ninf);
+            var v2b = Simd.LoadTail(xr + n + 32, k2, ninf);
+            var v3a = Simd.LoadTail(xr + 48, k3, ninf);
+            var v3b = Simd.LoadTail(xr + n + 48, k3, ninf);
+            var mxa = Simd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0a, v1a), Vector512.MaxNative(v2a, v3a)));
+            var mxb = Simd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0b, v1b), Vector512.MaxNative(v2b, v3b)));
             var vma = Vector512.Create(mxa);
             var vmb = Vector512.Create(mxb);
-            var e0a = RowSimd.Exp(v0a - vma); // lanes past the row end: exp(−∞) = 0
-            var e0b = RowSimd.Exp(v0b - vmb); // lanes past the row end: exp(−∞) = 0
-            var e1a = RowSimd.Exp(v1a - vma);
-            var e1b = RowSimd.Exp(v1b - vmb);
-            var e2a = RowSimd.Exp(v2a - vma);
-            var e2b = RowSimd.Exp(v2b - vmb);
-            var e3a = RowSimd.Exp(v3a - vma);
-            var e3b = RowSimd.Exp(v3b - vmb);
-            var inva = Vector512.Create(1f / RowSimd.HSum((e0a + e1a) + (e2a + e3a)));
-            var invb = Vector512.Create(1f / RowSimd.HSum((e0b + e1b) + (e2b + e3b)));
-            RowSimd.StoreTail(yr, k0, e0a * inva);
-            RowSimd.StoreTail(yr + n, k0, e0b * invb);
-            RowSimd.StoreTail(yr + 16, k1, e1a * inva);
-            RowSimd.StoreTail(yr + n + 16, k1, e1b * invb);
-            RowSimd.StoreTail(yr + 32, k2, e2a * inva);
-            RowSimd.StoreTail(yr + n + 32, k2, e2b * invb);
-            RowSimd.StoreTail(yr + 48, k3, e3a * inva);
-            RowSimd.StoreTail(yr + n + 48, k3, e3b * invb);
+            var e0a = Simd.Exp(v0a - vma); // lanes past the row end: exp(−∞) = 0
+            var e0b = Simd.Exp(v0b - vmb); // lanes past the row end: exp(−∞) = 0
+            var e1a = Simd.Exp(v1a - vma);
+            var e1b = Simd.Exp(v1b - vmb);
+            var e2a = Simd.Exp(v2a - vma);
+            var e2b = Simd.Exp(v2b - vmb);
+            var e3a = Simd.Exp(v3a - vma);
+            var e3b = Simd.Exp(v3b - vmb);
+            var inva = Vector512.Create(1f / Simd.HSum((e0a + e1a) + (e2a + e3a)));
+            var invb = Vector512.Create(1f / Simd.HSum((e0b + e1b) + (e2b + e3b)));
+            Simd.StoreTail(yr, k0, e0a * inva);
+            Simd.StoreTail(yr + n, k0, e0b * invb);
+            Simd.StoreTail(yr + 16, k1, e1a * inva);
+            Simd.StoreTail(yr + n + 16, k1, e1b * invb);
+            Simd.StoreTail(yr + 32, k2, e2a * inva);
+            Simd.StoreTail(yr + n + 32, k2, e2b * invb);
+            Simd.StoreTail(yr + 48, k3, e3a * inva);
+            Simd.StoreTail(yr + n + 48, k3, e3b * invb);
         }
         if (r < r1)
         {
             float* xr = x + (long)r * n, yr = y + (long)r * n;
-            var v0a = RowSimd.LoadTail(xr, k0, ninf);
-            var v1a = RowSimd.LoadTail(xr + 16, k1, ninf);
-            var v2a = RowSimd.LoadTail(xr + 32, k2, ninf);
-            var v3a = RowSimd.LoadTail(xr + 48, k3, ninf);
-            var mxa = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0a, v1a), Vector512.MaxNative(v2a, v3a)));
+            var v0a = Simd.LoadTail(xr, k0, ninf);
+            var v1a = Simd.LoadTail(xr + 16, k1, ninf);
+            var v2a = Simd.LoadTail(xr + 32, k2, ninf);
+            var v3a = Simd.LoadTail(xr + 48, k3, ninf);
+            var mxa = Simd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0a, v1a), Vector512.MaxNative(v2a, v3a)));
             var vma = Vector512.Create(mxa);
-            var e0a = RowSimd.Exp(v0a - vma); // lanes past the row end: exp(−∞) = 0
-            var e1a = RowSimd.Exp(v1a - vma);
-            var e2a = RowSimd.Exp(v2a - vma);
-            var e3a = RowSimd.Exp(v3a - vma);
-            var inva = Vector512.Create(1f / RowSimd.HSum((e0a + e1a) + (e2a + e3a)));
-            RowSimd.StoreTail(yr, k0, e0a * inva);
-            RowSimd.StoreTail(yr + 16, k1, e1a * inva);
-            RowSimd.StoreTail(yr + 32, k2, e2a * inva);
-            RowSimd.StoreTail(yr + 48, k3, e3a * inva);
+            var e0a = Simd.Exp(v0a - vma); // lanes past the row end: exp(−∞) = 0
+            var e1a = Simd.Exp(v1a - vma);
+            var e2a = Simd.Exp(v2a - vma);
+            var e3a = Simd.Exp(v3a - vma);
+            var inva = Vector512.Create(1f / Simd.HSum((e0a + e1a) + (e2a + e3a)));
+            Simd.StoreTail(yr, k0, e0a * inva);
+            Simd.StoreTail(yr + 16, k1, e1a * inva);
+            Simd.StoreTail(yr + 32, k2, e2a * inva);
+            Simd.StoreTail(yr + 48, k3, e3a * inva);
         }
     }
 
@@ -465,46 +465,46 @@ public static unsafe class SoftmaxSimd
         for (; r + 2 <= r1; r += 2)
         {
             float* xr = x + (long)r * n, yr = y + (long)r * n;
-            var v0a = RowSimd.LoadTail(xr, k0, ninf);
-            var v0b = RowSimd.LoadTail(xr + n, k0, ninf);
-            var v1a = RowSimd.LoadTail(xr + 16, k1, ninf);
-            var v1b = RowSimd.LoadTail(xr + n + 16, k1, ninf);
-            var v2a = RowSimd.LoadTail(xr + 32, k2, ninf);
-            var v2b = RowSimd.LoadTail(xr + n + 32, k2, ninf);
-            var v3a = RowSimd.LoadTail(xr + 48, k3, ninf);
-            var v3b = RowSimd.LoadTail(xr + n + 48, k3, ninf);
-            var mxa = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0a, v1a), Vector512.MaxNative(v2a, v3a)));
-            var mxb = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0b, v1b), Vector512.MaxNative(v2b, v3b)));
+            var v0a = Simd.LoadTail(xr, k0, ninf);
+            var v0b = Simd.LoadTail(xr + n, k0, ninf);
+            var v1a = Simd.LoadTail(xr + 16, k1, ninf);
+            var v1b = Simd.LoadTail(xr + n + 16, k1, ninf);
+            var v2a = Simd.LoadTail(xr + 32, k2, ninf);
+            var v2b = Simd.LoadTail(xr + n + 32, k2, ninf);
+            var v3a = Simd.LoadTail(xr + 48, k3, ninf);
+            var v3b = Simd.LoadTail(xr + n + 48, k3, ninf);
+            var mxa = Simd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0a, v1a), Vector512.MaxNative(v2a, v3a)));
+            var mxb = Simd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0b, v1b), Vector512.MaxNative(v2b, v3b)));
             var vma = Vector512.Create(mxa);
             var vmb = Vector512.Create(mxb);
-            var sa = (RowSimd.Exp(v0a - vma) + RowSimd.Exp(v1a - vma)) + (RowSimd.Exp(v2a - vma) + RowSimd.Exp(v3a - vma));
-            var sb = (RowSimd.Exp(v0b - vmb) + RowSimd.Exp(v1b - vmb)) + (RowSimd.Exp(v2b - vmb) + RowSimd.Exp(v3b - vmb));
-            var sha = Vector512.Create(mxa + RowSimd.Log(RowSimd.HSum(sa)));
-            var shb = Vector512.Create(mxb + RowSimd.Log(RowSimd.HSum(sb)));
-            RowSimd.StoreTail(yr, k0, v0a - sha);
-            RowSimd.StoreTail(yr + n, k0, v0b - shb);
-            RowSimd.StoreTail(yr + 16, k1, v1a - sha);
-            RowSimd.StoreTail(yr + n + 16, k1, v1b - shb);
-            RowSimd.StoreTail(yr + 32, k2, v2a - sha);
-            RowSimd.StoreTail(yr + n + 32, k2, v2b - shb);
-            RowSimd.StoreTail(yr + 48, k3, v3a - sha);
-            RowSimd.StoreTail(yr + n + 48, k3, v3b - shb);
+            var sa = (Simd.Exp(v0a - vma) + Simd.Exp(v1a - vma)) + (Simd.Exp(v2a - vma) + Simd.Exp(v3a - vma));
+            var sb = (Simd.Exp(v0b - vmb) + Simd.Exp(v1b - vmb)) + (Simd.Exp(v2b - vmb) + Simd.Exp(v3b - vmb));
+            var sha = Vector512.Create(mxa + Simd.Log(Simd.HSum(sa)));
+            var shb = Vector512.Create(mxb + Simd.Log(Simd.HSum(sb)));
+            Simd.StoreTail(yr, k0, v0a - sha);
+            Simd.StoreTail(yr + n, k0, v0b - shb);
+            Simd.StoreTail(yr + 16, k1, v1a - sha);
+            Simd.StoreTail(yr + n + 16, k1, v1b - shb);
+            Simd.StoreTail(yr + 32, k2, v2a - sha);
+            Simd.StoreTail(yr + n + 32, k2, v2b - shb);
+            Simd.StoreTail(yr + 48, k3, v3a - sha);
+            Simd.StoreTail(yr + n + 48, k3, v3b - shb);
         }
         if (r < r1)
         {
             float* xr = x + (long)r * n, yr = y + (long)r * n;
-            var v0a = RowSimd.LoadTail(xr, k0, ninf);
-            var v1a = RowSimd.LoadTail(xr + 16, k1, ninf);
-            var v2a = RowSimd.LoadTail(xr + 32, k2, ninf);
-            var v3a = RowSimd.LoadTail(xr + 48, k3, ninf);
-            var mxa = RowSimd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0a, v1a), Vector512.MaxNative(v2a, v3a)));
+            var v0a = Simd.LoadTail(xr, k0, ninf);
+            var v1a = Simd.LoadTail(xr + 16, k1, ninf);
+            var v2a = Simd.LoadTail(xr + 32, k2, ninf);
+            var v3a = Simd.LoadTail(xr + 48, k3, ninf);
+            var mxa = Simd.HMax(Vector512.MaxNative(Vector512.MaxNative(v0a, v1a), Vector512.MaxNative(v2a, v3a)));
             var vma = Vector512.Create(mxa);
-            var sa = (RowSimd.Exp(v0a - vma) + RowSimd.Exp(v1a - vma)) + (RowSimd.Exp(v2a - vma) + RowSimd.Exp(v3a - vma));
-            var sha = Vector512.Create(mxa + RowSimd.Log(RowSimd.HSum(sa)));
-            RowSimd.StoreTail(yr, k0, v0a - sha);
-            RowSimd.StoreTail(yr + 16, k1, v1a - sha);
-            RowSimd.StoreTail(yr + 32, k2, v2a - sha);
-            RowSimd.StoreTail(yr + 48, k3, v3a - sha);
+            var sa = (Simd.Exp(v0a - vma) + Simd.Exp(v1a - vma)) + (Simd.Exp(v2a - vma) + Simd.Exp(v3a - vma));
+            var sha = Vector512.Create(mxa + Simd.Log(Simd.HSum(sa)));
+            Simd.StoreTail(yr, k0, v0a - sha);
+            Simd.StoreTail(yr + 16, k1, v1a - sha);
+            Simd.StoreTail(yr + 32, k2, v2a - sha);
+            Simd.StoreTail(yr + 48, k3, v3a - sha);
         }
     }
 
@@ -517,20 +517,20 @@ public static unsafe class SoftmaxSimd
         {
             long o = (long)r * n;
             float* yr = y + o, dyr = dy + o, dxr = dx + o;
-            var y0 = RowSimd.LoadTail(yr, k0, default);
-            var y1 = RowSimd.LoadTail(yr + 16, k1, default);
-            var y2 = RowSimd.LoadTail(yr + 32, k2, default);
-            var y3 = RowSimd.LoadTail(yr + 48, k3, default);
-            var d0 = RowSimd.LoadTail(dyr, k0, default);
-            var d1 = RowSimd.LoadTail(dyr + 16, k1, default);
-            var d2 = RowSimd.LoadTail(dyr + 32, k2, default);
-            var d3 = RowSimd.LoadTail(dyr + 48, k3, default);
-            var dot = Vector512.Create(RowSimd.HSum(
+            var y0 = Simd.LoadTail(yr, k0, default);
+            var y1 = Simd.LoadTail(yr + 16, k1, default);
+            var y2 = Simd.LoadTail(yr + 32, k2, default);
+            var y3 = Simd.LoadTail(yr + 48, k3, default);
+            var d0 = Simd.LoadTail(dyr, k0, default);
+            var d1 = Simd.LoadTail(dyr + 16, k1, default);
+            var d2 = Simd.LoadTail(dyr + 32, k2, default);
+            var d3 = Simd.LoadTail(dyr + 48, k3, default);
+            var dot = Vector512.Create(Simd.HSum(
                 Vector512.FusedMultiplyAdd(y0, d0, y1 * d1) + Vector512.FusedMultiplyAdd(y2, d2, y3 * d3)));
-            RowSimd.StoreTail(dxr, k0, y0 * (d0 - dot));
-            RowSimd.StoreTail(dxr + 16, k1, y1 * (d1 - dot));
-            RowSimd.StoreTail(dxr + 32, k2, y2 * (d2 - dot));
-            RowSimd.StoreTail(dxr + 48, k3, y3 * (d3 - dot));
+            Simd.StoreTail(dxr, k0, y0 * (d0 - dot));
+            Simd.StoreTail(dxr + 16, k1, y1 * (d1 - dot));
+            Simd.StoreTail(dxr + 32, k2, y2 * (d2 - dot));
+            Simd.StoreTail(dxr + 48, k3, y3 * (d3 - dot));
         }
     }
 
@@ -543,16 +543,16 @@ public static unsafe class SoftmaxSimd
         {
             long o = (long)r * n;
             float* yr = y + o, dyr = dy + o, dxr = dx + o;
-            var d0 = RowSimd.LoadTail(dyr, k0, default);
-            var d1 = RowSimd.LoadTail(dyr + 16, k1, default);
-            var d2 = RowSimd.LoadTail(dyr + 32, k2, default);
-            var d3 = RowSimd.LoadTail(dyr + 48, k3, default);
-            var ns = Vector512.Create(-RowSimd.HSum((d0 + d1) + (d2 + d3)));
+            var d0 = Simd.LoadTail(dyr, k0, default);
+            var d1 = Simd.LoadTail(dyr + 16, k1, default);
+            var d2 = Simd.LoadTail(dyr + 32, k2, default);
+            var d3 = Simd.LoadTail(dyr + 48, k3, default);
+            var ns = Vector512.Create(-Simd.HSum((d0 + d1) + (d2 + d3)));
             // Lanes past the row end are never stored, so y there may read as anything finite (0 here).
-            RowSimd.StoreTail(dxr, k0, Vector512.FusedMultiplyAdd(RowSimd.Exp(RowSimd.LoadTail(yr, k0, default)), ns, d0));
-            RowSimd.StoreTail(dxr + 16, k1, Vector512.FusedMultiplyAdd(RowSimd.Exp(RowSimd.LoadTail(yr + 16, k1, default)), ns, d1));
-            RowSimd.StoreTail(dxr + 32, k2, Vector512.FusedMultiplyAdd(RowSimd.Exp(RowSimd.LoadTail(yr + 32, k2, default)), ns, d2));
-            RowSimd.StoreTail(dxr + 48, k3, Vector512.FusedMultiplyAdd(RowSimd.Exp(RowSimd.LoadTail(yr + 48, k3, default)), ns, d3));
+            Simd.StoreTail(dxr, k0, Vector512.FusedMultiplyAdd(Simd.Exp(Simd.LoadTail(yr, k0, default)), ns, d0));
+            Simd.StoreTail(dxr + 16, k1, Vector512.FusedMultiplyAdd(Simd.Exp(Simd.LoadTail(yr + 16, k1, default)), ns, d1));
+            Simd.StoreTail(dxr + 32, k2, Vector512.FusedMultiplyAdd(Simd.Exp(Simd.LoadTail(yr + 32, k2, default)), ns, d2));
+            Simd.StoreTail(dxr + 48, k3, Vector512.FusedMultiplyAdd(Simd.Exp(Simd.LoadTail(yr + 48, k3, default)), ns, d3));
         }
     }
 

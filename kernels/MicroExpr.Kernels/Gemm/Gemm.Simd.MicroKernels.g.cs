@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace MicroExpr.Tensors.Cpu;
+namespace MicroExpr.Kernels;
 
 public static unsafe partial class GemmSimd
 {

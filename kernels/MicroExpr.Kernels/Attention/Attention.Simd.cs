@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace MicroExpr.Tensors.Cpu;
+namespace MicroExpr.Kernels;
 
 /// <summary>
 /// Fused multi-head attention on the CPU (flash-attention style), SIMD.
@@ -43,8 +43,8 @@ namespace MicroExpr.Tensors.Cpu;
 /// reduction over the block's rows) and dQ_rows += dS·K_tile (the P·V kernel). The scale is applied on the way out.
 /// </para>
 /// <para>
-/// SIMD: Vector512 when accelerated, else Vector256, else Vector128 (runtime dispatch through a generic ops struct
-/// that the JIT specialises). Any D ≥ 1 works: when D is not a multiple of 16, the operands that are read as
+/// SIMD: Vector512 when accelerated, else Vector256, else Vector128 (runtime dispatch through the toolkit's
+/// <see cref="ISimd{TV}"/> structs, which the JIT specialises). Any D ≥ 1 works: when D is not a multiple of 16, the operands that are read as
 /// D-vectors are copied into per-thread zero-padded [N, D16] buffers and the last, partial columns are written out
 /// with scalar tails; partial key vectors are masked in the softmax reductions. Scratch is per-thread native memory,
 /// grown on demand and reused, so the kernels do not allocate (threads > 1 costs one small job object and
@@ -277,16 +277,16 @@ public static unsafe class AttentionSimd
 
     static void ForwardDispatch(ref Args a, long item)
     {
-        if (Vector512.IsHardwareAccelerated) ForwardItem<Ops512, Vector512<float>>(ref a, item);
-        else if (Vector256.IsHardwareAccelerated) ForwardItem<Ops256, Vector256<float>>(ref a, item);
-        else ForwardItem<Ops128, Vector128<float>>(ref a, item);
+        if (Vector512.IsHardwareAccelerated) ForwardItem<Simd512, Vector512<float>>(ref a, item);
+        else if (Vector256.IsHardwareAccelerated) ForwardItem<Simd256, Vector256<float>>(ref a, item);
+        else ForwardItem<Simd128, Vector128<float>>(ref a, item);
     }
 
     static void BackwardDispatch(ref Args a, long head)
     {
-        if (Vector512.IsHardwareAccelerated) BackwardHead<Ops512, Vector512<float>>(ref a, head);
-        else if (Vector256.IsHardwareAccelerated) BackwardHead<Ops256, Vector256<float>>(ref a, head);
-        else BackwardHead<Ops128, Vector128<float>>(ref a, head);
+        if (Vector512.IsHardwareAccelerated) BackwardHead<Simd512, Vector512<float>>(ref a, head);
+        else if (Vector256.IsHardwareAccelerated) BackwardHead<Simd256, Vector256<float>>(ref a, head);
+        else BackwardHead<Simd128, Vector128<float>>(ref a, head);
     }
 
     // ---------------------------------------------------------------- forward
@@ -848,136 +848,5 @@ public static unsafe class AttentionSimd
                 TS.Store(o0 + e, c0); TS.Store(o1 + e, c1); TS.Store(o2 + e, c2); TS.Store(o3 + e, c3);
             }
         }
-    }
-
-    // ---------------------------------------------------------------- SIMD ops (specialised per width by the JIT)
-
-    interface ISimd<TV> where TV : struct
-    {
-        static abstract int Count { get; }
-        static abstract TV Load(float* p);
-        static abstract void Store(float* p, TV v);
-        static abstract TV Splat(float x);
-        static abstract TV Fma(TV a, TV b, TV c);
-        static abstract TV Mul(TV a, TV b);
-        static abstract TV Add(TV a, TV b);
-        static abstract TV Sub(TV a, TV b);
-        static abstract TV Max(TV a, TV b);
-        static abstract float HMax(TV v);
-        static abstract float HSum(TV v);
-        /// <summary>2^x, flushed to 0 below −125 (x ≤ 0 in use).</summary>
-        static abstract TV Exp2(TV x);
-        /// <summary>Lanes ≥ n replaced by fill.</summary>
-        static abstract TV KeepFirst(TV v, int n, float fill);
-    }
-
-    // exp2 on [-0.5, 0.5] (Cephes exp2f minimax coefficients), 2^x = 2^n · p(x − n).
-    const float E0 = 1.535336188319500E-4f, E1 = 1.339887440266574E-3f, E2 = 9.618437357674640E-3f,
-        E3 = 5.550332471162809E-2f, E4 = 2.402264791363012E-1f, E5 = 6.931472028550421E-1f;
-
-    readonly struct Ops512 : ISimd<Vector512<float>>
-    {
-        public static int Count => 16;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(float* p) => Vector512.Load(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector512<float> v) => v.Store(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Splat(float x) => Vector512.Create(x);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Fma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Mul(Vector512<float> a, Vector512<float> b) => a * b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Sub(Vector512<float> a, Vector512<float> b) => a - b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Vector512.Max(a, b);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static float HMax(Vector512<float> v) => Ops256.HMax(Vector256.Max(v.GetLower(), v.GetUpper()));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float HSum(Vector512<float> v) => Vector512.Sum(v);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> Exp2(Vector512<float> x)
-        {
-            x = Vector512.Min(Vector512.Max(x, Vector512.Create(-127f)), Vector512.Create(127f));
-            Vector512<float> n = Vector512.Round(x);
-            Vector512<float> f = x - n;
-            Vector512<float> p = Vector512.Create(E0);
-            p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(E1));
-            p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(E2));
-            p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(E3));
-            p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(E4));
-            p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(E5));
-            p = Vector512.FusedMultiplyAdd(p, f, Vector512.Create(1f));
-            Vector512<int> bits = p.AsInt32() + Vector512.ShiftLeft(Vector512.ConvertToInt32(n), 23);
-            return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(-125f)), Vector512<float>.Zero, bits.AsSingle());
-        }
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> KeepFirst(Vector512<float> v, int n, float fill) =>
-            Vector512.ConditionalSelect(Vector512.LessThan(Vector512<float>.Indices, Vector512.Create((float)n)), v, Vector512.Create(fill));
-    }
-
-    readonly struct Ops256 : ISimd<Vector256<float>>
-    {
-        public static int Count => 8;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Load(float* p) => Vector256.Load(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector256<float> v) => v.Store(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Splat(float x) => Vector256.Create(x);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Mul(Vector256<float> a, Vector256<float> b) => a * b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Sub(Vector256<float> a, Vector256<float> b) => a - b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Vector256.Max(a, b);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static float HMax(Vector256<float> v) => Ops128.HMax(Vector128.Max(v.GetLower(), v.GetUpper()));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float HSum(Vector256<float> v) => Vector256.Sum(v);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<float> Exp2(Vector256<float> x)
-        {
-            x = Vector256.Min(Vector256.Max(x, Vector256.Create(-127f)), Vector256.Create(127f));
-            Vector256<float> n = Vector256.Round(x);
-            Vector256<float> f = x - n;
-            Vector256<float> p = Vector256.Create(E0);
-            p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(E1));
-            p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(E2));
-            p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(E3));
-            p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(E4));
-            p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(E5));
-            p = Vector256.FusedMultiplyAdd(p, f, Vector256.Create(1f));
-            Vector256<int> bits = p.AsInt32() + Vector256.ShiftLeft(Vector256.ConvertToInt32(n), 23);
-            return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(-125f)), Vector256<float>.Zero, bits.AsSingle());
-        }
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<float> KeepFirst(Vector256<float> v, int n, float fill) =>
-            Vector256.ConditionalSelect(Vector256.LessThan(Vector256<float>.Indices, Vector256.Create((float)n)), v, Vector256.Create(fill));
-    }
-
-    readonly struct Ops128 : ISimd<Vector128<float>>
-    {
-        public static int Count => 4;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Load(float* p) => Vector128.Load(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector128<float> v) => v.Store(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Splat(float x) => Vector128.Create(x);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Fma(Vector128<float> a, Vector128<float> b, Vector128<float> c) => Vector128.FusedMultiplyAdd(a, b, c);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Mul(Vector128<float> a, Vector128<float> b) => a * b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Sub(Vector128<float> a, Vector128<float> b) => a - b;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Max(Vector128<float> a, Vector128<float> b) => Vector128.Max(a, b);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static float HMax(Vector128<float> v) =>
-            MathF.Max(MathF.Max(v.GetElement(0), v.GetElement(1)), MathF.Max(v.GetElement(2), v.GetElement(3)));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float HSum(Vector128<float> v) => Vector128.Sum(v);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector128<float> Exp2(Vector128<float> x)
-        {
-            x = Vector128.Min(Vector128.Max(x, Vector128.Create(-127f)), Vector128.Create(127f));
-            Vector128<float> n = Vector128.Round(x);
-            Vector128<float> f = x - n;
-            Vector128<float> p = Vector128.Create(E0);
-            p = Vector128.FusedMultiplyAdd(p, f, Vector128.Create(E1));
-            p = Vector128.FusedMultiplyAdd(p, f, Vector128.Create(E2));
-            p = Vector128.FusedMultiplyAdd(p, f, Vector128.Create(E3));
-            p = Vector128.FusedMultiplyAdd(p, f, Vector128.Create(E4));
-            p = Vector128.FusedMultiplyAdd(p, f, Vector128.Create(E5));
-            p = Vector128.FusedMultiplyAdd(p, f, Vector128.Create(1f));
-            Vector128<int> bits = p.AsInt32() + Vector128.ShiftLeft(Vector128.ConvertToInt32(n), 23);
-            return Vector128.ConditionalSelect(Vector128.LessThan(x, Vector128.Create(-125f)), Vector128<float>.Zero, bits.AsSingle());
-        }
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector128<float> KeepFirst(Vector128<float> v, int n, float fill) =>
-            Vector128.ConditionalSelect(Vector128.LessThan(Vector128<float>.Indices, Vector128.Create((float)n)), v, Vector128.Create(fill));
     }
 }

@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace MicroExpr.Tensors.Cpu;
+namespace MicroExpr.Kernels;
 
 /// <summary>
 /// Single-precision GEMM on the CPU: <c>C[M,N] = alpha·op(A)·op(B) + beta·C</c>, every matrix row-major.

@@ -4,16 +4,16 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 
-namespace MicroExpr.Cli.Bench;
+namespace MicroExpr.Bench;
 
 /// <summary>Prints benchmark results: an aligned table for people, or one JSON object per line for scripts.</summary>
-internal static class BenchReport
+public static class BenchReport
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     // Plain ASCII output such as "2*M*N*K" or "(x + y) bytes" stays readable: no \u002B escapes. Safe here: the
     // output is a terminal or a file, never HTML.
-    internal static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    public static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>One JSON object per result, one per line (JSON Lines). Numbers are invariant-culture by construction.</summary>
     public static void WriteJson(TextWriter output, IEnumerable<BenchResult> results)

@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace MicroExpr.Tensors.Cpu;
+namespace MicroExpr.Kernels;
 
 /// <summary>
 /// Fused LayerNorm over the last axis, SIMD.
@@ -36,10 +36,10 @@ public static unsafe class LayerNormSimd
     {
         if (rows <= 0 || c <= 0) return;
         var a = new RowArgs { P0 = y, P1 = mean, P2 = rstd, P3 = x, P4 = gamma, P5 = beta, Rows = rows, Cols = c, F0 = eps };
-        delegate*<ref RowArgs, int, int, int, void> fn = RowIsaSelect.Current switch
+        delegate*<ref RowArgs, int, int, int, void> fn = SimdIsaSelect.Current switch
         {
-            RowIsa.V512 => &Forward512,
-            RowIsa.V256 => &Forward256,
+            SimdIsa.V512 => &Forward512,
+            SimdIsa.V256 => &Forward256,
             _ => &ForwardScalar,
         };
         int t = RowSplit.Threads(rows, c, threads);
@@ -72,10 +72,10 @@ public static unsafe class LayerNormSimd
             a.Scratch = RowSplit.Scratch(stride * (parts - 1));
             a.ScratchStride = stride;
         }
-        delegate*<ref RowArgs, int, int, int, void> fn = RowIsaSelect.Current switch
+        delegate*<ref RowArgs, int, int, int, void> fn = SimdIsaSelect.Current switch
         {
-            RowIsa.V512 => &Backward512,
-            RowIsa.V256 => &Backward256,
+            SimdIsa.V512 => &Backward512,
+            SimdIsa.V256 => &Backward256,
             _ => &BackwardScalar,
         };
         RowSplit.Run(fn, ref a, parts, t);
@@ -151,8 +151,8 @@ public static unsafe class LayerNormSimd
                 s1 += d1;
                 q1 = Vector512.FusedMultiplyAdd(d1, d1, q1);
             }
-            float m1 = RowSimd.HSum(s0 + s1) * invC;
-            float var = MathF.Max(RowSimd.HSum(q0 + q1) * invC - m1 * m1, 0f);
+            float m1 = Simd.HSum(s0 + s1) * invC;
+            float var = MathF.Max(Simd.HSum(q0 + q1) * invC - m1 * m1, 0f);
             float mu = xr[0] + m1, rs = 1f / MathF.Sqrt(var + eps);
             mean[r] = mu;
             rstd[r] = rs;
@@ -230,8 +230,8 @@ public static unsafe class LayerNormSimd
             }
             float rs = rstd[r];
             // dx = rstd·g + va + x̂·vb with va = −rstd·mean(g), vb = −rstd·mean(g·x̂)
-            var va = Vector512.Create(-RowSimd.HSum(s0 + s1) * invC * rs);
-            var vb = Vector512.Create(-RowSimd.HSum(t0 + t1) * invC * rs);
+            var va = Vector512.Create(-Simd.HSum(s0 + s1) * invC * rs);
+            var vb = Vector512.Create(-Simd.HSum(t0 + t1) * invC * rs);
             Vector512<float> tailX = default, tailDy = default, tailG = default;
             if (rem != 0)
             {
@@ -292,8 +292,8 @@ public static unsafe class LayerNormSimd
                 s1 += d1;
                 q1 = Vector256.FusedMultiplyAdd(d1, d1, q1);
             }
-            float m1 = RowSimd.HSum(s0 + s1) * invC;
-            float var = MathF.Max(RowSimd.HSum(q0 + q1) * invC - m1 * m1, 0f);
+            float m1 = Simd.HSum(s0 + s1) * invC;
+            float var = MathF.Max(Simd.HSum(q0 + q1) * invC - m1 * m1, 0f);
             float mu = xr[0] + m1, rs = 1f / MathF.Sqrt(var + eps);
             mean[r] = mu;
             rstd[r] = rs;
@@ -370,8 +370,8 @@ public static unsafe class LayerNormSimd
                 Avx.MaskStore(db + full, mask, Avx.MaskLoad(db + full, mask) + d1);
             }
             float rs = rstd[r];
-            var va = Vector256.Create(-RowSimd.HSum(s0 + s1) * invC * rs);
-            var vb = Vector256.Create(-RowSimd.HSum(t0 + t1) * invC * rs);
+            var va = Vector256.Create(-Simd.HSum(s0 + s1) * invC * rs);
+            var vb = Vector256.Create(-Simd.HSum(t0 + t1) * invC * rs);
             Vector256<float> tailX = default, tailDy = default, tailG = default;
             if (rem != 0)
             {

@@ -1,4 +1,4 @@
-namespace MicroExpr.Tensors.Cpu;
+namespace MicroExpr.Kernels;
 
 /// <summary>Splits a range of work items over the CPU backend's threads when the work is large enough.</summary>
 public static class CpuThreads

@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace MicroExpr.Tensors.Cpu;
+namespace MicroExpr.Kernels;
 
 /// <summary>
 /// Scalar softmax / log-softmax reference over the last axis of [rows, cols]: every sum and exp in double, no threads,

@@ -1,13 +1,13 @@
-namespace MicroExpr.Cli.Bench;
+namespace MicroExpr.Bench;
 
 /// <summary>Whether a benchmark is judged by arithmetic (GFLOP/s) or by memory traffic (GB/s).</summary>
-internal enum Metric { Gflops, Gbps }
+public enum Metric { Gflops, Gbps }
 
 /// <summary>
 /// One timed kernel call. <see cref="WorkPerCall"/> is FLOPs (for <see cref="Metric.Gflops"/>) or bytes (for
 /// <see cref="Metric.Gbps"/>) as described by <see cref="Counting"/>; the rate is work / median time.
 /// </summary>
-internal sealed record BenchResult(
+public sealed record BenchResult(
     string Name,
     string Title,
     IReadOnlyList<(string Key, int Value)> Shape,
@@ -27,7 +27,7 @@ internal sealed record BenchResult(
 }
 
 /// <summary>What one <c>bench</c> command produced: filled as it goes, so passes timed before a failure still print.</summary>
-internal sealed class BenchOutcome
+public sealed class BenchOutcome
 {
     public string Title { get; set; } = "";
     public List<BenchResult> Results { get; } = [];

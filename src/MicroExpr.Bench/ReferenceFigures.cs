@@ -1,39 +1,64 @@
 using System.Globalization;
 using System.Runtime.Intrinsics;
+using System.Text.Json;
 using MicroExpr.Tensors;
-using MicroExpr.Tensors.Ilgpu;
 
-namespace MicroExpr.Cli.Bench;
+namespace MicroExpr.Bench;
 
 /// <summary>
 /// The ceilings a profile's "% ceiling" column divides by, for one device: compute (GFLOP/s) for the compute-bound
 /// kinds, memory (GB/s) for the rest. Null where no figure is known; <see cref="Note"/> then says why.
 /// </summary>
-internal sealed record Ceilings(double? Gflops, double? Gbps, string Note);
+public sealed record Ceilings(double? Gflops, double? Gbps, string Note);
 
 /// <summary>
-/// Ceilings and peer figures measured on the reference machine (2 vCPUs, AMD Zen 5, AVX-512) and recorded in
-/// performance.md, and the GPU ceilings performance.md gives for the lent H100 and H200. They are constants, not
-/// measurements of the machine this runs on: the output says so.
+/// Ceilings and peer figures measured on the reference machine (2 vCPUs, AMD Zen 5, AVX-512), and the GPU ceilings for
+/// the lent H100 and H200, as recorded in docs/performance.md and committed as data (<c>reference-figures.json</c>,
+/// embedded in this assembly). They are not measurements of the machine this runs on: the output says so.
 /// </summary>
-internal static class ReferenceFigures
+public static class ReferenceFigures
 {
+    private static readonly JsonElement Root = Load();
+
+    private static JsonElement Load()
+    {
+        using var stream = typeof(ReferenceFigures).Assembly.GetManifestResourceStream("reference-figures.json")
+            ?? throw new InvalidOperationException("reference-figures.json is not embedded in MicroExpr.Bench");
+        using var doc = JsonDocument.Parse(stream);
+        return doc.RootElement.Clone();
+    }
+
+    private static double Cpu(string name) => Root.GetProperty("cpu").GetProperty(name).GetDouble();
+    private static double Gpu(string name) => Root.GetProperty("gpu").GetProperty(name).GetDouble();
+
     /// <summary>FP32 FMA peak per thread: 16 lanes × 2 FMA pipes × 2 FLOP × clock, measured.</summary>
-    public const double FmaPeakPerThreadVector512 = 246;
-    public const double FmaPeakPerThreadVector256 = 123;
+    public static double FmaPeakPerThreadVector512 { get; } = Cpu("fmaPeakGflopsPerThreadVector512");
+    public static double FmaPeakPerThreadVector256 { get; } = Cpu("fmaPeakGflopsPerThreadVector256");
 
     /// <summary>Memory copy, 256 MiB, read + write bytes, 1 and 2 threads.</summary>
-    public const double CopyGbps1Thread = 35;
-    public const double CopyGbps2Threads = 39;
+    public static double CopyGbps1Thread { get; } = Cpu("copyGbps1Thread");
+    public static double CopyGbps2Threads { get; } = Cpu("copyGbps2Threads");
 
-    public const string PeerLabel = "libtorch (performance.md)";
+    public static string PeerLabel { get; } = Root.GetProperty("peerLabel").GetString() ?? "";
 
     /// <summary>FP32 (non-tensor-core) peak of an H100 SXM, GFLOP/s; the H200 has the same SMs and clocks.</summary>
-    public const double HopperFp32Gflops = 67_000;
+    public static double HopperFp32Gflops { get; } = Gpu("hopperFp32Gflops");
 
-    /// <summary>Device-to-device copy bandwidth, GB/s (performance.md).</summary>
-    public const double H100CopyGbps = 3_000;
-    public const double H200CopyGbps = 4_300;
+    /// <summary>Device-to-device copy bandwidth, GB/s.</summary>
+    public static double H100CopyGbps { get; } = Gpu("h100CopyGbps");
+    public static double H200CopyGbps { get; } = Gpu("h200CopyGbps");
+
+    /// <summary>The peer's figure for <paramref name="op"/> at exactly this shape and thread count, or null.</summary>
+    public static double? Peer(string op, int[] shape, int threads)
+    {
+        foreach (var e in Root.GetProperty("peers").EnumerateArray())
+        {
+            if (e.GetProperty("op").GetString() != op || e.GetProperty("threads").GetInt32() != threads) continue;
+            var s = e.GetProperty("shape").EnumerateArray().Select(v => v.GetInt32()).ToArray();
+            if (s.AsSpan().SequenceEqual(shape)) return e.GetProperty("value").GetDouble();
+        }
+        return null;
+    }
 
     /// <summary>Compute ceiling for <paramref name="threads"/> threads with the widest accelerated vector, or null when neither is.</summary>
     public static (double Value, string Label)? ComputeCeiling(int threads)
@@ -69,7 +94,7 @@ internal static class ReferenceFigures
                     (compute is { } c ? $"F = of the FMA peak ({F(c.Value)} GFLOP/s at {threads} threads), " : "F: no FMA peak known (no Vector256), ") +
                     $"M = of copy bandwidth ({F(memory.Value)} GB/s; cached data can exceed it); reference-machine figures (performance.md)");
             case DeviceKind.Cuda:
-                return ForCuda(device.Backend is IlgpuBackend b ? b.Accelerator.Name : device.Name);
+                return ForCuda(device.Backend.AcceleratorName);
             default:
                 return new(null, null, "not meaningful on ilgpu-cpu (the GPU kernels on host threads, for tests): omitted");
         }
@@ -90,10 +115,10 @@ internal static class ReferenceFigures
     }
 
     // libtorch 2.10 (MKL) on the reference machine, 2 threads, forward only, at exactly these shapes.
-    public static double? GemmGflops(int m, int n, int k, int threads) => m == 1024 && n == 1024 && k == 1024 && threads == 2 ? 195 : null;
-    public static double? AttentionForwardGflops(int bh, int n, int d, int threads) => bh == 192 && n == 50 && d == 64 && threads == 2 ? 72 : null;
-    public static double? LayerNormForwardGbps(int rows, int cols, int threads) => rows == 3200 && cols == 192 && threads == 2 ? 36.8 : null;
-    public static double? SoftmaxForwardGbps(int rows, int cols, int threads) => rows == 9600 && cols == 50 && threads == 2 ? 16.2 : null;
+    public static double? GemmGflops(int m, int n, int k, int threads) => Peer("gemm", [m, n, k], threads);
+    public static double? AttentionForwardGflops(int bh, int n, int d, int threads) => Peer("attention", [bh, n, d], threads);
+    public static double? LayerNormForwardGbps(int rows, int cols, int threads) => Peer("layernorm", [rows, cols], threads);
+    public static double? SoftmaxForwardGbps(int rows, int cols, int threads) => Peer("softmax", [rows, cols], threads);
 
     static string S(int n) => n == 1 ? "" : "s";
 }

@@ -4,15 +4,6 @@ using ILGPU.Runtime;
 
 namespace MicroExpr.Kernels;
 
-/// <summary>
-/// Element-wise functions y = f(x), in the order of the engine's <c>UnaryOp</c> (the backend casts one to
-/// the other): alpha is the exponent of Pow and the factor of Scale / the addend of AddScalar.
-/// </summary>
-public enum UnaryCode { Neg, Exp, Log, Sqrt, Tanh, Sigmoid, Relu, Gelu, Pow, Scale, AddScalar }
-
-/// <summary>z = a ∘ b, in the order of the engine's <c>BinaryOp</c>.</summary>
-public enum BinaryCode { Add, Sub, Mul, Div }
-
 /// <summary>Scalar arguments of the unary kernels (n elements, the op, alpha).</summary>
 public struct UnaryArgs
 {
@@ -25,7 +16,7 @@ public struct UnaryArgs
 /// Element-wise kernels, one thread per element in a grid-stride loop (see <see cref="KernelGrid"/>; v1, the only
 /// version: memory bound, coalesced):
 /// <list type="bullet">
-/// <item>Unary: y[n] = f(x[n]) for every <see cref="UnaryCode"/>; the op is a uniform switch.</item>
+/// <item>Unary: y[n] = f(x[n]) for every <see cref="UnaryOp"/>; the op is a uniform switch.</item>
 /// <item>UnaryBackward: dx[n] = dy·f'(x) given x and y = f(x) (overwrites dx).</item>
 /// <item>Binary: z[shape] = a ∘ b, a and b read through rank ≤ 6 broadcasting strides (0 on a broadcast axis), z contiguous.</item>
 /// <item>Axpy: y[n] += s·x[n]. Fill: y[n] = v.</item>
@@ -59,20 +50,20 @@ public sealed class ElementwiseKernels
     public int MaxGroups { get; }
 
     /// <summary>y[n] = f(x[n]).</summary>
-    public void Unary(AcceleratorStream stream, UnaryCode op, ArrayView<float> y, ArrayView<float> x, int n, float alpha)
+    public void Unary(AcceleratorStream stream, UnaryOp op, ArrayView<float> y, ArrayView<float> x, int n, float alpha)
     {
         if (n > 0) unary(stream, KernelGrid.For(n, GroupSize, MaxGroups), y, x, new UnaryArgs { N = n, Op = (int)op, Alpha = alpha });
     }
 
     /// <summary>dx[n] = dy[n]·f'(x[n]) (y = f(x) is given for the ops whose derivative is cheaper from y).</summary>
-    public void UnaryBackward(AcceleratorStream stream, UnaryCode op, ArrayView<float> dx, ArrayView<float> x, ArrayView<float> y,
+    public void UnaryBackward(AcceleratorStream stream, UnaryOp op, ArrayView<float> dx, ArrayView<float> x, ArrayView<float> y,
         ArrayView<float> dy, int n, float alpha)
     {
         if (n > 0) unaryBackward(stream, KernelGrid.For(n, GroupSize, MaxGroups), dx, x, y, dy, new UnaryArgs { N = n, Op = (int)op, Alpha = alpha });
     }
 
     /// <summary>z[shape] = a ∘ b; shape and strides are merged first, rank ≤ 6 after merging.</summary>
-    public void Binary(AcceleratorStream stream, BinaryCode op, ArrayView<float> z, int[] shape, ArrayView<float> a, int[] aStrides,
+    public void Binary(AcceleratorStream stream, BinaryOp op, ArrayView<float> z, int[] shape, ArrayView<float> a, int[] aStrides,
         ArrayView<float> b, int[] bStrides)
     {
         int n = 1;
@@ -132,16 +123,16 @@ public sealed class ElementwiseKernels
     {
         switch (op)
         {
-            case (int)UnaryCode.Neg: return -x;
-            case (int)UnaryCode.Exp: return XMath.Exp(x);
-            case (int)UnaryCode.Log: return XMath.Log(x);
-            case (int)UnaryCode.Sqrt: return XMath.Sqrt(x);
-            case (int)UnaryCode.Tanh: return XMath.Tanh(x);
-            case (int)UnaryCode.Sigmoid: return Sigmoid(x);
-            case (int)UnaryCode.Relu: return x > 0f ? x : 0f;
-            case (int)UnaryCode.Gelu: return Gelu(x);
-            case (int)UnaryCode.Pow: return Pow(x, alpha);
-            case (int)UnaryCode.Scale: return x * alpha;
+            case (int)UnaryOp.Neg: return -x;
+            case (int)UnaryOp.Exp: return XMath.Exp(x);
+            case (int)UnaryOp.Log: return XMath.Log(x);
+            case (int)UnaryOp.Sqrt: return XMath.Sqrt(x);
+            case (int)UnaryOp.Tanh: return XMath.Tanh(x);
+            case (int)UnaryOp.Sigmoid: return Sigmoid(x);
+            case (int)UnaryOp.Relu: return x > 0f ? x : 0f;
+            case (int)UnaryOp.Gelu: return Gelu(x);
+            case (int)UnaryOp.Pow: return Pow(x, alpha);
+            case (int)UnaryOp.Scale: return x * alpha;
             default: return x + alpha; // AddScalar
         }
     }
@@ -164,16 +155,16 @@ public sealed class ElementwiseKernels
             float d;
             switch (a.Op)
             {
-                case (int)UnaryCode.Neg: d = -g; break;
-                case (int)UnaryCode.Exp: d = g * y[i]; break;
-                case (int)UnaryCode.Log: d = g / x[i]; break;
-                case (int)UnaryCode.Sqrt: d = g / y[i] * 0.5f; break;
-                case (int)UnaryCode.Tanh: { float t = y[i]; d = (1f - t * t) * g; break; }
-                case (int)UnaryCode.Sigmoid: { float s = y[i]; d = (1f - s) * s * g; break; }
-                case (int)UnaryCode.Relu: d = x[i] > 0f ? g : 0f; break;
-                case (int)UnaryCode.Gelu: d = g * GeluGrad(x[i]); break;
-                case (int)UnaryCode.Pow: d = Pow(x[i], a.Alpha - 1f) * g * a.Alpha; break;
-                case (int)UnaryCode.Scale: d = g * a.Alpha; break;
+                case (int)UnaryOp.Neg: d = -g; break;
+                case (int)UnaryOp.Exp: d = g * y[i]; break;
+                case (int)UnaryOp.Log: d = g / x[i]; break;
+                case (int)UnaryOp.Sqrt: d = g / y[i] * 0.5f; break;
+                case (int)UnaryOp.Tanh: { float t = y[i]; d = (1f - t * t) * g; break; }
+                case (int)UnaryOp.Sigmoid: { float s = y[i]; d = (1f - s) * s * g; break; }
+                case (int)UnaryOp.Relu: d = x[i] > 0f ? g : 0f; break;
+                case (int)UnaryOp.Gelu: d = g * GeluGrad(x[i]); break;
+                case (int)UnaryOp.Pow: d = Pow(x[i], a.Alpha - 1f) * g * a.Alpha; break;
+                case (int)UnaryOp.Scale: d = g * a.Alpha; break;
                 default: d = g; break; // AddScalar
             }
             dx[i] = d;
@@ -190,9 +181,9 @@ public sealed class ElementwiseKernels
             float r;
             switch (op)
             {
-                case (int)BinaryCode.Add: r = va + vb; break;
-                case (int)BinaryCode.Sub: r = va - vb; break;
-                case (int)BinaryCode.Mul: r = va * vb; break;
+                case (int)BinaryOp.Add: r = va + vb; break;
+                case (int)BinaryOp.Sub: r = va - vb; break;
+                case (int)BinaryOp.Mul: r = va * vb; break;
                 default: r = va / vb; break;
             }
             z[i] = r;

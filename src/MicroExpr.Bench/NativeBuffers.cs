@@ -1,9 +1,9 @@
 using System.Runtime.InteropServices;
 
-namespace MicroExpr.Cli.Bench;
+namespace MicroExpr.Bench;
 
 /// <summary>One float buffer from <see cref="NativeMemory.AlignedAlloc"/>, 64-byte aligned (one cache line, one Vector512).</summary>
-internal sealed unsafe class NativeBuffer
+public sealed unsafe class NativeBuffer
 {
     public float* P { get; }
     public long Length { get; }
@@ -19,7 +19,7 @@ internal sealed unsafe class NativeBuffer
 /// Owns every buffer of one benchmark and frees them all on dispose. Random fills come from one seeded generator,
 /// so the same <c>--seed</c> gives the same inputs.
 /// </summary>
-internal sealed unsafe class NativeBuffers(int seed) : IDisposable
+public sealed unsafe class NativeBuffers(int seed) : IDisposable
 {
     readonly List<nint> owned = [];
     readonly Random rng = new(seed);
