@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using MicroExpr.Kernels;
-using MicroExpr.Tensors.Cpu;
 
 namespace MicroExpr.Benchmarks;
 

@@ -1,5 +1,4 @@
 using MicroExpr.Kernels;
-using MicroExpr.Tensors.Cpu;
 
 namespace MicroExpr.Tests;
 

@@ -1,6 +1,6 @@
 using MicroExpr.Cli.Args;
 using MicroExpr.Kernels;
-using MicroExpr.Tensors.Cpu;
+using MicroExpr.Bench;
 
 namespace MicroExpr.Cli.Bench;
 
@@ -118,24 +118,13 @@ internal static unsafe class ConvBench
             "3x forward FLOPs", ceiling, peer.Both));
     }
 
-    /// <summary>libtorch 2.10 (oneDNN) on the reference machine at exactly these shapes (the table, performance.md).</summary>
+    /// <summary>libtorch 2.10 (oneDNN) on the reference machine at exactly these shapes (reference-figures.json, from the table).</summary>
     private static (double? Forward, double? Both) Peer(string op, ConvGeometry g, int threads)
     {
-        if (threads is not (1 or 2) || g.Groups != 1 || g.Dh != 1 || g.Dw != 1) return (null, null);
-        bool two = threads == 2;
-        bool Is(int n, int cin, int cout, int size, int k, int stride, int pad) =>
-            g.N == n && g.Cin == cin && g.Cout == cout && g.H == size && g.W == size && g.Kh == k && g.Kw == k &&
-            g.Sh == stride && g.Sw == stride && g.Ph == pad && g.Pw == pad;
-        if (op == "conv2d")
-        {
-            if (Is(64, 64, 64, 28, 3, 1, 1)) return (two ? 250 : 131, two ? 286 : 142);
-            if (Is(64, 128, 128, 14, 3, 1, 1)) return (two ? 346 : 188, null);
-            if (Is(64, 3, 64, 112, 7, 2, 3)) return (two ? 19 : 155, null); // 2 threads: erratic, 16-303
-            return (null, null);
-        }
-        if (g.N == 8 && g.Cin == 64 && g.Cout == 64 && g.D == 8 && g.H == 28 && g.Kd == 3 && g.Kh == 3 && g.Sd == 1 && g.Pd == 1)
-            return (two ? 402 : 205, null);
-        return (null, null);
+        if (g.Groups != 1 || g.Dh != 1 || g.Dw != 1 || g.Kh != g.Kw || g.Sh != g.Sw || g.Ph != g.Pw || g.H != g.W) return (null, null);
+        int[] shape = op == "conv2d"
+            ? [g.N, g.Cin, g.H, g.W, g.Cout, g.Kh, g.Sh, g.Ph]
+            : [g.N, g.Cin, g.D, g.H, g.W, g.Cout, g.Kh, g.Sh, g.Ph];
+        return (ReferenceFigures.Peer(op, shape, threads), ReferenceFigures.Peer(op + "_fwd_bwd", shape, threads));
     }
-
 }

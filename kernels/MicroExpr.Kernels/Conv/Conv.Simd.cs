@@ -2,9 +2,8 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using MicroExpr.Kernels;
 
-namespace MicroExpr.Tensors.Cpu;
+namespace MicroExpr.Kernels;
 
 /// <summary>
 /// Convolutions on the CPU (2-d and 3-d, groups, stride, padding, dilation; shapes and the GEMM view in

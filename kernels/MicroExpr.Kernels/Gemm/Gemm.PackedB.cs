@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace MicroExpr.Tensors.Cpu;
+namespace MicroExpr.Kernels;
 
 /// <summary>
 /// Writes packed panels of a GEMM's op(B) for <see cref="GemmSimd.TryRunPackedB{TPack}"/>: rows p0 .. p0+kc (the K slice),
