@@ -27,7 +27,19 @@ namespace MicroExpr.Kernels;
 /// im2col. db[co] = Σ_n Σ_p dy, split over channels, summed in double.</para>
 /// <para>Every split depends only on the shape and the thread count: results are deterministic. Scratch (col, the
 /// output-row segments of a chunk) is per thread, native, 64-byte aligned and reused: no allocation per call once warm.</para>
-/// <para><b>Choice and measurements.</b> See the notes at <see cref="ColBudget"/> (filled in from <c>microexpr bench conv2d</c>).</para>
+/// <para><b>Forward on the Vector512 path: implicit GEMM.</b> When a work item runs its GEMMs on one thread and the
+/// GEMM takes its 6×32 Vector512 kernel, the im2col rows are not stored as a matrix: each is built in an L1 row buffer and
+/// copied straight into the kernel's packed 32-column strips (<see cref="GemmSimd.TryRunPackedB{TPack}"/>), which removes
+/// the GEMM's own packing pass over col. The Vector256 path and threaded GEMMs use im2col + <see cref="GemmSimd.Run"/>.</para>
+/// <para><b>Choice and measurements.</b> Of the three candidates (direct convolution with an output-channel-blocked register
+/// tile, implicit GEMM on the packed GEMM's micro-kernel, im2col + GEMM), im2col + GEMM came first: it reuses the tuned
+/// 6×32 kernel for every shape, groups and dilation included. Measured on one thread as GFLOP per CPU-second (the machine
+/// was shared by eight builds, load average 100–370 on 2 cores, so only ratios within one run mean anything): the GEMM
+/// 64×784×576 alone 116–129, the 3×3 [8, 64, 28, 28] → 64 forward 67–87 (per sample: im2col 0.20 ms, its GEMMs 0.39–0.45 ms
+/// of 0.67–0.71 ms), backward data 63–74, backward weight 65–88, 3×3 [8, 128, 14, 14] → 128 75–83, the 7×7/2 stem 57–65.
+/// im2col plus the GEMM's packing of col is the gap to the GEMM, hence the implicit GEMM above; its gain could not be
+/// measured under that load (forward 0.68–0.75 ms per sample, within the noise). The direct register-tiled convolution
+/// was not tried. Quiet-machine figures: benchmarks/RESULTS.md.</para>
 /// </remarks>
 [SkipLocalsInit]
 public static unsafe class ConvSimd
