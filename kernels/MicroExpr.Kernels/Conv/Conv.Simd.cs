@@ -1,0 +1,442 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace MicroExpr.Kernels;
+
+/// <summary>
+/// Convolutions on the CPU (2-d and 3-d, groups, stride, padding, dilation; shapes and the GEMM view in
+/// <see cref="ConvGeometry"/>; the literal version is <see cref="ConvReference"/>): im2col + the packed SIMD GEMM
+/// (<see cref="GemmSimd"/>, Vector512 6×32 micro-kernel with its Vector256 6×16 path), over chunks of output positions.
+/// </summary>
+/// <remarks>
+/// <para><b>Forward.</b> For each sample n, group g and chunk of pc output positions, the im2col rows
+/// col[Kg, pc] (row k = (c, kz, ky, kx): for stride 1 a contiguous copy of an input row with zeros at the padded ends,
+/// otherwise a strided gather) are written into a per-thread buffer and y_ng[:, chunk] = W_g·col is one GEMM
+/// (M = Coutg, N = pc, K = Kg; W read in place as row-major A). The chunk keeps col at ≤ <see cref="ColBudget"/> floats
+/// (L2-resident for the GEMM's packing); pc is a multiple of the 32-column micro-tile. Bias and ReLU are applied to the
+/// chunk's rows right after its GEMM, while they are in cache. <b>1×1, stride 1, padding 0</b> (pointwise) is a plain
+/// GEMM straight on x (no im2col). Work items (sample, chunk) are split over the threads, each GEMM on one thread;
+/// with fewer items than threads, each GEMM is split over the threads instead.</para>
+/// <para><b>Backward data.</b> dcol[Kg, pc] = W_gᵀ·dy_ng[:, chunk] (one GEMM, transposed A), then col2im adds dcol into
+/// dx_n (the reverse walk of im2col); pointwise: dx_ng = W_gᵀ·dy_ng directly. Split over samples (each owns its dx_n).</para>
+/// <para><b>Backward weight.</b> dW_g[:, k0..k1] = Σ_n Σ_chunks dy_ng[:, chunk]·col[k0..k1, chunk]ᵀ (GEMM with transposed
+/// B, accumulating with beta = 1 after the first chunk). Split over (group, block of im2col rows k0..k1): each thread
+/// builds only its own rows of col and owns its columns of dW, so there are no partial sums to add and no redundant
+/// im2col. db[co] = Σ_n Σ_p dy, split over channels, summed in double.</para>
+/// <para>Every split depends only on the shape and the thread count: results are deterministic. Scratch (col, the
+/// output-row segments of a chunk) is per thread, native, 64-byte aligned and reused: no allocation per call once warm.</para>
+/// <para><b>Forward on the Vector512 path: implicit GEMM.</b> When a work item runs its GEMMs on one thread and the
+/// GEMM takes its 6×32 Vector512 kernel, the im2col rows are not stored as a matrix: each is built in an L1 row buffer and
+/// copied straight into the kernel's packed 32-column strips (<see cref="GemmSimd.TryRunPackedB{TPack}"/>), which removes
+/// the GEMM's own packing pass over col. The Vector256 path and threaded GEMMs use im2col + <see cref="GemmSimd.Run"/>.</para>
+/// <para><b>Choice and measurements.</b> Of the three candidates (direct convolution with an output-channel-blocked register
+/// tile, implicit GEMM on the packed GEMM's micro-kernel, im2col + GEMM), im2col + GEMM came first: it reuses the tuned
+/// 6×32 kernel for every shape, groups and dilation included. Measured on one thread as GFLOP per CPU-second (the machine
+/// was shared by eight builds, load average 100–370 on 2 cores, so only ratios within one run mean anything): the GEMM
+/// 64×784×576 alone 116–129, the 3×3 [8, 64, 28, 28] → 64 forward 67–87 (per sample: im2col 0.20 ms, its GEMMs 0.39–0.45 ms
+/// of 0.67–0.71 ms), backward data 63–74, backward weight 65–88, 3×3 [8, 128, 14, 14] → 128 75–83, the 7×7/2 stem 57–65.
+/// im2col plus the GEMM's packing of col is the gap to the GEMM, hence the implicit GEMM above; its gain could not be
+/// measured under that load (forward 0.68–0.75 ms per sample, within the noise). The direct register-tiled convolution
+/// was not tried. Quiet-machine figures: benchmarks/RESULTS.md.</para>
+/// </remarks>
+[SkipLocalsInit]
+public static unsafe class ConvSimd
+{
+    /// <summary>Largest im2col chunk in floats (Kg·pc): 96 Ki floats = 384 KiB, inside the 1 MiB L2 with the GEMM's packed B.</summary>
+    internal const int ColBudget = 96 * 1024;
+
+    private const int Tile = 32;
+
+    /// <summary>Per-thread scratch: the im2col chunk and the row segments of a chunk.</summary>
+    private sealed class Scratch
+    {
+        public float* Col;
+        public long ColCap;
+        public int* Seg;
+        public int SegCap;
+
+        ~Scratch()
+        {
+            if (Col != null) NativeMemory.AlignedFree(Col);
+            if (Seg != null) NativeMemory.AlignedFree(Seg);
+        }
+
+        public float* EnsureCol(long floats)
+        {
+            if (floats > ColCap)
+            {
+                if (Col != null) NativeMemory.AlignedFree(Col);
+                Col = (float*)NativeMemory.AlignedAlloc((nuint)(floats * 4), 64);
+                ColCap = floats;
+            }
+            return Col;
+        }
+
+        public int* EnsureSeg(int ints)
+        {
+            if (ints > SegCap)
+            {
+                if (Seg != null) NativeMemory.AlignedFree(Seg);
+                Seg = (int*)NativeMemory.AlignedAlloc((nuint)(ints * 4), 64);
+                SegCap = ints;
+            }
+            return Seg;
+        }
+    }
+
+    [ThreadStatic] private static Scratch? t_scratch;
+
+    private static Scratch Local => t_scratch ??= new Scratch();
+
+    /// <summary>Output positions per chunk for im2col rows of depth <paramref name="rows"/>: equal chunks, multiples of 32.</summary>
+    internal static int ChunkOf(int p, int rows)
+    {
+        long total = (long)rows * p;
+        int chunks = (int)Math.Max(1, (total + ColBudget - 1) / ColBudget);
+        int pc = (p + chunks - 1) / chunks;
+        pc = (pc + Tile - 1) / Tile * Tile;
+        return Math.Min(pc, p);
+    }
+
+    /// <summary>body(start, end) over [0, n) in min(threads, n) contiguous equal chunks (inline when one): deterministic.</summary>
+    private static void For(int n, int threads, Action<int, int> body)
+    {
+        int chunks = Math.Min(Math.Max(1, threads), n);
+        if (chunks <= 1)
+        {
+            if (n > 0) body(0, n);
+            return;
+        }
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks }, c =>
+        {
+            int start = (int)((long)n * c / chunks), end = (int)((long)n * (c + 1) / chunks);
+            if (end > start) body(start, end);
+        });
+    }
+
+    // ------------------------------------------------------------------ forward
+
+    /// <summary>y = f(conv(x, w) + b) (b may be null; f = ReLU when relu).</summary>
+    public static void Forward(float* y, float* x, float* w, float* b, in ConvGeometry g, bool relu, int threads)
+    {
+        if (g.N == 0) return;
+        var geo = g;
+        int p = g.P, pc = g.IsPointwise ? ChunkOf(p, 8) : ChunkOf(p, g.Kg);
+        int chunks = (p + pc - 1) / pc;
+        int items = g.N * chunks;
+        if (threads <= 1 || items >= threads)
+        {
+            For(items, threads, (s, e) =>
+            {
+                for (int i = s; i < e; i++) ForwardItem(y, x, w, b, geo, relu, i / chunks, (i % chunks) * pc, pc, 1);
+            });
+        }
+        else
+        {
+            for (int i = 0; i < items; i++) ForwardItem(y, x, w, b, geo, relu, i / chunks, (i % chunks) * pc, pc, threads);
+        }
+    }
+
+    private static void ForwardItem(float* y, float* x, float* w, float* b, in ConvGeometry g, bool relu, int n, int p0, int pcMax,
+        int threads)
+    {
+        int p = g.P, pc = Math.Min(pcMax, p - p0), kg = g.Kg, cg = g.Cg, coutg = g.Coutg;
+        float* yn = y + (long)n * g.Cout * p;
+        float* xn = x + (long)n * g.Cin * g.Pin;
+        float* col = g.IsPointwise ? null : Local.EnsureCol((long)kg * pc);
+        int* seg = g.IsPointwise ? null : Local.EnsureSeg(4 * (pc / Math.Max(1, g.Wo) + 3));
+        for (int grp = 0; grp < g.Groups; grp++)
+        {
+            float* wg = w + (long)grp * coutg * kg;
+            float* yg = yn + (long)grp * coutg * p + p0;
+            if (g.IsPointwise)
+            {
+                GemmSimd.Run(yg, p, wg, kg, false, xn + (long)grp * cg * p + p0, p, false, coutg, pc, kg, 1f, 0f, threads);
+            }
+            else
+            {
+                float* xg = xn + (long)grp * cg * g.Pin;
+                var packer = new Im2colPacker { Xg = xg, Row = col, Seg = seg, G = g, P0 = p0 };
+                if (threads > 1 || !GemmSimd.TryRunPackedB(ref packer, yg, p, wg, kg, coutg, pc, kg, 0f, pc))
+                {
+                    Im2col(col, xg, g, 0, kg, p0, pc);
+                    GemmSimd.Run(yg, p, wg, kg, false, col, pc, false, coutg, pc, kg, 1f, 0f, threads);
+                }
+            }
+        }
+        if (b == null && !relu) return;
+        for (int co = 0; co < g.Cout; co++)
+        {
+            var row = new Span<float>(yn + (long)co * p + p0, pc);
+            if (b != null) TensorPrimitives.Add(row, b[co], row);
+            if (relu) TensorPrimitives.Max(row, 0f, row);
+        }
+    }
+
+    // ------------------------------------------------------------------ backward data
+
+    /// <summary>dx overwritten from dy and w.</summary>
+    public static void BackwardData(float* dx, float* dy, float* w, in ConvGeometry g, int threads)
+    {
+        if (g.N == 0) return;
+        var geo = g;
+        if (threads <= 1 || g.N >= threads)
+            For(g.N, threads, (s, e) =>
+            {
+                for (int n = s; n < e; n++) BackwardDataSample(dx, dy, w, geo, n, 1);
+            });
+        else
+            for (int n = 0; n < g.N; n++) BackwardDataSample(dx, dy, w, geo, n, threads);
+    }
+
+    private static void BackwardDataSample(float* dx, float* dy, float* w, in ConvGeometry g, int n, int threads)
+    {
+        int p = g.P, pin = g.Pin, kg = g.Kg, cg = g.Cg, coutg = g.Coutg;
+        float* dxn = dx + (long)n * g.Cin * pin;
+        float* dyn = dy + (long)n * g.Cout * p;
+        if (g.IsPointwise)
+        {
+            for (int grp = 0; grp < g.Groups; grp++)
+                GemmSimd.Run(dxn + (long)grp * cg * pin, pin, w + (long)grp * coutg * kg, kg, true, dyn + (long)grp * coutg * p, p, false,
+                    cg, p, coutg, 1f, 0f, threads);
+            return;
+        }
+        new Span<float>(dxn, g.Cin * pin).Clear();
+        int pc = ChunkOf(p, kg);
+        float* col = Local.EnsureCol((long)kg * pc);
+        for (int grp = 0; grp < g.Groups; grp++)
+        {
+            float* wg = w + (long)grp * coutg * kg;
+            float* dyg = dyn + (long)grp * coutg * p;
+            for (int p0 = 0; p0 < p; p0 += pc)
+            {
+                int len = Math.Min(pc, p - p0);
+                GemmSimd.Run(col, len, wg, kg, true, dyg + p0, p, false, kg, len, coutg, 1f, 0f, threads);
+                Col2imAdd(dxn + (long)grp * cg * pin, col, g, p0, len);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ backward weight
+
+    /// <summary>dw (and db when not null) overwritten from dy and x.</summary>
+    public static void BackwardWeight(float* dw, float* db, float* dy, float* x, in ConvGeometry g, int threads)
+    {
+        var geo = g;
+        int kg = g.Kg;
+        if (g.N == 0)
+        {
+            new Span<float>(dw, (int)g.WLength).Clear();
+            if (db != null) new Span<float>(db, g.Cout).Clear();
+            return;
+        }
+        // Blocks of im2col rows per group: enough items for the threads, each a multiple of the 32-column tile.
+        int blocksPerGroup = Math.Max(1, Math.Min((kg + Tile - 1) / Tile, (threads + g.Groups - 1) / g.Groups));
+        int rowsPerBlock = ((kg + blocksPerGroup - 1) / blocksPerGroup + Tile - 1) / Tile * Tile;
+        blocksPerGroup = (kg + rowsPerBlock - 1) / rowsPerBlock;
+        int items = g.Groups * blocksPerGroup;
+        For(items, threads, (s, e) =>
+        {
+            for (int i = s; i < e; i++)
+            {
+                int grp = i / blocksPerGroup, k0 = (i % blocksPerGroup) * rowsPerBlock;
+                WeightBlock(dw, dy, x, geo, grp, k0, Math.Min(kg, k0 + rowsPerBlock));
+            }
+        });
+        if (db == null) return;
+        int cout = g.Cout, p = g.P, nn = g.N;
+        For(cout, threads, (s, e) =>
+        {
+            for (int co = s; co < e; co++)
+            {
+                double acc = 0;
+                for (int n = 0; n < nn; n++) acc += TensorPrimitives.Sum(new ReadOnlySpan<float>(dy + ((long)n * cout + co) * p, p));
+                db[co] = (float)acc;
+            }
+        });
+    }
+
+    private static void WeightBlock(float* dw, float* dy, float* x, in ConvGeometry g, int grp, int k0, int k1)
+    {
+        int p = g.P, kg = g.Kg, cg = g.Cg, coutg = g.Coutg, rows = k1 - k0;
+        float* dwg = dw + (long)grp * coutg * kg + k0;
+        int pc = g.IsPointwise ? p : ChunkOf(p, rows);
+        float* col = g.IsPointwise ? null : Local.EnsureCol((long)rows * pc);
+        bool first = true;
+        for (int n = 0; n < g.N; n++)
+        {
+            float* dyg = dy + ((long)n * g.Cout + grp * coutg) * p;
+            float* xg = x + ((long)n * g.Cin + grp * cg) * g.Pin;
+            for (int p0 = 0; p0 < p; p0 += pc)
+            {
+                int len = Math.Min(pc, p - p0);
+                float beta = first ? 0f : 1f;
+                first = false;
+                if (g.IsPointwise)
+                    GemmSimd.Run(dwg, kg, dyg + p0, p, false, xg + (long)k0 * p + p0, p, true, coutg, rows, len, 1f, beta, 1);
+                else
+                {
+                    Im2col(col, xg, g, k0, k1, p0, len);
+                    GemmSimd.Run(dwg, kg, dyg + p0, p, false, col, len, true, coutg, rows, len, 1f, beta, 1);
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ im2col / col2im
+
+    /// <summary>
+    /// The row segments of output positions p0..p0+len: segment s covers positions (oz, oy, ox0 .. ox0+count) and starts at
+    /// column j of the chunk; written as 4 ints (oz, oy, ox0, count) per segment, j implied by the running sum of counts.
+    /// </summary>
+    private static int Segments(int* seg, in ConvGeometry g, int p0, int len)
+    {
+        int hw = g.Ho * g.Wo, s = 0, pos = p0, end = p0 + len;
+        while (pos < end)
+        {
+            int oz = pos / hw, rem = pos - oz * hw, oy = rem / g.Wo, ox = rem - oy * g.Wo;
+            int count = Math.Min(g.Wo - ox, end - pos);
+            seg[4 * s] = oz; seg[4 * s + 1] = oy; seg[4 * s + 2] = ox; seg[4 * s + 3] = count;
+            s++;
+            pos += count;
+        }
+        return s;
+    }
+
+    /// <summary>col[(k − k0)·len + j] = im2col row k (k0 ≤ k &lt; k1) at chunk column j (positions p0 + j); xg is x of the group's first channel.</summary>
+    internal static void Im2col(float* col, float* xg, in ConvGeometry g, int k0, int k1, int p0, int len)
+    {
+        int* seg = Local.EnsureSeg(4 * (len / Math.Max(1, g.Wo) + 3));
+        int segs = Segments(seg, g, p0, len);
+        for (int k = k0; k < k1; k++) Im2colRow(col + (long)(k - k0) * len, xg, g, k, seg, segs);
+    }
+
+    /// <summary>dst[j] = im2col row k at the positions of the <paramref name="segs"/> row segments (see <see cref="Segments"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Im2colRow(float* dst, float* xg, in ConvGeometry g, int k, int* seg, int segs)
+    {
+        int kvol = g.KVol, khw = g.Kh * g.Kw;
+        int c = k / kvol, r = k - c * kvol, kz = r / khw, r2 = r - kz * khw, ky = r2 / g.Kw, kx = r2 - ky * g.Kw;
+        float* xc = xg + (long)c * g.Pin;
+        int xoff = kx * g.Dw - g.Pw, hw = g.H * g.W;
+        // Valid ox: 0 ≤ ox·sw + xoff < W.
+        int vlo = xoff >= 0 ? 0 : (-xoff + g.Sw - 1) / g.Sw;
+        int vhi = g.W - 1 - xoff < 0 ? 0 : (g.W - 1 - xoff) / g.Sw + 1;
+        for (int s = 0; s < segs; s++)
+        {
+            int oz = seg[4 * s], oy = seg[4 * s + 1], ox0 = seg[4 * s + 2], count = seg[4 * s + 3];
+            int iz = oz * g.Sd - g.Pd + kz * g.Dd, iy = oy * g.Sh - g.Ph + ky * g.Dh;
+            if ((uint)iz >= (uint)g.D || (uint)iy >= (uint)g.H)
+            {
+                new Span<float>(dst, count).Clear();
+            }
+            else
+            {
+                float* src = xc + (long)iz * hw + (long)iy * g.W;
+                int lo = ox0, hi = ox0 + count;
+                int a = Math.Clamp(vlo, lo, hi), e = Math.Clamp(vhi, a, hi);
+                int j = 0;
+                for (; j < a - lo; j++) dst[j] = 0f;
+                if (g.Sw == 1)
+                {
+                    float* from = src + a + xoff;
+                    int len = e - a, q = 0;
+                    // A row is short (28 floats at 28 px): 16-, 8- and 4-wide steps before the scalar tail.
+                    if (Vector512.IsHardwareAccelerated)
+                        for (; q + 16 <= len; q += 16) Vector512.Store(Vector512.Load(from + q), dst + j + q);
+                    if (Vector256.IsHardwareAccelerated)
+                        for (; q + 8 <= len; q += 8) Vector256.Store(Vector256.Load(from + q), dst + j + q);
+                    if (Vector128.IsHardwareAccelerated)
+                        for (; q + 4 <= len; q += 4) Vector128.Store(Vector128.Load(from + q), dst + j + q);
+                    for (; q < len; q++) dst[j + q] = from[q];
+                    j += len;
+                }
+                else
+                {
+                    for (int ox = a; ox < e; ox++) dst[j++] = src[ox * g.Sw + xoff];
+                }
+                for (; j < count; j++) dst[j] = 0f;
+            }
+            dst += count;
+        }
+    }
+
+    /// <summary>
+    /// Packs im2col panels straight into the GEMM's 32-column strips (<see cref="IPackB"/>): GEMM column j is output position
+    /// P0 + j of the sample whose group's input starts at Xg. Each im2col row is built in an L1 row buffer, then copied
+    /// into the strips.
+    /// </summary>
+    private struct Im2colPacker : IPackB
+    {
+        public float* Xg, Row;
+        public int* Seg;
+        public ConvGeometry G;
+        public int P0;
+
+        public readonly void Pack(float* dst, int p0, int kc, int j0, int nc)
+        {
+            int segs = Segments(Seg, G, P0 + j0, nc);
+            const int nr = GemmSimd.PackedBStrip;
+            int fullStrips = nc / nr, rest = nc - fullStrips * nr;
+            for (int k = p0; k < p0 + kc; k++)
+            {
+                Im2colRow(Row, Xg, G, k, Seg, segs);
+                float* d = dst + (long)(k - p0) * nr;
+                float* src = Row;
+                for (int s = 0; s < fullStrips; s++, src += nr, d += (long)kc * nr)
+                {
+                    Vector512.Store(Vector512.Load(src), d);
+                    Vector512.Store(Vector512.Load(src + 16), d + 16);
+                }
+                if (rest > 0)
+                {
+                    int j = 0;
+                    for (; j < rest; j++) d[j] = src[j];
+                    for (; j < nr; j++) d[j] = 0f;
+                }
+            }
+        }
+    }
+
+    /// <summary>dxg[c, i] += Σ over the chunk's columns of dcol[k, j] where im2col row k, column j reads input position i.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Col2imAdd(float* dxg, float* dcol, in ConvGeometry g, int p0, int len)
+    {
+        int* seg = Local.EnsureSeg(4 * (len / Math.Max(1, g.Wo) + 3));
+        int segs = Segments(seg, g, p0, len);
+        int kvol = g.KVol, khw = g.Kh * g.Kw, pin = g.Pin, hw = g.H * g.W, kg = g.Kg;
+        for (int k = 0; k < kg; k++)
+        {
+            int c = k / kvol, r = k - c * kvol, kz = r / khw, r2 = r - kz * khw, ky = r2 / g.Kw, kx = r2 - ky * g.Kw;
+            float* xc = dxg + (long)c * pin;
+            float* src = dcol + (long)k * len;
+            int xoff = kx * g.Dw - g.Pw;
+            for (int s = 0; s < segs; s++)
+            {
+                int oz = seg[4 * s], oy = seg[4 * s + 1], ox0 = seg[4 * s + 2], count = seg[4 * s + 3];
+                int iz = oz * g.Sd - g.Pd + kz * g.Dd, iy = oy * g.Sh - g.Ph + ky * g.Dh;
+                if ((uint)iz < (uint)g.D && (uint)iy < (uint)g.H)
+                {
+                    float* dst = xc + (long)iz * hw + (long)iy * g.W;
+                    int lo = ox0, hi = ox0 + count;
+                    int vlo = xoff >= 0 ? 0 : (-xoff + g.Sw - 1) / g.Sw;
+                    int vhi = g.W - 1 - xoff < 0 ? 0 : (g.W - 1 - xoff) / g.Sw + 1;
+                    int a = Math.Clamp(vlo, lo, hi), e = Math.Clamp(vhi, a, hi);
+                    float* sj = src + (a - lo);
+                    if (g.Sw == 1)
+                    {
+                        var d = new Span<float>(dst + a + xoff, e - a);
+                        TensorPrimitives.Add(d, new ReadOnlySpan<float>(sj, e - a), d);
+                    }
+                    else
+                    {
+                        for (int ox = a; ox < e; ox++) dst[ox * g.Sw + xoff] += *sj++;
+                    }
+                }
+                src += count;
+            }
+        }
+    }
+}
