@@ -10,14 +10,14 @@ namespace MicroExpr.Kernels;
 ///   training:  dx = γ·rstd·(dy − dβ_c/M − x̂·dγ_c/M)    (mean and var depend on x)
 ///   eval:      dx = γ·rstd·dy                           (mean and var are the running statistics: constants)
 /// </code>
-/// The literal reference: scalar loops, double accumulators, two-pass variance, no threads. Tests check every fast
+/// The literal reference: scalar loops in double (inputs, outputs and accumulators, so tests can take finite differences of it), two-pass variance, no threads. Tests check every fast
 /// version (<see cref="BatchNormSimd"/>, <see cref="BatchNormIlgpu"/>) against it.
 /// </summary>
 public static class BatchNormReference
 {
     /// <summary>Batch statistics into mean, var [C] (biased variance) and y [N, C, S]. γ, β may be empty (1, 0).</summary>
-    public static void TrainForward(Span<float> y, Span<float> mean, Span<float> var, ReadOnlySpan<float> x, ReadOnlySpan<float> gamma,
-        ReadOnlySpan<float> beta, int n, int c, int s, float eps)
+    public static void TrainForward(Span<double> y, Span<double> mean, Span<double> var, ReadOnlySpan<double> x, ReadOnlySpan<double> gamma,
+        ReadOnlySpan<double> beta, int n, int c, int s, float eps)
     {
         double m = (double)n * s;
         for (int ch = 0; ch < c; ch++)
@@ -32,37 +32,37 @@ public static class BatchNormReference
                     double d = x[(b * c + ch) * s + i] - mu;
                     sq += d * d;
                 }
-            mean[ch] = (float)mu;
-            var[ch] = (float)(sq / m);
+            mean[ch] = mu;
+            var[ch] = (sq / m);
         }
         Apply(y, x, mean, var, gamma, beta, n, c, s, eps);
     }
 
     /// <summary>y = (x − mean_c)/√(var_c + eps)·γ_c + β_c with the given statistics (eval mode: the running ones).</summary>
-    public static void Apply(Span<float> y, ReadOnlySpan<float> x, ReadOnlySpan<float> mean, ReadOnlySpan<float> var, ReadOnlySpan<float> gamma,
-        ReadOnlySpan<float> beta, int n, int c, int s, float eps)
+    public static void Apply(Span<double> y, ReadOnlySpan<double> x, ReadOnlySpan<double> mean, ReadOnlySpan<double> var, ReadOnlySpan<double> gamma,
+        ReadOnlySpan<double> beta, int n, int c, int s, float eps)
     {
         for (int ch = 0; ch < c; ch++)
         {
-            double rstd = 1.0 / Math.Sqrt((double)var[ch] + eps);
+            double rstd = 1.0 / Math.Sqrt(var[ch] + eps);
             double g = gamma.IsEmpty ? 1.0 : gamma[ch], bt = beta.IsEmpty ? 0.0 : beta[ch];
             for (int b = 0; b < n; b++)
                 for (int i = 0; i < s; i++)
                 {
                     int e = (b * c + ch) * s + i;
-                    y[e] = (float)((x[e] - (double)mean[ch]) * rstd * g + bt);
+                    y[e] = ((x[e] - mean[ch]) * rstd * g + bt);
                 }
         }
     }
 
     /// <summary>dx [N, C, S], dγ, dβ [C] (all overwritten) from dy, x and the statistics the forward used.</summary>
-    public static void Backward(Span<float> dx, Span<float> dgamma, Span<float> dbeta, ReadOnlySpan<float> dy, ReadOnlySpan<float> x,
-        ReadOnlySpan<float> mean, ReadOnlySpan<float> var, ReadOnlySpan<float> gamma, int n, int c, int s, float eps, bool training)
+    public static void Backward(Span<double> dx, Span<double> dgamma, Span<double> dbeta, ReadOnlySpan<double> dy, ReadOnlySpan<double> x,
+        ReadOnlySpan<double> mean, ReadOnlySpan<double> var, ReadOnlySpan<double> gamma, int n, int c, int s, float eps, bool training)
     {
         double m = (double)n * s;
         for (int ch = 0; ch < c; ch++)
         {
-            double rstd = 1.0 / Math.Sqrt((double)var[ch] + eps), mu = mean[ch];
+            double rstd = 1.0 / Math.Sqrt(var[ch] + eps), mu = mean[ch];
             double sdy = 0, sdyx = 0;
             for (int b = 0; b < n; b++)
                 for (int i = 0; i < s; i++)
@@ -71,15 +71,15 @@ public static class BatchNormReference
                     sdy += dy[e];
                     sdyx += dy[e] * (x[e] - mu) * rstd;
                 }
-            dbeta[ch] = (float)sdy;
-            dgamma[ch] = (float)sdyx;
+            dbeta[ch] = sdy;
+            dgamma[ch] = sdyx;
             double g = gamma.IsEmpty ? 1.0 : gamma[ch];
             for (int b = 0; b < n; b++)
                 for (int i = 0; i < s; i++)
                 {
                     int e = (b * c + ch) * s + i;
                     double xh = (x[e] - mu) * rstd;
-                    dx[e] = (float)(training ? g * rstd * (dy[e] - sdy / m - xh * sdyx / m) : g * rstd * dy[e]);
+                    dx[e] = (training ? g * rstd * (dy[e] - sdy / m - xh * sdyx / m) : g * rstd * dy[e]);
                 }
         }
     }
