@@ -88,6 +88,22 @@ public static unsafe class ConvSimd
         return Math.Min(pc, p);
     }
 
+    /// <summary>body(start, end) over [0, n) in min(threads, n) contiguous equal chunks (inline when one): deterministic.</summary>
+    private static void For(int n, int threads, Action<int, int> body)
+    {
+        int chunks = Math.Min(Math.Max(1, threads), n);
+        if (chunks <= 1)
+        {
+            if (n > 0) body(0, n);
+            return;
+        }
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks }, c =>
+        {
+            int start = (int)((long)n * c / chunks), end = (int)((long)n * (c + 1) / chunks);
+            if (end > start) body(start, end);
+        });
+    }
+
     // ------------------------------------------------------------------ forward
 
     /// <summary>y = f(conv(x, w) + b) (b may be null; f = ReLU when relu).</summary>
@@ -100,7 +116,7 @@ public static unsafe class ConvSimd
         int items = g.N * chunks;
         if (threads <= 1 || items >= threads)
         {
-            CpuThreads.For(items, 1, (s, e) =>
+            For(items, threads, (s, e) =>
             {
                 for (int i = s; i < e; i++) ForwardItem(y, x, w, b, geo, relu, i / chunks, (i % chunks) * pc, pc, 1);
             });
@@ -149,7 +165,7 @@ public static unsafe class ConvSimd
         if (g.N == 0) return;
         var geo = g;
         if (threads <= 1 || g.N >= threads)
-            CpuThreads.For(g.N, 1, (s, e) =>
+            For(g.N, threads, (s, e) =>
             {
                 for (int n = s; n < e; n++) BackwardDataSample(dx, dy, w, geo, n, 1);
             });
@@ -203,7 +219,7 @@ public static unsafe class ConvSimd
         int rowsPerBlock = ((kg + blocksPerGroup - 1) / blocksPerGroup + Tile - 1) / Tile * Tile;
         blocksPerGroup = (kg + rowsPerBlock - 1) / rowsPerBlock;
         int items = g.Groups * blocksPerGroup;
-        CpuThreads.For(items, 1, (s, e) =>
+        For(items, threads, (s, e) =>
         {
             for (int i = s; i < e; i++)
             {
@@ -213,7 +229,7 @@ public static unsafe class ConvSimd
         });
         if (db == null) return;
         int cout = g.Cout, p = g.P, nn = g.N;
-        CpuThreads.For(cout, Math.Max(1, cout / Math.Max(1, threads)), (s, e) =>
+        For(cout, threads, (s, e) =>
         {
             for (int co = s; co < e; co++)
             {

@@ -24,7 +24,7 @@ public class ConvOpTests<TDevice> where TDevice : ITestDevice
 
     private static readonly Case2d[] All2d =
     [
-        new(2, 15, 17, 13, 13, 3, 3, 1, 1, 1, 1),                     // odd channels and size, 'same' padding
+        new(1, 15, 17, 13, 13, 3, 3, 1, 1, 1, 1),                     // odd channels and size, 'same' padding
         new(1, 16, 16, 28, 28, 3, 3, 2, 2, 1, 1, Small: false),       // stride 2 on 28
         new(1, 3, 16, 28, 28, 7, 7, 2, 2, 3, 3, Small: false),        // the ResNet stem: 7×7/2, padding 3
         new(1, 3, 4, 13, 13, 7, 7, 2, 2, 3, 3),                       // the stem, small
@@ -37,8 +37,8 @@ public class ConvOpTests<TDevice> where TDevice : ITestDevice
         new(3, 16, 15, 1, 1, 3, 3, 1, 1, 1, 1),                       // spatial size 1
         new(2, 5, 6, 7, 7, 5, 5, 1, 1, 0, 0, Bias: false),            // padding 0, no bias
         new(2, 3, 5, 7, 13, 3, 2, 2, 1, 1, 0),                        // non-square, unequal stride and padding
-        new(1, 64, 64, 7, 7, 3, 3, 1, 1, 1, 1, Small: false),         // 64 channels
-        new(1, 16, 17, 28, 28, 3, 3, 1, 1, 1, 1, Small: false),       // 28×28, several im2col chunks
+        new(1, 64, 64, 5, 5, 3, 3, 1, 1, 1, 1, Small: false),         // 64 channels
+        new(1, 16, 8, 28, 28, 3, 3, 1, 1, 1, 1, Small: false),        // 28×28, two im2col chunks (Kg·P = 144·784)
     ];
 
     private static IEnumerable<Case2d> Cases2d => TDevice.Small ? All2d.Where(c => c.Small) : All2d;
@@ -90,8 +90,8 @@ public class ConvOpTests<TDevice> where TDevice : ITestDevice
         new(2, 4, 5, (5, 6, 7), (3, 3, 3), (1, 1, 1), (1, 1, 1)),
         new(1, 3, 4, (7, 7, 7), (3, 3, 3), (2, 1, 2), (1, 0, 1), Bias: false),
         new(2, 5, 3, (3, 4, 5), (1, 1, 1), (1, 1, 1), (0, 0, 0)),   // pointwise
-        new(1, 16, 17, (4, 13, 13), (3, 3, 3), (1, 1, 1), (1, 1, 1), Small: false),
-        new(1, 3, 8, (8, 28, 28), (3, 7, 7), (1, 2, 2), (1, 3, 3), Small: false), // a 3-d stem
+        new(1, 16, 4, (3, 9, 9), (3, 3, 3), (1, 1, 1), (1, 1, 1), Small: false),
+        new(1, 3, 4, (4, 28, 28), (3, 7, 7), (1, 2, 2), (1, 3, 3), Small: false), // a 3-d stem
     ];
 
     private static IEnumerable<Case3d> Cases3d => TDevice.Small ? All3d.Where(c => c.Small) : All3d;
@@ -117,12 +117,13 @@ public class ConvOpTests<TDevice> where TDevice : ITestDevice
     public void OutputShapesFollowPyTorch()
     {
         using var scope = new TensorScope();
-        var x = Tensor.Zeros([2, 3, 112, 112], TDevice.Device);
-        var w = Tensor.Zeros([64, 3, 7, 7], TDevice.Device);
-        Assert.That(Tensor.Conv2d(x, w, null, 2, 2, 3, 3).Shape, Is.EqualTo(new[] { 2, 64, 56, 56 }));
-        var x3 = Tensor.Zeros([1, 2, 8, 28, 28], TDevice.Device);
+        // The stem's 7×7/2, padding 3 on an odd size: ⌊(23 + 6 − 6 − 1) / 2⌋ + 1 = 12; dilation 2: ⌊(23 + 2 − 4 − 1) / 1⌋ + 1 = 21.
+        var x = Tensor.Zeros([2, 1, 23, 23], TDevice.Device);
+        Assert.That(Tensor.Conv2d(x, Tensor.Zeros([2, 1, 7, 7], TDevice.Device), null, 2, 2, 3, 3).Shape, Is.EqualTo(new[] { 2, 2, 12, 12 }));
+        Assert.That(Tensor.Conv2d(x, Tensor.Zeros([2, 1, 3, 3], TDevice.Device), null, 1, 1, 1, 1, 2, 2).Shape, Is.EqualTo(new[] { 2, 2, 21, 21 }));
+        var x3 = Tensor.Zeros([1, 2, 4, 14, 14], TDevice.Device);
         var w3 = Tensor.Zeros([4, 2, 3, 3, 3], TDevice.Device);
-        Assert.That(Tensor.Conv3d(x3, w3, null, (1, 2, 2), (1, 1, 1)).Shape, Is.EqualTo(new[] { 1, 4, 8, 14, 14 }));
+        Assert.That(Tensor.Conv3d(x3, w3, null, (1, 2, 2), (1, 1, 1)).Shape, Is.EqualTo(new[] { 1, 4, 4, 7, 7 }));
     }
 
     [Test]
