@@ -11,34 +11,43 @@ public static unsafe class PoolCpu
 {
     public static void MaxPool(float* y, int* idx, float* x, in PoolGeometry g, int p0, int p1)
     {
-        int inPlane = g.InPlane, outPlane = g.OutPlane;
+        int inPlane = g.InPlane, outPlane = g.OutPlane, wd = g.W, hw = g.H * g.W;
+        // The windows along each axis, computed once per call (the same for every plane).
+        Span<int> bounds = stackalloc int[2 * (g.Do + g.Ho + g.Wo)];
+        Span<int> bd = bounds[..(2 * g.Do)], bh = bounds.Slice(2 * g.Do, 2 * g.Ho), bw = bounds[(2 * (g.Do + g.Ho))..];
+        for (int o = 0; o < g.Do; o++) PoolGeometry.Window(o, g.D, g.Do, g.Kd, g.Sd, g.Pd, false, out bd[2 * o], out bd[2 * o + 1], out _);
+        for (int o = 0; o < g.Ho; o++) PoolGeometry.Window(o, g.H, g.Ho, g.Kh, g.Sh, g.Ph, false, out bh[2 * o], out bh[2 * o + 1], out _);
+        for (int o = 0; o < g.Wo; o++) PoolGeometry.Window(o, g.W, g.Wo, g.Kw, g.Sw, g.Pw, false, out bw[2 * o], out bw[2 * o + 1], out _);
+        int dO = g.Do, hO = g.Ho, wO = g.Wo;
         for (int p = p0; p < p1; p++)
         {
             float* xp = x + (long)p * inPlane;
-            int o = p * outPlane;
-            for (int od = 0; od < g.Do; od++)
+            float* yp = y + (long)p * outPlane;
+            int* ip = idx + (long)p * outPlane;
+            int o = 0;
+            for (int od = 0; od < dO; od++)
             {
-                PoolGeometry.Window(od, g.D, g.Do, g.Kd, g.Sd, g.Pd, false, out int d0, out int d1, out _);
-                for (int oh = 0; oh < g.Ho; oh++)
+                int d0 = bd[2 * od], d1 = bd[2 * od + 1];
+                for (int oh = 0; oh < hO; oh++)
                 {
-                    PoolGeometry.Window(oh, g.H, g.Ho, g.Kh, g.Sh, g.Ph, false, out int h0, out int h1, out _);
-                    for (int ow = 0; ow < g.Wo; ow++, o++)
+                    int h0 = bh[2 * oh], h1 = bh[2 * oh + 1];
+                    for (int ow = 0; ow < wO; ow++, o++)
                     {
-                        PoolGeometry.Window(ow, g.W, g.Wo, g.Kw, g.Sw, g.Pw, false, out int w0, out int w1, out _);
-                        int arg = (d0 * g.H + h0) * g.W + w0;
+                        int w0 = bw[2 * ow], w1 = bw[2 * ow + 1];
+                        int arg = d0 * hw + h0 * wd + w0;
                         float best = xp[arg];
                         for (int d = d0; d < d1; d++)
                             for (int h = h0; h < h1; h++)
                             {
-                                int row = (d * g.H + h) * g.W;
+                                int row = d * hw + h * wd;
                                 for (int w = w0; w < w1; w++)
                                 {
                                     float v = xp[row + w];
                                     if (v > best || float.IsNaN(v)) { best = v; arg = row + w; }
                                 }
                             }
-                        y[o] = best;
-                        idx[o] = arg;
+                        yp[o] = best;
+                        ip[o] = arg;
                     }
                 }
             }
