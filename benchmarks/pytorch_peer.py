@@ -146,6 +146,79 @@ def run_kernels(runs):
         ms = time_ms(lambda: torch.autograd.grad(y, (x, w, b), dy, retain_graph=True), runs)
         emit(f"{name}_bwd", xs, ms, gflops=2 * flops / ms / 1e6)
 
+    # BatchNorm2d and max pooling (the shapes of `microexpr bench batchnorm|maxpool` and GpuCheck's norm-pool suite):
+    # GB/s of the input read once and the output written once (the pool's int64 indices are not counted).
+    x = rnd(64, 64, 28, 28)
+    g, bt = rnd(64).abs() + 0.5, rnd(64)
+    ms = time_ms(lambda: F.batch_norm(x, None, None, g, bt, training=True), runs)
+    emit("batchnorm2d_train_fwd", [64, 64, 28, 28], ms, gbps=8.0 * x.numel() / ms / 1e6)
+    rm, rv = torch.zeros(64, device=x.device), torch.ones(64, device=x.device)
+    ms = time_ms(lambda: F.batch_norm(x, rm, rv, g, bt, training=False), runs)
+    emit("batchnorm2d_eval_fwd", [64, 64, 28, 28], ms, gbps=8.0 * x.numel() / ms / 1e6)
+    x = rnd(64, 64, 56, 56)
+    y, _ = F.max_pool2d(x, 3, 2, 1, return_indices=True)
+    ms = time_ms(lambda: F.max_pool2d(x, 3, 2, 1, return_indices=True), runs)
+    emit("maxpool2d_3x3/2_fwd", [64, 64, 56, 56], ms, gbps=4.0 * (x.numel() + y.numel()) / ms / 1e6)
+
+    # ResNet-18 (torchvision layout, built here so torchvision is not needed) at [64, 3, 112, 112]: inference (eval,
+    # no grad) and a training step (train mode, cross-entropy, SGD momentum 0.9), frames per second.
+    net = resnet18().to(x.device)
+    frames = rnd(64, 3, 112, 112)
+    labels = torch.randint(0, 1000, (64,), device=x.device)
+    net.eval()
+    with torch.no_grad():
+        ms = time_ms(lambda: net(frames), runs)
+    emit("resnet18_inference", [64, 3, 112, 112], ms, frames_per_s=64 / ms * 1e3)
+    net.train()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+
+    def resnet_step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(net(frames), labels).backward()
+        opt.step()
+    ms = time_ms(resnet_step, runs)
+    emit("resnet18_train_step_sgd", [64, 3, 112, 112], ms, frames_per_s=64 / ms * 1e3)
+
+
+def resnet18(classes=1000):
+    """torchvision's ResNet-18 (BasicBlock, [2, 2, 2, 2]), the layout of src/MicroExpr.Models/ResNet.cs."""
+    nn = torch.nn
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            h = F.relu(self.bn1(self.conv1(x)))
+            h = self.bn2(self.conv2(h))
+            return F.relu(h + (x if self.downsample is None else self.downsample(x)))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            widths, cin = [64, 128, 256, 512], 64
+            for i, c in enumerate(widths):
+                setattr(self, f"layer{i + 1}", nn.Sequential(Block(cin, c, 1 if i == 0 else 2), Block(c, c, 1)))
+                cin = c
+            self.fc = nn.Linear(512, classes)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+            for i in range(4):
+                x = getattr(self, f"layer{i + 1}")(x)
+            return self.fc(x.mean((2, 3)))
+
+    return Net()
+
 
 
 # --- train step -------------------------------------------------------------------------------------------------------

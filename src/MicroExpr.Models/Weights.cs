@@ -24,7 +24,7 @@ public static class Weights
     {
         var meta = new Dictionary<string, string> { [ConfigKey] = JsonSerializer.Serialize(model.Config), ["format"] = "pt" };
         if (extra != null) foreach (var (k, v) in extra) meta[k] = v;
-        Safetensors.Write(path, model.NamedParameters().Select(p => new NamedArray(p.Name, p.Value.Shape, p.Value.ToArray())), meta);
+        Safetensors.Write(path, StateDict.Arrays(model), meta);
     }
 
     /// <summary>
@@ -103,12 +103,12 @@ public static class Weights
                 throw new InvalidDataException($"{path}: checkpoint of '{saved.Name}' does not match model '{model.Config.Name}': {string.Join(", ", diff)}");
         }
         var byName = arrays.ToDictionary(a => a.Name);
-        foreach (var (name, p) in model.NamedParameters())
+        foreach (var (name, p) in model.NamedState())
         {
             if (!byName.TryGetValue(name, out var a)) throw new InvalidDataException($"{path}: parameter '{name}' is missing");
             if (!ShapeUtil.SameShape(a.Shape, p.Shape))
                 throw new InvalidDataException($"{path}: parameter '{name}' has shape {ShapeUtil.Format(a.Shape)}, the model has {ShapeUtil.Format(p.Shape)}");
-            p.Backend.Upload(p.Storage, a.Data);
+            StateDict.Load(p, a, path);
         }
         return meta;
     }

@@ -220,7 +220,7 @@ public static class FoldTrainer
 
     private static void SaveCheckpoint(string path, SlsttModel model, Optimizer opt, int epoch, List<double> losses, List<double> trainAccuracy, List<IReadOnlyList<Prediction>>? oracle)
     {
-        var arrays = model.NamedParameters().Select(p => new NamedArray("model." + p.Name, p.Value.Shape, p.Value.ToArray()))
+        var arrays = StateDict.Arrays(model, "model.")
             .Concat(opt.State().Select(s => new NamedArray("optimizer." + s.Name, s.Value.Shape, s.Value.ToArray())));
         var meta = new Dictionary<string, string>
         {
@@ -245,9 +245,9 @@ public static class FoldTrainer
         {
             if (!byName.TryGetValue(name, out var a) || !ShapeUtil.SameShape(a.Shape, t.Shape))
                 throw new InvalidDataException($"{path}: '{name}' is missing or has another shape; the checkpoint does not belong to this run");
-            t.Backend.Upload(t.Storage, a.Data);
+            StateDict.Load(t, a, path);
         }
-        foreach (var (n, p) in model.NamedParameters()) Fill("model." + n, p);
+        foreach (var (n, p) in model.NamedState()) Fill("model." + n, p);
         foreach (var (n, s) in opt.State()) Fill("optimizer." + n, s);
         int Field(string name, int max)
         {

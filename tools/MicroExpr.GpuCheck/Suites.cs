@@ -18,6 +18,7 @@ internal static class Suites
         LayerNorm(h, quick);
         Softmax(h, quick);
         ConvSuite.Run(h, quick);
+        NormPoolSuite.Run(h, quick);
     }
 
     private static string S(params int[] dims) => "[" + string.Join(",", dims) + "]";

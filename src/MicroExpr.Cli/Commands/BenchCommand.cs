@@ -17,9 +17,11 @@ internal static class BenchCommand
         (SoftmaxBench.Spec, SoftmaxBench.Run, "SoftmaxSimd"),
         (ConvBench.Spec2d, ConvBench.Run2d, "ConvSimd"),
         (ConvBench.Spec3d, ConvBench.Run3d, "ConvSimd"),
+        (NormPoolBench.BatchNormSpec, NormPoolBench.RunBatchNorm, "BatchNormSimd"),
+        (NormPoolBench.MaxPoolSpec, NormPoolBench.RunMaxPool, "PoolCpu"),
     ];
 
-    public const string Summary = "Time a CPU kernel or the bench model: bench gemm | attention | layernorm | softmax | conv2d | conv3d | train-step | inference";
+    public const string Summary = "Time a CPU kernel or the bench model: bench gemm | attention | layernorm | softmax | conv2d | conv3d | batchnorm | maxpool | train-step | inference | resnet18";
 
     static string OpName(CommandSpec spec) => spec.Name["bench ".Length..];
 
@@ -39,6 +41,7 @@ internal static class BenchCommand
         foreach (var (spec, _, _) in Ops) lines.Add($"  {OpName(spec).PadRight(width)}{spec.Summary}");
         lines.Add($"  {"train-step".PadRight(width)}{ModelBench.Spec("train-step").Summary}");
         lines.Add($"  {"inference".PadRight(width)}{ModelBench.Spec("inference").Summary}");
+        lines.Add($"  {"resnet18".PadRight(width)}{ResNetBench.Spec.Summary}");
         lines.Add("");
         lines.Add("'microexpr bench <op> --help' lists the op's options.");
         return string.Join(Environment.NewLine, lines) + Environment.NewLine;
@@ -54,6 +57,7 @@ internal static class BenchCommand
             return 0;
         }
         if (args[0] is "train-step" or "inference") return ModelBench.Run(args[0], args.Skip(1).ToList());
+        if (args[0] == "resnet18") return ResNetBench.Run(args.Skip(1).ToList());
         var op = Ops.FirstOrDefault(o => OpName(o.Spec) == args[0]);
         if (op.Spec == null)
             throw new CliUsageException($"unknown bench op '{args[0]}'; expected one of: {string.Join(", ", Ops.Select(o => OpName(o.Spec)))}");
