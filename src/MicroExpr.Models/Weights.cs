@@ -18,33 +18,44 @@ public sealed record ImportReport(IReadOnlyList<string> Loaded, IReadOnlyList<st
 public static class Weights
 {
     private const string ConfigKey = "microexpr.config";
+    private const string FamilyKey = "microexpr.family";
+
+    /// <summary>The metadata entries that identify a model: its family and its config as JSON.</summary>
+    public static Dictionary<string, string> ConfigMetadata(IMerModel model) => new()
+    {
+        [ConfigKey] = ModelRegistry.ConfigToJson(model.Config),
+        [FamilyKey] = model.Config.Family,
+    };
 
     /// <summary>Writes every parameter of the model (and its config) atomically.</summary>
-    public static void Save(SlsttModel model, string path, IReadOnlyDictionary<string, string>? extra = null)
+    public static void Save(IMerModel model, string path, IReadOnlyDictionary<string, string>? extra = null)
     {
-        var meta = new Dictionary<string, string> { [ConfigKey] = JsonSerializer.Serialize(model.Config), ["format"] = "pt" };
+        var meta = ConfigMetadata(model);
+        meta["format"] = "pt";
         if (extra != null) foreach (var (k, v) in extra) meta[k] = v;
         Safetensors.Write(path, model.NamedParameters().Select(p => new NamedArray(p.Name, p.Value.Shape, p.Value.ToArray())), meta);
     }
 
-    /// <summary>The config stored in a checkpoint.</summary>
-    public static SlsttConfig ReadConfig(string path)
+    /// <summary>The config stored in a checkpoint (any family).</summary>
+    public static IMerModelConfig ReadConfig(string path) => ReadConfig(Safetensors.Read(path).Metadata, path)
+        ?? throw new InvalidDataException($"{path}: not a MicroExpr checkpoint (no model config in its metadata)");
+
+    /// <summary>The config in a checkpoint's metadata, or null when it holds none.</summary>
+    public static IMerModelConfig? ReadConfig(IReadOnlyDictionary<string, string> meta, string path) =>
+        meta.TryGetValue(ConfigKey, out var json) ? ModelRegistry.ConfigFromJson(meta.GetValueOrDefault(FamilyKey), json, path) : null;
+
+    /// <summary>Throws when the checkpoint's saved config differs from the model's, naming the file and the fields.</summary>
+    public static void CheckConfig(IReadOnlyDictionary<string, string> meta, IMerModel model, string path, string hint = "")
     {
-        var (_, meta) = Safetensors.Read(path);
-        if (!meta.TryGetValue(ConfigKey, out var json)) throw new InvalidDataException($"{path}: not a MicroExpr checkpoint (no model config in its metadata)");
-        return JsonSerializer.Deserialize<SlsttConfig>(json) ?? throw new InvalidDataException($"{path}: unreadable model config");
+        if (ReadConfig(meta, path) is { } saved && saved.Differences(model.Config) is { Count: > 0 } diff)
+            throw new InvalidDataException($"{path}: checkpoint of '{saved.Name}' does not match model '{model.Config.Name}': {string.Join(", ", diff)}{hint}");
     }
 
     /// <summary>Loads a checkpoint into a model of the same config; a mismatch names the file and the differing fields.</summary>
-    public static IReadOnlyDictionary<string, string> Load(SlsttModel model, string path)
+    public static IReadOnlyDictionary<string, string> Load(IMerModel model, string path)
     {
         var (arrays, meta) = Safetensors.Read(path);
-        if (meta.TryGetValue(ConfigKey, out var json) && JsonSerializer.Deserialize<SlsttConfig>(json) is { } saved)
-        {
-            var diff = saved.Differences(model.Config);
-            if (diff.Count > 0)
-                throw new InvalidDataException($"{path}: checkpoint of '{saved.Name}' does not match model '{model.Config.Name}': {string.Join(", ", diff)}");
-        }
+        CheckConfig(meta, model, path);
         var byName = arrays.ToDictionary(a => a.Name);
         foreach (var (name, p) in model.NamedParameters())
         {
@@ -54,6 +65,22 @@ public static class Weights
             p.Backend.Upload(p.Storage, a.Data);
         }
         return meta;
+    }
+
+    /// <summary>A model rebuilt from a checkpoint: its saved config, its weights (on the CPU; move it with To).</summary>
+    public static IMerModel LoadModel(string path)
+    {
+        var model = ModelRegistry.Create(ReadConfig(path), new Rng(0));
+        try
+        {
+            Load(model, path);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
