@@ -77,12 +77,15 @@ public sealed class CompactSoftmaxLoss : MerLoss
         return ce + Compactness(output.Get(ModelOutput.Features), labels).Scale(Lambda);
     }
 
-    /// <summary>f [B, C], labels [B] → (1/B) Σᵢ ½‖fᵢ − c_yᵢ‖² / (Σ_{j≠yᵢ} ‖fᵢ − c_j‖² + δ), a scalar.</summary>
-    public Tensor Compactness(Tensor features, int[] labels)
+    /// <summary>f [B, C], labels [B] → (1/B) Σᵢ ½‖fᵢ − c_yᵢ‖² / (Σ_{j≠yᵢ} ‖fᵢ − c_j‖² + δ) with this module's centres.</summary>
+    public Tensor Compactness(Tensor features, int[] labels) => Compactness(features, Centres, labels, Delta);
+
+    /// <summary>f [B, C], centres c [K, C], labels [B] → (1/B) Σᵢ ½‖fᵢ − c_yᵢ‖² / (Σ_{j≠yᵢ} ‖fᵢ − c_j‖² + δ), a scalar.</summary>
+    public static Tensor Compactness(Tensor features, Tensor centres, int[] labels, float delta)
     {
-        if (features.Rank != 2 || features.Shape[1] != Features || features.Shape[0] != labels.Length)
-            throw new ShapeException($"compact softmax: expected features [B={labels.Length}, {Features}], got {ShapeUtil.Format(features.Shape)}");
-        int b = labels.Length, k = Classes;
+        if (centres.Rank != 2 || features.Rank != 2 || features.Shape[1] != centres.Shape[1] || features.Shape[0] != labels.Length)
+            throw new ShapeException($"compact softmax: expected features [B={labels.Length}, C] and centres [K, C], got {ShapeUtil.Format(features.Shape)} and {ShapeUtil.Format(centres.Shape)}");
+        int b = labels.Length, k = centres.Shape[0], c = centres.Shape[1];
         var own = new float[b * k];
         var other = new float[b * k];
         for (int i = 0; i < b; i++)
@@ -90,10 +93,10 @@ public sealed class CompactSoftmaxLoss : MerLoss
             if (labels[i] < 0 || labels[i] >= k) throw new ArgumentOutOfRangeException(nameof(labels), $"compact softmax: label {labels[i]} of sample {i} is outside 0..{k - 1}");
             for (int j = 0; j < k; j++) (j == labels[i] ? own : other)[i * k + j] = 1f;
         }
-        var diff = features.Reshape(b, 1, Features) - Centres.Reshape(1, k, Features);       // [B, K, C]
+        var diff = features.Reshape(b, 1, c) - centres.Reshape(1, k, c);                     // [B, K, C]
         var d2 = (diff * diff).Sum([2]);                                                    // [B, K]
         var pull = (d2 * Tensor.FromSpan(own, [b, k], features.Device)).Sum([1]);           // ‖fᵢ − c_yᵢ‖²  [B]
-        var push = (d2 * Tensor.FromSpan(other, [b, k], features.Device)).Sum([1]) + Delta; // Σ_{j≠yᵢ} ‖fᵢ − c_j‖² + δ  [B]
+        var push = (d2 * Tensor.FromSpan(other, [b, k], features.Device)).Sum([1]) + delta; // Σ_{j≠yᵢ} ‖fᵢ − c_j‖² + δ  [B]
         return (pull / push).Mean().Scale(0.5f);
     }
 }
