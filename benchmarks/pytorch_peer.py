@@ -4,7 +4,7 @@
 Kernels (--kernels): one JSON line per result: name, shape, median_ms, gflops or gbps, plus the attention backend used.
 Timing: torch.cuda.Event around each launch batch, warm-up first, median of >= 20 samples.
 FLOP/byte counts match the GpuCheck harness: attention fwd 4*BH*N*N*D, bwd 10*BH*N*N*D; LayerNorm fwd 8 B/elem,
-bwd 12 B/elem; softmax fwd 8 B/elem, bwd 12 B/elem; GEMM 2*M*N*K.
+bwd 12 B/elem; softmax fwd 8 B/elem, bwd 12 B/elem; GEMM 2*M*N*K; conv 2*N*Cout*P*Cin*k/G (backward twice that).
 
 Train step (--train-step): slstt-bench (batch 8, [8, 8, 3, 112, 112]) and slstt-b16 (batch 32, [32, 8, 3, 224, 224]), built
 as the engine builds them (src/MicroExpr.Models: VisionTransformer, LstmAggregator, SlsttModel) and checked by parameter
@@ -127,6 +127,24 @@ def run_kernels(runs):
             y = f(x, -1)
             ms = time_ms(lambda: torch.autograd.grad(y, x, dy, retain_graph=True), runs)
             emit(f"{name}_bwd_{tag}", [rows, cols], ms, gbps=12.0 * rows * cols / ms / 1e6)
+
+    # Convolutions (tools/MicroExpr.GpuCheck/ConvSuite.cs): 64 frames at 112 px (ResNet-18's 3x3 layers at 28 and 14 px,
+    # the 7x7/2 stem) and a 3x3x3 conv3d on 8 clips of 8 frames. FLOPs 2*N*Cout*P*Cin*k/G per forward; the backward
+    # (dx, dw, db) counted as twice that. cuDNN in fp32 (TF32 off), benchmark mode off (the default algorithm choice).
+    convs = [("conv2d_3x3_64@28", [64, 64, 28, 28], 64, (3, 3), 1, 1), ("conv2d_3x3_128@14", [64, 128, 14, 14], 128, (3, 3), 1, 1),
+             ("conv2d_stem_7x7/2", [64, 3, 112, 112], 64, (7, 7), 2, 3), ("conv3d_3x3x3_64", [8, 64, 8, 28, 28], 64, (3, 3, 3), 1, 1)]
+    for name, xs, cout, k, stride, pad in convs:
+        x = rnd(*xs).requires_grad_(True)
+        w = (rnd(cout, xs[1], *k) * 0.1).requires_grad_(True)
+        b = rnd(cout).requires_grad_(True)
+        conv = F.conv2d if len(k) == 2 else F.conv3d
+        y = conv(x, w, b, stride, pad)
+        flops = 2.0 * y.numel() * xs[1] * math.prod(k)
+        ms = time_ms(lambda: conv(x, w, b, stride, pad), runs)
+        emit(f"{name}_fwd", xs, ms, gflops=flops / ms / 1e6)
+        dy = rnd(*y.shape)
+        ms = time_ms(lambda: torch.autograd.grad(y, (x, w, b), dy, retain_graph=True), runs)
+        emit(f"{name}_bwd", xs, ms, gflops=2 * flops / ms / 1e6)
 
 
 

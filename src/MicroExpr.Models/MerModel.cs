@@ -140,6 +140,8 @@ public interface IMerModel : IDisposable
     bool Training { get; set; }
     IEnumerable<(string Name, Tensor Value)> NamedParameters(string prefix = "");
     IEnumerable<Tensor> Parameters();
+    /// <summary>Parameters then buffers (e.g. BatchNorm's running statistics): everything a checkpoint holds.</summary>
+    IEnumerable<(string Name, Tensor Value)> NamedState();
     void To(Device device);
     long ParameterCount();
     /// <summary>A batch of inputs → logits [B, classes] and auxiliary outputs.</summary>

@@ -133,6 +133,38 @@ public sealed class PatchTokenizer : FrameTokenizer
 }
 
 /// <summary>
+/// ResNet-18 (torchvision's layout, <see cref="ResNet18"/>) truncated after stage <c>layer{stage}</c> as a frame tokenizer
+/// (stt-r18): [F, 3, S, S] → feature map [F, C′, S/s, S/s] (s = 4·2^(stage−1), C′ = 64·2^(stage−1)) → its H′·W′ cells as
+/// tokens in row-major order [F, H′·W′, C′] → a linear projection to the transformer width C. BatchNorm follows the
+/// model's training mode (batch statistics in training, running statistics in evaluation); its running statistics are
+/// buffers, saved with every checkpoint.
+/// </summary>
+public sealed class ResNetTokenizer : FrameTokenizer
+{
+    public ResNetTokenizer(int imageSize, int stage, int width, Rng rng)
+    {
+        if (stage is < 1 or > 4) throw new ArgumentOutOfRangeException(nameof(stage), stage, "stt: the ResNet-18 cut must be after stage 1..4 (layer1..layer4)");
+        Backbone = Child("backbone", new ResNet18(new ResNet18Config { Until = (ResNetStage)stage, Seed = (ulong)rng.NextUInt() << 32 | rng.NextUInt() }));
+        if (imageSize % Backbone.OutStride != 0)
+            throw new ArgumentException($"stt: images of {imageSize} px are not a multiple of the ResNet-18 stride {Backbone.OutStride} after layer{stage}");
+        Grid = imageSize / Backbone.OutStride;
+        Proj = Child("proj", new Linear(Backbone.OutChannels, width, rng, true, initStd: 0.02f));
+    }
+
+    public ResNet18 Backbone { get; }
+    public int Grid { get; }
+    public Linear Proj { get; }
+    public override int Tokens => Grid * Grid;
+
+    public override Tensor Forward(Tensor frames)
+    {
+        var map = Backbone.Forward(frames);                                       // [F, C′, H′, W′]
+        int f = map.Shape[0], c = map.Shape[1];
+        return Proj.Forward(map.Permute(0, 2, 3, 1).Reshape(f, Grid * Grid, c));  // [F, N, C]
+    }
+}
+
+/// <summary>
 /// Multi-head self-attention along the leading (time) axis of time-major tokens x [T, M, C]: qkv = Linear(C, 3C), then
 /// <see cref="Tensor.SelfAttentionAcross"/> reads q, k, v in place (no permute to [M, T, C]) and writes [T, M, C], then
 /// proj = Linear(C, C) with the residual folded in.
@@ -251,7 +283,7 @@ public sealed class SttModel : Module, IMerModel
         Tokenizer = Child("tokenizer", config.Backbone switch
         {
             SttBackbone.Patch => (FrameTokenizer)new PatchTokenizer(config.ImageSize, config.PatchSize, config.Width, rng),
-            SttBackbone.ResNet18 => throw new NotSupportedException($"{config.Name} needs the ResNet-18 backbone (issue 11), which is not in this build"),
+            SttBackbone.ResNet18 => new ResNetTokenizer(config.ImageSize, config.ResNetStage, config.Width, rng),
             _ => throw new ArgumentOutOfRangeException(nameof(config)),
         });
         int n = Tokenizer.Tokens + 1;

@@ -33,7 +33,7 @@ public static class Weights
         var meta = ConfigMetadata(model);
         meta["format"] = "pt";
         if (extra != null) foreach (var (k, v) in extra) meta[k] = v;
-        Safetensors.Write(path, model.NamedParameters().Select(p => new NamedArray(p.Name, p.Value.Shape, p.Value.ToArray())), meta);
+        Safetensors.Write(path, model.NamedState().Select(st => StateDict.ToArray(st.Name, st.Value)), meta);
     }
 
     /// <summary>The config stored in a checkpoint (any family).</summary>
@@ -57,12 +57,12 @@ public static class Weights
         var (arrays, meta) = Safetensors.Read(path);
         CheckConfig(meta, model, path);
         var byName = arrays.ToDictionary(a => a.Name);
-        foreach (var (name, p) in model.NamedParameters())
+        foreach (var (name, p) in model.NamedState())
         {
             if (!byName.TryGetValue(name, out var a)) throw new InvalidDataException($"{path}: parameter '{name}' is missing");
             if (!ShapeUtil.SameShape(a.Shape, p.Shape))
                 throw new InvalidDataException($"{path}: parameter '{name}' has shape {ShapeUtil.Format(a.Shape)}, the model has {ShapeUtil.Format(p.Shape)}");
-            p.Backend.Upload(p.Storage, a.Data);
+            StateDict.Load(p, a, path);
         }
         return meta;
     }

@@ -12,13 +12,14 @@ public sealed partial class Tensor : IDisposable
 {
     private TensorScope? scope;
 
-    internal Tensor(Storage storage, int[] shape, bool tracked = true)
+    internal Tensor(Storage storage, int[] shape, bool tracked = true, DType dtype = DType.Float32)
     {
         Storage = storage;
         Shape = shape;
+        DType = dtype;
         Numel = ShapeUtil.Numel(shape);
-        if (Numel > storage.Length)
-            throw new ArgumentException($"shape {ShapeUtil.Format(shape)} needs {Numel} elements; storage has {storage.Length}");
+        if ((long)Numel * WordsPerElement(dtype) > storage.Length)
+            throw new ArgumentException($"shape {ShapeUtil.Format(shape)} {dtype} needs {(long)Numel * WordsPerElement(dtype)} words; storage has {storage.Length}");
         if (tracked) TensorScope.Current?.Register(this);
     }
 
@@ -132,6 +133,7 @@ public sealed partial class Tensor : IDisposable
     public float[] ToArray()
     {
         ThrowIfDisposed();
+        RequireFloat("ToArray");
         var a = new float[Numel];
         Backend.Download(a, Storage);
         return a;
@@ -168,14 +170,16 @@ public sealed partial class Tensor : IDisposable
     public Tensor Detach()
     {
         Storage.AddRef();
-        return new Tensor(Storage, Shape);
+        return new Tensor(Storage, Shape, dtype: DType);
     }
 
     /// <summary>A copy in fresh storage, cut from the graph.</summary>
     public Tensor Clone()
     {
-        var t = new Tensor(Backend.Allocate(Numel, false), Shape);
-        Backend.CopyStrided(new View(t.Storage, 0, ShapeUtil.Strides(Shape)), new View(Storage, 0, ShapeUtil.Strides(Shape)), Shape, false);
+        int words = Numel * WordsPerElement(DType);
+        var t = new Tensor(Backend.Allocate(words, false), Shape, dtype: DType);
+        // A copy of 32-bit words: exact for integer tensors too (the copy primitive moves values, it computes nothing).
+        Backend.CopyStrided(new View(t.Storage, 0, [1]), new View(Storage, 0, [1]), [words], false);
         return t;
     }
 
@@ -225,8 +229,9 @@ public sealed partial class Tensor : IDisposable
         ThrowIfDisposed();
         if (device == Device) return;
         if (Node != null) throw new InvalidOperationException($"MoveTo: {this} was made by op '{Node.Op}'; only leaves move in place (use To for others)");
-        var values = ToArray();
-        var storage = device.Backend.Allocate(Numel, zero: false);
+        var values = new float[Storage.Length];
+        Backend.Download(values, Storage);
+        var storage = device.Backend.Allocate(Storage.Length, zero: false);
         device.Backend.Upload(storage, values);
         Storage.Release();
         Storage = storage;

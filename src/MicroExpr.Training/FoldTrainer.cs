@@ -198,8 +198,8 @@ public static class FoldTrainer
 
     private static void SaveCheckpoint(string path, IMerModel model, MerLoss lossFn, Optimizer opt, int epoch, List<double> losses, List<IReadOnlyList<Prediction>>? oracle)
     {
-        var arrays = model.NamedParameters().Select(p => new NamedArray("model." + p.Name, p.Value.Shape, p.Value.ToArray()))
-            .Concat(lossFn.NamedParameters().Select(p => new NamedArray("loss." + p.Name, p.Value.Shape, p.Value.ToArray())))
+        var arrays = model.NamedState().Select(s => StateDict.ToArray("model." + s.Name, s.Value))
+            .Concat(StateDict.Arrays(lossFn, "loss."))
             .Concat(opt.State().Select(s => new NamedArray("optimizer." + s.Name, s.Value.Shape, s.Value.ToArray())));
         var meta = Weights.ConfigMetadata(model);
         meta["epoch"] = epoch.ToString(CultureInfo.InvariantCulture);
@@ -219,10 +219,10 @@ public static class FoldTrainer
         {
             if (!byName.TryGetValue(name, out var a) || !ShapeUtil.SameShape(a.Shape, t.Shape))
                 throw new InvalidDataException($"{path}: '{name}' is missing or has another shape; the checkpoint does not belong to this run");
-            t.Backend.Upload(t.Storage, a.Data);
+            StateDict.Load(t, a, path);
         }
-        foreach (var (n, p) in model.NamedParameters()) Fill("model." + n, p);
-        foreach (var (n, p) in lossFn.NamedParameters()) Fill("loss." + n, p);
+        foreach (var (n, p) in model.NamedState()) Fill("model." + n, p);
+        foreach (var (n, p) in lossFn.NamedState()) Fill("loss." + n, p);
         foreach (var (n, s) in opt.State()) Fill("optimizer." + n, s);
         opt.StepCount = int.Parse(meta["optimizer_step"], CultureInfo.InvariantCulture);
         losses.AddRange(JsonSerializer.Deserialize<List<double>>(meta["losses"]) ?? []);

@@ -16,6 +16,7 @@ internal static class Suites
         Attention(h, quick);
         LayerNorm(h, quick);
         Softmax(h, quick);
+        ConvSuite.Run(h, quick);
     }
 
     private static string S(params int[] dims) => "[" + string.Join(",", dims) + "]";

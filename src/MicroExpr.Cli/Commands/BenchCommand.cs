@@ -14,9 +14,11 @@ internal static class BenchCommand
         (AttentionBench.Spec, AttentionBench.Run, "AttentionSimd"),
         (LayerNormBench.Spec, LayerNormBench.Run, "LayerNormSimd"),
         (SoftmaxBench.Spec, SoftmaxBench.Run, "SoftmaxSimd"),
+        (ConvBench.Spec2d, ConvBench.Run2d, "ConvSimd"),
+        (ConvBench.Spec3d, ConvBench.Run3d, "ConvSimd"),
     ];
 
-    public const string Summary = "Time a CPU kernel or the bench model: bench gemm | attention | layernorm | softmax | train-step | inference";
+    public const string Summary = "Time a CPU kernel or the bench model: bench gemm | attention | layernorm | softmax | conv2d | conv3d | train-step | inference";
 
     static string OpName(CommandSpec spec) => spec.Name["bench ".Length..];
 
@@ -44,7 +46,7 @@ internal static class BenchCommand
     public static int Run(IReadOnlyList<string> args)
     {
         if (args.Count == 0)
-            throw new CliUsageException("'microexpr bench' needs an op: gemm, attention, layernorm or softmax; see 'microexpr bench --help'");
+            throw new CliUsageException("'microexpr bench' needs an op: gemm, attention, layernorm, softmax, conv2d or conv3d; see 'microexpr bench --help'");
         if (args[0] is "-h" or "--help" or "help")
         {
             Console.Out.Write(HelpText());

@@ -3,7 +3,11 @@ namespace MicroExpr.Tensors;
 /// <summary>Element-wise ops: unary maps and broadcasting binary ops, each with its backward.</summary>
 public sealed partial class Tensor
 {
-    private Tensor NewLike(int[] shape) => new(Backend.Allocate(ShapeUtil.Numel(shape), zero: false), shape);
+    private Tensor NewLike(int[] shape)
+    {
+        RequireFloat("op");
+        return new(Backend.Allocate(ShapeUtil.Numel(shape), zero: false), shape);
+    }
 
     private Tensor UnaryOpWithGrad(UnaryOp op, string name, float alpha = 0f)
     {

@@ -309,10 +309,33 @@ public class SttModelTests
     }
 
     [Test]
-    public void Stt18RefusesWithOneLineWhileResNetIsMissing()
+    public void SttR18TokenisesRgbFramesWithATruncatedResNetAndRoundTripsItsBuffers()
     {
-        var ex = Assert.Throws<NotSupportedException>(() => ModelRegistry.Create(SttPresets.R18, new Rng(1)))!;
-        Assert.That(ex.Message, Does.Contain("ResNet-18").And.Not.Contain("\n"));
+        // layer3 of ResNet-18 at 32 px: stride 16, a 2×2 grid of 256 channels → 4 tokens + class token.
+        var cfg = SttPresets.R18 with { ImageSize = 32, Width = 16, Depth = 1, Heads = 2, MlpHidden = 24 };
+        using var model = (SttModel)ModelRegistry.Create(cfg, new Rng(1));
+        var tok = (ResNetTokenizer)model.Tokenizer;
+        Assert.That((tok.Backbone.Layers.Length, tok.Backbone.OutChannels, tok.Tokens), Is.EqualTo((3, 256, 4)));
+        Assert.That(model.NamedState().Any(s => s.Name.EndsWith("running_mean", StringComparison.Ordinal)), "BatchNorm buffers are part of the state");
+        using var scope = new TensorScope();
+        var x = ModelBatch.Of(InputKind.RgbFrames, Tensor.RandN([2, 3, 3, 32, 32], new Rng(2)));
+        var train = model.Forward(x);
+        Assert.That(train.Logits.Shape, Is.EqualTo(new[] { 2, 3 }));
+        string dir = Directory.CreateTempSubdirectory("stt-r18").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "m.safetensors");
+            Weights.Save(model, path);   // after a training-mode forward: the running statistics have moved off their start
+            using var back = Weights.LoadModel(path);
+            model.Training = false;
+            back.Training = false;
+            using var noGrad = GradMode.NoGrad();
+            Assert.That(back.Forward(x).Logits.ToArray(), Is.EqualTo(model.Forward(x).Logits.ToArray()));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
     }
 
     [Test]

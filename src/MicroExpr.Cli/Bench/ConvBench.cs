@@ -1,0 +1,141 @@
+using MicroExpr.Cli.Args;
+using MicroExpr.Kernels;
+using MicroExpr.Tensors.Cpu;
+
+namespace MicroExpr.Cli.Bench;
+
+/// <summary>
+/// <c>bench conv2d</c> and <c>bench conv3d</c>: time <see cref="ConvSimd.Forward"/> (bias added) and, with --backward,
+/// the backward (<see cref="ConvSimd.BackwardData"/> + <see cref="ConvSimd.BackwardWeight"/> with db) and one
+/// forward + backward. FLOPs: 2·N·Cout·P·Cin·k/G for the forward (P output positions, k kernel taps), the backward
+/// counted as twice the forward, forward + backward as three times.
+/// </summary>
+internal static unsafe class ConvBench
+{
+    public static CommandSpec Spec2d { get; } = new("bench conv2d",
+        "Time the SIMD 2-d convolution (im2col + packed GEMM; 1x1 is a plain GEMM), NCHW, fp32.",
+        [
+            .. BenchOptions.Common,
+            new("batch", OptionKind.Int, "samples N (B*T frames)", "64", 1),
+            new("cin", OptionKind.Int, "input channels", "64", 1),
+            new("cout", OptionKind.Int, "output channels", "64", 1),
+            new("size", OptionKind.Int, "input height = width", "28", 1),
+            new("kernel", OptionKind.Int, "kernel height = width", "3", 1),
+            new("stride", OptionKind.Int, "stride", "1", 1),
+            new("pad", OptionKind.Int, "zero padding", "1", 0),
+            new("dilation", OptionKind.Int, "dilation", "1", 1),
+            new("groups", OptionKind.Int, "groups (cin = cout = groups is depthwise)", "1", 1),
+            new("backward", OptionKind.Switch, "also time the backward (dx, dw, db) and forward + backward"),
+        ],
+        "Peer figures (libtorch 2.10 with oneDNN, performance.md) exist for 3x3 [64,64,28,28]->64 (forward, and\n" +
+        "forward + backward), 3x3 [64,128,14,14]->128 and the stem 7x7/2 [64,3,112,112]->64 (--size 112 --kernel 7\n" +
+        "--stride 2 --pad 3 --cin 3), at 1 and 2 threads.");
+
+    public static CommandSpec Spec3d { get; } = new("bench conv3d",
+        "Time the SIMD 3-d convolution (im2col + packed GEMM), NCDHW, fp32.",
+        [
+            .. BenchOptions.Common,
+            new("batch", OptionKind.Int, "samples N (clips)", "8", 1),
+            new("cin", OptionKind.Int, "input channels", "64", 1),
+            new("cout", OptionKind.Int, "output channels", "64", 1),
+            new("depth", OptionKind.Int, "input depth (frames)", "8", 1),
+            new("size", OptionKind.Int, "input height = width", "28", 1),
+            new("kernel", OptionKind.Int, "kernel depth = height = width", "3", 1),
+            new("stride", OptionKind.Int, "stride", "1", 1),
+            new("pad", OptionKind.Int, "zero padding", "1", 0),
+            new("backward", OptionKind.Switch, "also time the backward (dx, dw, db) and forward + backward"),
+        ],
+        "The peer figure (libtorch 2.10, performance.md) is 3x3x3 [8,64,8,28,28]->64 at 1 and 2 threads.");
+
+    public static void Run2d(ParsedArgs a, BenchSettings s, Progress progress, BenchOutcome outcome)
+    {
+        int n = a.Int("batch", 64), cin = a.Int("cin", 64), cout = a.Int("cout", 64), size = a.Int("size", 28);
+        int k = a.Int("kernel", 3), stride = a.Int("stride", 1), pad = a.Int("pad", 1), dil = a.Int("dilation", 1), groups = a.Int("groups", 1);
+        var g = Geometry(() => ConvGeometry.Create2d(n, cin, cout, groups, size, size, k, k, stride, stride, pad, pad, dil, dil));
+        outcome.Title = $"conv2d  x[{n}, {cin}, {size}, {size}] -> {cout}, {k}x{k}/{stride}, pad {pad}, dilation {dil}, groups {groups}: y[{n}, {cout}, {g.Ho}, {g.Wo}], fp32";
+        Time("conv2d", g, [("batch", n), ("cin", cin), ("cout", cout), ("size", size), ("kernel", k), ("stride", stride), ("pad", pad),
+            ("dilation", dil), ("groups", groups)], a.Switch("backward"), s, progress, outcome);
+    }
+
+    public static void Run3d(ParsedArgs a, BenchSettings s, Progress progress, BenchOutcome outcome)
+    {
+        int n = a.Int("batch", 8), cin = a.Int("cin", 64), cout = a.Int("cout", 64), depth = a.Int("depth", 8), size = a.Int("size", 28);
+        int k = a.Int("kernel", 3), stride = a.Int("stride", 1), pad = a.Int("pad", 1);
+        var g = Geometry(() => ConvGeometry.Create(n, cin, cout, 1, (depth, size, size), (k, k, k), (stride, stride, stride), (pad, pad, pad), (1, 1, 1)));
+        outcome.Title = $"conv3d  x[{n}, {cin}, {depth}, {size}, {size}] -> {cout}, {k}x{k}x{k}/{stride}, pad {pad}: y[{n}, {cout}, {g.Do}, {g.Ho}, {g.Wo}], fp32";
+        Time("conv3d", g, [("batch", n), ("cin", cin), ("cout", cout), ("depth", depth), ("size", size), ("kernel", k), ("stride", stride),
+            ("pad", pad)], a.Switch("backward"), s, progress, outcome);
+    }
+
+    private static ConvGeometry Geometry(Func<ConvGeometry> create)
+    {
+        try
+        {
+            return create();
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException(e.Message);
+        }
+    }
+
+    private static void Time(string op, ConvGeometry g, (string, int)[] shape, bool backward, BenchSettings s, Progress progress,
+        BenchOutcome outcome)
+    {
+        int threads = s.Threads;
+        using var mem = new NativeBuffers(s.Seed);
+        var x = mem.Random(g.XLength);
+        var w = mem.Random(g.WLength, -0.1f, 0.1f);
+        var b = mem.Random(g.Cout);
+        var y = mem.Zeros(g.YLength);
+        var ceiling = ReferenceFigures.ComputeCeiling(threads);
+        var peer = Peer(op, g, threads);
+        double f = g.Flops;
+        string counting = "2*N*Cout*P*Cin*k/G FLOPs";
+
+        var fwd = BenchHarness.Measure($"{op} forward", () => ConvSimd.Forward(y.P, x.P, w.P, b.P, g, false, threads), s.Warmup, s.Runs, progress);
+        outcome.Results.Add(new BenchResult($"{op}.forward", "forward", shape, threads, fwd, Metric.Gflops, f, counting, ceiling, peer.Forward));
+        if (!backward) return;
+
+        var dy = mem.Random(g.YLength);
+        var dx = mem.Zeros(g.XLength);
+        var dw = mem.Zeros(g.WLength);
+        var db = mem.Zeros(g.Cout);
+        void Backward()
+        {
+            ConvSimd.BackwardData(dx.P, dy.P, w.P, g, threads);
+            ConvSimd.BackwardWeight(dw.P, db.P, dy.P, x.P, g, threads);
+        }
+        var bwd = BenchHarness.Measure($"{op} backward", Backward, s.Warmup, s.Runs, progress);
+        outcome.Results.Add(new BenchResult($"{op}.backward", "backward (dx + dw + db)", shape, threads, bwd, Metric.Gflops, 2 * f,
+            "2x forward FLOPs", ceiling, null));
+        var both = BenchHarness.Measure($"{op} forward + backward", () =>
+        {
+            ConvSimd.Forward(y.P, x.P, w.P, b.P, g, false, threads);
+            Backward();
+        }, s.Warmup, s.Runs, progress);
+        outcome.Results.Add(new BenchResult($"{op}.forward_backward", "forward + backward", shape, threads, both, Metric.Gflops, 3 * f,
+            "3x forward FLOPs", ceiling, peer.Both));
+    }
+
+    /// <summary>libtorch 2.10 (oneDNN) on the reference machine at exactly these shapes (the table, performance.md).</summary>
+    private static (double? Forward, double? Both) Peer(string op, ConvGeometry g, int threads)
+    {
+        if (threads is not (1 or 2) || g.Groups != 1 || g.Dh != 1 || g.Dw != 1) return (null, null);
+        bool two = threads == 2;
+        bool Is(int n, int cin, int cout, int size, int k, int stride, int pad) =>
+            g.N == n && g.Cin == cin && g.Cout == cout && g.H == size && g.W == size && g.Kh == k && g.Kw == k &&
+            g.Sh == stride && g.Sw == stride && g.Ph == pad && g.Pw == pad;
+        if (op == "conv2d")
+        {
+            if (Is(64, 64, 64, 28, 3, 1, 1)) return (two ? 250 : 131, two ? 286 : 142);
+            if (Is(64, 128, 128, 14, 3, 1, 1)) return (two ? 346 : 188, null);
+            if (Is(64, 3, 64, 112, 7, 2, 3)) return (two ? 19 : 155, null); // 2 threads: erratic, 16-303
+            return (null, null);
+        }
+        if (g.N == 8 && g.Cin == 64 && g.Cout == 64 && g.D == 8 && g.H == 28 && g.Kd == 3 && g.Kh == 3 && g.Sd == 1 && g.Pd == 1)
+            return (two ? 402 : 205, null);
+        return (null, null);
+    }
+
+}

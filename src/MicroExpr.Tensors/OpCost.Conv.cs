@@ -1,0 +1,20 @@
+using MicroExpr.Kernels;
+
+namespace MicroExpr.Tensors;
+
+/// <summary>The convolutions' costs: FLOPs 2·N·Cout·P·Kg per pass (PyTorch's count 2·N·Cout·Ho·Wo·Cin·kh·kw / G), bytes of x, w, y once.</summary>
+public readonly partial record struct OpCost
+{
+    private static string ConvKind(in ConvGeometry g) => g.D == 1 && g.Kd == 1 ? "conv2d" : "conv3d";
+
+    /// <summary>y = f(conv(x, w) + b): x and w read, y written (the bias is negligible).</summary>
+    public static OpCost Conv(in ConvGeometry g) => new(ConvKind(g), g.Flops, 4.0 * (g.XLength + g.WLength + g.YLength));
+
+    /// <summary>dx from dy and w: dy and w read, dx written.</summary>
+    public static OpCost ConvBackwardData(in ConvGeometry g) =>
+        new(ConvKind(g) + "_backward_data", g.Flops, 4.0 * (g.XLength + g.WLength + g.YLength));
+
+    /// <summary>dw (and db) from dy and x: dy and x read, dw written (db adds N·Cout·P additions).</summary>
+    public static OpCost ConvBackwardWeight(in ConvGeometry g, bool bias) =>
+        new(ConvKind(g) + "_backward_weight", g.Flops + (bias ? (double)g.YLength : 0), 4.0 * (g.XLength + g.WLength + g.YLength));
+}
