@@ -165,33 +165,6 @@ public sealed class ResNetTokenizer : FrameTokenizer
 }
 
 /// <summary>
-/// Multi-head self-attention along the leading (time) axis of time-major tokens x [T, M, C]: qkv = Linear(C, 3C), then
-/// <see cref="Tensor.SelfAttentionAcross"/> reads q, k, v in place (no permute to [M, T, C]) and writes [T, M, C], then
-/// proj = Linear(C, C) with the residual folded in.
-/// </summary>
-public sealed class TemporalSelfAttention : Module
-{
-    public TemporalSelfAttention(int dim, int heads, Rng rng, float? initStd = null)
-    {
-        if (dim % heads != 0) throw new ArgumentException($"temporal attention: width {dim} is not divisible by {heads} heads");
-        Heads = heads;
-        Qkv = Child("qkv", new Linear(dim, 3 * dim, rng, true, initStd));
-        Proj = Child("proj", new Linear(dim, dim, rng, true, initStd));
-    }
-
-    public int Heads { get; }
-    public Linear Qkv { get; }
-    public Linear Proj { get; }
-
-    /// <summary>x [T, M, C] → [T, M, C]; with a residual r: r + attn(x).</summary>
-    public Tensor Forward(Tensor x, Tensor? residual = null)
-    {
-        var o = Tensor.SelfAttentionAcross(Qkv.Forward(x), Heads);
-        return residual is null ? Proj.Forward(o) : Proj.Forward(o, residual);
-    }
-}
-
-/// <summary>
 /// One STT block on time-major tokens x [T, B, N, C] (N includes the class token): pre-norm spatial attention over the N
 /// tokens of each frame ([T·B, N, C], <see cref="Tensor.SelfAttention"/>), pre-norm temporal attention over the T frames
 /// of each token position ([T, B·N, C], <see cref="Tensor.SelfAttentionAcross"/>), combined as <see cref="SttJoint"/>
@@ -205,7 +178,7 @@ public sealed class SttBlock : Module
         NormSpatial = Child("norm_s", new LayerNorm(dim, eps));
         Spatial = Child("attn_s", new MultiHeadSelfAttention(dim, heads, rng, initStd));
         NormTemporal = Child("norm_t", new LayerNorm(dim, eps));
-        Temporal = Child("attn_t", new TemporalSelfAttention(dim, heads, rng, initStd));
+        Temporal = Child("attn_t", new MultiHeadSelfAttention(dim, heads, rng, initStd, acrossFirstAxis: true));
         NormMlp = Child("norm2", new LayerNorm(dim, eps));
         Mlp = Child("mlp", new Mlp(dim, mlpHidden, rng, initStd));
     }
@@ -214,7 +187,8 @@ public sealed class SttBlock : Module
     public LayerNorm NormSpatial { get; }
     public MultiHeadSelfAttention Spatial { get; }
     public LayerNorm NormTemporal { get; }
-    public TemporalSelfAttention Temporal { get; }
+    /// <summary>Attention along the time axis of [T, B·N, C] (<see cref="Tensor.SelfAttentionAcross"/>).</summary>
+    public MultiHeadSelfAttention Temporal { get; }
     public LayerNorm NormMlp { get; }
     public Mlp Mlp { get; }
 
