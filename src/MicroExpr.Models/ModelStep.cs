@@ -5,12 +5,15 @@ using MicroExpr.Tensors.Autograd;
 namespace MicroExpr.Models;
 
 /// <summary>
-/// One step of an SLSTT preset on fixed random data, the workload behind <c>microexpr bench train-step|inference</c>
-/// and GpuCheck's <c>--train-step</c> suite (and mirrored by <c>benchmarks/pytorch_peer.py</c>).
+/// One step of a model preset (any family of <see cref="ModelRegistry"/>) on fixed random data, the workload behind
+/// <c>microexpr bench train-step|inference</c> and GpuCheck's <c>--train-step</c> suite (and, for SLSTT, mirrored by
+/// <c>benchmarks/pytorch_peer.py</c>).
 /// <para>
-/// Weights from <c>Rng(modelSeed)</c>; clips x [B, T, 3, S, S] ~ N(0, 1) from <c>Rng(dataSeed)</c>, kept on the device;
-/// labels b mod classes. A training step is forward, mean cross-entropy, backward, AdamW (lr 1e-4, betas 0.9/0.999,
-/// eps 1e-8, weight decay 0.01: performance.md), zero-grad, inside a tensor scope, then the loss is read back.
+/// Weights from <c>Rng(modelSeed)</c> (the loss's parameters, e.g. STT's class centres, from <c>Rng(modelSeed + 1)</c>);
+/// one random tensor [B, T, C, S, S] ~ N(0, 1) per input the model declares, from <c>Rng(dataSeed)</c>, kept on the
+/// device; labels b mod classes. A training step is forward, the model's own loss (<see cref="IMerModel.CreateLoss"/>:
+/// cross-entropy for SLSTT), backward, AdamW (lr 1e-4, betas 0.9/0.999, eps 1e-8, weight decay 0.01: performance.md)
+/// over the model's and the loss's parameters, zero-grad, inside a tensor scope, then the loss is read back.
 /// Inference is a forward without the tape whose logits are read back. Reading a value back waits for the device,
 /// so a step is complete when <see cref="Run"/> returns. Timing lives in the harness (<c>MicroExpr.Bench.StepTimer</c>),
 /// which synchronises around each step as well.
@@ -20,10 +23,10 @@ namespace MicroExpr.Models;
 public sealed class ModelStep : IDisposable
 {
     private readonly AdamW? optimizer;
-    private readonly Tensor x;
+    private readonly ModelBatch batchInputs;
     private readonly int[] labels;
 
-    public ModelStep(SlsttConfig config, Device device, int batch, int frames, bool train, ulong modelSeed = 1, ulong dataSeed = 2)
+    public ModelStep(IMerModelConfig config, Device device, int batch, int frames, bool train, ulong modelSeed = 1, ulong dataSeed = 2)
     {
         if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be >= 1");
         if (frames < 1) throw new ArgumentOutOfRangeException(nameof(frames), frames, "frames must be >= 1");
@@ -32,31 +35,44 @@ public sealed class ModelStep : IDisposable
         Batch = batch;
         Frames = frames;
         Train = train;
-        Model = new SlsttModel(config, new Rng(modelSeed));
+        Model = ModelRegistry.Create(config, new Rng(modelSeed));
+        var inputs = new Dictionary<InputKind, Tensor>();
         try
         {
             Model.To(device);
-            if (train) optimizer = new AdamW(Model.Parameters(), lr: 1e-4f, beta1: 0.9f, beta2: 0.999f, eps: 1e-8f, weightDecay: 0.01f);
-            x = Tensor.RandN([batch, frames, 3, config.ImageSize, config.ImageSize], new Rng(dataSeed), device: device).Keep();
+            Loss = Model.CreateLoss(new Rng(modelSeed + 1));
+            Loss.To(device);
+            if (train) optimizer = new AdamW(Model.Parameters().Concat(Loss.Parameters()), lr: 1e-4f, beta1: 0.9f, beta2: 0.999f, eps: 1e-8f, weightDecay: 0.01f);
+            var rng = new Rng(dataSeed);
+            foreach (var input in config.Inputs)
+                inputs[input.Kind] = Tensor.RandN([batch, input.Frames == 0 ? frames : input.Frames, input.Channels, input.Size, input.Size], rng, device: device).Keep();
+            batchInputs = new ModelBatch(inputs);
             labels = Enumerable.Range(0, batch).Select(i => i % config.Classes).ToArray();
         }
         catch
         {
+            foreach (var t in inputs.Values) t.Dispose();
             optimizer?.Dispose();
+            Loss?.Dispose();
             Model.Dispose();
             throw;
         }
     }
 
-    public SlsttConfig Config { get; }
+    public ModelStep(SlsttConfig config, Device device, int batch, int frames, bool train, ulong modelSeed = 1, ulong dataSeed = 2)
+        : this((IMerModelConfig)config, device, batch, frames, train, modelSeed, dataSeed) { }
+
+    public IMerModelConfig Config { get; }
     public Device Device { get; }
     public int Batch { get; }
     public int Frames { get; }
     public bool Train { get; }
-    public SlsttModel Model { get; }
+    public IMerModel Model { get; }
+    public MerLoss Loss { get; }
+    public AdamW? Optimizer => optimizer;
 
-    /// <summary>The input's shape [B, T, 3, S, S].</summary>
-    public int[] InputShape => [Batch, Frames, 3, Config.ImageSize, Config.ImageSize];
+    /// <summary>The shape of the (first) input, [B, T, C, S, S].</summary>
+    public int[] InputShape => batchInputs.Inputs.Values.First().Shape;
 
     /// <summary>One step; returns the loss of this step's forward (training) or NaN (inference).</summary>
     public float Run()
@@ -64,7 +80,7 @@ public sealed class ModelStep : IDisposable
         if (Train)
         {
             using var scope = new TensorScope();
-            var loss = Tensor.CrossEntropy(Model.Forward(x), labels);
+            var loss = Loss.Forward(Model.Forward(batchInputs), labels);
             loss.Backward();
             optimizer!.Step();
             optimizer.ZeroGrad();
@@ -72,7 +88,7 @@ public sealed class ModelStep : IDisposable
         }
         using var noGrad = GradMode.NoGrad();
         using var inference = new TensorScope();
-        _ = Model.Forward(x).ToArray();
+        _ = Model.Forward(batchInputs).Logits.ToArray();
         return float.NaN;
     }
 
@@ -86,7 +102,8 @@ public sealed class ModelStep : IDisposable
     {
         Synchronize();
         optimizer?.Dispose();
-        x.Dispose();
+        foreach (var t in batchInputs.Inputs.Values) t.Dispose();
+        Loss.Dispose();
         Model.Dispose();
     }
 }

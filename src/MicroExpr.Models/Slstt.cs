@@ -11,8 +11,9 @@ public enum TemporalKind { Mean, Lstm, Gru, Transformer }
 /// Everything that fixes an SLSTT model's shapes. Saved beside every checkpoint, so a checkpoint that
 /// does not match a preset is refused with the differing fields named.
 /// </summary>
-public sealed record SlsttConfig
+public sealed record SlsttConfig : IMerModelConfig
 {
+    public const string FamilyName = "slstt";
     public required string Name { get; init; }
     public int ImageSize { get; init; } = 112;
     public int PatchSize { get; init; } = 16;
@@ -29,6 +30,23 @@ public sealed record SlsttConfig
     public int HeadHidden { get; init; }
     public int Classes { get; init; } = 5;
     public float LayerNormEps { get; init; } = 1e-5f;
+
+    [JsonIgnore] public string Family => FamilyName;
+
+    /// <summary>Motion frames [T, 3, S, S] of any T; S = ImageSize (ForData takes the cache's S, a multiple of the patch size).</summary>
+    [JsonIgnore] public IReadOnlyList<InputShape> Inputs => [new(InputKind.MotionFrames, 0, 3, ImageSize)];
+
+    /// <summary>The preset fitted to the data: image size S, the classes, position embeddings for at least T frames.</summary>
+    public IMerModelConfig ForData(DataShape data)
+    {
+        var motion = data.Require(Name, Inputs[0]);
+        if (motion.Size % PatchSize != 0)
+            throw new InvalidDataException($"{data.Source}: {Name}: images of {motion.Size} px are not a multiple of the patch size {PatchSize}; preprocess with --size {Math.Max(PatchSize, motion.Size / PatchSize * PatchSize)}");
+        return this with { ImageSize = motion.Size, Classes = data.Classes, MaxFrames = Math.Max(MaxFrames, motion.Frames) };
+    }
+
+    public IReadOnlyList<string> Differences(IMerModelConfig other) =>
+        other is SlsttConfig s ? Differences(s) : [$"family: {Family} vs {other.Family}"];
 
     /// <summary>Names of the fields where two configs differ (empty when they match).</summary>
     public IReadOnlyList<string> Differences(SlsttConfig other)
@@ -100,7 +118,7 @@ public static class SlsttPresets
 /// token is the frame feature), a temporal aggregator over the T frame features, and a head.
 /// Input [B, T, 3, H, W] → logits [B, classes].
 /// </summary>
-public sealed class SlsttModel : Module
+public sealed class SlsttModel : Module, IMerModel
 {
     public SlsttModel(SlsttConfig config, Rng rng)
     {
@@ -128,10 +146,17 @@ public sealed class SlsttModel : Module
     }
 
     public SlsttConfig Config { get; }
+    IMerModelConfig IMerModel.Config => Config;
     public VisionTransformer Spatial { get; }
     public TemporalAggregator Temporal { get; }
     public Linear? HeadHidden { get; }
     public Linear Head { get; }
+
+    /// <summary>The contract's forward: the batch's motion frames → logits (no auxiliary outputs).</summary>
+    public ModelOutput Forward(ModelBatch batch) => new(Forward(batch[InputKind.MotionFrames]));
+
+    /// <summary>SLSTT trains with plain (class-weighted) cross-entropy, as the released code.</summary>
+    public MerLoss CreateLoss(Rng rng) => new CrossEntropyLoss();
 
     /// <summary>clips [B, T, 3, H, W] → logits [B, classes].</summary>
     public Tensor Forward(Tensor clips)

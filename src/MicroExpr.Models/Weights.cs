@@ -18,47 +18,54 @@ public sealed record ImportReport(IReadOnlyList<string> Loaded, IReadOnlyList<st
 public static class Weights
 {
     private const string ConfigKey = "microexpr.config";
+    private const string FamilyKey = "microexpr.family";
+
+    /// <summary>The metadata entries that identify a model: its family and its config as JSON.</summary>
+    public static Dictionary<string, string> ConfigMetadata(IMerModel model) => new()
+    {
+        [ConfigKey] = ModelRegistry.ConfigToJson(model.Config),
+        [FamilyKey] = model.Config.Family,
+    };
 
     /// <summary>Writes every parameter of the model (and its config) atomically.</summary>
-    public static void Save(SlsttModel model, string path, IReadOnlyDictionary<string, string>? extra = null)
+    public static void Save(IMerModel model, string path, IReadOnlyDictionary<string, string>? extra = null)
     {
-        var meta = new Dictionary<string, string> { [ConfigKey] = JsonSerializer.Serialize(model.Config), ["format"] = "pt" };
+        var meta = ConfigMetadata(model);
+        meta["format"] = "pt";
         if (extra != null) foreach (var (k, v) in extra) meta[k] = v;
-        Safetensors.Write(path, StateDict.Arrays(model), meta);
+        Safetensors.Write(path, model.NamedState().Select(st => StateDict.ToArray(st.Name, st.Value)), meta);
     }
 
-    /// <summary>
-    /// The config stored in a checkpoint, checked before any model is built: every field in range (see
-    /// <see cref="CheckConfig"/>), and the parameters such a model has at least no more than the file's values, so a
-    /// config that claims a huge model in a small file is refused instead of allocating it.
-    /// </summary>
-    public static SlsttConfig ReadConfig(string path)
+    /// <summary>The config stored in a checkpoint (any family).</summary>
+    /// <remarks>
+    /// Checked before any model is built: an SLSTT config's fields must be in range (<see cref="CheckConfig(SlsttConfig)"/>)
+    /// and a model of it must have no more parameters than the file holds values, so a config that claims a huge model
+    /// in a small file is refused instead of allocated.
+    /// </remarks>
+    public static IMerModelConfig ReadConfig(string path)
     {
         var (arrays, meta) = Safetensors.Read(path);
-        if (!meta.TryGetValue(ConfigKey, out var json)) throw new InvalidDataException($"{path}: not a MicroExpr checkpoint (no model config in its metadata)");
-        var config = ParseConfig(path, json);
-        long values = arrays.Sum(a => (long)a.Data.Length);
-        long least = MinParameterCount(config);
-        if (least > values)
-            throw new InvalidDataException($"{path}: {ConfigKey} describes a model of at least {least} parameters (width {config.Width}, depth {config.Depth}), the file holds {values} values; the config does not belong to these weights");
+        var config = ReadConfig(meta, path) ?? throw new InvalidDataException($"{path}: not a MicroExpr checkpoint (no model config in its metadata)");
+        if (config is SlsttConfig slstt)
+        {
+            if (CheckConfig(slstt) is string bad) throw new InvalidDataException($"{path}: {ConfigKey}: {bad}");
+            long values = arrays.Sum(a => (long)(a.Integers?.Length ?? a.Data.Length));
+            long least = MinParameterCount(slstt);
+            if (least > values)
+                throw new InvalidDataException($"{path}: {ConfigKey} describes a model of at least {least} parameters (width {slstt.Width}, depth {slstt.Depth}), the file holds {values} values; the config does not belong to these weights");
+        }
         return config;
     }
 
-    /// <summary>Parses <c>microexpr.config</c>; a broken or out-of-range config names the file and the field.</summary>
-    public static SlsttConfig ParseConfig(string path, string json)
+    /// <summary>The config in a checkpoint's metadata, or null when it holds none.</summary>
+    public static IMerModelConfig? ReadConfig(IReadOnlyDictionary<string, string> meta, string path) =>
+        meta.TryGetValue(ConfigKey, out var json) ? ModelRegistry.ConfigFromJson(meta.GetValueOrDefault(FamilyKey), json, path) : null;
+
+    /// <summary>Throws when the checkpoint's saved config differs from the model's, naming the file and the fields.</summary>
+    public static void CheckConfig(IReadOnlyDictionary<string, string> meta, IMerModel model, string path, string hint = "")
     {
-        SlsttConfig? config;
-        try
-        {
-            config = JsonSerializer.Deserialize<SlsttConfig>(json);
-        }
-        catch (Exception e) when (e is JsonException or NotSupportedException)
-        {
-            throw new InvalidDataException($"{path}: {ConfigKey} is not a valid model config: {Safetensors.OneLine(e.Message)}", e);
-        }
-        if (config is null) throw new InvalidDataException($"{path}: {ConfigKey} is null");
-        if (CheckConfig(config) is string bad) throw new InvalidDataException($"{path}: {ConfigKey}: {bad}");
-        return config;
+        if (ReadConfig(meta, path) is { } saved && saved.Differences(model.Config) is { Count: > 0 } diff)
+            throw new InvalidDataException($"{path}: checkpoint of '{saved.Name}' does not match model '{model.Config.Name}': {string.Join(", ", diff)}{hint}");
     }
 
     /// <summary>Null when every field is in range, else the first field that is not.</summary>
@@ -93,15 +100,10 @@ public static class Weights
     }
 
     /// <summary>Loads a checkpoint into a model of the same config; a mismatch names the file and the differing fields.</summary>
-    public static IReadOnlyDictionary<string, string> Load(SlsttModel model, string path)
+    public static IReadOnlyDictionary<string, string> Load(IMerModel model, string path)
     {
         var (arrays, meta) = Safetensors.Read(path);
-        if (meta.TryGetValue(ConfigKey, out var json) && ParseConfig(path, json) is { } saved)
-        {
-            var diff = saved.Differences(model.Config);
-            if (diff.Count > 0)
-                throw new InvalidDataException($"{path}: checkpoint of '{saved.Name}' does not match model '{model.Config.Name}': {string.Join(", ", diff)}");
-        }
+        CheckConfig(meta, model, path);
         var byName = arrays.ToDictionary(a => a.Name);
         foreach (var (name, p) in model.NamedState())
         {
@@ -111,6 +113,22 @@ public static class Weights
             StateDict.Load(p, a, path);
         }
         return meta;
+    }
+
+    /// <summary>A model rebuilt from a checkpoint: its saved config, its weights (on the CPU; move it with To).</summary>
+    public static IMerModel LoadModel(string path)
+    {
+        var model = ModelRegistry.Create(ReadConfig(path), new Rng(0));
+        try
+        {
+            Load(model, path);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     /// <summary>

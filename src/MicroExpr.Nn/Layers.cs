@@ -62,10 +62,15 @@ public sealed class LayerNorm : Module
 /// </summary>
 public sealed class MultiHeadSelfAttention : Module
 {
-    public MultiHeadSelfAttention(int dim, int heads, Rng rng, float? initStd = null)
+    /// <param name="acrossFirstAxis">
+    /// Attend along the first axis of x [L, M, C] (M sequences of L tokens, <see cref="Tensor.SelfAttentionAcross"/>; STT's
+    /// temporal attention on time-major tokens) instead of along the token axis N of x [..., N, C].
+    /// </param>
+    public MultiHeadSelfAttention(int dim, int heads, Rng rng, float? initStd = null, bool acrossFirstAxis = false)
     {
         if (dim % heads != 0) throw new ArgumentException($"attention: width {dim} is not divisible by {heads} heads");
         Heads = heads;
+        AcrossFirstAxis = acrossFirstAxis;
         HeadDim = dim / heads;
         Qkv = Child("qkv", new Linear(dim, 3 * dim, rng, true, initStd));
         Proj = Child("proj", new Linear(dim, dim, rng, true, initStd));
@@ -73,6 +78,7 @@ public sealed class MultiHeadSelfAttention : Module
 
     public int Heads { get; }
     public int HeadDim { get; }
+    public bool AcrossFirstAxis { get; }
     public Linear Qkv { get; }
     public Linear Proj { get; }
 
@@ -83,7 +89,8 @@ public sealed class MultiHeadSelfAttention : Module
     /// </summary>
     public Tensor Forward(Tensor x, Tensor? residual = null)
     {
-        var o = Tensor.SelfAttention(Qkv.Forward(x), Heads);                               // [B, N, C], heads side by side
+        var qkv = Qkv.Forward(x);
+        var o = AcrossFirstAxis ? Tensor.SelfAttentionAcross(qkv, Heads) : Tensor.SelfAttention(qkv, Heads); // [B, N, C], heads side by side
         return residual is null ? Proj.Forward(o) : Proj.Forward(o, residual);
     }
 }

@@ -1,4 +1,5 @@
 using MicroExpr.Data;
+using MicroExpr.Models;
 
 namespace MicroExpr.Training;
 
@@ -40,6 +41,18 @@ public sealed class ClipSet
     /// False for HSV flow images and precomputed motion images, where a flip only mirrors.
     /// </summary>
     public bool SignedHorizontalFlow { get; init; }
+
+    /// <summary>
+    /// What the clips offer a model (the <see cref="IMerModel"/> contract): today one input per clip, the motion frames
+    /// [T, 3, S, S] of the cache (<see cref="Clip.Data"/>). A cache that holds other kinds adds them here and in
+    /// <see cref="Input"/>.
+    /// </summary>
+    public DataShape Shape => new(ClassNames.Count, [new InputShape(InputKind.MotionFrames, Frames, Channels, Size)], Source);
+
+    /// <summary>The values of one input of a clip, [T, C, S, S].</summary>
+    public float[] Input(Clip clip, InputKind kind) => kind == InputKind.MotionFrames
+        ? clip.Data
+        : throw new InvalidDataException($"{Source}: the clips hold no {InputShape.Describe(kind)}");
 
     public IReadOnlyList<string> Subjects => Clips.Select(c => c.Subject).Distinct().OrderBy(s => s, StringComparer.Ordinal).ToList();
 

@@ -76,12 +76,16 @@ public static class FoldTrainer
         Directory.CreateDirectory(foldDir);
         var cfg = o.ModelConfig(data);
         ulong foldSeed = o.Seed * 1_000_003UL + (ulong)foldIndex * 7919UL;
-        using var model = new SlsttModel(cfg, new Rng(foldSeed));
+        using var model = ModelRegistry.Create(cfg, new Rng(foldSeed));
         model.To(device); // parameters are initialised on the CPU from the seed, so every device starts from the same weights
+        // The model's own loss (the contract); its parameters, if any (STT's class centres), train with the model's.
+        using var lossFn = model.CreateLoss(new Rng(foldSeed + 17));
+        lossFn.To(device);
+        var trained = model.Parameters().Concat(lossFn.Parameters()).ToList();
         using Optimizer opt = o.Optimizer switch
         {
-            "adamw" => new AdamW(model.Parameters(), o.LearningRate, weightDecay: o.WeightDecay),
-            "sgd" => new Sgd(model.Parameters(), o.LearningRate, o.Momentum, o.WeightDecay),
+            "adamw" => new AdamW(trained, o.LearningRate, weightDecay: o.WeightDecay),
+            "sgd" => new Sgd(trained, o.LearningRate, o.Momentum, o.WeightDecay),
             _ => throw new ArgumentException($"unknown optimizer '{o.Optimizer}' (adamw or sgd)"),
         };
         var classWeights = o.ClassWeights ? BalancedWeights(train, data.ClassNames.Count) : null;
@@ -93,10 +97,9 @@ public static class FoldTrainer
         var oracle = o.Oracle && test.Count > 0 ? new List<IReadOnlyList<Prediction>>() : null;
         int startEpoch = 0;
         string ckpt = Path.Combine(foldDir, CheckpointFile);
-        if (File.Exists(ckpt)) startEpoch = RestoreCheckpoint(ckpt, model, opt, losses, trainAccuracy, oracle);
+        if (File.Exists(ckpt)) startEpoch = RestoreCheckpoint(ckpt, model, lossFn, opt, losses, trainAccuracy, oracle);
 
-        int clipSize = data.Frames * data.Channels * data.Size * data.Size;
-        var batchBuffer = new float[o.BatchSize * clipSize];
+        var batcher = new Batcher(data, cfg, o.BatchSize, device);
         for (int epoch = startEpoch; epoch < o.Epochs; epoch++)
         {
             cancel.ThrowIfCancellationRequested();
@@ -118,17 +121,15 @@ public static class FoldTrainer
                 {
                     var clip = train[order[s * o.BatchSize + i]];
                     labels[i] = clip.Label;
-                    var dst = batchBuffer.AsSpan(i * clipSize, clipSize);
                     var (flip, dx, dy) = Augment.Draw(rng, o.Flip, o.CropPad);
-                    if (flip || dx != 0 || dy != 0) Augment.Apply(clip.Data, dst, data.Frames, data.Channels, data.Size, flip, dx, dy, data.SignedHorizontalFlow);
-                    else clip.Data.CopyTo(dst);
+                    batcher.Fill(i, clip, flip, dx, dy);
                 }
                 opt.LearningRate = Schedule.CosineWithWarmup(o.LearningRate, epoch * stepsPerEpoch + s, warmupSteps, totalSteps);
                 using (new TensorScope())
                 {
-                    var x = Tensor.FromSpan(batchBuffer.AsSpan(0, b * clipSize), [b, data.Frames, data.Channels, data.Size, data.Size], device);
-                    var logits = model.Forward(x);
-                    var loss = Tensor.CrossEntropy(logits, labels, classWeights, o.LabelSmoothing);
+                    var output = model.Forward(batcher.Batch(b));
+                    var logits = output.Logits;
+                    var loss = lossFn.Forward(output, labels, classWeights, o.LabelSmoothing);
                     loss.Backward();
                     if (o.ClipNorm > 0) opt.ClipGradNorm(o.ClipNorm);
                     opt.Step();
@@ -144,7 +145,7 @@ public static class FoldTrainer
             losses.Add(epochLoss);
             trainAccuracy.Add(right / (double)seen);
             oracle?.Add(Predict(model, test, data, device, o.BatchSize));
-            SaveCheckpoint(ckpt, model, opt, epoch, losses, trainAccuracy, oracle);
+            SaveCheckpoint(ckpt, model, lossFn, opt, epoch, losses, trainAccuracy, oracle);
             double seconds = watch.Elapsed.TotalSeconds;
             progress?.OnEpoch(testSubject, foldIndex, folds, epoch + 1, o.Epochs, epochLoss, seconds);
             log?.WriteLine(JsonSerializer.Serialize(new
@@ -188,21 +189,19 @@ public static class FoldTrainer
     }
 
     /// <summary>Class probabilities and arg-max for each clip, in evaluation mode without recording gradients.</summary>
-    public static List<Prediction> Predict(SlsttModel model, IReadOnlyList<Clip> clips, ClipSet data, Device device, int batchSize)
+    public static List<Prediction> Predict(IMerModel model, IReadOnlyList<Clip> clips, ClipSet data, Device device, int batchSize)
     {
         model.Training = false;
-        int clipSize = data.Frames * data.Channels * data.Size * data.Size;
         var result = new List<Prediction>();
-        var buffer = new float[batchSize * clipSize];
+        var batcher = new Batcher(data, model.Config, batchSize, device);
         using (GradMode.NoGrad())
         {
             for (int s = 0; s < clips.Count; s += batchSize)
             {
                 int b = Math.Min(batchSize, clips.Count - s);
-                for (int i = 0; i < b; i++) clips[s + i].Data.CopyTo(buffer.AsSpan(i * clipSize));
+                for (int i = 0; i < b; i++) batcher.Fill(i, clips[s + i], false, 0, 0);
                 using var scope = new TensorScope();
-                var x = Tensor.FromSpan(buffer.AsSpan(0, b * clipSize), [b, data.Frames, data.Channels, data.Size, data.Size], device);
-                var probs = model.Forward(x).Softmax().ToArray();
+                var probs = model.Forward(batcher.Batch(b)).Logits.Softmax().ToArray();
                 int k = data.ClassNames.Count;
                 for (int i = 0; i < b; i++)
                 {
@@ -218,28 +217,25 @@ public static class FoldTrainer
         return result;
     }
 
-    private static void SaveCheckpoint(string path, SlsttModel model, Optimizer opt, int epoch, List<double> losses, List<double> trainAccuracy, List<IReadOnlyList<Prediction>>? oracle)
+    private static void SaveCheckpoint(string path, IMerModel model, MerLoss lossFn, Optimizer opt, int epoch, List<double> losses, List<double> trainAccuracy, List<IReadOnlyList<Prediction>>? oracle)
     {
-        var arrays = StateDict.Arrays(model, "model.")
+        var arrays = model.NamedState().Select(s => StateDict.ToArray("model." + s.Name, s.Value))
+            .Concat(StateDict.Arrays(lossFn, "loss."))
             .Concat(opt.State().Select(s => new NamedArray("optimizer." + s.Name, s.Value.Shape, s.Value.ToArray())));
-        var meta = new Dictionary<string, string>
-        {
-            ["epoch"] = epoch.ToString(CultureInfo.InvariantCulture),
-            ["optimizer_step"] = opt.StepCount.ToString(CultureInfo.InvariantCulture),
-            ["losses"] = JsonSerializer.Serialize(losses),
-            ["train_accuracy"] = JsonSerializer.Serialize(trainAccuracy),
-            ["microexpr.config"] = JsonSerializer.Serialize(model.Config),
-        };
+        var meta = Weights.ConfigMetadata(model);
+        meta["epoch"] = epoch.ToString(CultureInfo.InvariantCulture);
+        meta["optimizer_step"] = opt.StepCount.ToString(CultureInfo.InvariantCulture);
+        meta["losses"] = JsonSerializer.Serialize(losses);
+        meta["train_accuracy"] = JsonSerializer.Serialize(trainAccuracy);
         if (oracle != null) meta["oracle"] = JsonSerializer.Serialize(oracle);
         Safetensors.Write(path, arrays, meta);
     }
 
     /// <summary>Loads model and optimizer state; returns the epoch to continue from.</summary>
-    private static int RestoreCheckpoint(string path, SlsttModel model, Optimizer opt, List<double> losses, List<double> trainAccuracy, List<IReadOnlyList<Prediction>>? oracle)
+    private static int RestoreCheckpoint(string path, IMerModel model, MerLoss lossFn, Optimizer opt, List<double> losses, List<double> trainAccuracy, List<IReadOnlyList<Prediction>>? oracle)
     {
         var (arrays, meta) = Safetensors.Read(path);
-        if (meta.TryGetValue("microexpr.config", out var cj) && Weights.ParseConfig(path, cj) is { } saved && saved.Differences(model.Config) is { Count: > 0 } diff)
-            throw new InvalidDataException($"{path}: checkpoint does not match the model being trained: {string.Join(", ", diff)} (use another --out, or the same options)");
+        Weights.CheckConfig(meta, model, path, " (use another --out, or the same options)");
         var byName = arrays.ToDictionary(a => a.Name);
         void Fill(string name, Tensor t)
         {
@@ -248,6 +244,7 @@ public static class FoldTrainer
             StateDict.Load(t, a, path);
         }
         foreach (var (n, p) in model.NamedState()) Fill("model." + n, p);
+        foreach (var (n, p) in lossFn.NamedState()) Fill("loss." + n, p);
         foreach (var (n, s) in opt.State()) Fill("optimizer." + n, s);
         int Field(string name, int max)
         {
@@ -274,4 +271,46 @@ public static class FoldTrainer
     {
         MicroExpr.IO.AtomicFile.WriteText(path, JsonSerializer.Serialize(value, new JsonSerializerOptions { WriteIndented = true }));
     }
+}
+
+/// <summary>
+/// Gathers a batch of the inputs a model declares (the <see cref="IMerModel"/> contract) from clips into host buffers and
+/// uploads them as [B, T, C, S, S] tensors. A clip's augmentation (flip, shift) applies to every frame input alike.
+/// </summary>
+internal sealed class Batcher
+{
+    private readonly ClipSet data;
+    private readonly Device device;
+    private readonly (InputShape Shape, float[] Buffer)[] inputs;
+
+    public Batcher(ClipSet data, IMerModelConfig config, int batchSize, Device device)
+    {
+        this.data = data;
+        this.device = device;
+        inputs = config.Inputs.Select(need =>
+        {
+            var have = data.Shape.Require(config.Name, need);
+            return (have, new float[batchSize * have.Frames * have.Channels * have.Size * have.Size]);
+        }).ToArray();
+    }
+
+    private static int ClipSize(InputShape s) => s.Frames * s.Channels * s.Size * s.Size;
+
+    /// <summary>Writes clip into batch slot i, augmented when flip or a shift is set.</summary>
+    public void Fill(int i, Clip clip, bool flip, int dx, int dy)
+    {
+        foreach (var (shape, buffer) in inputs)
+        {
+            int n = ClipSize(shape);
+            var src = data.Input(clip, shape.Kind);
+            var dst = buffer.AsSpan(i * n, n);
+            if (flip || dx != 0 || dy != 0)
+                Augment.Apply(src, dst, shape.Frames, shape.Channels, shape.Size, flip, dx, dy, shape.Kind == InputKind.MotionFrames && data.SignedHorizontalFlow);
+            else src.CopyTo(dst);
+        }
+    }
+
+    /// <summary>The first b slots as a batch on the device (inside the caller's tensor scope).</summary>
+    public ModelBatch Batch(int b) => new(inputs.ToDictionary(p => p.Shape.Kind,
+        p => Tensor.FromSpan(p.Buffer.AsSpan(0, b * ClipSize(p.Shape)), [b, p.Shape.Frames, p.Shape.Channels, p.Shape.Size, p.Shape.Size], device)));
 }

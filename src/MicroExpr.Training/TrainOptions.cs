@@ -28,13 +28,8 @@ public sealed record TrainOptions
     /// <summary>Also evaluate the test subject after every epoch, for the "oracle epoch" figure (never used for the honest result).</summary>
     public bool Oracle { get; init; }
 
-    public SlsttConfig ModelConfig(ClipSet data)
-    {
-        var cfg = SlsttPresets.Get(Preset);
-        if (data.Size % cfg.PatchSize != 0)
-            throw new ArgumentException($"{Preset}: images of {data.Size} px are not a multiple of the patch size {cfg.PatchSize}; preprocess with --size {Math.Max(cfg.PatchSize, data.Size / cfg.PatchSize * cfg.PatchSize)}");
-        return cfg with { ImageSize = data.Size, Classes = data.ClassNames.Count, MaxFrames = Math.Max(cfg.MaxFrames, data.Frames) };
-    }
+    /// <summary>The preset's config fitted to the data (classes, image size, frames), or a one-line error saying what the data lacks.</summary>
+    public IMerModelConfig ModelConfig(ClipSet data) => ModelRegistry.Preset(Preset).ForData(data.Shape);
 }
 
 /// <summary>Learning rate per step: linear warm-up, then cosine decay to zero at the last step.</summary>

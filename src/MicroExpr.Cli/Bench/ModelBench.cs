@@ -30,7 +30,7 @@ internal static class ModelBench
             new("runs", OptionKind.Int, "timed steps", "20", 1),
             new("batch", OptionKind.Int, "clips per batch", "8", 1),
             new("device", OptionKind.Text, "auto, cpu, cuda or ilgpu-cpu", "auto"),
-            new("model", OptionKind.Text, $"model preset: {string.Join(", ", SlsttPresets.Names)}", "slstt-bench"),
+            new("model", OptionKind.Text, $"model preset: {string.Join(", ", ModelRegistry.Names)}", "slstt-bench"),
             new("profile", OptionKind.Switch, "time every backend op kind over the timed steps and print a table (device events on a GPU)"),
         ]);
 
@@ -42,8 +42,8 @@ internal static class ModelBench
         var device = DeviceOption.Resolve(a);
         int batch = a.Int("batch", 8), warmup = a.Int("warmup", 3), runs = a.Int("runs", 20);
         string preset = a.Text("model") ?? SlsttPresets.Bench.Name;
-        if (!SlsttPresets.Names.Contains(preset)) throw new CliUsageException($"--model {preset}: unknown preset; known: {string.Join(", ", SlsttPresets.Names)}");
-        var cfg = SlsttPresets.Get(preset);
+        if (!ModelRegistry.IsPreset(preset)) throw new CliUsageException($"--model {preset}: unknown preset; known: {string.Join(", ", ModelRegistry.Names)}");
+        var cfg = ModelRegistry.Preset(preset);
         bool benchModel = cfg.Name == SlsttPresets.Bench.Name;
         bool train = op == "train-step";
         using var step = new ModelStep(cfg, device, batch, frames: 8, train);

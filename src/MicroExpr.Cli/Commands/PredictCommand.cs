@@ -41,9 +41,10 @@ internal static class PredictCommand
         CheckOrder(a); // the numbers as given, before anything is loaded
 
         var (modelPath, settings, classes) = Locate(modelArg);
-        var config = Weights.ReadConfig(modelPath);
-        using var model = new SlsttModel(config, new Rng(0));
-        Weights.Load(model, modelPath);
+        using var model = Weights.LoadModel(modelPath);
+        // predict preprocesses a clip into motion frames as the run's cache did; other input kinds are not produced here yet.
+        if (model.Config.Inputs.FirstOrDefault(i => i.Kind != InputKind.MotionFrames) is { } other)
+            throw new NotSupportedException($"{modelPath}: model {model.Config.Name} reads {InputShape.Describe(other.Kind)}; predict computes only motion frames");
         model.To(device);
 
         var frames = new List<Mat>();
@@ -122,7 +123,8 @@ internal static class PredictCommand
                     "(Haar cascade), so predict crops the face the same way: give frames where the face is frontal and visible");
             }
             double preMs = pre.Elapsed.TotalMilliseconds;
-            if (h != config.ImageSize) throw new InvalidDataException($"{modelPath}: the model takes {config.ImageSize} px, the cache settings give {h} px");
+            int size = model.Config.Inputs[0].Size;
+            if (h != size) throw new InvalidDataException($"{modelPath}: the model takes {size} px, the cache settings give {h} px");
             float[] probs;
             bool profile = a.Switch("profile");
             OpProfiler.Reset();
@@ -132,14 +134,14 @@ internal static class PredictCommand
             using (new TensorScope())
             {
                 model.Training = false;
-                probs = model.Forward(Tensor.FromSpan(clip, [1, t, c, h, w], device)).Softmax().ToArray();
+                probs = model.Forward(ModelBatch.Of(InputKind.MotionFrames, Tensor.FromSpan(clip, [1, t, c, h, w], device))).Logits.Softmax().ToArray();
             }
             OpProfiler.Enabled = false;
             if (profile)
             {
                 Console.Error.WriteLine($"preprocessing (face crop, flow, encoding): {preMs.ToString("F1", CultureInfo.InvariantCulture)} ms");
                 Bench.ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), fwd.Elapsed.TotalMilliseconds, CpuThreads.Count, device,
-                    $"one forward pass of {config.Name} ({device.Name}; the first call includes JIT compilation)");
+                    $"one forward pass of {model.Config.Name} ({device.Name}; the first call includes JIT compilation)");
             }
             if (probs.Any(q => !float.IsFinite(q)))
                 throw new InvalidDataException($"{modelPath}: the model's output is not finite (NaN or infinity) for this clip; its weights are damaged or training diverged, so no prediction is printed");

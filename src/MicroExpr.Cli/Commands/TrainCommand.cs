@@ -16,7 +16,7 @@ internal static class TrainCommand
         "Train a model with leave-one-subject-out evaluation on a preprocessed cache and write a report.",
         [
             new("data", OptionKind.Text, "preprocessed cache folder (from 'microexpr preprocess' or 'microexpr synth')"),
-            new("model", OptionKind.Text, $"model preset: {string.Join(", ", SlsttPresets.Names)}", "slstt-tiny"),
+            new("model", OptionKind.Text, $"model preset: {string.Join(", ", ModelRegistry.Names)}", "slstt-tiny"),
             new("protocol", OptionKind.Text, "evaluation protocol (loso)", "loso"),
             new("fold", OptionKind.Text, "train and evaluate one fold only: 1-based index or subject id"),
             new("epochs", OptionKind.Int, "epochs per fold (fixed: the honest protocol never looks at the test subject)", "30", 1),
@@ -74,7 +74,7 @@ internal static class TrainCommand
         var d = new TrainOptions();
         if (a.Has("threads")) CpuThreads.Count = a.Int("threads", Environment.ProcessorCount);
         string preset = a.Text("model") ?? d.Preset;
-        if (!SlsttPresets.Names.Contains(preset)) throw new CliUsageException($"--model {preset}: unknown preset; known: {string.Join(", ", SlsttPresets.Names)}");
+        if (!ModelRegistry.IsPreset(preset)) throw new CliUsageException($"--model {preset}: unknown preset; known: {string.Join(", ", ModelRegistry.Names)}");
         string opt = a.Text("optimizer") ?? d.Optimizer;
         if (opt is not ("adamw" or "sgd")) throw new CliUsageException($"--optimizer {opt}: expected adamw or sgd");
         return d with

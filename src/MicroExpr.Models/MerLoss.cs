@@ -1,0 +1,102 @@
+using System.Text.Json.Serialization;
+using MicroExpr.Nn;
+using MicroExpr.Tensors;
+
+namespace MicroExpr.Models;
+
+/// <summary>
+/// A model's training loss (part of the <see cref="IMerModel"/> contract): reads the model's output and the labels and
+/// returns a scalar. A loss is a <see cref="Module"/> so that it can own parameters (e.g. class centres); the trainer
+/// optimises them with the model's parameters and checkpoints them under "loss.".
+/// </summary>
+public abstract class MerLoss : Module
+{
+    /// <summary>
+    /// output, labels [B] → scalar loss. <paramref name="classWeights"/> (per class, or null) and
+    /// <paramref name="labelSmoothing"/> apply to the cross-entropy part.
+    /// </summary>
+    public abstract Tensor Forward(ModelOutput output, int[] labels, float[]? classWeights = null, float labelSmoothing = 0f);
+}
+
+/// <summary>(Class-weighted, optionally label-smoothed) cross-entropy of the logits: the default loss.</summary>
+public sealed class CrossEntropyLoss : MerLoss
+{
+    public override Tensor Forward(ModelOutput output, int[] labels, float[]? classWeights = null, float labelSmoothing = 0f) =>
+        Tensor.CrossEntropy(output.Logits, labels, classWeights, labelSmoothing);
+}
+
+/// <summary>Which compactness term <see cref="CompactSoftmaxLoss"/> adds to the cross-entropy.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter))]
+public enum CompactKind
+{
+    /// <summary>Plain cross-entropy (no compactness term).</summary>
+    None,
+    /// <summary>Our reading: a class-centre ratio term on the features (below).</summary>
+    Centre,
+}
+
+/// <summary>
+/// STT's compact softmax cross-entropy, <b>as we read it</b> (the paper's formula is unverified; papers.md §2):
+/// <code>
+/// L = CE(z, y) + λ · (1/B) Σᵢ ½‖fᵢ − c_yᵢ‖² / (Σ_{j≠yᵢ} ‖fᵢ − c_j‖² + δ)
+/// </code>
+/// with features f [B, C] (the model's <see cref="ModelOutput.Features"/>), learnable class centres c [K, C] (a parameter
+/// of this module, trained by the model's optimizer), λ = 0.01 and δ = 1e-6 by default. The numerator pulls a sample
+/// to its class centre, the denominator pushes it from the other centres, so the ratio is scale-free: a centre-loss
+/// numerator alone could be lowered by shrinking every feature. Chosen because the same authors' LOGO-Former calls its
+/// term a "compact loss regularization" on features (papers.md §2). Rejected alternative, not implemented: a symmetric
+/// KL divergence between the non-target parts of the softmax predictions of samples of one class (a prediction-space
+/// reading); it would need pairs within a batch and says nothing about feature compactness.
+/// Built from primitive ops (broadcast subtract, square, masked sums), so its gradient is the autograd of those.
+/// Centres are initialised N(0, 0.02²) like the transformer's embeddings (never at one point: the ratio's denominator
+/// would then be the numerator's scale for every sample).
+/// </summary>
+public sealed class CompactSoftmaxLoss : MerLoss
+{
+    public CompactSoftmaxLoss(int classes, int features, Rng rng, float lambda = 0.01f, float delta = 1e-6f)
+    {
+        if (classes < 2) throw new ArgumentOutOfRangeException(nameof(classes), classes, "compact softmax: needs at least 2 classes");
+        Classes = classes;
+        Features = features;
+        Lambda = lambda;
+        Delta = delta;
+        Centres = Parameter("centres", Tensor.RandN([classes, features], rng, 0f, 0.02f));
+    }
+
+    public int Classes { get; }
+    public int Features { get; }
+    public float Lambda { get; }
+    public float Delta { get; }
+    /// <summary>The class centres c [K, C].</summary>
+    public Tensor Centres { get; }
+
+    public override Tensor Forward(ModelOutput output, int[] labels, float[]? classWeights = null, float labelSmoothing = 0f)
+    {
+        var ce = Tensor.CrossEntropy(output.Logits, labels, classWeights, labelSmoothing);
+        if (Lambda == 0f) return ce;
+        return ce + Compactness(output.Get(ModelOutput.Features), labels).Scale(Lambda);
+    }
+
+    /// <summary>f [B, C], labels [B] → (1/B) Σᵢ ½‖fᵢ − c_yᵢ‖² / (Σ_{j≠yᵢ} ‖fᵢ − c_j‖² + δ) with this module's centres.</summary>
+    public Tensor Compactness(Tensor features, int[] labels) => Compactness(features, Centres, labels, Delta);
+
+    /// <summary>f [B, C], centres c [K, C], labels [B] → (1/B) Σᵢ ½‖fᵢ − c_yᵢ‖² / (Σ_{j≠yᵢ} ‖fᵢ − c_j‖² + δ), a scalar.</summary>
+    public static Tensor Compactness(Tensor features, Tensor centres, int[] labels, float delta)
+    {
+        if (centres.Rank != 2 || features.Rank != 2 || features.Shape[1] != centres.Shape[1] || features.Shape[0] != labels.Length)
+            throw new ShapeException($"compact softmax: expected features [B={labels.Length}, C] and centres [K, C], got {ShapeUtil.Format(features.Shape)} and {ShapeUtil.Format(centres.Shape)}");
+        int b = labels.Length, k = centres.Shape[0], c = centres.Shape[1];
+        var own = new float[b * k];
+        var other = new float[b * k];
+        for (int i = 0; i < b; i++)
+        {
+            if (labels[i] < 0 || labels[i] >= k) throw new ArgumentOutOfRangeException(nameof(labels), $"compact softmax: label {labels[i]} of sample {i} is outside 0..{k - 1}");
+            for (int j = 0; j < k; j++) (j == labels[i] ? own : other)[i * k + j] = 1f;
+        }
+        var diff = features.Reshape(b, 1, c) - centres.Reshape(1, k, c);                     // [B, K, C]
+        var d2 = (diff * diff).Sum([2]);                                                    // [B, K]
+        var pull = (d2 * Tensor.FromSpan(own, [b, k], features.Device)).Sum([1]);           // ‖fᵢ − c_yᵢ‖²  [B]
+        var push = (d2 * Tensor.FromSpan(other, [b, k], features.Device)).Sum([1]) + delta; // Σ_{j≠yᵢ} ‖fᵢ − c_j‖² + δ  [B]
+        return (pull / push).Mean().Scale(0.5f);
+    }
+}
