@@ -9,8 +9,8 @@ namespace MicroExpr.Tests.Data;
 /// The fixed inputs on which ShapePredictor is compared with dlib itself (tools/dlib-landmarks-ref): 8-bit grey images the
 /// tests rebuild deterministically (procedural faces of the synthetic generator; faces in an image that Debian's
 /// opencv-doc ships, read from the package's path, never copied into the repository) and explicit face boxes (dlib's
-/// inclusive corners). The boxes of the real image are the ones dlib's HOG detector returned on it (on the image doubled,
-/// mapped back and rounded); those of the synthetic faces come from the face's drawn geometry.
+/// inclusive corners). The boxes are the ones dlib's HOG detector returned (tools/dlib-landmarks-ref --detect), plus a
+/// shifted one and a tight one from the synthetic face's drawn geometry (brow to chin).
 /// <see cref="LandmarkReferenceTests.WriteReferenceInputs"/> writes them as PGMs for the C++ reference.
 /// </summary>
 internal static class LandmarkCases
@@ -23,12 +23,17 @@ internal static class LandmarkCases
     public static IReadOnlyList<Case> All()
     {
         var cases = new List<Case>();
-        foreach (var (subject, size) in new[] { (1, 160), (2, 200), (3, 240), (4, 128) })
+        // Boxes: dlib's HOG detector on these images (s1 only on the image doubled: (37, 47)-(127, 136.5), rounded).
+        foreach (var (subject, size, hog) in new[]
         {
-            string name = $"synthetic-s{subject}-{size}";
+            (1, 160, new DlibRect(37, 47, 127, 137)), (2, 200, new DlibRect(37, 51, 162, 176)),
+            (3, 240, new DlibRect(45, 78, 194, 228)), (4, 128, new DlibRect(29, 37, 101, 109)),
+        })
+        {
             using var face = SyntheticFace.Create(subject, size, seed: 7);
-            var (grey, box) = SyntheticGrey(face);
-            cases.Add(new Case(name, grey, size, size, box));
+            var (grey, tight) = SyntheticGrey(face);
+            cases.Add(new Case($"synthetic-s{subject}-{size}", grey, size, size, hog));
+            if (subject == 1) cases.Add(new Case($"synthetic-s{subject}-{size}-tight", grey, size, size, tight));
         }
         // messi5.jpg, 548x342: dlib's HOG finds the face on the image doubled, box (226.5, 94.5)-(262.5, 130.5) mapped back.
         if (!File.Exists(Messi)) throw new FileNotFoundException($"{Messi} not found: install Debian's opencv-doc (apt-get install opencv-doc)", Messi);
