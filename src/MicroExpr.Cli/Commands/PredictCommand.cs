@@ -29,6 +29,7 @@ internal static class PredictCommand
             new("device", OptionKind.Text, "auto, cpu, cuda or ilgpu-cpu", "auto"),
             new("json", OptionKind.Switch, "print one JSON line with the probabilities"),
             new("profile", OptionKind.Switch, "time preprocessing and every backend op kind of the forward pass"),
+            new("landmarks-model", OptionKind.Text, "dlib's 68-point model, for a run whose cache used --face landmarks (default: the path it was made with)"),
         ]);
 
     public static int Run(IReadOnlyList<string> args)
@@ -40,6 +41,7 @@ internal static class PredictCommand
         var device = DeviceOption.Resolve(a);
 
         var (modelPath, settings, classes) = Locate(modelArg);
+        if (a.Text("landmarks-model") is { } lm) settings = settings with { LandmarksModel = lm };
         var config = Weights.ReadConfig(modelPath);
         using var model = new SlsttModel(config, new Rng(0));
         Weights.Load(model, modelPath);

@@ -81,6 +81,20 @@ public sealed class ShapePredictor
         return p;
     }
 
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<ShapePredictor>> Loaded = new();
+
+    /// <summary>The model at <paramref name="path"/>, loaded once per process and shared (a failed load is not cached).</summary>
+    public static ShapePredictor Shared(string path)
+    {
+        var lazy = Loaded.GetOrAdd(Path.GetFullPath(path), p => new Lazy<ShapePredictor>(() => Load(p)));
+        try { return lazy.Value; }
+        catch
+        {
+            Loaded.TryRemove(new KeyValuePair<string, Lazy<ShapePredictor>>(Path.GetFullPath(path), lazy));
+            throw;
+        }
+    }
+
     /// <summary>Reads a model file; <see cref="FileNotFoundException"/> (one line naming the package) when absent, <see cref="DlibFormatException"/> when truncated or foreign.</summary>
     public static ShapePredictor Load(string path)
     {
