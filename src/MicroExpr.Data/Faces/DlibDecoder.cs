@@ -23,10 +23,15 @@ internal ref struct DlibDecoder(ReadOnlySpan<byte> data, string file)
     readonly string file = file;
     int pos;
 
+    /// <summary>Where in the model the next reads are ("level 3 tree 17"), added to error messages; set once per block so
+    /// that no string is built per value.</summary>
+    public string? Context;
+
     public readonly int Position => pos;
     public readonly int Remaining => data.Length - pos;
 
-    public readonly DlibFormatException Error(string what) => new($"{file}: {what} (at byte {pos} of {data.Length})");
+    public readonly DlibFormatException Error(string what) =>
+        new($"{file}: {what}{(Context is null ? "" : " of " + Context)} (at byte {pos} of {data.Length})");
 
     /// <summary>An unsigned integer of at most 8 bytes (dlib's unsigned long, uint64).</summary>
     public ulong ReadUnsigned(string what)
@@ -62,8 +67,8 @@ internal ref struct DlibDecoder(ReadOnlySpan<byte> data, string file)
     /// <summary>A float (float_details: mantissa, exponent), converted as dlib does: ldexp((float)mantissa, exponent).</summary>
     public float ReadFloat(string what)
     {
-        long mantissa = ReadSigned(what + " (mantissa)", 8);
-        long exponent = ReadSigned(what + " (exponent)", 2);
+        long mantissa = ReadSigned(what, 8);
+        long exponent = ReadSigned(what, 2);
         return exponent switch
         {
             32000 => float.PositiveInfinity,
@@ -90,7 +95,7 @@ internal ref struct DlibDecoder(ReadOnlySpan<byte> data, string file)
     public float[] ReadFloatColumn(string what, int maxRows)
     {
         int at = pos;
-        long nr = ReadSigned(what + " rows"), nc = ReadSigned(what + " columns");
+        long nr = ReadSigned(what), nc = ReadSigned(what);
         if (nr < 0 || nc < 0) { nr = -nr; nc = -nc; }
         if (nc != 1 && !(nr == 0 && nc == 0))
         {

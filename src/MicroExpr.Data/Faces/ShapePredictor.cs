@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -121,29 +122,30 @@ public sealed class ShapePredictor
         var splits = new List<(int[] I1, int[] I2, float[] T, int[] SplitStart, int[] LeafStart, float[] Leaves)>(nLevels);
         for (int l = 0; l < nLevels; l++)
         {
-            int nTrees = d.ReadCount($"the tree count of level {l}", MaxTrees);
+            d.Context = null;
+            int nTrees = d.ReadCount(string.Create(CultureInfo.InvariantCulture, $"the tree count of level {l}"), MaxTrees);
             var i1 = new List<int>(); var i2 = new List<int>(); var th = new List<float>();
             var splitStart = new int[nTrees + 1];
             var leafStart = new int[nTrees + 1];
             var leaves = new List<float[]>(nTrees);
             for (int k = 0; k < nTrees; k++)
             {
-                string tree = $"level {l} tree {k}";
-                int ns = d.ReadCount($"the split count of {tree}", MaxNodes);
+                d.Context = string.Create(CultureInfo.InvariantCulture, $"level {l} tree {k}");
+                int ns = d.ReadCount("the split count", MaxNodes);
                 for (int s = 0; s < ns; s++)
                 {
-                    i1.Add((int)d.ReadCount($"split {s} idx1 of {tree}", MaxPixels));
-                    i2.Add((int)d.ReadCount($"split {s} idx2 of {tree}", MaxPixels));
-                    th.Add(d.ReadFloat($"split {s} threshold of {tree}"));
+                    i1.Add(d.ReadCount("a split's idx1", MaxPixels));
+                    i2.Add(d.ReadCount("a split's idx2", MaxPixels));
+                    th.Add(d.ReadFloat("a split's threshold"));
                 }
-                int nl = d.ReadCount($"the leaf count of {tree}", MaxNodes + 1);
+                int nl = d.ReadCount("the leaf count", MaxNodes + 1);
                 if (nl != ns + 1 || !BitOperations.IsPow2(nl))
-                    throw d.Error($"corrupt {tree}: {ns} splits and {nl} leaves (dlib needs a complete tree: leaves = splits + 1, a power of 2)");
+                    throw d.Error($"corrupt tree: {ns} splits and {nl} leaves (dlib needs a complete tree: leaves = splits + 1, a power of 2)");
                 var lv = new float[nl * 2 * parts];
                 for (int j = 0; j < nl; j++)
                 {
-                    var v = d.ReadFloatColumn($"leaf {j} of {tree}", 2 * parts);
-                    if (v.Length != 2 * parts) throw d.Error($"corrupt leaf {j} of {tree}: {v.Length} values, expected {2 * parts}");
+                    var v = d.ReadFloatColumn("a leaf vector", 2 * parts);
+                    if (v.Length != 2 * parts) throw d.Error($"corrupt leaf {j}: {v.Length} values, expected {2 * parts}");
                     v.CopyTo(lv, j * 2 * parts);
                 }
                 splitStart[k + 1] = splitStart[k] + ns;
@@ -154,33 +156,39 @@ public sealed class ShapePredictor
             for (int k = 0; k < nTrees; k++) leaves[k].CopyTo(flat, leafStart[k] * 2 * parts);
             splits.Add((i1.ToArray(), i2.ToArray(), th.ToArray(), splitStart, leafStart, flat));
         }
+        d.Context = null;
 
         int nAnchor = d.ReadCount("the number of anchor_idx lists", MaxLevels);
         if (nAnchor != nLevels) throw d.Error($"corrupt model: {nAnchor} anchor_idx lists for {nLevels} cascade levels");
         var anchors = new int[nLevels][];
         for (int l = 0; l < nLevels; l++)
         {
-            int n = d.ReadCount($"the anchor_idx count of level {l}", MaxPixels);
+            d.Context = null;
+            int n = d.ReadCount(string.Create(CultureInfo.InvariantCulture, $"the anchor_idx count of level {l}"), MaxPixels);
+            d.Context = string.Create(CultureInfo.InvariantCulture, $"level {l}");
             anchors[l] = new int[n];
             for (int i = 0; i < n; i++)
             {
-                int a = d.ReadCount($"anchor_idx {i} of level {l}", MaxPixels);
-                if (a >= parts) throw d.Error($"corrupt anchor_idx {i} of level {l}: part {a}, the model has {parts}");
+                int a = d.ReadCount("anchor_idx", MaxPixels);
+                if (a >= parts) throw new DlibFormatException($"{name}: corrupt anchor_idx {i} of level {l}: part {a}, the model has {parts}");
                 anchors[l][i] = a;
             }
         }
+        d.Context = null;
         int nDeltas = d.ReadCount("the number of deltas lists", MaxLevels);
         if (nDeltas != nLevels) throw d.Error($"corrupt model: {nDeltas} deltas lists for {nLevels} cascade levels");
         var result = new Level[nLevels];
         for (int l = 0; l < nLevels; l++)
         {
-            int n = d.ReadCount($"the deltas count of level {l}", MaxPixels);
+            d.Context = null;
+            int n = d.ReadCount(string.Create(CultureInfo.InvariantCulture, $"the deltas count of level {l}"), MaxPixels);
             if (n != anchors[l].Length) throw d.Error($"corrupt level {l}: {n} deltas for {anchors[l].Length} anchors");
+            d.Context = string.Create(CultureInfo.InvariantCulture, $"level {l}");
             var delta = new float[2 * n];
             for (int i = 0; i < n; i++)
             {
-                delta[2 * i] = d.ReadFloat($"delta {i} x of level {l}");
-                delta[2 * i + 1] = d.ReadFloat($"delta {i} y of level {l}");
+                delta[2 * i] = d.ReadFloat("a delta's x");
+                delta[2 * i + 1] = d.ReadFloat("a delta's y");
             }
             var (i1, i2, th, ss, ls, lv) = splits[l];
             for (int s = 0; s < i1.Length; s++)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using MicroExpr.Data.Faces;
 using NUnit.Framework;
 
@@ -124,7 +125,7 @@ public class ShapePredictorTests
         Assert.That(ex!.Message, Does.Contain("not a dlib shape_predictor (version 2, expected 1)"));
 
         ex = Assert.Throws<DlibFormatException>(() => ShapePredictor.Parse(TinyModel(badLeafCount: true), "leaves.dat"));
-        Assert.That(ex!.Message, Does.Contain("level 0 tree 0").And.Contain("1 splits and 3 leaves"));
+        Assert.That(ex!.Message, Does.Contain("level 0 tree 0").And.Contain("1 splits and 3 leaves"), ex.Message);
 
         var badAnchor = TinyModel();
         // anchor_idx [[0, 1]] → [[0, 7]]: the byte after "count 2, 0, 1-byte control" is the second anchor.
@@ -164,7 +165,10 @@ public class ShapePredictorTests
         altered[0] = 0x7A; // 'z': not a control byte
         var e2 = Assert.Throws<DlibFormatException>(() => ShapePredictor.Parse(altered, "altered.dat"));
         Assert.That(e2!.Message, Does.Contain("shape_predictor version").And.Contain("not a dlib integer"));
-        var model = LandmarkReferenceTests.Model.Value;
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        var model = ShapePredictor.Parse(bytes, ShapePredictor.DebianModelPath);
+        TestContext.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"parsed {bytes.Length / 1e6:F1} MB in {System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds:F0} ms"));
         Assert.That((model.Parts, model.Levels, model.Trees), Is.EqualTo((68, 15, 7500)));
     }
 }
