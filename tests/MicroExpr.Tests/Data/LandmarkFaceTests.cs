@@ -148,6 +148,26 @@ public class LandmarkFaceTests
         Assert.That(ex!.Message, Does.Contain("frame 7"));
     }
 
+    /// <summary>The pipeline's landmark box: SLSTT's square of the landmarks found on the apex frame of a synthetic clip; no face: an error naming the frame.</summary>
+    [Test]
+    public void PipelineFaceBoxIsTheSlsttSquareOfTheApexFrame()
+    {
+        LandmarkReferenceTests.RequireInputs(ShapePredictor.DebianModelPath, Cascade);
+        using var face = SyntheticFace.Create(1, 200, seed: 7);
+        using var small = new Mat();
+        Cv2.Resize(face.Canonical(0), small, new Size(200, 200), 0, 0, InterpolationFlags.Area);
+        using var apex = new Mat();
+        small.ConvertTo(apex, MatType.CV_8UC3);
+        using var flat = new Mat(200, 200, MatType.CV_8UC3, Scalar.All(90));
+        var settings = new PreprocessSettings(Face: FaceMode.Landmarks);
+        var box = MotionPipeline.FaceBox([flat, apex, flat], 0, 1, settings, out var lm);
+        Assert.That(lm, Is.Not.Null);
+        Assert.That(box, Is.EqualTo(FaceCrops.FitInside(FaceCrops.SlsttSquare(lm!.Points), 200, 200)));
+        Assert.That(Math.Abs(lm.Points[30].X - face.NoseTip.X), Is.LessThan(0.1 * 200), "nose tip near the drawn one");
+        var ex = Assert.Throws<FaceNotFoundException>(() => MotionPipeline.FaceBox([apex, flat], 0, 1, settings));
+        Assert.That(ex!.Message, Does.Contain("the apex frame"));
+    }
+
     [Test]
     public void SettingsKeyTheCacheOnTheFaceMode()
     {
@@ -161,7 +181,10 @@ public class LandmarkFaceTests
         Assert.That(none.EffectiveFace, Is.EqualTo(FaceMode.None));
     }
 
-    /// <summary>One face through the 15-level cascade: median and min–max of 200 runs, printed; must be under 5 ms.</summary>
+    /// <summary>
+    /// One face through the 15-level cascade, 200 runs: wall-clock median and min–max printed; the process CPU time per face
+    /// must be under 5 ms (CPU time, not wall time, so that other processes on a shared machine do not fail the test).
+    /// </summary>
     [Test]
     public void CascadeRunsAFaceInUnderFiveMilliseconds()
     {
@@ -170,15 +193,18 @@ public class LandmarkFaceTests
         var c = LandmarkCases.All().First(k => k.Name == "messi5-x2");
         for (int i = 0; i < 50; i++) model.Predict(c.Grey, c.Width, c.Height, c.Box);
         var ms = new double[200];
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         for (int i = 0; i < ms.Length; i++)
         {
             long t0 = Stopwatch.GetTimestamp();
             model.Predict(c.Grey, c.Width, c.Height, c.Box);
             ms[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         }
+        double cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds / ms.Length;
         Array.Sort(ms);
-        TestContext.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"landmarks, one face, one thread: median {ms[100]:F3} ms, min {ms[0]:F3}, max {ms[^1]:F3} (200 runs)"));
-        Assert.That(ms[100], Is.LessThan(5.0));
+        TestContext.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"landmarks, one face, one thread: wall median {ms[100]:F3} ms, min {ms[0]:F3}, max {ms[^1]:F3} (200 runs); process CPU {cpuMs:F3} ms per face"));
+        Assert.That(cpuMs, Is.LessThan(5.0), "process CPU time per face, ms");
     }
 
     /// <summary>
