@@ -1,3 +1,4 @@
+using MicroExpr.Data.Faces;
 using MicroExpr.Data.Frames;
 using MicroExpr.Data.Motion;
 using OpenCvSharp;
@@ -7,8 +8,8 @@ namespace MicroExpr.Data;
 /// <summary>
 /// Frames of one clip → the tensor the cache stores, [T, C, H, W] float32 with C = 3, H = W = S:
 /// <list type="number">
-/// <item>Face: with detection on, one square box from the Haar cascade on the onset frame (plus margin) for the whole
-/// clip; off, the whole frame. The box is cut from every frame used, converted to gray and resized to S×S (area
+/// <item>Face: one square box for the whole clip (<see cref="FaceBox(IReadOnlyList{Mat}, int, int, PreprocessSettings)"/>):
+/// Haar on the onset frame plus margin, SLSTT's landmark square on the apex frame, or the whole frame. The box is cut from every frame used, converted to gray and resized to S×S (area
 /// interpolation); the flow is computed at S×S.</item>
 /// <item>Apex: when unknown (&lt; 0), the frame of onset+1..offset with the largest mean Farneback flow magnitude from the
 /// onset (computed at ≤ 64 px; without the global motion when that setting is on).</item>
@@ -39,9 +40,7 @@ public static class MotionPipeline
             throw new ArgumentException($"apex {apex} outside onset..offset {onset}..{offset}");
         var first = frames[onset];
         if (first.Empty()) throw new ArgumentException($"frame {onset} (onset) is empty");
-        Rect box = settings.FaceDetect
-            ? FaceDetector.Detect(first, settings.Cascade, settings.Margin)
-            : new Rect(0, 0, first.Cols, first.Rows);
+        Rect box = FaceBox(frames, onset, apex, settings);
         int s = settings.FlowResolution;
         var gray = new Dictionary<int, Mat>();
         try
@@ -90,6 +89,40 @@ public static class MotionPipeline
         finally
         {
             foreach (var g in gray.Values) g.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The clip's face box (<see cref="PreprocessSettings.EffectiveFace"/>): none → the whole onset frame; haar → the Haar
+    /// box of the onset frame plus margin; landmarks → SLSTT's square from dlib's landmarks on the apex frame (the onset
+    /// frame when the apex is unknown), moved inside the frame. Throws <see cref="FaceNotFoundException"/> naming the frame
+    /// when no face or no sensible landmarks are found (landmarks with <see cref="PreprocessSettings.FaceFallback"/>: the Haar box).
+    /// </summary>
+    public static Rect FaceBox(IReadOnlyList<Mat> frames, int onset, int apex, PreprocessSettings settings) =>
+        FaceBox(frames, onset, apex, settings, out _);
+
+    /// <summary><see cref="FaceBox(IReadOnlyList{Mat}, int, int, PreprocessSettings)"/>, with the landmarks it used (null when none).</summary>
+    public static Rect FaceBox(IReadOnlyList<Mat> frames, int onset, int apex, PreprocessSettings settings, out FaceLandmarks? landmarks)
+    {
+        landmarks = null;
+        var first = frames[onset];
+        switch (settings.EffectiveFace)
+        {
+            case FaceMode.None: return new Rect(0, 0, first.Cols, first.Rows);
+            case FaceMode.Haar: return FaceDetector.Detect(first, settings.Cascade, settings.Margin);
+        }
+        int at = apex >= 0 ? apex : onset;
+        var frame = frames[at];
+        string name = apex >= 0 ? "the apex frame" : "the onset frame";
+        try
+        {
+            landmarks = LandmarkFaceFinder.Find(frame, settings.Cascade, ShapePredictor.Shared(settings.LandmarksModelPath), name);
+            return FaceCrops.FitInside(FaceCrops.SlsttSquare(landmarks.Points), frame.Cols, frame.Rows);
+        }
+        catch (Exception e) when (e is FaceNotFoundException or ArgumentException)
+        {
+            if (settings.FaceFallback) return FaceDetector.Detect(first, settings.Cascade, settings.Margin);
+            throw e as FaceNotFoundException ?? new FaceNotFoundException($"no sensible landmarks in {name}: {e.Message}");
         }
     }
 

@@ -31,6 +31,18 @@ public enum FrameSelection
     Uniform,
 }
 
+/// <summary>How the face is found and cut (<c>--face</c>).</summary>
+public enum FaceMode
+{
+    /// <summary>The largest Haar detection on the onset frame, plus margin, made square.</summary>
+    Haar,
+    /// <summary>SLSTT's crop: dlib's 68 landmarks (<see cref="Faces.ShapePredictor"/>) on the apex frame (the onset frame when
+    /// the apex is unknown), a square of side (y₈ − y₁₉) + (y₈ − y₅₇) centred on the nose tip, the same for every frame.</summary>
+    Landmarks,
+    /// <summary>The whole frame (pre-cropped data sets).</summary>
+    None,
+}
+
 /// <summary>
 /// Everything that changes the tensor a clip becomes. <see cref="Hash"/> is stable across runs and machines
 /// (SHA-256 of <see cref="Canonical"/>, which includes <see cref="PipelineVersion"/>), so a cache never reuses a file
@@ -49,6 +61,9 @@ public enum FrameSelection
 /// <param name="FlowScale">uvs: when &gt; 0, divide u, v and strain by this fixed value in pixels of the S×S image (clipped
 /// to ±4) instead of by the clip's maxima</param>
 /// <param name="RemoveGlobalMotion">subtract a robust affine fit of each flow field (head drift and rotation), see <see cref="Motion.GlobalMotion"/></param>
+/// <param name="Face">how the face is found when <paramref name="FaceDetect"/> is on (off means <see cref="FaceMode.None"/>)</param>
+/// <param name="LandmarksModel">dlib's 68-point model file; null: <see cref="Faces.ShapePredictor.DebianModelPath"/></param>
+/// <param name="FaceFallback">landmarks mode: a clip whose landmarks fail falls back to the Haar box (true) instead of being skipped</param>
 public sealed record PreprocessSettings(
     FlowMethod Flow = FlowMethod.Farneback,
     int Frames = 11,
@@ -60,8 +75,24 @@ public sealed record PreprocessSettings(
     double Margin = 0.1,
     bool RemoveGlobalMotion = false,
     int FlowSize = 0,
-    double FlowScale = 0)
+    double FlowScale = 0,
+    FaceMode Face = FaceMode.Haar,
+    string? LandmarksModel = null,
+    bool FaceFallback = false)
 {
+    /// <summary>The face mode in effect: <see cref="FaceMode.None"/> when <see cref="FaceDetect"/> is off.</summary>
+    public FaceMode EffectiveFace => FaceDetect ? Face : FaceMode.None;
+
+    public string LandmarksModelPath => LandmarksModel ?? Faces.ShapePredictor.DebianModelPath;
+
+    /// <summary>The face part of <see cref="Canonical"/>: the cascade alone for Haar (as before landmarks existed, so old caches stay valid).</summary>
+    string FaceKey => EffectiveFace switch
+    {
+        FaceMode.None => "off",
+        FaceMode.Haar => Cascade,
+        _ => $"landmarks-slstt:{Cascade}:{LandmarksModelPath}{(FaceFallback ? ":fallback-haar" : "")}",
+    };
+
     /// <summary>The resolution the flow is computed at.</summary>
     public int FlowResolution => Math.Max(Size, FlowSize);
 
@@ -83,7 +114,7 @@ public sealed record PreprocessSettings(
 
     /// <summary>One line, invariant culture, every setting that changes the output.</summary>
     public string Canonical => string.Create(CultureInfo.InvariantCulture,
-        $"v{PipelineVersion};flow={Name(Flow)};T={Frames};S={Size};enc={Name(Encoding)};sel={Name(Selection)};face={(FaceDetect ? Cascade : "off")};margin={(FaceDetect ? Margin.ToString("R", CultureInfo.InvariantCulture) : "-")}{(RemoveGlobalMotion ? ";global=affine" : "")}{(FlowResolution > Size ? $";flowsize={FlowResolution}" : "")}{(FlowScale > 0 ? $";flowscale={FlowScale.ToString("R", CultureInfo.InvariantCulture)}" : "")}");
+        $"v{PipelineVersion};flow={Name(Flow)};T={Frames};S={Size};enc={Name(Encoding)};sel={Name(Selection)};face={FaceKey};margin={(EffectiveFace == FaceMode.None ? "-" : Margin.ToString("R", CultureInfo.InvariantCulture))}{(RemoveGlobalMotion ? ";global=affine" : "")}{(FlowResolution > Size ? $";flowsize={FlowResolution}" : "")}{(FlowScale > 0 ? $";flowscale={FlowScale.ToString("R", CultureInfo.InvariantCulture)}" : "")}");
 
     /// <summary>First 16 hex digits of SHA-256(<see cref="Canonical"/>).</summary>
     public string Hash => Convert.ToHexStringLower(SHA256.HashData(Encoding_.GetBytes(Canonical)))[..16];
@@ -91,7 +122,12 @@ public sealed record PreprocessSettings(
     /// <summary>Human-readable: "flow farneback, T 11 (apex-centred), 112x112, encoding uvs, face detection (margin 0.1, cascade ...)".</summary>
     public string Describe() => FormattableString.Invariant(
         $"flow {Name(Flow)}, T {Frames} ({Name(Selection)}), {Size}x{Size}, encoding {Name(Encoding)}, ") +
-        (FaceDetect ? FormattableString.Invariant($"face detection (margin {Margin}, cascade {Cascade})") : "no face detection (whole frame)") +
+        EffectiveFace switch
+        {
+            FaceMode.Haar => FormattableString.Invariant($"face detection (margin {Margin}, cascade {Cascade})"),
+            FaceMode.Landmarks => $"SLSTT landmark crop (cascade {Cascade}, model {LandmarksModelPath}{(FaceFallback ? ", Haar fallback" : "")})",
+            _ => "no face detection (whole frame)",
+        } +
         (RemoveGlobalMotion ? ", global motion removed (affine)" : "") +
         (FlowResolution > Size ? FormattableString.Invariant($", flow at {FlowResolution}x{FlowResolution}") : "") +
         (FlowScale > 0 ? FormattableString.Invariant($", fixed flow scale {FlowScale} px") : "");

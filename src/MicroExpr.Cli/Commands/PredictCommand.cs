@@ -29,6 +29,7 @@ internal static class PredictCommand
             new("device", OptionKind.Text, "auto, cpu, cuda or ilgpu-cpu", "auto"),
             new("json", OptionKind.Switch, "print one JSON line with the probabilities"),
             new("profile", OptionKind.Switch, "time preprocessing and every backend op kind of the forward pass"),
+            new("landmarks-model", OptionKind.Text, "dlib's 68-point model, for a run whose cache used --face landmarks (default: the path it was made with)"),
         ]);
 
     public static int Run(IReadOnlyList<string> args)
@@ -41,6 +42,7 @@ internal static class PredictCommand
         CheckOrder(a); // the numbers as given, before anything is loaded
 
         var (modelPath, settings, classes) = Locate(modelArg);
+        if (a.Text("landmarks-model") is { } lm) settings = settings with { LandmarksModel = lm };
         using var model = Weights.LoadModel(modelPath);
         // predict preprocesses a clip into motion frames as the run's cache did; other input kinds are not produced here yet.
         if (model.Config.Inputs.FirstOrDefault(i => i.Kind != InputKind.MotionFrames) is { } other)

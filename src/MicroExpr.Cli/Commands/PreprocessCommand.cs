@@ -24,7 +24,11 @@ internal static class PreprocessCommand
             new("encoding", OptionKind.Text, "uvs (u, v, optical strain) | hsv (SLSTT's flow image)", "uvs"),
             new("selection", OptionKind.Text, "apex (T frames centred on the apex, SLSTT) | uniform (over onset..offset, FDP)", "apex"),
             new("classes", OptionKind.Text, "native | 3 (negative, positive, surprise); composite and smic are always 3", "native"),
-            new("no-face-detect", OptionKind.Switch, "use the whole frame as the face (pre-cropped data sets)"),
+            new("no-face-detect", OptionKind.Switch, "use the whole frame as the face (pre-cropped data sets); an alias of --face none"),
+            new("face", OptionKind.Text, "haar (Haar box + margin on the onset frame) | landmarks (SLSTT's square from dlib's 68 landmarks on the apex frame) | none (whole frame)", "haar"),
+            new("landmarks-model", OptionKind.Text, "dlib's 68-point shape predictor (Debian: libdlib-data)", Data.Faces.ShapePredictor.DebianModelPath),
+            new("face-fallback", OptionKind.Text, "--face landmarks, when no sensible landmarks are found: skip (the clip is reported and left out) | haar (use the Haar box)", "skip"),
+            new("preview", OptionKind.Int, "also write OUT/face-preview.png: the face, landmarks and crop of the first N clips", "0", 0),
             new("flow-size", OptionKind.Int, "compute the flow at this resolution, then area-average it down to --size (0: at --size)", "0", 0),
             new("flow-scale", OptionKind.Float, "uvs: divide u, v, strain by this fixed value in pixels (clipped to ±4) instead of the clip's maxima (0: clip maxima)", "0", 0),
             new("remove-global-motion", OptionKind.Switch, "subtract a robust affine fit from each flow field (head drift, small rotations)"),
@@ -50,12 +54,15 @@ internal static class PreprocessCommand
             Size: p.Int("size", 112),
             Encoding: Choice(p, "encoding", "uvs", ("uvs", MotionEncoding.Uvs), ("hsv", MotionEncoding.Hsv)),
             Selection: Choice(p, "selection", "apex", ("apex", FrameSelection.ApexCentred), ("uniform", FrameSelection.Uniform)),
-            FaceDetect: !p.Switch("no-face-detect"),
+            FaceDetect: Face(p) != FaceMode.None,
             CascadePath: p.Text("cascade"),
             Margin: p.Float("margin", 0.1),
             RemoveGlobalMotion: p.Switch("remove-global-motion"),
             FlowSize: p.Int("flow-size", 0),
-            FlowScale: p.Float("flow-scale", 0));
+            FlowScale: p.Float("flow-scale", 0),
+            Face: Face(p) == FaceMode.Landmarks ? FaceMode.Landmarks : FaceMode.Haar,
+            LandmarksModel: p.Text("landmarks-model"),
+            FaceFallback: Choice(p, "face-fallback", "skip", ("skip", false), ("haar", true)));
         var scheme = Choice(p, "classes", "native", ("native", ClassScheme.Native), ("3", ClassScheme.Three));
         string? annotations = p.Text("annotations");
         bool outside = p.Switch("allow-outside-root");
@@ -119,6 +126,12 @@ internal static class PreprocessCommand
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"computed {result.Computed}, reused {result.Reused}, failed {result.Failed.Count} in {seconds:0.0} s ({(result.Computed > 0 ? result.Computed / seconds : 0):0.00} clips/s computed)"));
             Console.Out.WriteLine($"index: {result.IndexPath}");
+            if (p.Int("preview", 0) > 0)
+            {
+                string png = Path.Combine(outDir, "face-preview.png");
+                int shown = Data.Faces.FacePreview.Write(list.Clips, settings, png, p.Int("preview", 0));
+                Console.Out.WriteLine($"face preview: {png} ({shown} with a face)");
+            }
             if (result.Failed.Count > 0)
             {
                 // The cache holds the others, but a run that lost clips must not look like a clean one to a script.
@@ -138,6 +151,15 @@ internal static class PreprocessCommand
             Console.Error.WriteLine($"microexpr preprocess: error: {e.Message}");
             return Entry.Failed;
         }
+    }
+
+    /// <summary><c>--face</c>, with <c>--no-face-detect</c> as an alias of <c>none</c>.</summary>
+    static FaceMode Face(ParsedArgs p)
+    {
+        var face = Choice(p, "face", "haar", ("haar", FaceMode.Haar), ("landmarks", FaceMode.Landmarks), ("none", FaceMode.None));
+        if (!p.Switch("no-face-detect")) return face;
+        if (p.Has("face") && face != FaceMode.None) throw new CliUsageException("--no-face-detect (= --face none) contradicts --face " + p.Text("face"));
+        return FaceMode.None;
     }
 
     static string ManifestPath(string root)

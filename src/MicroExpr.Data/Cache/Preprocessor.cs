@@ -33,6 +33,8 @@ public static class Preprocessor
         settings.Validate();
         if (settings.FaceDetect && list.Clips.Any(c => c.Kind != SourceKind.MotionImage))
             FaceDetector.Cascade(settings.Cascade); // a missing cascade fails now, once, with the fix
+        if (settings.EffectiveFace == FaceMode.Landmarks && list.Clips.Any(c => c.Kind != SourceKind.MotionImage))
+            Faces.ShapePredictor.Shared(settings.LandmarksModelPath); // so does a missing landmark model
         string clipDir = Path.Combine(outDir, ClipFolder);
         using var exclusive = CacheLock.Acquire(outDir);
         Directory.CreateDirectory(clipDir);
@@ -130,7 +132,8 @@ public static class Preprocessor
             }
             catch (FaceNotFoundException e)
             {
-                throw new FaceNotFoundException(e.Message.Replace("the onset frame", $"the onset frame of {clip.Path}", StringComparison.Ordinal));
+                throw new FaceNotFoundException(e.Message.Replace("the onset frame", $"the onset frame of {clip.Path}", StringComparison.Ordinal)
+                    .Replace("the apex frame", $"the apex frame of {clip.Path}", StringComparison.Ordinal));
             }
         }
         ct.ThrowIfCancellationRequested();

@@ -34,7 +34,11 @@ public static class FaceDetector
     }
 
     /// <summary>The square face box on <paramref name="frame"/> (BGR or grayscale). Throws <see cref="FaceNotFoundException"/> when no face is detected.</summary>
-    public static Rect Detect(Mat frame, string cascadePath, double margin, string? frameName = null)
+    public static Rect Detect(Mat frame, string cascadePath, double margin, string? frameName = null) =>
+        SquareBox(DetectLargest(frame, cascadePath, frameName), margin, frame.Cols, frame.Rows);
+
+    /// <summary>The largest raw Haar detection on <paramref name="frame"/> (equalised grey). Throws <see cref="FaceNotFoundException"/> when none.</summary>
+    public static Rect DetectLargest(Mat frame, string cascadePath, string? frameName = null)
     {
         var cascade = Cascade(cascadePath);
         using var gray = ToGray(frame);
@@ -44,8 +48,7 @@ public static class FaceDetector
         lock (cascade) faces = cascade.DetectMultiScale(gray, 1.1, 4, HaarDetectionTypes.ScaleImage, new Size(minSide, minSide));
         if (faces.Length == 0)
             throw new FaceNotFoundException($"no face found in {frameName ?? "the onset frame"} (Haar cascade {cascadePath}); use --no-face-detect for pre-cropped data sets");
-        var best = faces.OrderByDescending(f => f.Width * f.Height).First();
-        return SquareBox(best, margin, frame.Cols, frame.Rows);
+        return faces.OrderByDescending(f => f.Width * f.Height).First();
     }
 
     /// <summary>The square of side max(w, h)·(1 + 2·margin) centred on <paramref name="box"/>, moved (and if needed shrunk) inside a W×H image.</summary>
