@@ -66,6 +66,8 @@ internal static class Entry
                 return EvaluateCommand.Run(rest);
             case "predict":
                 return PredictCommand.Run(rest);
+            case "convert":
+                return ConvertCommand.Run(rest);
         }
         throw new CliUsageException($"unknown command '{command}'; see 'microexpr --help'");
     }
@@ -86,6 +88,7 @@ internal static class Entry
           train       {TrainCommand.Spec.Summary}
           evaluate    {EvaluateCommand.Spec.Summary}
           predict     {PredictCommand.Spec.Summary}
+          convert     {ConvertCommand.Spec.Summary}
 
         exit codes: 0 success, 1 failure, 2 usage error
 
