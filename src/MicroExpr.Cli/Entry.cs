@@ -68,6 +68,8 @@ internal static class Entry
                 return PredictCommand.Run(rest);
             case "convert":
                 return ConvertCommand.Run(rest);
+            case "explain":
+                return ExplainCommand.Run(rest);
         }
         throw new CliUsageException($"unknown command '{command}'; see 'microexpr --help'");
     }
@@ -89,6 +91,7 @@ internal static class Entry
           evaluate    {EvaluateCommand.Spec.Summary}
           predict     {PredictCommand.Spec.Summary}
           convert     {ConvertCommand.Spec.Summary}
+          explain     {ExplainCommand.Spec.Summary}
 
         exit codes: 0 success, 1 failure, 2 usage error
 
