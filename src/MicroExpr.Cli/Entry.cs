@@ -130,6 +130,10 @@ internal static class Entry
                 return EvaluateCommand.Run(rest);
             case "predict":
                 return PredictCommand.Run(rest);
+            case "convert":
+                return ConvertCommand.Run(rest);
+            case "explain":
+                return ExplainCommand.Run(rest);
         }
         throw new CliUsageException($"unknown command '{command}'{ArgParser.Suggest(command, Commands().Select(c => c.Name), "")}; see 'microexpr --help'");
     }
@@ -150,6 +154,8 @@ internal static class Entry
           train       {TrainCommand.Spec.Summary}
           evaluate    {EvaluateCommand.Spec.Summary}
           predict     {PredictCommand.Spec.Summary}
+          convert     {ConvertCommand.Spec.Summary}
+          explain     {ExplainCommand.Spec.Summary}
 
         exit codes: 0 success, 1 failure, 2 usage error
         tab completion: dotnet-suggest (see README.md); MICROEXPR_DEBUG=1 prints the stack trace of an error
