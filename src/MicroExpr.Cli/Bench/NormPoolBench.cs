@@ -1,4 +1,5 @@
 using MicroExpr.Cli.Args;
+using MicroExpr.Bench;
 using MicroExpr.Kernels;
 
 namespace MicroExpr.Cli.Bench;

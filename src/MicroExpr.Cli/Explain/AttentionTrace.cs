@@ -40,20 +40,20 @@ internal sealed class AttentionTrace
     /// <summary>The real code behind each step. A test checks that every file exists and names its function.</summary>
     public static class Sites
     {
-        public static readonly KernelSite Reference = new("src/MicroExpr.Tensors/Cpu/Attention.Reference.cs", "AttentionReference.Forward");
-        public static readonly KernelSite ReferenceBackward = new("src/MicroExpr.Tensors/Cpu/Attention.Reference.cs", "AttentionReference.Backward");
-        public static readonly KernelSite Scores = new("src/MicroExpr.Tensors/Cpu/Attention.Simd.cs", "AttentionSimd.MulPackedT");
-        public static readonly KernelSite TileLoop = new("src/MicroExpr.Tensors/Cpu/Attention.Simd.cs", "AttentionSimd.ForwardItem");
-        public static readonly KernelSite OnlineSoftmax = new("src/MicroExpr.Tensors/Cpu/Attention.Simd.cs", "AttentionSimd.ExpSum");
-        public static readonly KernelSite Accumulate = new("src/MicroExpr.Tensors/Cpu/Attention.Simd.cs", "AttentionSimd.AccumRows");
-        public static readonly KernelSite Finish = new("src/MicroExpr.Tensors/Cpu/Attention.Simd.cs", "AttentionSimd.ScaleCopy");
-        public static readonly KernelSite GpuForward = new("kernels/MicroExpr.Kernels/AttentionKernels.cs", "AttentionKernels.ForwardKernel");
-        public static readonly KernelSite BackwardHead = new("src/MicroExpr.Tensors/Cpu/Attention.Simd.cs", "AttentionSimd.BackwardHead");
-        public static readonly KernelSite ProbAndDs = new("src/MicroExpr.Tensors/Cpu/Attention.Simd.cs", "AttentionSimd.ProbAndDs");
-        public static readonly KernelSite AccumT = new("src/MicroExpr.Tensors/Cpu/Attention.Simd.cs", "AttentionSimd.AccumT");
-        public static readonly KernelSite GpuRowDot = new("kernels/MicroExpr.Kernels/AttentionKernels.cs", "AttentionKernels.RowDotKernel");
-        public static readonly KernelSite GpuBackwardKv = new("kernels/MicroExpr.Kernels/AttentionKernels.cs", "AttentionKernels.BackwardKvKernel");
-        public static readonly KernelSite GpuBackwardQ = new("kernels/MicroExpr.Kernels/AttentionKernels.cs", "AttentionKernels.BackwardQKernel");
+        public static readonly KernelSite Reference = new("kernels/MicroExpr.Kernels/Attention/Attention.Reference.cs", "AttentionReference.Forward");
+        public static readonly KernelSite ReferenceBackward = new("kernels/MicroExpr.Kernels/Attention/Attention.Reference.cs", "AttentionReference.Backward");
+        public static readonly KernelSite Scores = new("kernels/MicroExpr.Kernels/Attention/Attention.Simd.cs", "AttentionSimd.MulPackedT");
+        public static readonly KernelSite TileLoop = new("kernels/MicroExpr.Kernels/Attention/Attention.Simd.cs", "AttentionSimd.ForwardItem");
+        public static readonly KernelSite OnlineSoftmax = new("kernels/MicroExpr.Kernels/Attention/Attention.Simd.cs", "AttentionSimd.ExpSum");
+        public static readonly KernelSite Accumulate = new("kernels/MicroExpr.Kernels/Attention/Attention.Simd.cs", "AttentionSimd.AccumRows");
+        public static readonly KernelSite Finish = new("kernels/MicroExpr.Kernels/Attention/Attention.Simd.cs", "AttentionSimd.ScaleCopy");
+        public static readonly KernelSite GpuForward = new("kernels/MicroExpr.Kernels/Attention/Attention.Ilgpu.cs", "AttentionKernels.ForwardKernel");
+        public static readonly KernelSite BackwardHead = new("kernels/MicroExpr.Kernels/Attention/Attention.Simd.cs", "AttentionSimd.BackwardHead");
+        public static readonly KernelSite ProbAndDs = new("kernels/MicroExpr.Kernels/Attention/Attention.Simd.cs", "AttentionSimd.ProbAndDs");
+        public static readonly KernelSite AccumT = new("kernels/MicroExpr.Kernels/Attention/Attention.Simd.cs", "AttentionSimd.AccumT");
+        public static readonly KernelSite GpuRowDot = new("kernels/MicroExpr.Kernels/Attention/Attention.Ilgpu.cs", "AttentionKernels.RowDotKernel");
+        public static readonly KernelSite GpuBackwardKv = new("kernels/MicroExpr.Kernels/Attention/Attention.Ilgpu.cs", "AttentionKernels.BackwardKvKernel");
+        public static readonly KernelSite GpuBackwardQ = new("kernels/MicroExpr.Kernels/Attention/Attention.Ilgpu.cs", "AttentionKernels.BackwardQKernel");
 
         public static IEnumerable<KernelSite> All =>
             [Reference, ReferenceBackward, Scores, TileLoop, OnlineSoftmax, Accumulate, Finish, GpuForward, BackwardHead, ProbAndDs, AccumT, GpuRowDot, GpuBackwardKv, GpuBackwardQ];

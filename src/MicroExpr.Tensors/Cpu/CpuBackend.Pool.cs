@@ -11,7 +11,6 @@ public sealed unsafe partial class CpuBackend
 
     public void MaxPool(Storage y, Storage indices, Storage x, in PoolGeometry g)
     {
-        using var prof = OpProfiler.Measure(OpCost.MaxPool(g));
         float* yp = P(y), xp = P(x);
         int* ip = PI(indices);
         var geo = g;
@@ -20,7 +19,6 @@ public sealed unsafe partial class CpuBackend
 
     public void MaxPoolBackward(Storage dx, Storage dy, Storage indices, in PoolGeometry g)
     {
-        using var prof = OpProfiler.Measure(OpCost.MaxPoolBackward(g));
         float* dxp = P(dx), dyp = P(dy);
         int* ip = PI(indices);
         int m = g.OutPlane, n = g.InPlane;
@@ -29,7 +27,6 @@ public sealed unsafe partial class CpuBackend
 
     public void AvgPool(Storage y, Storage x, in PoolGeometry g)
     {
-        using var prof = OpProfiler.Measure(OpCost.AvgPool(g));
         float* yp = P(y), xp = P(x);
         var geo = g;
         CpuThreads.For(g.Planes, PlaneGrain(g.InPlane), (p0, p1) => PoolCpu.AvgPool(yp, xp, geo, false, p0, p1));
@@ -37,7 +34,6 @@ public sealed unsafe partial class CpuBackend
 
     public void AvgPoolBackward(Storage dx, Storage dy, in PoolGeometry g)
     {
-        using var prof = OpProfiler.Measure(OpCost.AvgPoolBackward(g));
         float* dxp = P(dx), dyp = P(dy);
         var geo = g;
         CpuThreads.For(g.Planes, PlaneGrain(g.InPlane), (p0, p1) => PoolCpu.AvgPool(dyp, dxp, geo, true, p0, p1));
@@ -45,7 +41,6 @@ public sealed unsafe partial class CpuBackend
 
     public void MaxUnpool(Storage y, Storage x, Storage indices, int planes, int m, int n)
     {
-        using var prof = OpProfiler.Measure(OpCost.MaxUnpool(planes, m, n));
         float* yp = P(y), xp = P(x);
         int* ip = PI(indices);
         CpuThreads.For(planes, PlaneGrain(n), (p0, p1) => PoolCpu.Scatter(yp, xp, ip, m, n, p0, p1));
@@ -53,7 +48,6 @@ public sealed unsafe partial class CpuBackend
 
     public void MaxUnpoolBackward(Storage dx, Storage dy, Storage indices, int planes, int m, int n)
     {
-        using var prof = OpProfiler.Measure(OpCost.MaxUnpoolBackward(planes, m));
         float* dxp = P(dx), dyp = P(dy);
         int* ip = PI(indices);
         CpuThreads.For(planes, PlaneGrain(m), (p0, p1) => PoolCpu.Gather(dxp, dyp, ip, m, n, p0, p1));

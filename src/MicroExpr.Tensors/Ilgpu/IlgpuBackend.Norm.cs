@@ -13,20 +13,17 @@ public sealed partial class IlgpuBackend
 
     public void BatchNormTrainForward(Storage y, Storage mean, Storage var, Storage x, Storage? gamma, Storage? beta, int n, int c, int s, float eps)
     {
-        using var prof = timer.Measure(OpCost.BatchNormTrain(n, c, s));
         BatchNormK.TrainForward(stream, V(y), V(mean), V(var), V(x), VN(gamma), VN(beta), n, c, s, eps);
     }
 
     public void BatchNormApply(Storage y, Storage x, Storage mean, Storage var, Storage? gamma, Storage? beta, int n, int c, int s, float eps)
     {
-        using var prof = timer.Measure(OpCost.BatchNormApply(n, c, s));
         BatchNormK.Apply(stream, V(y), V(x), V(mean), V(var), VN(gamma), VN(beta), n, c, s, eps);
     }
 
     public void BatchNormBackward(Storage dx, Storage dgamma, Storage dbeta, Storage dy, Storage x, Storage mean, Storage var, Storage? gamma,
         int n, int c, int s, float eps, bool training)
     {
-        using var prof = timer.Measure(OpCost.BatchNormBackward(n, c, s));
         BatchNormK.Backward(stream, V(dx), V(dgamma), V(dbeta), V(dy), V(x), V(mean), V(var), VN(gamma), n, c, s, eps, training);
     }
 }

@@ -14,37 +14,31 @@ public sealed partial class IlgpuBackend
 
     public void MaxPool(Storage y, Storage indices, Storage x, in PoolGeometry g)
     {
-        using var prof = timer.Measure(OpCost.MaxPool(g));
         PoolK.MaxPool(stream, V(y), VI(indices), V(x), g);
     }
 
     public void MaxPoolBackward(Storage dx, Storage dy, Storage indices, in PoolGeometry g)
     {
-        using var prof = timer.Measure(OpCost.MaxPoolBackward(g));
         PoolK.MaxPoolBackward(stream, V(dx), V(dy), VI(indices), g);
     }
 
     public void AvgPool(Storage y, Storage x, in PoolGeometry g)
     {
-        using var prof = timer.Measure(OpCost.AvgPool(g));
         PoolK.AvgPool(stream, V(y), V(x), g);
     }
 
     public void AvgPoolBackward(Storage dx, Storage dy, in PoolGeometry g)
     {
-        using var prof = timer.Measure(OpCost.AvgPoolBackward(g));
         PoolK.AvgPoolBackward(stream, V(dx), V(dy), g);
     }
 
     public void MaxUnpool(Storage y, Storage x, Storage indices, int planes, int m, int n)
     {
-        using var prof = timer.Measure(OpCost.MaxUnpool(planes, m, n));
         PoolK.Scatter(stream, V(y), V(x), VI(indices), planes, m, n);
     }
 
     public void MaxUnpoolBackward(Storage dx, Storage dy, Storage indices, int planes, int m, int n)
     {
-        using var prof = timer.Measure(OpCost.MaxUnpoolBackward(planes, m));
         PoolK.Gather(stream, V(dx), V(dy), VI(indices), planes, m, n);
     }
 }
