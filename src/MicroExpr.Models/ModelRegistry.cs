@@ -48,8 +48,13 @@ public static class ModelRegistry
         try
         {
             return (IMerModelConfig?)JsonSerializer.Deserialize(json, f.ConfigType)
-                ?? throw new InvalidDataException($"{source}: empty {f.Name} model config");
+                ?? throw new InvalidDataException($"{source}: microexpr.config is null (an empty {f.Name} model config)");
         }
+        catch (Exception e) when (e is JsonException or NotSupportedException)
+        {
+            throw new InvalidDataException($"{source}: microexpr.config is not a valid model config ({f.Name} family): {Safetensors.OneLine(e.Message)}", e);
+        }
+    }
         catch (JsonException e)
         {
             throw new InvalidDataException($"{source}: unreadable {f.Name} model config ({e.Message})");
