@@ -29,6 +29,8 @@ internal static class PredictCommand
             new("device", OptionKind.Text, "auto, cpu, cuda or ilgpu-cpu", "auto"),
             new("json", OptionKind.Switch, "print one JSON line with the probabilities"),
             new("profile", OptionKind.Switch, "time preprocessing and every backend op kind of the forward pass"),
+            new("face", OptionKind.Text, "haar | landmarks | none: override the run's face crop (default: the crop the run's cache was made with; another one warns, since the model was not trained on it)"),
+            new("no-face-detect", OptionKind.Switch, "an alias of --face none (the whole frame is the face)"),
             new("landmarks-model", OptionKind.Text, "dlib's 68-point model, for a run whose cache used --face landmarks (default: the path it was made with)"),
         ]);
 
@@ -43,6 +45,12 @@ internal static class PredictCommand
 
         var (modelPath, settings, classes) = Locate(modelArg);
         if (a.Text("landmarks-model") is { } lm) settings = settings with { LandmarksModel = lm };
+        if (Face(a) is { } face && face != settings.EffectiveFace)
+        {
+            Console.Error.WriteLine($"predict: warning: --face {Name(face)} differs from the crop the run was trained on ({Name(settings.EffectiveFace)}); " +
+                                    "the model has not seen such input and its evaluation does not describe these predictions");
+            settings = settings with { FaceDetect = face != FaceMode.None, Face = face == FaceMode.None ? settings.Face : face };
+        }
         using var model = Weights.LoadModel(modelPath);
         // predict preprocesses a clip into motion frames as the run's cache did; other input kinds are not produced here yet.
         if (model.Config.Inputs.FirstOrDefault(i => i.Kind != InputKind.MotionFrames) is { } other)
@@ -121,8 +129,8 @@ internal static class PredictCommand
             }
             catch (FaceNotFoundException)
             {
-                throw new InvalidDataException($"{framesDir ?? video}: no face found in the onset frame; the run's cache was preprocessed with face detection " +
-                    "(Haar cascade), so predict crops the face the same way: give frames where the face is frontal and visible");
+                throw new InvalidDataException($"{framesDir ?? video}: no face found (--face {Name(settings.EffectiveFace)}, the crop the run was trained on); " +
+                    "give frames where the face is frontal and visible, or --face none for frames that are already face crops");
             }
             double preMs = pre.Elapsed.TotalMilliseconds;
             int size = model.Config.Inputs[0].Size;
@@ -212,4 +220,23 @@ internal static class PredictCommand
         var settings = cache.Settings ?? throw new InvalidDataException($"{record.Data}: the cache does not record its settings (made by an older version); preprocess it again");
         return (model, settings, record.ClassNames);
     }
+
+    /// <summary><c>--face</c> (or its alias <c>--no-face-detect</c>), null when neither is given.</summary>
+    internal static FaceMode? Face(ParsedArgs a)
+    {
+        FaceMode? face = a.Text("face") is { } f
+            ? f.ToLowerInvariant() switch
+            {
+                "haar" => FaceMode.Haar,
+                "landmarks" => FaceMode.Landmarks,
+                "none" => FaceMode.None,
+                _ => throw new CliUsageException($"option --face expects haar, landmarks or none, got '{f}'"),
+            }
+            : null;
+        if (!a.Switch("no-face-detect")) return face;
+        if (face is { } g && g != FaceMode.None) throw new CliUsageException($"--no-face-detect (= --face none) contradicts --face {a.Text("face")}");
+        return FaceMode.None;
+    }
+
+    private static string Name(FaceMode m) => m.ToString().ToLowerInvariant();
 }
