@@ -55,9 +55,4 @@ public static class ModelRegistry
             throw new InvalidDataException($"{source}: microexpr.config is not a valid model config ({f.Name} family): {Safetensors.OneLine(e.Message)}", e);
         }
     }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{source}: unreadable {f.Name} model config ({e.Message})");
-        }
-    }
 }
