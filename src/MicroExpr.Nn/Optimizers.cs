@@ -53,15 +53,21 @@ public abstract class Optimizer : IDisposable
 
 /// <summary>
 /// AdamW (Loshchilov &amp; Hutter; PyTorch's torch.optim.AdamW): decoupled weight decay, bias-corrected
-/// moments. The whole update of one parameter is one fused backend call.
+/// moments. The whole update of one parameter is one fused backend call. With <c>coupledDecay</c> (what
+/// <see cref="Adam"/> passes) the decay is added into the gradient instead and goes through the moments.
 /// </summary>
-public sealed class AdamW : Optimizer
+public class AdamW : Optimizer
 {
     private readonly Tensor[] m, v;
+    private readonly bool coupled;
 
     public AdamW(IEnumerable<Tensor> parameters, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f,
-        float weightDecay = 0.01f) : base(parameters)
+        float weightDecay = 0.01f) : this(parameters, lr, beta1, beta2, eps, weightDecay, coupledDecay: false) { }
+
+    protected AdamW(IEnumerable<Tensor> parameters, float lr, float beta1, float beta2, float eps, float weightDecay, bool coupledDecay)
+        : base(parameters)
     {
+        coupled = coupledDecay;
         LearningRate = lr;
         Beta1 = beta1;
         Beta2 = beta2;
@@ -91,9 +97,11 @@ public sealed class AdamW : Optimizer
         for (int i = 0; i < Params.Length; i++)
         {
             var p = Params[i];
-            if (p.Grad is null) continue;
-            p.Backend.AdamW(p.Storage, p.Grad.Storage, m[i].Storage, v[i].Storage, p.Numel, LearningRate, Beta1, Beta2, Eps,
-                WeightDecay, StepCount);
+            if (p.Grad is not { } g) continue;
+            // Coupled (L2): g += wd·p in place (the gradient is consumed by the step), then the update without decoupled decay.
+            if (coupled && WeightDecay != 0) p.Backend.Axpy(g.Storage, p.Storage, p.Numel, WeightDecay);
+            p.Backend.AdamW(p.Storage, g.Storage, m[i].Storage, v[i].Storage, p.Numel, LearningRate, Beta1, Beta2, Eps,
+                coupled ? 0f : WeightDecay, StepCount);
         }
     }
 

@@ -221,16 +221,7 @@ public class PyTorchCheckpointTests
 
     private static (int Code, string Err) RunCli(params string[] args)
     {
-        var oldErr = Console.Error;
-        using var e = new StringWriter();
-        Console.SetError(e);
-        try
-        {
-            return (Entry.Run(args), e.ToString());
-        }
-        finally
-        {
-            Console.SetError(oldErr);
-        }
+        var (code, _, err) = MicroExpr.Tests.Cli.ConsoleCapture.Run(() => Entry.Run(args));
+        return (code, err);
     }
 }
