@@ -12,16 +12,17 @@ namespace MicroExpr.Models;
 public abstract class MerLoss : Module
 {
     /// <summary>
-    /// output, labels [B] → scalar loss. <paramref name="classWeights"/> (per class, or null) and
-    /// <paramref name="labelSmoothing"/> apply to the cross-entropy part.
+    /// output, the batch it was computed from, labels [B] → scalar loss. The batch gives a loss the per-clip targets the
+    /// cache holds beside the model's inputs (e.g. FDP's dynamic image, AIE-CCL's action units). <paramref name="classWeights"/>
+    /// (per class, or null) and <paramref name="labelSmoothing"/> apply to the cross-entropy part.
     /// </summary>
-    public abstract Tensor Forward(ModelOutput output, int[] labels, float[]? classWeights = null, float labelSmoothing = 0f);
+    public abstract Tensor Forward(ModelOutput output, ModelBatch batch, int[] labels, float[]? classWeights = null, float labelSmoothing = 0f);
 }
 
 /// <summary>(Class-weighted, optionally label-smoothed) cross-entropy of the logits: the default loss.</summary>
 public sealed class CrossEntropyLoss : MerLoss
 {
-    public override Tensor Forward(ModelOutput output, int[] labels, float[]? classWeights = null, float labelSmoothing = 0f) =>
+    public override Tensor Forward(ModelOutput output, ModelBatch batch, int[] labels, float[]? classWeights = null, float labelSmoothing = 0f) =>
         Tensor.CrossEntropy(output.Logits, labels, classWeights, labelSmoothing);
 }
 
@@ -70,7 +71,7 @@ public sealed class CompactSoftmaxLoss : MerLoss
     /// <summary>The class centres c [K, C].</summary>
     public Tensor Centres { get; }
 
-    public override Tensor Forward(ModelOutput output, int[] labels, float[]? classWeights = null, float labelSmoothing = 0f)
+    public override Tensor Forward(ModelOutput output, ModelBatch batch, int[] labels, float[]? classWeights = null, float labelSmoothing = 0f)
     {
         var ce = Tensor.CrossEntropy(output.Logits, labels, classWeights, labelSmoothing);
         if (Lambda == 0f) return ce;

@@ -80,7 +80,7 @@ public sealed class ModelStep : IDisposable
         if (Train)
         {
             using var scope = new TensorScope();
-            var loss = Loss.Forward(Model.Forward(batchInputs), labels);
+            var loss = Loss.Forward(Model.Forward(batchInputs), batchInputs, labels);
             loss.Backward();
             optimizer!.Step();
             optimizer.ZeroGrad();

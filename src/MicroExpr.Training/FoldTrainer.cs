@@ -127,9 +127,10 @@ public static class FoldTrainer
                 opt.LearningRate = Schedule.CosineWithWarmup(o.LearningRate, epoch * stepsPerEpoch + s, warmupSteps, totalSteps);
                 using (new TensorScope())
                 {
-                    var output = model.Forward(batcher.Batch(b));
+                    var batch = batcher.Batch(b);
+                    var output = model.Forward(batch);
                     var logits = output.Logits;
-                    var loss = lossFn.Forward(output, labels, classWeights, o.LabelSmoothing);
+                    var loss = lossFn.Forward(output, batch, labels, classWeights, o.LabelSmoothing);
                     loss.Backward();
                     if (o.ClipNorm > 0) opt.ClipGradNorm(o.ClipNorm);
                     opt.Step();

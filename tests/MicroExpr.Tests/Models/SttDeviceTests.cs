@@ -28,7 +28,8 @@ public class SttDeviceTests
         {
             using var scope = new TensorScope();
             var x = Tensor.FromSpan(xs, [2, 4, 3, 32, 32], device);
-            var l = loss.Forward(model.Forward(ModelBatch.Of(InputKind.MotionFrames, x)), labels, [1f, 0.5f, 2f]);
+            var batch = ModelBatch.Of(InputKind.MotionFrames, x);
+            var l = loss.Forward(model.Forward(batch), batch, labels, [1f, 0.5f, 2f]);
             l.Backward();
             if (s == 0) foreach (var (name, p) in named) grads[name] = p.Grad!.ToArray();
             opt.Step();

@@ -207,7 +207,7 @@ public class SttModelTests
         Assert.That(output.Logits.ToArray().All(float.IsFinite));
         var loss = model.CreateLoss(new Rng(3));
         Assert.That(loss, Is.TypeOf<CompactSoftmaxLoss>());
-        Assert.That(loss.Forward(output, [0, 2]).Item(), Is.GreaterThan(0f));
+        Assert.That(loss.Forward(output, ModelBatch.Of(InputKind.MotionFrames, x), [0, 2]).Item(), Is.GreaterThan(0f));
         loss.Dispose();
     }
 
@@ -267,7 +267,7 @@ public class SttModelTests
         using var scope = new TensorScope();
         var logits = Tensor.RandN([2, 3], new Rng(6));
         var f = Tensor.RandN([2, 4], new Rng(7));
-        var l = loss.Forward(new ModelOutput(logits, new Dictionary<string, Tensor> { [ModelOutput.Features] = f }), [1, 0]);
+        var l = loss.Forward(new ModelOutput(logits, new Dictionary<string, Tensor> { [ModelOutput.Features] = f }), ModelBatch.Of(InputKind.MotionFrames, f), [1, 0]);
         var want = CompactRef(logits.ToArray().Select(v => (double)v).ToArray(), f.ToArray().Select(v => (double)v).ToArray(),
             loss.Centres.ToArray().Select(v => (double)v).ToArray(), [1, 0], 3, 4, 0.5, 1e-6)[0];
         Assert.That(l.Item(), Is.EqualTo(want).Within(1e-5 + 1e-4 * Math.Abs(want)));
