@@ -42,7 +42,7 @@ internal static class DemoCommand
         var total = Stopwatch.StartNew();
         string preset = a.Text("model") ?? "slstt-tiny";
         if (!ModelRegistry.IsPreset(preset)) throw new CliUsageException($"--model {preset}: unknown preset; known: {string.Join(", ", ModelRegistry.Names)}");
-        string root = Path.GetFullPath(a.Text("out") ?? "runs/demo");
+        string root = OutFolder.Prepare("out", a.Text("out") ?? "runs/demo");
         int seed = a.Int("seed", 1);
         string synthDir = Path.Combine(root, "synthetic"), cacheDir = Path.Combine(root, "cache"), runDir = Path.Combine(root, "run");
         var device = DeviceOption.Resolve(a);

@@ -67,9 +67,13 @@ internal static class PreprocessCommand
         string? annotations = p.Text("annotations");
         bool outside = p.Switch("allow-outside-root");
 
-        if (File.Exists(outDir))
+        try
         {
-            Console.Error.WriteLine($"microexpr preprocess: error: --out {outDir} is a file; expected a folder (created when missing)");
+            OutFolder.Prepare("out", outDir);
+        }
+        catch (IOException e)
+        {
+            Console.Error.WriteLine($"microexpr preprocess: error: {e.Message}");
             return Entry.Failed;
         }
         try

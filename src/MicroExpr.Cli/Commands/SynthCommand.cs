@@ -29,6 +29,7 @@ internal static class SynthCommand
     {
         if (!ArgParser.ParseOrHelp(Spec, args, out var parsed)) return Entry.Ok;
         string outDir = parsed.Text("out") ?? throw new CliUsageException("option --out DIR is required; see 'microexpr synth --help'");
+        OutFolder.Prepare("out", outDir);
         int classes = parsed.Int("classes", 3);
         if (classes is not (3 or 5))
             throw new CliUsageException($"option --classes expects 3 or 5, got '{classes}'");

@@ -50,10 +50,13 @@ internal static class TrainCommand
         string run = a.Text("out") ?? throw new CliUsageException("train: --out RUN is required");
         if (a.Text("protocol") is string p && p != "loso") throw new CliUsageException($"train: --protocol {p} is not supported (loso)");
         var options = OptionsFrom(a);
+        OutFolder.Prepare("out", run);
         var device = DeviceOption.Resolve(a);
         var watch = Stopwatch.StartNew();
         var clips = ClipSet.FromCache(data);
         Console.Error.WriteLine($"data: {clips.Clips.Count} clips, {clips.Subjects.Count} subjects, classes {string.Join("/", clips.ClassNames)}, [T={clips.Frames}, 3, {clips.Size}, {clips.Size}]");
+        Console.Error.WriteLine($"classes: {ClassCheck.Describe(clips)}");
+        foreach (var w in ClassCheck.Warnings(clips)) Console.Error.WriteLine($"warning: {w}");
         int? fold = a.Text("fold") is string f ? LosoRunner.ResolveFold(clips, f) : null;
         var progress = new TrainingProgressBar(options.Epochs);
         bool profile = a.Switch("profile");
