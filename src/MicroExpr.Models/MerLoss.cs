@@ -34,6 +34,8 @@ public enum CompactKind
     None,
     /// <summary>Our reading: a class-centre ratio term on the features (below).</summary>
     Centre,
+    /// <summary>The alternative reading: symmetric KL between the non-target predictions of same-class samples (<see cref="NonTargetKlLoss"/>).</summary>
+    SymmetricKl,
 }
 
 /// <summary>
@@ -45,9 +47,10 @@ public enum CompactKind
 /// of this module, trained by the model's optimizer), λ = 0.01 and δ = 1e-6 by default. The numerator pulls a sample
 /// to its class centre, the denominator pushes it from the other centres, so the ratio is scale-free: a centre-loss
 /// numerator alone could be lowered by shrinking every feature. Chosen because the same authors' LOGO-Former calls its
-/// term a "compact loss regularization" on features (papers.md §2). Rejected alternative, not implemented: a symmetric
-/// KL divergence between the non-target parts of the softmax predictions of samples of one class (a prediction-space
-/// reading); it would need pairs within a batch and says nothing about feature compactness.
+/// term a "compact loss regularization" on features (papers.md §2). The alternative, a prediction-space reading (a
+/// symmetric KL divergence between the non-target parts of the softmax predictions of samples of one class), is offered
+/// as <see cref="NonTargetKlLoss"/> (<c>--set compact=SymmetricKl</c>); not the default because it needs same-class pairs
+/// within a batch and says nothing about feature compactness.
 /// Built from primitive ops (broadcast subtract, square, masked sums), so its gradient is the autograd of those.
 /// Centres are initialised N(0, 0.02²) like the transformer's embeddings (never at one point: the ratio's denominator
 /// would then be the numerator's scale for every sample).
@@ -99,5 +102,65 @@ public sealed class CompactSoftmaxLoss : MerLoss
         var pull = (d2 * Tensor.FromSpan(own, [b, k], features.Device)).Sum([1]);           // ‖fᵢ − c_yᵢ‖²  [B]
         var push = (d2 * Tensor.FromSpan(other, [b, k], features.Device)).Sum([1]) + delta; // Σ_{j≠yᵢ} ‖fᵢ − c_j‖² + δ  [B]
         return (pull / push).Mean().Scale(0.5f);
+    }
+}
+
+/// <summary>
+/// The second reading of STT's compact softmax cross-entropy (papers.md §2; not the default, see
+/// <see cref="CompactSoftmaxLoss"/>): samples of one class should agree also on how they spread their probability over
+/// the <i>other</i> classes. With qᵢ the softmax of sample i's logits over the non-target classes only
+/// (qᵢₖ = pᵢₖ / (1 − pᵢ,yᵢ), k ≠ yᵢ), and P the pairs i &lt; j of the batch with yᵢ = yⱼ:
+/// <code>
+/// L = CE(z, y) + λ · (1/|P|) Σ_{(i,j)∈P} ½ [KL(qᵢ‖qⱼ) + KL(qⱼ‖qᵢ)] = CE + λ · (1/|P|) Σ ½ Σ_{k≠y} (qᵢₖ − qⱼₖ)(log qᵢₖ − log qⱼₖ)
+/// </code>
+/// and just CE when the batch has no same-class pair. No parameters. Built from primitive ops (the target logit masked
+/// by −10⁴ before a softmax, pairs gathered by one-hot matrix products), so its gradient is the autograd of those.
+/// </summary>
+public sealed class NonTargetKlLoss(float lambda = 0.01f) : MerLoss
+{
+    /// <summary>Added to the target logit: exp(−10⁴) is 0 in float32, and the masked entries are multiplied out anyway.</summary>
+    const float Masked = -1e4f;
+
+    public float Lambda { get; } = lambda;
+
+    public override Tensor Forward(ModelOutput output, ModelBatch batch, int[] labels, float[]? classWeights = null, float labelSmoothing = 0f)
+    {
+        var ce = Tensor.CrossEntropy(output.Logits, labels, classWeights, labelSmoothing);
+        return Lambda == 0f || Divergence(output.Logits, labels) is not { } kl ? ce : ce + kl.Scale(Lambda);
+    }
+
+    /// <summary>z [B, K], labels [B] → the mean symmetric KL of the same-class pairs' non-target predictions; null without such a pair.</summary>
+    public static Tensor? Divergence(Tensor logits, int[] labels)
+    {
+        if (logits.Rank != 2 || logits.Shape[0] != labels.Length)
+            throw new ShapeException($"non-target KL: expected logits [B={labels.Length}, K], got {ShapeUtil.Format(logits.Shape)}");
+        int b = labels.Length, k = logits.Shape[1];
+        var pairs = new List<(int I, int J)>();
+        for (int i = 0; i < b; i++)
+        {
+            if (labels[i] < 0 || labels[i] >= k) throw new ArgumentOutOfRangeException(nameof(labels), $"non-target KL: label {labels[i]} of sample {i} is outside 0..{k - 1}");
+            for (int j = i + 1; j < b; j++) if (labels[j] == labels[i]) pairs.Add((i, j));
+        }
+        if (pairs.Count == 0) return null;
+        var mask = new float[b * k];     // −10⁴ on the target logit
+        var keep = new float[pairs.Count * k]; // 1 on a pair's non-target classes
+        var first = new float[pairs.Count * b];
+        var second = new float[pairs.Count * b];
+        for (int i = 0; i < b; i++) mask[i * k + labels[i]] = Masked;
+        for (int p = 0; p < pairs.Count; p++)
+        {
+            first[p * b + pairs[p].I] = 1f;
+            second[p * b + pairs[p].J] = 1f;
+            for (int c = 0; c < k; c++) keep[p * k + c] = c == labels[pairs[p].I] ? 0f : 1f;
+        }
+        var dev = logits.Device;
+        var masked = logits + Tensor.FromSpan(mask, [b, k], dev);
+        var q = masked.Softmax();
+        var logQ = masked.LogSoftmax();
+        var a = Tensor.FromSpan(first, [pairs.Count, b], dev);
+        var c2 = Tensor.FromSpan(second, [pairs.Count, b], dev);
+        var dq = a.MatMul(q) - c2.MatMul(q);                 // qᵢ − qⱼ     [P, K]
+        var dlog = a.MatMul(logQ) - c2.MatMul(logQ);         // log qᵢ − log qⱼ
+        return (dq * dlog * Tensor.FromSpan(keep, [pairs.Count, k], dev)).Sum([1]).Mean().Scale(0.5f);
     }
 }

@@ -292,6 +292,7 @@ public sealed class SttModel : Module, IMerModel
     {
         CompactKind.None => new CrossEntropyLoss(),
         CompactKind.Centre => new CompactSoftmaxLoss(Config.Classes, Config.Width, rng, Config.CompactWeight),
+        CompactKind.SymmetricKl => new NonTargetKlLoss(Config.CompactWeight),
         _ => throw new ArgumentOutOfRangeException(nameof(rng)),
     };
 

@@ -77,7 +77,7 @@ public static class Report
         foreach (var f in s.Folds)
             sb.AppendLine($"| {f.Subject} | {F(s.Honest.PerSubjectAccuracy.GetValueOrDefault(f.Subject))} | {f.Predictions.Count} |");
         sb.AppendLine("\n## Training\n");
-        sb.AppendLine($"Preset {o.Preset}, {o.Epochs} epochs, batch {o.BatchSize}, {o.Optimizer} lr {o.LearningRate.ToString(CultureInfo.InvariantCulture)} (cosine, {o.WarmupEpochs} warm-up epochs), weight decay {o.WeightDecay.ToString(CultureInfo.InvariantCulture)}, class weights {(o.ClassWeights ? "on" : "off")}, seed {o.Seed}; {s.Record.Frames} frames of {s.Record.Size} px; {F(s.Seconds)} s of training.");
+        sb.AppendLine($"Preset {o.Preset}{(string.IsNullOrEmpty(o.ModelSettings) ? "" : $" (--set {o.ModelSettings})")}, {o.Epochs} epochs, batch {o.BatchSize}, {o.Optimizer} lr {o.LearningRate.ToString(CultureInfo.InvariantCulture)} (cosine, {o.WarmupEpochs} warm-up epochs), weight decay {o.WeightDecay.ToString(CultureInfo.InvariantCulture)}, class weights {(o.ClassWeights ? "on" : "off")}, seed {o.Seed}; {s.Record.Frames} frames of {s.Record.Size} px; {F(s.Seconds)} s of training.");
         sb.AppendLine("\n![training loss](curves.png)");
         return sb.ToString();
     }

@@ -7,6 +7,8 @@ namespace MicroExpr.Training;
 public sealed record TrainOptions
 {
     public string Preset { get; init; } = "slstt-tiny";
+    /// <summary>Fields of the preset's config changed, "KEY=VALUE,…" (<c>--set</c>; see <see cref="ModelRegistry.Preset(string, string?)"/>); "" for none.</summary>
+    public string ModelSettings { get; init; } = "";
     public int Epochs { get; init; } = 30;
     public int BatchSize { get; init; } = 8;
     /// <summary>adamw or sgd.</summary>
@@ -29,7 +31,7 @@ public sealed record TrainOptions
     public bool Oracle { get; init; }
 
     /// <summary>The preset's config fitted to the data (classes, image size, frames), or a one-line error saying what the data lacks.</summary>
-    public IMerModelConfig ModelConfig(ClipSet data) => ModelRegistry.Preset(Preset).ForData(data.Shape);
+    public IMerModelConfig ModelConfig(ClipSet data) => ModelRegistry.Preset(Preset, ModelSettings).ForData(data.Shape);
 }
 
 /// <summary>Learning rate per step: linear warm-up, then cosine decay to zero at the last step.</summary>

@@ -31,6 +31,7 @@ internal static class ModelBench
             new("batch", OptionKind.Int, "clips per batch", "8", 1),
             new("device", OptionKind.Text, "auto, cpu, cuda or ilgpu-cpu", "auto"),
             new("model", OptionKind.Text, $"model preset: {string.Join(", ", ModelRegistry.Names)}", "slstt-bench"),
+            new("set", OptionKind.Text, "change fields of the preset's config: KEY=VALUE[,KEY=VALUE...] (as 'train --set')"),
             new("profile", OptionKind.Switch, "time every backend op kind over the timed steps and print a table (device events on a GPU)"),
         ]);
 
@@ -43,7 +44,7 @@ internal static class ModelBench
         int batch = a.Int("batch", 8), warmup = a.Int("warmup", 3), runs = a.Int("runs", 20);
         string preset = a.Text("model") ?? SlsttPresets.Bench.Name;
         if (!ModelRegistry.IsPreset(preset)) throw new CliUsageException($"--model {preset}: unknown preset; known: {string.Join(", ", ModelRegistry.Names)}");
-        var cfg = ModelRegistry.Preset(preset);
+        var cfg = ModelRegistry.Preset(preset, Commands.TrainCommand.ModelSettingsFrom(a, preset));
         bool benchModel = cfg.Name == SlsttPresets.Bench.Name;
         bool train = op == "train-step";
         using var step = new ModelStep(cfg, device, batch, frames: 8, train);

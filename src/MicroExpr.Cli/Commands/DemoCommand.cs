@@ -26,6 +26,7 @@ internal static class DemoCommand
             new("subjects", OptionKind.Int, "synthetic subjects (one LOSO fold each)", "12", 2),
             new("clips-per-subject", OptionKind.Int, "clips per subject", "20", 1),
             new("model", OptionKind.Text, $"model preset: {string.Join(", ", ModelRegistry.Names)}", "slstt-tiny"),
+            new("set", OptionKind.Text, "change fields of the preset's config: KEY=VALUE[,KEY=VALUE...] (as 'train --set')"),
             new("epochs", OptionKind.Int, "epochs per fold", "60", 1),
             new("frames", OptionKind.Int, "frames T per clip after selection", "4", 1),
             new("size", OptionKind.Int, "motion image size S (the flow is computed at the frames' 128 px and area-averaged down)", "32", 16),
@@ -42,6 +43,7 @@ internal static class DemoCommand
         var total = Stopwatch.StartNew();
         string preset = a.Text("model") ?? "slstt-tiny";
         if (!ModelRegistry.IsPreset(preset)) throw new CliUsageException($"--model {preset}: unknown preset; known: {string.Join(", ", ModelRegistry.Names)}");
+        string modelSettings = TrainCommand.ModelSettingsFrom(a, preset);
         string root = OutFolder.Prepare("out", a.Text("out") ?? "runs/demo");
         int seed = a.Int("seed", 1);
         string synthDir = Path.Combine(root, "synthetic"), cacheDir = Path.Combine(root, "cache"), runDir = Path.Combine(root, "run");
@@ -81,7 +83,7 @@ internal static class DemoCommand
 
         // 4. Honest LOSO training of the model, then the report.
         var clips = ClipSet.FromCache(cacheDir);
-        var recipe = Recipe(preset);
+        var recipe = Recipe(preset) with { ModelSettings = modelSettings };
         var options = recipe with { Epochs = a.Int("epochs", recipe.Epochs), Seed = (ulong)seed };
         watch.Restart();
         if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true); // a demo always trains afresh

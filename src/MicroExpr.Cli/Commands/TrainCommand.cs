@@ -17,6 +17,7 @@ internal static class TrainCommand
         [
             new("data", OptionKind.Text, "preprocessed cache folder (from 'microexpr preprocess' or 'microexpr synth')"),
             new("model", OptionKind.Text, $"model preset: {string.Join(", ", ModelRegistry.Names)}", "slstt-tiny"),
+            new("set", OptionKind.Text, "change fields of the preset's config: KEY=VALUE[,KEY=VALUE...] (e.g. compact=symmetric-kl,compact-weight=0.1)"),
             new("protocol", OptionKind.Text, "evaluation protocol (loso)", "loso"),
             new("fold", OptionKind.Text, "train and evaluate one fold only: 1-based index or subject id"),
             new("epochs", OptionKind.Int, "epochs per fold (fixed: the honest protocol never looks at the test subject)", "30", 1),
@@ -83,6 +84,7 @@ internal static class TrainCommand
         return d with
         {
             Preset = preset,
+            ModelSettings = ModelSettingsFrom(a, preset),
             Epochs = a.Int("epochs", d.Epochs),
             BatchSize = a.Int("batch", d.BatchSize),
             Optimizer = opt,
@@ -97,6 +99,21 @@ internal static class TrainCommand
             Seed = (ulong)a.Int("seed", (int)d.Seed),
             Oracle = a.Switch("oracle"),
         };
+    }
+
+    /// <summary>--set, checked against the preset now (an unknown field fails before any work), "" when absent.</summary>
+    internal static string ModelSettingsFrom(ParsedArgs a, string preset)
+    {
+        string settings = a.Text("set")?.Trim() ?? "";
+        try
+        {
+            ModelRegistry.Preset(preset, settings);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException(e.Message);
+        }
+        return settings;
     }
 
     /// <summary>Pools the fold results in RUN, writes the report and prints the summary (and the JSON line).</summary>
