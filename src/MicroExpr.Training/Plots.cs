@@ -220,7 +220,7 @@ public static class Plots
         };
         plot.Axes.Bottom.TickGenerator = LogTicks();
         plot.Axes.Left.TickGenerator = LogTicks();
-        plot.ShowLegend(Alignment.LowerRight);
+        plot.ShowLegend(Alignment.UpperLeft); // the roof rises from the lower left: the upper left is always empty
         Save(path, 760, 480, plot);
     }
 

@@ -33,6 +33,7 @@ internal static class ModelBench
             new("model", OptionKind.Text, $"model preset: {string.Join(", ", ModelRegistry.Names)}", "slstt-bench"),
             new("set", OptionKind.Text, "change fields of the preset's config: KEY=VALUE[,KEY=VALUE...] (as 'train --set')"),
             new("profile", OptionKind.Switch, "time every backend op kind over the timed steps and print a table (device events on a GPU)"),
+            ProfileReport.RooflineOption,
         ]);
 
     public static int Run(string op, IReadOnlyList<string> args)
@@ -49,7 +50,9 @@ internal static class ModelBench
         bool train = op == "train-step";
         using var step = new ModelStep(cfg, device, batch, frames: 8, train);
         var bar = new Progress();
-        bool profile = a.Switch("profile");
+        string? roofline = a.Text("roofline");
+        ProfileReport.CheckRoofline(roofline, device, CpuThreads.Count);
+        bool profile = a.Switch("profile") || roofline != null;
         // At least `warmup` steps and 2 s, so the tiered JIT has optimised the kernels (see BenchHarness).
         var times = StepTimer.Measure(step, warmup, runs, minWarmupSeconds: 2, progress: line => bar.Report($"bench {op}: {line}"), beforeTimed: () =>
         {
@@ -82,9 +85,11 @@ internal static class ModelBench
             if (benchModel)
                 Console.Out.WriteLine($"  libtorch (performance.md): {F(peerMs)} ms = {F(batch == 8 ? 8000 / peerMs : double.NaN)} clips/s; ratio {F(peerMs / median)}x; peak RSS libtorch {(train ? 846 : 608)} MiB");
         }
-        if (profile)
+        if (a.Switch("profile"))
             ProfileReport.Write(a.Switch("json") ? Console.Error : Console.Out, OpProfiler.Snapshot(), wallMs, CpuThreads.Count, device,
                 $"{times.Ms.Length} {op} steps of {cfg.Name}, batch {batch}, {device.Name}");
+        if (roofline != null)
+            ProfileReport.WriteRoofline(roofline, OpProfiler.Snapshot(), device, CpuThreads.Count, $"{op} {cfg.Name}, batch {batch}", Console.Error);
         return 0;
     }
 }

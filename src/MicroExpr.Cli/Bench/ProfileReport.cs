@@ -1,6 +1,8 @@
 using System.Globalization;
 using MicroExpr.Tensors;
 using MicroExpr.Bench;
+using MicroExpr.Cli.Args;
+using MicroExpr.Training;
 
 namespace MicroExpr.Cli.Bench;
 
@@ -67,5 +69,42 @@ internal static class ProfileReport
         }
         o.WriteLine("The rest of the wall time is outside the backend ops: the tape, allocation, host copies, the optimizer's bookkeeping " +
                     "(on a GPU: the time its stream sat idle).");
+    }
+
+    /// <summary>
+    /// The <c>--roofline FILE.png</c> option: a spec entry for the commands that profile, checked before any work (the
+    /// device must have known ceilings), and the chart after: each op kind of the run's device that does arithmetic, at its
+    /// arithmetic intensity (FLOPs per byte read and written, <see cref="OpCost"/>) and its achieved GFLOP/s, under the
+    /// reference machine's roof (FMA peak and copy bandwidth, <see cref="ReferenceFigures.For"/>). The eight kinds that took
+    /// the most time are drawn; kinds without FLOPs (copies, index ops) cannot sit on a roofline and are listed instead.
+    /// </summary>
+    public static readonly OptionSpec RooflineOption = new("roofline", OptionKind.Text,
+        "profile, then draw each op kind at its arithmetic intensity and GFLOP/s under the machine's roofline into FILE.png");
+
+    /// <summary>Fails now, as a usage error, when <paramref name="device"/> has no ceilings to draw (ilgpu-cpu, an unknown GPU).</summary>
+    public static void CheckRoofline(string? path, Device device, int threads)
+    {
+        if (path is null) return;
+        if (!path.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new CliUsageException($"--roofline {path}: expected a .png file name");
+        var c = ReferenceFigures.For(device, threads);
+        if (c.Gflops is null || c.Gbps is null) throw new CliUsageException($"--roofline: no roofline for {device.Name}: its ceilings are {c.Note}");
+        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir != null && !Directory.Exists(dir)) throw new CliUsageException($"--roofline {path}: the folder {dir} does not exist");
+    }
+
+    public const int RooflineKinds = 8;
+
+    /// <summary>Draws the chart (see <see cref="RooflineOption"/>) and says on <paramref name="log"/> what it holds.</summary>
+    public static void WriteRoofline(string path, IReadOnlyList<OpStat> stats, Device device, int threads, string what, TextWriter log)
+    {
+        var c = ReferenceFigures.For(device, threads);
+        var mine = stats.Where(s => s.Device == device.Name && s.TotalMs > 0).OrderByDescending(s => s.TotalMs).ToList();
+        var drawn = mine.Where(s => s.Flops > 0 && s.Bytes > 0).Take(RooflineKinds).ToList();
+        var left = mine.Where(s => !(s.Flops > 0 && s.Bytes > 0)).Select(s => s.Kind).ToList();
+        Plots.Roofline(path, $"{what}: {threads} thread{(threads == 1 ? "" : "s")}, {device.Name}", c.Gflops!.Value, c.Gbps!.Value,
+            drawn.Select(s => new Plots.RooflinePoint(s.Kind, s.Flops / s.Bytes, s.Gflops)).ToList());
+        log.WriteLine($"roofline: {path} ({drawn.Count} op kinds by time" +
+                      (mine.Count(s => s.Flops > 0 && s.Bytes > 0) > drawn.Count ? $", of {mine.Count(s => s.Flops > 0 && s.Bytes > 0)}" : "") +
+                      (left.Count > 0 ? $"; without FLOPs, so not drawn: {string.Join(", ", left)}" : "") + ")");
     }
 }

@@ -29,6 +29,7 @@ internal static class PredictCommand
             new("device", OptionKind.Text, "auto, cpu, cuda or ilgpu-cpu", "auto"),
             new("json", OptionKind.Switch, "print one JSON line with the probabilities"),
             new("profile", OptionKind.Switch, "time preprocessing and every backend op kind of the forward pass"),
+            Bench.ProfileReport.RooflineOption,
             new("face", OptionKind.Text, "haar | landmarks | none: override the run's face crop (default: the crop the run's cache was made with; another one warns, since the model was not trained on it)"),
             new("no-face-detect", OptionKind.Switch, "an alias of --face none (the whole frame is the face)"),
             new("landmarks-model", OptionKind.Text, "dlib's 68-point model, for a run whose cache used --face landmarks (default: the path it was made with)"),
@@ -136,7 +137,9 @@ internal static class PredictCommand
             int size = model.Config.Inputs[0].Size;
             if (h != size) throw new InvalidDataException($"{modelPath}: the model takes {size} px, the cache settings give {h} px");
             float[] probs;
-            bool profile = a.Switch("profile");
+            string? roofline = a.Text("roofline");
+            Bench.ProfileReport.CheckRoofline(roofline, device, CpuThreads.Count);
+            bool profile = a.Switch("profile") || roofline != null;
             OpProfiler.Reset();
             OpProfiler.Enabled = profile;
             var fwd = System.Diagnostics.Stopwatch.StartNew();
@@ -147,7 +150,9 @@ internal static class PredictCommand
                 probs = model.Forward(ModelBatch.Of(InputKind.MotionFrames, Tensor.FromSpan(clip, [1, t, c, h, w], device))).Logits.Softmax().ToArray();
             }
             OpProfiler.Enabled = false;
-            if (profile)
+            if (roofline != null)
+                Bench.ProfileReport.WriteRoofline(roofline, OpProfiler.Snapshot(), device, CpuThreads.Count, $"one forward pass of {model.Config.Name}", Console.Error);
+            if (a.Switch("profile"))
             {
                 Console.Error.WriteLine($"preprocessing (face crop, flow, encoding): {preMs.ToString("F1", CultureInfo.InvariantCulture)} ms");
                 Bench.ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), fwd.Elapsed.TotalMilliseconds, CpuThreads.Count, device,

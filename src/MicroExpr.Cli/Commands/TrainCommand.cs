@@ -40,6 +40,7 @@ internal static class TrainCommand
             new("threads", OptionKind.Int, "CPU threads", "all cores", 1),
             new("json", OptionKind.Switch, "print a final JSON line with uf1, uar, accuracy, seconds"),
             new("profile", OptionKind.Switch, "time every backend op kind during training and print a table at the end"),
+            ProfileReport.RooflineOption,
         ],
         "Writes RUN/options.json, RUN/log.jsonl, RUN/folds/NN-subject/{checkpoint.safetensors,result.json}, and after the\n" +
         "folds RUN/metrics.json, report.md, confusion.png, curves.png. Folds run with --fold can be pooled by 'microexpr evaluate --run RUN'.");
@@ -60,16 +61,19 @@ internal static class TrainCommand
         foreach (var w in ClassCheck.Warnings(clips)) Console.Error.WriteLine($"warning: {w}");
         int? fold = a.Text("fold") is string f ? LosoRunner.ResolveFold(clips, f) : null;
         var progress = new TrainingProgressBar(options.Epochs);
-        bool profile = a.Switch("profile");
+        string? roofline = a.Text("roofline");
+        ProfileReport.CheckRoofline(roofline, device, CpuThreads.Count);
+        bool profile = a.Switch("profile") || roofline != null;
         OpProfiler.Reset();
         OpProfiler.Enabled = profile;
         var trainWatch = Stopwatch.StartNew();
         LosoRunner.Train(clips, options, run, device, a.Switch("resume"), fold, progress, trainFinal: !a.Switch("no-final"));
         OpProfiler.Enabled = false;
         progress.Done();
-        if (profile)
+        if (a.Switch("profile"))
             ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), trainWatch.Elapsed.TotalMilliseconds, CpuThreads.Count, device,
                 $"training ({options.Preset}, {device.Name})");
+        if (roofline != null) ProfileReport.WriteRoofline(roofline, OpProfiler.Snapshot(), device, CpuThreads.Count, $"training {options.Preset}", Console.Error);
         return Finish(run, a.Switch("json"), watch.Elapsed.TotalSeconds);
     }
 
