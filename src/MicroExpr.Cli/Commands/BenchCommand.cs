@@ -44,6 +44,10 @@ internal static class BenchCommand
         lines.Add($"  {"resnet18".PadRight(width)}{ResNetBench.Spec.Summary}");
         lines.Add("");
         lines.Add("'microexpr bench <op> --help' lists the op's options.");
+        lines.Add("");
+        lines.Add("--compare OPTION=A,B [--rounds N] (any op) runs the op with --OPTION A and --OPTION B interleaved, N rounds");
+        lines.Add($"(default {BenchCompare.DefaultRounds}), and prints each setting's median (min-max) and the ratio A/B per round: on a noisy");
+        lines.Add("machine, quote ratios measured this way. Example: microexpr bench gemm --compare threads=1,2");
         return string.Join(Environment.NewLine, lines) + Environment.NewLine;
     }
 
@@ -56,6 +60,7 @@ internal static class BenchCommand
             Console.Out.Write(HelpText());
             return 0;
         }
+        if (BenchCompare.Parse(args.Skip(1).ToList()) is { } compare) return BenchCompare.Run(args[0], compare, Run);
         if (args[0] is "train-step" or "inference") return ModelBench.Run(args[0], args.Skip(1).ToList());
         if (args[0] == "resnet18") return ResNetBench.Run(args.Skip(1).ToList());
         var op = Ops.FirstOrDefault(o => OpName(o.Spec) == args[0]);
