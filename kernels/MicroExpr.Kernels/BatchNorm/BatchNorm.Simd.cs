@@ -66,7 +66,7 @@ public static unsafe class BatchNormSimd
             double sum = 0, sq = 0;
             for (int b = 0; b < n; b++)
             {
-                RowMoments<TS, TV>(x + ((long)b * c + ch) * s, s, shift, out float rs, out float rq);
+                Simd.ShiftedMoments<TS, TV>(x + ((long)b * c + ch) * s, s, shift, out float rs, out float rq);
                 sum += rs;
                 sq += rq;
             }
@@ -123,39 +123,6 @@ public static unsafe class BatchNormSimd
                     RowAffine<TS, TV>(dx + off, dy + off, s, (float)gr, 0f);
             }
         }
-    }
-
-    /// <summary>Σ (x − k) and Σ (x − k)² over one row of len floats.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void RowMoments<TS, TV>(float* x, int len, float k, out float sum, out float sq) where TS : struct, ISimd<TV> where TV : struct
-    {
-        int i = 0, w = TS.Count;
-        var kv = TS.Splat(k);
-        TV a0 = default, a1 = default, q0 = default, q1 = default;
-        for (; i + 2 * w <= len; i += 2 * w)
-        {
-            var d0 = TS.Sub(TS.Load(x + i), kv);
-            var d1 = TS.Sub(TS.Load(x + i + w), kv);
-            a0 = TS.Add(a0, d0);
-            a1 = TS.Add(a1, d1);
-            q0 = TS.Fma(d0, d0, q0);
-            q1 = TS.Fma(d1, d1, q1);
-        }
-        if (i + w <= len)
-        {
-            var d0 = TS.Sub(TS.Load(x + i), kv);
-            a0 = TS.Add(a0, d0);
-            q0 = TS.Fma(d0, d0, q0);
-            i += w;
-        }
-        if (i < len)
-        {
-            var d1 = TS.Sub(TS.LoadMasked(x + i, TS.FirstMask(len - i), kv), kv); // lanes past the row read k: d = 0
-            a1 = TS.Add(a1, d1);
-            q1 = TS.Fma(d1, d1, q1);
-        }
-        sum = TS.HSum(TS.Add(a0, a1));
-        sq = TS.HSum(TS.Add(q0, q1));
     }
 
     /// <summary>Σ dy and Σ dy·(x − mu) over one row.</summary>

@@ -125,31 +125,9 @@ public static unsafe class LayerNormSimd
         {
             float* xr = x + (long)r * c, yr = y + (long)r * c;
             var k = TS.Splat(xr[0]);
-            TV s0 = default, s1 = default, q0 = default, q1 = default;
-            int i = 0;
-            for (; i + 2 * w <= c; i += 2 * w)
-            {
-                var d0 = TS.Sub(TS.Load(xr + i), k);
-                var d1 = TS.Sub(TS.Load(xr + i + w), k);
-                s0 = TS.Add(s0, d0);
-                s1 = TS.Add(s1, d1);
-                q0 = TS.Fma(d0, d0, q0);
-                q1 = TS.Fma(d1, d1, q1);
-            }
-            if (i < full)
-            {
-                var d0 = TS.Sub(TS.Load(xr + i), k);
-                s0 = TS.Add(s0, d0);
-                q0 = TS.Fma(d0, d0, q0);
-            }
-            if (rem != 0)
-            {
-                var d1 = TS.Sub(TS.LoadMasked(xr + full, mask, k), k); // masked lanes read k: d = 0
-                s1 = TS.Add(s1, d1);
-                q1 = TS.Fma(d1, d1, q1);
-            }
-            float m1 = TS.HSum(TS.Add(s0, s1)) * invC;
-            float var = MathF.Max(TS.HSum(TS.Add(q0, q1)) * invC - m1 * m1, 0f);
+            Simd.ShiftedMoments<TS, TV>(xr, c, xr[0], out float sd, out float sq);
+            float m1 = sd * invC;
+            float var = MathF.Max(sq * invC - m1 * m1, 0f);
             float mu = xr[0] + m1, rs = 1f / MathF.Sqrt(var + eps);
             mean[r] = mu;
             rstd[r] = rs;
@@ -157,7 +135,7 @@ public static unsafe class LayerNormSimd
             // even where the float mean itself is coarse (mean 10⁴ has an ulp of 10⁻³).
             var vm = TS.Splat(m1);
             var vr = TS.Splat(rs);
-            for (i = 0; i < full; i += w)
+            for (int i = 0; i < full; i += w)
             {
                 var xh = TS.Mul(TS.Sub(TS.Sub(TS.Load(xr + i), k), vm), vr);
                 TS.Store(yr + i, TS.Fma(xh, TS.Load(gamma + i), TS.Load(beta + i)));

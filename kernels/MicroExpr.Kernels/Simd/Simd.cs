@@ -387,6 +387,43 @@ internal static unsafe class Simd
     public static Vector128<float> Exp(Vector128<float> x) => Exp(Vector256.Create(x, x)).GetLower();
 
     /// <summary>
+    /// Σ (x − k) and Σ (x − k)² over one row of len floats, in two pairs of vector accumulators and a masked tail: the
+    /// shifted one-pass moments of LayerNorm and BatchNorm (with k an element of the row, a large mean loses no precision
+    /// to cancellation in var = Σ(x − k)²/n − (Σ(x − k)/n)²).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ShiftedMoments<TS, TV>(float* x, int len, float k, out float sum, out float sq) where TS : struct, ISimd<TV> where TV : struct
+    {
+        int i = 0, w = TS.Count;
+        var kv = TS.Splat(k);
+        TV a0 = default, a1 = default, q0 = default, q1 = default;
+        for (; i + 2 * w <= len; i += 2 * w)
+        {
+            var d0 = TS.Sub(TS.Load(x + i), kv);
+            var d1 = TS.Sub(TS.Load(x + i + w), kv);
+            a0 = TS.Add(a0, d0);
+            a1 = TS.Add(a1, d1);
+            q0 = TS.Fma(d0, d0, q0);
+            q1 = TS.Fma(d1, d1, q1);
+        }
+        if (i + w <= len)
+        {
+            var d0 = TS.Sub(TS.Load(x + i), kv);
+            a0 = TS.Add(a0, d0);
+            q0 = TS.Fma(d0, d0, q0);
+            i += w;
+        }
+        if (i < len)
+        {
+            var d1 = TS.Sub(TS.LoadMasked(x + i, TS.FirstMask(len - i), kv), kv); // lanes past the row read k: d = 0
+            a1 = TS.Add(a1, d1);
+            q1 = TS.Fma(d1, d1, q1);
+        }
+        sum = TS.HSum(TS.Add(a0, a1));
+        sq = TS.HSum(TS.Add(q0, q1));
+    }
+
+    /// <summary>
     /// Natural log of a float without a libm call (a call would spill every live vector register around it):
     /// s = m·2ᵉ with m ∈ [√½, √2), ln m = 2·atanh t, t = (m − 1)/(m + 1), |t| ≤ 0.172, series to t⁹ in double
     /// (relative error &lt; 1e-8). For s ≥ the smallest normal float; +∞ and NaN are returned as they are.

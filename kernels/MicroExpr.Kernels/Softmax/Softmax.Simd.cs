@@ -107,6 +107,45 @@ public static unsafe class SoftmaxSimd
         return TS.HMaxNative(TS.MaxNative(TS.MaxNative(m0, m1), tail));
     }
 
+    /// <summary>
+    /// Σ_j exp(x_j − m) over the row as a vector of partial sums (two accumulators); with <paramref name="store"/> each
+    /// exp(x − m) of the full vectors is also written to yr. <paramref name="et"/> is the tail's exp(x − m), 0 past the
+    /// row end. store is a constant at every call, so the JIT drops the branch from the inlined loop.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV ExpSum<TS, TV>(float* xr, float* yr, int n, int full, TV mask, TV tail, TV vm, bool store, out TV et)
+        where TS : struct, ISimd<TV> where TV : struct
+    {
+        int w = TS.Count;
+        TV s0 = default, s1 = default;
+        int i = 0;
+        for (; i + 2 * w <= n; i += 2 * w)
+        {
+            var e0 = TS.Exp(TS.Sub(TS.Load(xr + i), vm));
+            var e1 = TS.Exp(TS.Sub(TS.Load(xr + i + w), vm));
+            if (store)
+            {
+                TS.Store(yr + i, e0);
+                TS.Store(yr + i + w, e1);
+            }
+            s0 = TS.Add(s0, e0);
+            s1 = TS.Add(s1, e1);
+        }
+        if (i < full)
+        {
+            var e0 = TS.Exp(TS.Sub(TS.Load(xr + i), vm));
+            if (store) TS.Store(yr + i, e0);
+            s0 = TS.Add(s0, e0);
+        }
+        et = default;
+        if (full < n)
+        {
+            et = TS.Select(mask, TS.Exp(TS.Sub(tail, vm)), default);
+            s1 = TS.Add(s1, et);
+        }
+        return TS.Add(s0, s1);
+    }
+
     private static void Forward<TS, TV>(ref RowArgs a, int part, int r0, int r1) where TS : struct, ISimd<TV> where TV : struct
     {
         float* y = a.P0, x = a.P1;
@@ -117,31 +156,8 @@ public static unsafe class SoftmaxSimd
         {
             float* xr = x + (long)r * n, yr = y + (long)r * n;
             var vm = TS.Splat(RowMax<TS, TV>(xr, n, full, mask, out var tail));
-            TV s0 = default, s1 = default;
-            int i = 0;
-            for (; i + 2 * w <= n; i += 2 * w)
-            {
-                var e0 = TS.Exp(TS.Sub(TS.Load(xr + i), vm));
-                var e1 = TS.Exp(TS.Sub(TS.Load(xr + i + w), vm));
-                TS.Store(yr + i, e0);
-                TS.Store(yr + i + w, e1);
-                s0 = TS.Add(s0, e0);
-                s1 = TS.Add(s1, e1);
-            }
-            if (i < full)
-            {
-                var e0 = TS.Exp(TS.Sub(TS.Load(xr + i), vm));
-                TS.Store(yr + i, e0);
-                s0 = TS.Add(s0, e0);
-            }
-            TV et = default;
-            if (rem != 0)
-            {
-                et = TS.Select(mask, TS.Exp(TS.Sub(tail, vm)), default);
-                s1 = TS.Add(s1, et);
-            }
-            var inv = TS.Splat(1f / TS.HSum(TS.Add(s0, s1)));
-            for (i = 0; i < full; i += w) TS.Store(yr + i, TS.Mul(TS.Load(yr + i), inv));
+            var inv = TS.Splat(1f / TS.HSum(ExpSum<TS, TV>(xr, yr, n, full, mask, tail, vm, store: true, out var et)));
+            for (int i = 0; i < full; i += w) TS.Store(yr + i, TS.Mul(TS.Load(yr + i), inv));
             if (rem != 0) TS.StoreMasked(yr + full, mask, TS.Mul(et, inv));
         }
     }
@@ -156,20 +172,39 @@ public static unsafe class SoftmaxSimd
         {
             float* xr = x + (long)r * n, yr = y + (long)r * n;
             float mx = RowMax<TS, TV>(xr, n, full, mask, out var tail);
-            var vm = TS.Splat(mx);
-            TV s0 = default, s1 = default;
-            int i = 0;
-            for (; i + 2 * w <= n; i += 2 * w)
-            {
-                s0 = TS.Add(s0, TS.Exp(TS.Sub(TS.Load(xr + i), vm)));
-                s1 = TS.Add(s1, TS.Exp(TS.Sub(TS.Load(xr + i + w), vm)));
-            }
-            if (i < full) s0 = TS.Add(s0, TS.Exp(TS.Sub(TS.Load(xr + i), vm)));
-            if (rem != 0) s1 = TS.Add(s1, TS.Select(mask, TS.Exp(TS.Sub(tail, vm)), default));
-            var sh = TS.Splat(mx + Simd.Log(TS.HSum(TS.Add(s0, s1))));
-            for (i = 0; i < full; i += w) TS.Store(yr + i, TS.Sub(TS.Load(xr + i), sh));
+            var sum = ExpSum<TS, TV>(xr, null, n, full, mask, tail, TS.Splat(mx), store: false, out _);
+            var sh = TS.Splat(mx + Simd.Log(TS.HSum(sum)));
+            for (int i = 0; i < full; i += w) TS.Store(yr + i, TS.Sub(TS.Load(xr + i), sh));
             if (rem != 0) TS.StoreMasked(yr + full, mask, TS.Sub(tail, sh));
         }
+    }
+
+    /// <summary>
+    /// Σ_j y_j·dy_j over the row (<paramref name="weighted"/>) or Σ_j dy_j, two accumulators; the tails of y and dy are
+    /// read once, into ty and tdy (0 past the row end), before the caller stores any dx, so that dx may alias dy.
+    /// weighted is a constant at every call.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float RowDot<TS, TV>(float* yr, float* dyr, int n, int full, TV mask, bool weighted, out TV ty, out TV tdy)
+        where TS : struct, ISimd<TV> where TV : struct
+    {
+        int w = TS.Count;
+        TV s0 = default, s1 = default;
+        int i = 0;
+        for (; i + 2 * w <= n; i += 2 * w)
+        {
+            s0 = weighted ? TS.Fma(TS.Load(yr + i), TS.Load(dyr + i), s0) : TS.Add(s0, TS.Load(dyr + i));
+            s1 = weighted ? TS.Fma(TS.Load(yr + i + w), TS.Load(dyr + i + w), s1) : TS.Add(s1, TS.Load(dyr + i + w));
+        }
+        if (i < full) s0 = weighted ? TS.Fma(TS.Load(yr + i), TS.Load(dyr + i), s0) : TS.Add(s0, TS.Load(dyr + i));
+        ty = tdy = default;
+        if (full < n)
+        {
+            ty = TS.LoadMasked(yr + full, mask, default);
+            tdy = TS.LoadMasked(dyr + full, mask, default);
+            s1 = weighted ? TS.Fma(ty, tdy, s1) : TS.Add(s1, tdy);
+        }
+        return TS.HSum(TS.Add(s0, s1));
     }
 
     private static void Backward<TS, TV>(ref RowArgs a, int part, int r0, int r1) where TS : struct, ISimd<TV> where TV : struct
@@ -181,23 +216,8 @@ public static unsafe class SoftmaxSimd
         for (int r = r0; r < r1; r++)
         {
             float* yr = y + (long)r * n, dyr = dy + (long)r * n, dxr = dx + (long)r * n;
-            TV s0 = default, s1 = default, ty = default, tdy = default;
-            int i = 0;
-            for (; i + 2 * w <= n; i += 2 * w)
-            {
-                s0 = TS.Fma(TS.Load(yr + i), TS.Load(dyr + i), s0);
-                s1 = TS.Fma(TS.Load(yr + i + w), TS.Load(dyr + i + w), s1);
-            }
-            if (i < full) s0 = TS.Fma(TS.Load(yr + i), TS.Load(dyr + i), s0);
-            if (rem != 0)
-            {
-                // Read the tail before any dx store so that dx may alias dy.
-                ty = TS.LoadMasked(yr + full, mask, default);
-                tdy = TS.LoadMasked(dyr + full, mask, default);
-                s1 = TS.Fma(ty, tdy, s1);
-            }
-            var dot = TS.Splat(TS.HSum(TS.Add(s0, s1)));
-            for (i = 0; i < full; i += w) TS.Store(dxr + i, TS.Mul(TS.Load(yr + i), TS.Sub(TS.Load(dyr + i), dot)));
+            var dot = TS.Splat(RowDot<TS, TV>(yr, dyr, n, full, mask, weighted: true, out var ty, out var tdy));
+            for (int i = 0; i < full; i += w) TS.Store(dxr + i, TS.Mul(TS.Load(yr + i), TS.Sub(TS.Load(dyr + i), dot)));
             if (rem != 0) TS.StoreMasked(dxr + full, mask, TS.Mul(ty, TS.Sub(tdy, dot)));
         }
     }
@@ -211,121 +231,103 @@ public static unsafe class SoftmaxSimd
         for (int r = r0; r < r1; r++)
         {
             float* yr = y + (long)r * n, dyr = dy + (long)r * n, dxr = dx + (long)r * n;
-            TV s0 = default, s1 = default, ty = default, tdy = default;
-            int i = 0;
-            for (; i + 2 * w <= n; i += 2 * w)
-            {
-                s0 = TS.Add(s0, TS.Load(dyr + i));
-                s1 = TS.Add(s1, TS.Load(dyr + i + w));
-            }
-            if (i < full) s0 = TS.Add(s0, TS.Load(dyr + i));
-            if (rem != 0)
-            {
-                ty = TS.LoadMasked(yr + full, mask, default);
-                tdy = TS.LoadMasked(dyr + full, mask, default);
-                s1 = TS.Add(s1, tdy);
-            }
-            var ns = TS.Splat(-TS.HSum(TS.Add(s0, s1)));
-            for (i = 0; i < full; i += w) TS.Store(dxr + i, TS.Fma(TS.Exp(TS.Load(yr + i)), ns, TS.Load(dyr + i)));
+            var ns = TS.Splat(-RowDot<TS, TV>(yr, dyr, n, full, mask, weighted: false, out var ty, out var tdy));
+            for (int i = 0; i < full; i += w) TS.Store(dxr + i, TS.Fma(TS.Exp(TS.Load(yr + i)), ns, TS.Load(dyr + i)));
             if (rem != 0) TS.StoreMasked(dxr + full, mask, TS.Fma(TS.Exp(ty), ns, tdy));
         }
     }
 
     // ---------------------------------------------------------------- rows of at most SmallVectors vectors
 
-    /// <summary>The masks of a row's four vectors: lane l of vector j is set when Count·j + l &lt; n.</summary>
-    private struct Masks<TV> where TV : struct
+    /// <summary>A row of at most four vectors held in registers (or their masks: lane l of vector j set when Count·j + l &lt; n).</summary>
+    private struct Row4<TV> where TV : struct
     {
-        public TV K0, K1, K2, K3;
+        public TV V0, V1, V2, V3;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Masks<TV> SmallMasks<TS, TV>(int n) where TS : struct, ISimd<TV> where TV : struct => new()
+    private static Row4<TV> SmallMasks<TS, TV>(int n) where TS : struct, ISimd<TV> where TV : struct => new()
     {
-        K0 = TS.FirstMask(n), K1 = TS.FirstMask(n - TS.Count), K2 = TS.FirstMask(n - 2 * TS.Count), K3 = TS.FirstMask(n - 3 * TS.Count),
+        V0 = TS.FirstMask(n), V1 = TS.FirstMask(n - TS.Count), V2 = TS.FirstMask(n - 2 * TS.Count), V3 = TS.FirstMask(n - 3 * TS.Count),
+    };
+
+    /// <summary>The row at p; lanes past its end read <paramref name="fill"/> (and are not read from memory).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Row4<TV> Load4<TS, TV>(float* p, in Row4<TV> k, TV fill) where TS : struct, ISimd<TV> where TV : struct => new()
+    {
+        V0 = TS.LoadMasked(p, k.V0, fill), V1 = TS.LoadMasked(p + TS.Count, k.V1, fill),
+        V2 = TS.LoadMasked(p + 2 * TS.Count, k.V2, fill), V3 = TS.LoadMasked(p + 3 * TS.Count, k.V3, fill),
+    };
+
+    /// <summary>Stores the row's lanes inside it, each vector times <paramref name="scale"/> plus <paramref name="shift"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store4<TS, TV>(float* p, in Row4<TV> k, in Row4<TV> v, TV scale, TV shift) where TS : struct, ISimd<TV> where TV : struct
+    {
+        TS.StoreMasked(p, k.V0, TS.Fma(v.V0, scale, shift));
+        TS.StoreMasked(p + TS.Count, k.V1, TS.Fma(v.V1, scale, shift));
+        TS.StoreMasked(p + 2 * TS.Count, k.V2, TS.Fma(v.V2, scale, shift));
+        TS.StoreMasked(p + 3 * TS.Count, k.V3, TS.Fma(v.V3, scale, shift));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Max4<TS, TV>(in Row4<TV> v) where TS : struct, ISimd<TV> where TV : struct =>
+        TS.HMaxNative(TS.MaxNative(TS.MaxNative(v.V0, v.V1), TS.MaxNative(v.V2, v.V3)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Sum4<TS, TV>(in Row4<TV> v) where TS : struct, ISimd<TV> where TV : struct =>
+        TS.HSum(TS.Add(TS.Add(v.V0, v.V1), TS.Add(v.V2, v.V3)));
+
+    /// <summary>exp(v − m) per lane (lanes past the row end, −∞, give 0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Row4<TV> ExpShifted4<TS, TV>(in Row4<TV> v, TV m) where TS : struct, ISimd<TV> where TV : struct => new()
+    {
+        V0 = TS.Exp(TS.Sub(v.V0, m)), V1 = TS.Exp(TS.Sub(v.V1, m)), V2 = TS.Exp(TS.Sub(v.V2, m)), V3 = TS.Exp(TS.Sub(v.V3, m)),
     };
 
     /// <summary>
-    /// Two rows per iteration with their statements interleaved, so that the two latency chains (max → exp → sum →
-    /// scale) overlap. An odd last row is run as a pair with itself: every load precedes every store, so the duplicate
-    /// writes the same values (also when y aliases x), and no second copy of the body is needed for it.
+    /// Two rows per iteration, a and b, so that their two latency chains (max → exp → sum → scale) overlap. An odd last
+    /// row is run as a pair with itself: every load precedes every store, so the duplicate writes the same values (also
+    /// when y aliases x), and no second copy of the body is needed for it.
     /// </summary>
     private static void ForwardSmall<TS, TV>(ref RowArgs a, int part, int r0, int r1) where TS : struct, ISimd<TV> where TV : struct
     {
         float* y = a.P0, x = a.P1;
-        int n = a.Cols, w = TS.Count;
+        int n = a.Cols;
         var k = SmallMasks<TS, TV>(n);
         var ninf = TS.Splat(float.NegativeInfinity);
         for (int r = r0; r < r1; r += 2)
         {
             long ob = r + 1 < r1 ? n : 0; // offset of row b from row a: the next row, or row a again
             float* xr = x + (long)r * n, yr = y + (long)r * n;
-            var v0a = TS.LoadMasked(xr, k.K0, ninf);
-            var v0b = TS.LoadMasked(xr + ob, k.K0, ninf);
-            var v1a = TS.LoadMasked(xr + w, k.K1, ninf);
-            var v1b = TS.LoadMasked(xr + ob + w, k.K1, ninf);
-            var v2a = TS.LoadMasked(xr + 2 * w, k.K2, ninf);
-            var v2b = TS.LoadMasked(xr + ob + 2 * w, k.K2, ninf);
-            var v3a = TS.LoadMasked(xr + 3 * w, k.K3, ninf);
-            var v3b = TS.LoadMasked(xr + ob + 3 * w, k.K3, ninf);
-            var vma = TS.Splat(TS.HMaxNative(TS.MaxNative(TS.MaxNative(v0a, v1a), TS.MaxNative(v2a, v3a))));
-            var vmb = TS.Splat(TS.HMaxNative(TS.MaxNative(TS.MaxNative(v0b, v1b), TS.MaxNative(v2b, v3b))));
-            var e0a = TS.Exp(TS.Sub(v0a, vma)); // lanes past the row end: exp(−∞) = 0
-            var e0b = TS.Exp(TS.Sub(v0b, vmb));
-            var e1a = TS.Exp(TS.Sub(v1a, vma));
-            var e1b = TS.Exp(TS.Sub(v1b, vmb));
-            var e2a = TS.Exp(TS.Sub(v2a, vma));
-            var e2b = TS.Exp(TS.Sub(v2b, vmb));
-            var e3a = TS.Exp(TS.Sub(v3a, vma));
-            var e3b = TS.Exp(TS.Sub(v3b, vmb));
-            var inva = TS.Splat(1f / TS.HSum(TS.Add(TS.Add(e0a, e1a), TS.Add(e2a, e3a))));
-            var invb = TS.Splat(1f / TS.HSum(TS.Add(TS.Add(e0b, e1b), TS.Add(e2b, e3b))));
-            TS.StoreMasked(yr, k.K0, TS.Mul(e0a, inva));
-            TS.StoreMasked(yr + ob, k.K0, TS.Mul(e0b, invb));
-            TS.StoreMasked(yr + w, k.K1, TS.Mul(e1a, inva));
-            TS.StoreMasked(yr + ob + w, k.K1, TS.Mul(e1b, invb));
-            TS.StoreMasked(yr + 2 * w, k.K2, TS.Mul(e2a, inva));
-            TS.StoreMasked(yr + ob + 2 * w, k.K2, TS.Mul(e2b, invb));
-            TS.StoreMasked(yr + 3 * w, k.K3, TS.Mul(e3a, inva));
-            TS.StoreMasked(yr + ob + 3 * w, k.K3, TS.Mul(e3b, invb));
+            var va = Load4<TS, TV>(xr, k, ninf);
+            var vb = Load4<TS, TV>(xr + ob, k, ninf);
+            var ea = ExpShifted4<TS, TV>(va, TS.Splat(Max4<TS, TV>(va)));
+            var eb = ExpShifted4<TS, TV>(vb, TS.Splat(Max4<TS, TV>(vb)));
+            float sa = Sum4<TS, TV>(ea), sb = Sum4<TS, TV>(eb);
+            Store4<TS, TV>(yr, k, ea, TS.Splat(1f / sa), default);
+            Store4<TS, TV>(yr + ob, k, eb, TS.Splat(1f / sb), default);
         }
     }
 
-    /// <summary>Two rows per iteration, interleaved (an odd last row paired with itself) as in <see cref="ForwardSmall"/>.</summary>
+    /// <summary>Two rows per iteration (an odd last row paired with itself) as in <see cref="ForwardSmall"/>.</summary>
     private static void LogForwardSmall<TS, TV>(ref RowArgs a, int part, int r0, int r1) where TS : struct, ISimd<TV> where TV : struct
     {
         float* y = a.P0, x = a.P1;
-        int n = a.Cols, w = TS.Count;
+        int n = a.Cols;
         var k = SmallMasks<TS, TV>(n);
         var ninf = TS.Splat(float.NegativeInfinity);
+        var one = TS.Splat(1f);
         for (int r = r0; r < r1; r += 2)
         {
             long ob = r + 1 < r1 ? n : 0;
             float* xr = x + (long)r * n, yr = y + (long)r * n;
-            var v0a = TS.LoadMasked(xr, k.K0, ninf);
-            var v0b = TS.LoadMasked(xr + ob, k.K0, ninf);
-            var v1a = TS.LoadMasked(xr + w, k.K1, ninf);
-            var v1b = TS.LoadMasked(xr + ob + w, k.K1, ninf);
-            var v2a = TS.LoadMasked(xr + 2 * w, k.K2, ninf);
-            var v2b = TS.LoadMasked(xr + ob + 2 * w, k.K2, ninf);
-            var v3a = TS.LoadMasked(xr + 3 * w, k.K3, ninf);
-            var v3b = TS.LoadMasked(xr + ob + 3 * w, k.K3, ninf);
-            float mxa = TS.HMaxNative(TS.MaxNative(TS.MaxNative(v0a, v1a), TS.MaxNative(v2a, v3a)));
-            float mxb = TS.HMaxNative(TS.MaxNative(TS.MaxNative(v0b, v1b), TS.MaxNative(v2b, v3b)));
-            var vma = TS.Splat(mxa);
-            var vmb = TS.Splat(mxb);
-            var sa = TS.Add(TS.Add(TS.Exp(TS.Sub(v0a, vma)), TS.Exp(TS.Sub(v1a, vma))), TS.Add(TS.Exp(TS.Sub(v2a, vma)), TS.Exp(TS.Sub(v3a, vma))));
-            var sb = TS.Add(TS.Add(TS.Exp(TS.Sub(v0b, vmb)), TS.Exp(TS.Sub(v1b, vmb))), TS.Add(TS.Exp(TS.Sub(v2b, vmb)), TS.Exp(TS.Sub(v3b, vmb))));
-            var sha = TS.Splat(mxa + Simd.Log(TS.HSum(sa)));
-            var shb = TS.Splat(mxb + Simd.Log(TS.HSum(sb)));
-            TS.StoreMasked(yr, k.K0, TS.Sub(v0a, sha));
-            TS.StoreMasked(yr + ob, k.K0, TS.Sub(v0b, shb));
-            TS.StoreMasked(yr + w, k.K1, TS.Sub(v1a, sha));
-            TS.StoreMasked(yr + ob + w, k.K1, TS.Sub(v1b, shb));
-            TS.StoreMasked(yr + 2 * w, k.K2, TS.Sub(v2a, sha));
-            TS.StoreMasked(yr + ob + 2 * w, k.K2, TS.Sub(v2b, shb));
-            TS.StoreMasked(yr + 3 * w, k.K3, TS.Sub(v3a, sha));
-            TS.StoreMasked(yr + ob + 3 * w, k.K3, TS.Sub(v3b, shb));
+            var va = Load4<TS, TV>(xr, k, ninf);
+            var vb = Load4<TS, TV>(xr + ob, k, ninf);
+            float ma = Max4<TS, TV>(va), mb = Max4<TS, TV>(vb);
+            float sa = Sum4<TS, TV>(ExpShifted4<TS, TV>(va, TS.Splat(ma)));
+            float sb = Sum4<TS, TV>(ExpShifted4<TS, TV>(vb, TS.Splat(mb)));
+            Store4<TS, TV>(yr, k, va, one, TS.Splat(-(ma + Simd.Log(sa))));
+            Store4<TS, TV>(yr + ob, k, vb, one, TS.Splat(-(mb + Simd.Log(sb))));
         }
     }
 
@@ -337,42 +339,35 @@ public static unsafe class SoftmaxSimd
         for (int r = r0; r < r1; r++)
         {
             long o = (long)r * n;
-            float* yr = y + o, dyr = dy + o, dxr = dx + o;
-            var y0 = TS.LoadMasked(yr, k.K0, default);
-            var y1 = TS.LoadMasked(yr + w, k.K1, default);
-            var y2 = TS.LoadMasked(yr + 2 * w, k.K2, default);
-            var y3 = TS.LoadMasked(yr + 3 * w, k.K3, default);
-            var d0 = TS.LoadMasked(dyr, k.K0, default);
-            var d1 = TS.LoadMasked(dyr + w, k.K1, default);
-            var d2 = TS.LoadMasked(dyr + 2 * w, k.K2, default);
-            var d3 = TS.LoadMasked(dyr + 3 * w, k.K3, default);
-            var dot = TS.Splat(TS.HSum(TS.Add(TS.Fma(y0, d0, TS.Mul(y1, d1)), TS.Fma(y2, d2, TS.Mul(y3, d3)))));
-            TS.StoreMasked(dxr, k.K0, TS.Mul(y0, TS.Sub(d0, dot)));
-            TS.StoreMasked(dxr + w, k.K1, TS.Mul(y1, TS.Sub(d1, dot)));
-            TS.StoreMasked(dxr + 2 * w, k.K2, TS.Mul(y2, TS.Sub(d2, dot)));
-            TS.StoreMasked(dxr + 3 * w, k.K3, TS.Mul(y3, TS.Sub(d3, dot)));
+            var yv = Load4<TS, TV>(y + o, k, default);
+            var d = Load4<TS, TV>(dy + o, k, default);
+            var dot = TS.Splat(TS.HSum(TS.Add(TS.Fma(yv.V0, d.V0, TS.Mul(yv.V1, d.V1)), TS.Fma(yv.V2, d.V2, TS.Mul(yv.V3, d.V3)))));
+            float* dxr = dx + o;
+            TS.StoreMasked(dxr, k.V0, TS.Mul(yv.V0, TS.Sub(d.V0, dot)));
+            TS.StoreMasked(dxr + w, k.V1, TS.Mul(yv.V1, TS.Sub(d.V1, dot)));
+            TS.StoreMasked(dxr + 2 * w, k.V2, TS.Mul(yv.V2, TS.Sub(d.V2, dot)));
+            TS.StoreMasked(dxr + 3 * w, k.V3, TS.Mul(yv.V3, TS.Sub(d.V3, dot)));
         }
     }
 
     private static void LogBackwardSmall<TS, TV>(ref RowArgs a, int part, int r0, int r1) where TS : struct, ISimd<TV> where TV : struct
     {
         float* dx = a.P0, y = a.P1, dy = a.P2;
-        int n = a.Cols, w = TS.Count;
+        int n = a.Cols;
         var k = SmallMasks<TS, TV>(n);
         for (int r = r0; r < r1; r++)
         {
             long o = (long)r * n;
-            float* yr = y + o, dyr = dy + o, dxr = dx + o;
-            var d0 = TS.LoadMasked(dyr, k.K0, default);
-            var d1 = TS.LoadMasked(dyr + w, k.K1, default);
-            var d2 = TS.LoadMasked(dyr + 2 * w, k.K2, default);
-            var d3 = TS.LoadMasked(dyr + 3 * w, k.K3, default);
-            var ns = TS.Splat(-TS.HSum(TS.Add(TS.Add(d0, d1), TS.Add(d2, d3))));
+            var d = Load4<TS, TV>(dy + o, k, default);
+            var ns = TS.Splat(-Sum4<TS, TV>(d));
             // Lanes past the row end are never stored, so y there may read as anything finite (0 here).
-            TS.StoreMasked(dxr, k.K0, TS.Fma(TS.Exp(TS.LoadMasked(yr, k.K0, default)), ns, d0));
-            TS.StoreMasked(dxr + w, k.K1, TS.Fma(TS.Exp(TS.LoadMasked(yr + w, k.K1, default)), ns, d1));
-            TS.StoreMasked(dxr + 2 * w, k.K2, TS.Fma(TS.Exp(TS.LoadMasked(yr + 2 * w, k.K2, default)), ns, d2));
-            TS.StoreMasked(dxr + 3 * w, k.K3, TS.Fma(TS.Exp(TS.LoadMasked(yr + 3 * w, k.K3, default)), ns, d3));
+            var e = ExpShifted4<TS, TV>(Load4<TS, TV>(y + o, k, default), default);
+            float* dxr = dx + o;
+            int w = TS.Count;
+            TS.StoreMasked(dxr, k.V0, TS.Fma(e.V0, ns, d.V0));
+            TS.StoreMasked(dxr + w, k.V1, TS.Fma(e.V1, ns, d.V1));
+            TS.StoreMasked(dxr + 2 * w, k.V2, TS.Fma(e.V2, ns, d.V2));
+            TS.StoreMasked(dxr + 3 * w, k.V3, TS.Fma(e.V3, ns, d.V3));
         }
     }
 }
