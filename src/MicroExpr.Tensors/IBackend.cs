@@ -31,8 +31,8 @@ public partial interface IBackend
     void Download(Span<float> dst, Storage src);
     void Fill(Storage dst, float value);
 
-    /// <summary>dst[shape] (=|+=) src[shape] through strided views: contiguous copy, permute, slice, expand, concat.</summary>
-    void CopyStrided(View dst, View src, int[] shape, bool accumulate);
+    /// <summary>dst[shape] = src[shape] (or +=, <see cref="CopyMode.Add"/>) through strided views: contiguous copy, permute, slice, expand, concat.</summary>
+    void CopyStrided(View dst, View src, int[] shape, CopyMode mode);
 
     // --- element-wise ---------------------------------------------------------------------------
     void Unary(UnaryOp op, Storage y, Storage x, int n, float alpha);
@@ -69,11 +69,11 @@ public partial interface IBackend
 
     /// <summary>
     /// y[rows, outF] = f(x[rows, inF]·Wᵀ + b + r): a Linear layer's affine map, W [outF, inF] row-major, b [outF] added to
-    /// every row, r [rows, outF] a residual stream added on top (b and r may each be null), f = exact GELU when
-    /// <paramref name="gelu"/>, else identity. One primitive so that a backend can fold bias, residual and activation
+    /// every row, r [rows, outF] a residual stream added on top (b and r may each be null), f = exact GELU for
+    /// <see cref="LinearActivation.Gelu"/>, else identity. One primitive so that a backend can fold bias, residual and activation
     /// into the GEMM instead of passes of their own.
     /// </summary>
-    void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, bool gelu, int rows, int outF, int inF);
+    void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, LinearActivation activation, int rows, int outF, int inF);
 
     void Softmax(Storage y, Storage x, int rows, int cols);
     void SoftmaxBackward(Storage dx, Storage y, Storage dy, int rows, int cols);
@@ -109,3 +109,9 @@ public partial interface IBackend
     /// <summary>True if any of the first n elements is NaN or ±Inf (anomaly mode).</summary>
     bool HasNonFinite(Storage x, int n);
 }
+
+/// <summary>What <see cref="IBackend.CopyStrided"/> does with the destination: overwrite it, or add into it (a gradient).</summary>
+public enum CopyMode { Assign, Add }
+
+/// <summary>The activation <see cref="IBackend.Linear"/> applies after bias and residual.</summary>
+public enum LinearActivation { None, Gelu }

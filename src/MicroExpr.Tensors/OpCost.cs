@@ -17,8 +17,8 @@ public readonly partial record struct OpCost(string Kind, double Flops, double B
     public static OpCost Fill(int n) => new("fill", 0, 4.0 * n);
 
     /// <summary>dst (=|+=) src over the shape's elements.</summary>
-    public static OpCost Copy(int[] shape, bool accumulate) =>
-        new(accumulate ? "copy_accumulate" : "copy", 0, 8.0 * ShapeUtil.Numel(shape));
+    public static OpCost Copy(int[] shape, CopyMode mode) =>
+        new(mode == CopyMode.Add ? "copy_accumulate" : "copy", 0, 8.0 * ShapeUtil.Numel(shape));
 
     // --- element-wise ---------------------------------------------------------------------------
     /// <summary>y = f(x): one FLOP per element (transcendentals counted as one), x read, y written.</summary>
@@ -68,8 +68,8 @@ public readonly partial record struct OpCost(string Kind, double Flops, double B
     /// (the CPU runs it as one call; the ILGPU backend's GEMM and epilogue launches are timed together):
     /// 2·rows·out·in FLOPs (+ one per output for GELU); x, W and y, plus r when given (the bias row is negligible).
     /// </summary>
-    public static OpCost Linear(int rows, int outF, int inF, bool residual, bool gelu) =>
-        new("gemm", 2.0 * rows * outF * inF + (gelu ? (double)rows * outF : 0),
+    public static OpCost Linear(int rows, int outF, int inF, bool residual, LinearActivation activation) =>
+        new("gemm", 2.0 * rows * outF * inF + (activation == LinearActivation.Gelu ? (double)rows * outF : 0),
             4.0 * ((double)rows * inF + (double)outF * inF + (residual ? 2 : 1) * (double)rows * outF));
 
     /// <summary>C = alpha·op(A)·op(B) + beta·C, batch times: 2·M·N·K FLOPs each; C read too when beta ≠ 0.</summary>

@@ -38,9 +38,9 @@ public sealed partial class ProfiledBackend(IBackend inner) : IBackend
         using (Time(OpCost.Fill(dst.Length))) Inner.Fill(dst, value);
     }
 
-    public void CopyStrided(View dst, View src, int[] shape, bool accumulate)
+    public void CopyStrided(View dst, View src, int[] shape, CopyMode mode)
     {
-        using (Time(OpCost.Copy(shape, accumulate))) Inner.CopyStrided(dst, src, shape, accumulate);
+        using (Time(OpCost.Copy(shape, mode))) Inner.CopyStrided(dst, src, shape, mode);
     }
 
     // --- element-wise ---------------------------------------------------------------------------
@@ -98,9 +98,9 @@ public sealed partial class ProfiledBackend(IBackend inner) : IBackend
             Inner.Gemm(batch, c, cOffset, strideC, a, aOffset, strideA, transA, b, bOffset, strideB, transB, m, n, k, alpha, beta);
     }
 
-    public void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, bool gelu, int rows, int outF, int inF)
+    public void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, LinearActivation activation, int rows, int outF, int inF)
     {
-        using (Time(OpCost.Linear(rows, outF, inF, residual != null, gelu))) Inner.Linear(y, x, w, b, residual, gelu, rows, outF, inF);
+        using (Time(OpCost.Linear(rows, outF, inF, residual != null, activation))) Inner.Linear(y, x, w, b, residual, activation, rows, outF, inF);
     }
 
     public void Softmax(Storage y, Storage x, int rows, int cols)

@@ -179,7 +179,7 @@ public sealed partial class Tensor : IDisposable
         int words = Numel * WordsPerElement(DType);
         var t = new Tensor(Backend.Allocate(words, false), Shape, dtype: DType);
         // A copy of 32-bit words: exact for integer tensors too (the copy primitive moves values, it computes nothing).
-        Backend.CopyStrided(new View(t.Storage, 0, [1]), new View(Storage, 0, [1]), [words], false);
+        Backend.CopyStrided(new View(t.Storage, 0, [1]), new View(Storage, 0, [1]), [words], CopyMode.Assign);
         return t;
     }
 

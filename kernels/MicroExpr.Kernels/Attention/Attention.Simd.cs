@@ -46,9 +46,9 @@ namespace MicroExpr.Kernels;
 /// SIMD: Vector512 when accelerated, else Vector256, else Vector128 (runtime dispatch through the toolkit's
 /// <see cref="ISimd{TV}"/> structs, which the JIT specialises). Any D ≥ 1 works: when D is not a multiple of 16, the operands that are read as
 /// D-vectors are copied into per-thread zero-padded [N, D16] buffers and the last, partial columns are written out
-/// with scalar tails; partial key vectors are masked in the softmax reductions. Scratch is per-thread native memory,
-/// grown on demand and reused, so the kernels do not allocate (threads > 1 costs one small job object and
-/// Parallel.For's own bookkeeping per call); threads ≤ 1 runs inline on the caller's thread.
+/// with scalar tails; partial key vectors are masked in the softmax reductions. Scratch is per-thread native memory
+/// (<see cref="ThreadScratch"/>), grown on demand and reused, and work items are split by <see cref="WorkSplit"/>, so
+/// the kernels do not allocate after the first call on a thread; threads ≤ 1 runs inline on the caller's thread.
 /// </para>
 /// </summary>
 public static unsafe class AttentionSimd
@@ -142,39 +142,25 @@ public static unsafe class AttentionSimd
 
     // ---------------------------------------------------------------- threading
 
-    sealed class Job
+    /// <summary>Work items [start, end) of a part, in order (so the next item, whose inputs are prefetched, is usually the same thread's).</summary>
+    struct ItemWork : IPartWork
     {
         public Args A;
         public delegate*<ref Args, long, void> Body;
-        public long Items;
-        public long Block;
-        public long Next;
-        // Workers take runs of consecutive items, so the next item (whose inputs are prefetched) is usually their own.
-        public void Work(int _)
+
+        public void Run(int part, long start, long end)
         {
-            long start;
-            while ((start = Interlocked.Add(ref Next, Block) - Block) < Items)
-            {
-                long end = Math.Min(start + Block, Items);
-                for (long it = start; it < end; it++) Body(ref A, it);
-            }
+            for (long it = start; it < end; it++) Body(ref A, it);
         }
     }
 
-    static readonly ParallelOptions[] Options = CreateOptions();
-
-    static ParallelOptions[] CreateOptions()
-    {
-        var o = new ParallelOptions[65];
-        for (int i = 1; i < o.Length; i++) o[i] = new ParallelOptions { MaxDegreeOfParallelism = i };
-        return o;
-    }
-
+    /// <summary>About eight parts per worker (runs of consecutive items), taken dynamically: a descheduled worker is ridden out.</summary>
     static void Run(long items, int threads, Args a, delegate*<ref Args, long, void> body)
     {
-        int workers = (int)Math.Min(Math.Min(threads, items), Options.Length - 1);
-        var job = new Job { A = a, Body = body, Items = items, Block = Math.Max(1, items / (8L * workers)) };
-        Parallel.For(0, workers, Options[workers], job.Work);
+        int workers = (int)Math.Min(threads, items);
+        long block = Math.Max(1, items / (8L * workers));
+        var work = new ItemWork { A = a, Body = body };
+        WorkSplit.Run(ref work, items, (int)((items + block - 1) / block), workers);
     }
 
     /// <summary>
@@ -242,36 +228,13 @@ public static unsafe class AttentionSimd
 
     // ---------------------------------------------------------------- scratch
 
-    /// <summary>Per-thread native scratch, grown on demand, freed when the thread (and so this object) goes away.</summary>
-    sealed class Scratch
+    /// <summary>Attention's per-thread scratch: slots Attention0.. of the toolkit's <see cref="ThreadScratch"/>.</summary>
+    readonly struct Scratch
     {
-        readonly float*[] _p = new float*[Slots];
-        readonly long[] _n = new long[Slots];
-        public const int Slots = 12;
-
-        public float* Get(int slot, long count)
-        {
-            if (_n[slot] < count)
-            {
-                if (_p[slot] != null) NativeMemory.AlignedFree(_p[slot]);
-                _p[slot] = null;
-                _n[slot] = 0;
-                long n = Math.Max(count, 1024);
-                _p[slot] = (float*)NativeMemory.AlignedAlloc((nuint)(n * sizeof(float)), 64);
-                _n[slot] = n;
-            }
-            return _p[slot];
-        }
-
-        ~Scratch()
-        {
-            for (int i = 0; i < Slots; i++)
-                if (_p[i] != null) NativeMemory.AlignedFree(_p[i]);
-        }
+        public float* Get(int slot, long count) => ThreadScratch.Get(ScratchSlot.Attention0 + slot, count);
     }
 
-    [ThreadStatic] static Scratch? t_scratch;
-    static Scratch LocalScratch => t_scratch ??= new Scratch();
+    static Scratch LocalScratch => default;
 
     // ---------------------------------------------------------------- dispatch
 

@@ -68,6 +68,26 @@ public sealed class BatchNormIlgpu
             Args(n, c, s, eps, gamma.HasValue, beta.HasValue, true));
     }
 
+
+    /// <summary>
+    /// Group tree sum of two values per thread (g a power of two): s1[0], s2[0] hold the group's sums of a and b when it
+    /// returns; every thread of the group must call it (it has barriers).
+    /// </summary>
+    private static void SumPairInGroup(ArrayView<float> s1, ArrayView<float> s2, int t, int g, float a, float b)
+    {
+        s1[t] = a;
+        s2[t] = b;
+        Group.Barrier();
+        for (int h = g / 2; h > 0; h /= 2)
+        {
+            if (t < h)
+            {
+                s1[t] += s1[t + h];
+                s2[t] += s2[t + h];
+            }
+            Group.Barrier();
+        }
+    }
     /// <summary>dx [N, C, S], dγ, dβ [C], overwritten.</summary>
     public void Backward(AcceleratorStream stream, ArrayView<float> dx, ArrayView<float> dgamma, ArrayView<float> dbeta, ArrayView<float> dy,
         ArrayView<float> x, ArrayView<float> mean, ArrayView<float> var, ArrayView<float>? gamma, int n, int c, int s, float eps, bool training)
@@ -97,18 +117,7 @@ public sealed class BatchNormIlgpu
                 sum += d;
                 sq += d * d;
             }
-            s1[t] = sum;
-            s2[t] = sq;
-            Group.Barrier();
-            for (int h = g / 2; h > 0; h /= 2)
-            {
-                if (t < h)
-                {
-                    s1[t] += s1[t + h];
-                    s2[t] += s2[t + h];
-                }
-                Group.Barrier();
-            }
+            SumPairInGroup(s1, s2, t, g, sum, sq);
             if (t == 0)
             {
                 float d = s1[0] / m;
@@ -149,18 +158,7 @@ public sealed class BatchNormIlgpu
                 sum += dy[idx];
                 dot += dy[idx] * (x[idx] - mu);
             }
-            s1[t] = sum;
-            s2[t] = dot;
-            Group.Barrier();
-            for (int h = g / 2; h > 0; h /= 2)
-            {
-                if (t < h)
-                {
-                    s1[t] += s1[t + h];
-                    s2[t] += s2[t + h];
-                }
-                Group.Barrier();
-            }
+            SumPairInGroup(s1, s2, t, g, sum, dot);
             if (t == 0)
             {
                 dbeta[ch] = s1[0];

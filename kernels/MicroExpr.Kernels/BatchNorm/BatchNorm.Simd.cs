@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace MicroExpr.Kernels;
@@ -13,14 +14,50 @@ namespace MicroExpr.Kernels;
 /// <item>eval forward: the second pass only;</item>
 /// <item>backward: one pass reading dy and x for Σdy and Σdy·(x − mean), one pass writing dx = p·dy + q·x + r.</item>
 /// </list>
-/// Each row x[b, c, 0..S) is summed in float vectors (16 lanes, two accumulators), rows are added in double.
-/// Vector512 where the CPU has it, else Vector256, then a scalar tail.
+/// Each row x[b, c, 0..S) is summed in float vectors (two accumulators), rows are added in double. The row loops are
+/// written once, generic over the toolkit's <see cref="ISimd{TV}"/>, run at Vector512, Vector256 or Vector128
+/// (<see cref="SimdIsaSelect"/>); the last S mod lanes elements of a row go through masked loads and stores.
 /// </summary>
 public static unsafe class BatchNormSimd
 {
     /// <summary>Training forward of channels [c0, c1); gamma, beta may be null (1, 0).</summary>
     public static void TrainForward(float* y, float* mean, float* var, float* x, float* gamma, float* beta, int n, int c, int s, float eps,
         int c0, int c1)
+    {
+        switch (SimdIsaSelect.Current)
+        {
+            case SimdIsa.V512: TrainForward<Simd512, Vector512<float>>(y, mean, var, x, gamma, beta, n, c, s, eps, c0, c1); break;
+            case SimdIsa.V256: TrainForward<Simd256, Vector256<float>>(y, mean, var, x, gamma, beta, n, c, s, eps, c0, c1); break;
+            default: TrainForward<Simd128, Vector128<float>>(y, mean, var, x, gamma, beta, n, c, s, eps, c0, c1); break;
+        }
+    }
+
+    /// <summary>y = (x − mean)·rstd·γ + β with given statistics, channels [c0, c1).</summary>
+    public static void Apply(float* y, float* x, float* mean, float* var, float* gamma, float* beta, int n, int c, int s, float eps,
+        int c0, int c1)
+    {
+        switch (SimdIsaSelect.Current)
+        {
+            case SimdIsa.V512: Apply<Simd512, Vector512<float>>(y, x, mean, var, gamma, beta, n, c, s, eps, c0, c1); break;
+            case SimdIsa.V256: Apply<Simd256, Vector256<float>>(y, x, mean, var, gamma, beta, n, c, s, eps, c0, c1); break;
+            default: Apply<Simd128, Vector128<float>>(y, x, mean, var, gamma, beta, n, c, s, eps, c0, c1); break;
+        }
+    }
+
+    /// <summary>dx, dγ, dβ of channels [c0, c1) (overwritten); gamma may be null.</summary>
+    public static void Backward(float* dx, float* dgamma, float* dbeta, float* dy, float* x, float* mean, float* var, float* gamma,
+        int n, int c, int s, float eps, bool training, int c0, int c1)
+    {
+        switch (SimdIsaSelect.Current)
+        {
+            case SimdIsa.V512: Backward<Simd512, Vector512<float>>(dx, dgamma, dbeta, dy, x, mean, var, gamma, n, c, s, eps, training, c0, c1); break;
+            case SimdIsa.V256: Backward<Simd256, Vector256<float>>(dx, dgamma, dbeta, dy, x, mean, var, gamma, n, c, s, eps, training, c0, c1); break;
+            default: Backward<Simd128, Vector128<float>>(dx, dgamma, dbeta, dy, x, mean, var, gamma, n, c, s, eps, training, c0, c1); break;
+        }
+    }
+
+    private static void TrainForward<TS, TV>(float* y, float* mean, float* var, float* x, float* gamma, float* beta, int n, int c, int s,
+        float eps, int c0, int c1) where TS : struct, ISimd<TV> where TV : struct
     {
         double m = (double)n * s;
         for (int ch = c0; ch < c1; ch++)
@@ -29,7 +66,7 @@ public static unsafe class BatchNormSimd
             double sum = 0, sq = 0;
             for (int b = 0; b < n; b++)
             {
-                RowMoments(x + ((long)b * c + ch) * s, s, shift, out float rs, out float rq);
+                Simd.ShiftedMoments<TS, TV>(x + ((long)b * c + ch) * s, s, shift, out float rs, out float rq);
                 sum += rs;
                 sq += rq;
             }
@@ -37,12 +74,11 @@ public static unsafe class BatchNormSimd
             mean[ch] = (float)(shift + d);
             var[ch] = (float)Math.Max(0.0, sq / m - d * d);
         }
-        Apply(y, x, mean, var, gamma, beta, n, c, s, eps, c0, c1);
+        Apply<TS, TV>(y, x, mean, var, gamma, beta, n, c, s, eps, c0, c1);
     }
 
-    /// <summary>y = (x − mean)·rstd·γ + β with given statistics, channels [c0, c1).</summary>
-    public static void Apply(float* y, float* x, float* mean, float* var, float* gamma, float* beta, int n, int c, int s, float eps,
-        int c0, int c1)
+    private static void Apply<TS, TV>(float* y, float* x, float* mean, float* var, float* gamma, float* beta, int n, int c, int s, float eps,
+        int c0, int c1) where TS : struct, ISimd<TV> where TV : struct
     {
         for (int ch = c0; ch < c1; ch++)
         {
@@ -52,14 +88,13 @@ public static unsafe class BatchNormSimd
             for (int b = 0; b < n; b++)
             {
                 long off = ((long)b * c + ch) * s;
-                RowAffine(y + off, x + off, s, (float)a, 0f, null, (float)bb);
+                RowAffine<TS, TV>(y + off, x + off, s, (float)a, (float)bb);
             }
         }
     }
 
-    /// <summary>dx, dγ, dβ of channels [c0, c1) (overwritten); gamma may be null.</summary>
-    public static void Backward(float* dx, float* dgamma, float* dbeta, float* dy, float* x, float* mean, float* var, float* gamma,
-        int n, int c, int s, float eps, bool training, int c0, int c1)
+    private static void Backward<TS, TV>(float* dx, float* dgamma, float* dbeta, float* dy, float* x, float* mean, float* var, float* gamma,
+        int n, int c, int s, float eps, bool training, int c0, int c1) where TS : struct, ISimd<TV> where TV : struct
     {
         double m = (double)n * s;
         for (int ch = c0; ch < c1; ch++)
@@ -69,7 +104,7 @@ public static unsafe class BatchNormSimd
             for (int b = 0; b < n; b++)
             {
                 long off = ((long)b * c + ch) * s;
-                RowDot(dy + off, x + off, s, (float)mu, out float rs, out float rd);
+                RowDot<TS, TV>(dy + off, x + off, s, (float)mu, out float rs, out float rd);
                 sdy += rs;
                 sdyx += rd;
             }
@@ -78,127 +113,67 @@ public static unsafe class BatchNormSimd
             dgamma[ch] = (float)sdyx;
             double gr = (gamma == null ? 1.0 : gamma[ch]) * rstd;
             // training: dx = gr·dy − gr·rstd·(dγ/M)·x + gr·(rstd·mean·dγ/M − dβ/M); eval: dx = gr·dy
-            double q = training ? -gr * rstd * sdyx / m : 0.0;
-            double r = training ? gr * (rstd * mu * sdyx / m - sdy / m) : 0.0;
             for (int b = 0; b < n; b++)
             {
                 long off = ((long)b * c + ch) * s;
-                RowAffine(dx + off, dy + off, s, (float)gr, (float)q, x + off, (float)r);
+                if (training)
+                    RowAffine2<TS, TV>(dx + off, dy + off, x + off, s, (float)gr, (float)(-gr * rstd * sdyx / m),
+                        (float)(gr * (rstd * mu * sdyx / m - sdy / m)));
+                else
+                    RowAffine<TS, TV>(dx + off, dy + off, s, (float)gr, 0f);
             }
         }
-    }
-
-    /// <summary>Σ (x − k) and Σ (x − k)² over one row of len floats.</summary>
-    private static void RowMoments(float* x, int len, float k, out float sum, out float sq)
-    {
-        int i = 0;
-        float s1 = 0f, s2 = 0f;
-        if (Vector512.IsHardwareAccelerated && len >= 16)
-        {
-            var kv = Vector512.Create(k);
-            Vector512<float> a0 = default, a1 = default, q0 = default, q1 = default;
-            for (; i + 32 <= len; i += 32)
-            {
-                var d0 = Vector512.Load(x + i) - kv;
-                var d1 = Vector512.Load(x + i + 16) - kv;
-                a0 += d0; a1 += d1;
-                q0 = Vector512.FusedMultiplyAdd(d0, d0, q0);
-                q1 = Vector512.FusedMultiplyAdd(d1, d1, q1);
-            }
-            for (; i + 16 <= len; i += 16)
-            {
-                var d0 = Vector512.Load(x + i) - kv;
-                a0 += d0;
-                q0 = Vector512.FusedMultiplyAdd(d0, d0, q0);
-            }
-            s1 = Vector512.Sum(a0 + a1);
-            s2 = Vector512.Sum(q0 + q1);
-        }
-        else if (Vector256.IsHardwareAccelerated && len >= 8)
-        {
-            var kv = Vector256.Create(k);
-            Vector256<float> a0 = default, q0 = default;
-            for (; i + 8 <= len; i += 8)
-            {
-                var d0 = Vector256.Load(x + i) - kv;
-                a0 += d0;
-                q0 = Vector256.FusedMultiplyAdd(d0, d0, q0);
-            }
-            s1 = Vector256.Sum(a0);
-            s2 = Vector256.Sum(q0);
-        }
-        for (; i < len; i++)
-        {
-            float d = x[i] - k;
-            s1 += d;
-            s2 += d * d;
-        }
-        sum = s1;
-        sq = s2;
     }
 
     /// <summary>Σ dy and Σ dy·(x − mu) over one row.</summary>
-    private static void RowDot(float* dy, float* x, int len, float mu, out float sum, out float dot)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RowDot<TS, TV>(float* dy, float* x, int len, float mu, out float sum, out float dot) where TS : struct, ISimd<TV> where TV : struct
     {
-        int i = 0;
-        float s1 = 0f, s2 = 0f;
-        if (Vector512.IsHardwareAccelerated && len >= 16)
+        int i = 0, w = TS.Count;
+        var mv = TS.Splat(mu);
+        TV a0 = default, q0 = default;
+        for (; i + w <= len; i += w)
         {
-            var mv = Vector512.Create(mu);
-            Vector512<float> a0 = default, q0 = default;
-            for (; i + 16 <= len; i += 16)
-            {
-                var g = Vector512.Load(dy + i);
-                a0 += g;
-                q0 = Vector512.FusedMultiplyAdd(g, Vector512.Load(x + i) - mv, q0);
-            }
-            s1 = Vector512.Sum(a0);
-            s2 = Vector512.Sum(q0);
+            var g = TS.Load(dy + i);
+            a0 = TS.Add(a0, g);
+            q0 = TS.Fma(g, TS.Sub(TS.Load(x + i), mv), q0);
         }
-        else if (Vector256.IsHardwareAccelerated && len >= 8)
+        if (i < len)
         {
-            var mv = Vector256.Create(mu);
-            Vector256<float> a0 = default, q0 = default;
-            for (; i + 8 <= len; i += 8)
-            {
-                var g = Vector256.Load(dy + i);
-                a0 += g;
-                q0 = Vector256.FusedMultiplyAdd(g, Vector256.Load(x + i) - mv, q0);
-            }
-            s1 = Vector256.Sum(a0);
-            s2 = Vector256.Sum(q0);
+            var mask = TS.FirstMask(len - i);
+            var g = TS.LoadMasked(dy + i, mask, default); // lanes past the row: dy = 0
+            a0 = TS.Add(a0, g);
+            q0 = TS.Fma(g, TS.Sub(TS.LoadMasked(x + i, mask, mv), mv), q0);
         }
-        for (; i < len; i++)
-        {
-            s1 += dy[i];
-            s2 += dy[i] * (x[i] - mu);
-        }
-        sum = s1;
-        dot = s2;
+        sum = TS.HSum(a0);
+        dot = TS.HSum(q0);
     }
 
-    /// <summary>dst = a·u + q·w + r over one row (w may be null when q = 0).</summary>
-    private static void RowAffine(float* dst, float* u, int len, float a, float q, float* w, float r)
+    /// <summary>dst = a·u + r over one row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RowAffine<TS, TV>(float* dst, float* u, int len, float a, float r) where TS : struct, ISimd<TV> where TV : struct
     {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        int i = 0, w = TS.Count;
+        TV av = TS.Splat(a), rv = TS.Splat(r);
+        for (; i + w <= len; i += w) TS.Store(dst + i, TS.Fma(TS.Load(u + i), av, rv));
+        if (i < len)
         {
-            Vector512<float> av = Vector512.Create(a), qv = Vector512.Create(q), rv = Vector512.Create(r);
-            if (w == null)
-                for (; i + 16 <= len; i += 16) Vector512.FusedMultiplyAdd(Vector512.Load(u + i), av, rv).Store(dst + i);
-            else
-                for (; i + 16 <= len; i += 16)
-                    Vector512.FusedMultiplyAdd(Vector512.Load(u + i), av, Vector512.FusedMultiplyAdd(Vector512.Load(w + i), qv, rv)).Store(dst + i);
+            var mask = TS.FirstMask(len - i);
+            TS.StoreMasked(dst + i, mask, TS.Fma(TS.LoadMasked(u + i, mask, default), av, rv));
         }
-        else if (Vector256.IsHardwareAccelerated)
+    }
+
+    /// <summary>dst = a·u + q·v + r over one row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RowAffine2<TS, TV>(float* dst, float* u, float* v, int len, float a, float q, float r) where TS : struct, ISimd<TV> where TV : struct
+    {
+        int i = 0, w = TS.Count;
+        TV av = TS.Splat(a), qv = TS.Splat(q), rv = TS.Splat(r);
+        for (; i + w <= len; i += w) TS.Store(dst + i, TS.Fma(TS.Load(u + i), av, TS.Fma(TS.Load(v + i), qv, rv)));
+        if (i < len)
         {
-            Vector256<float> av = Vector256.Create(a), qv = Vector256.Create(q), rv = Vector256.Create(r);
-            if (w == null)
-                for (; i + 8 <= len; i += 8) Vector256.FusedMultiplyAdd(Vector256.Load(u + i), av, rv).Store(dst + i);
-            else
-                for (; i + 8 <= len; i += 8)
-                    Vector256.FusedMultiplyAdd(Vector256.Load(u + i), av, Vector256.FusedMultiplyAdd(Vector256.Load(w + i), qv, rv)).Store(dst + i);
+            var mask = TS.FirstMask(len - i);
+            TS.StoreMasked(dst + i, mask, TS.Fma(TS.LoadMasked(u + i, mask, default), av, TS.Fma(TS.LoadMasked(v + i, mask, default), qv, rv)));
         }
-        for (; i < len; i++) dst[i] = w == null ? MathF.FusedMultiplyAdd(u[i], a, r) : MathF.FusedMultiplyAdd(u[i], a, MathF.FusedMultiplyAdd(w[i], q, r));
     }
 }

@@ -72,7 +72,7 @@ public sealed class ConvKernels : IDisposable
         Check(y, g.YLength, "y"); Check(x, g.XLength, "x"); Check(w, g.WLength, "w");
         bool bias = b.Length > 0;
         if (bias) Check(b, g.Cout, "b");
-        var args = new ConvArgs { G = g, Mode = 0, M = g.Coutg, Cols = g.N * g.P, K = g.Kg, Relu = relu ? 1 : 0, Bias = bias ? 1 : 0, Slices = 1 };
+        var args = new ConvArgs { G = g, Pass = ConvPass.Forward, M = g.Coutg, Cols = g.N * g.P, K = g.Kg, Relu = relu ? 1 : 0, Bias = bias ? 1 : 0, Slices = 1 };
         Launch(stream, y, x, w, bias ? b : y, args, g.Groups);
     }
 
@@ -81,7 +81,7 @@ public sealed class ConvKernels : IDisposable
     {
         if (g.N == 0) return;
         Check(dx, g.XLength, "dx"); Check(dy, g.YLength, "dy"); Check(w, g.WLength, "w");
-        var args = new ConvArgs { G = g, Mode = 1, M = g.Cg, Cols = g.N * g.Pin, K = g.Coutg * g.KVol, Slices = 1 };
+        var args = new ConvArgs { G = g, Pass = ConvPass.BackwardData, M = g.Cg, Cols = g.N * g.Pin, K = g.Coutg * g.KVol, Slices = 1 };
         Launch(stream, dx, dy, w, dx, args, g.Groups);
     }
 
@@ -94,7 +94,7 @@ public sealed class ConvKernels : IDisposable
         Check(dy, g.YLength, "dy"); Check(x, g.XLength, "x");
         long depth = (long)g.N * g.P;
         int slices = (int)Math.Clamp(depth / WeightSlice, 1, 64);
-        var args = new ConvArgs { G = g, Mode = 2, M = g.Coutg, Cols = g.Kg, K = (int)depth, Slices = slices };
+        var args = new ConvArgs { G = g, Pass = ConvPass.BackwardWeight, M = g.Coutg, Cols = g.Kg, K = (int)depth, Slices = slices };
         if (slices == 1)
             Launch(stream, dw, dy, x, dw, args, g.Groups);
         else
@@ -148,8 +148,8 @@ public sealed class ConvKernels : IDisposable
     {
         var g = p.G;
         int coutg = g.Cout / g.Groups, cg = g.Cin / g.Groups, kvol = g.Kd * g.Kh * g.Kw;
-        if (p.Mode == 0) return b[(long)(grp * coutg + m) * (cg * kvol) + k];                  // W_g[co, k]
-        if (p.Mode == 1)
+        if (p.Pass == ConvPass.Forward) return b[(long)(grp * coutg + m) * (cg * kvol) + k];                  // W_g[co, k]
+        if (p.Pass == ConvPass.BackwardData)
         {
             int co = k / kvol, t = k - co * kvol;                                             // W_g[co, c=m, t]
             return b[((long)(grp * coutg + co) * cg + m) * kvol + t];
@@ -162,9 +162,9 @@ public sealed class ConvKernels : IDisposable
     private static float LoadB(ArrayView<float> a, ArrayView<float> b, ConvArgs p, int grp, int k, int col)
     {
         var g = p.G;
-        if (p.Mode == 0) return Im2col(a, g, grp, k, col);
-        if (p.Mode == 2) return Im2col(b, g, grp, col, k);
-        // Mode 1: dcol[(co, t), (n, i)] = dy[n, co, o(i, t)].
+        if (p.Pass == ConvPass.Forward) return Im2col(a, g, grp, k, col);
+        if (p.Pass == ConvPass.BackwardWeight) return Im2col(b, g, grp, col, k);
+        // Backward data: dcol[(co, t), (n, i)] = dy[n, co, o(i, t)].
         int kvol = g.Kd * g.Kh * g.Kw, khw = g.Kh * g.Kw, pin = g.D * g.H * g.W, hw = g.H * g.W;
         int co = k / kvol, t = k - co * kvol, kz = t / khw, t2 = t - kz * khw, ky = t2 / g.Kw, kx = t2 - ky * g.Kw;
         int n = col / pin, i = col - n * pin, iz = i / hw, r = i - iz * hw, iy = r / g.W, ix = r - iy * g.W;
@@ -181,14 +181,14 @@ public sealed class ConvKernels : IDisposable
     {
         if (m >= p.M || col >= p.Cols) return;
         var g = p.G;
-        if (p.Mode == 0)
+        if (p.Pass == ConvPass.Forward)
         {
             int pp = g.Do * g.Ho * g.Wo, n = col / pp, o = col - n * pp, co = grp * (g.Cout / g.Groups) + m;
             float v = p.Bias != 0 ? acc + bias[co] : acc;
             if (p.Relu != 0 && v < 0f) v = 0f;
             c[((long)n * g.Cout + co) * pp + o] = v;
         }
-        else if (p.Mode == 1)
+        else if (p.Pass == ConvPass.BackwardData)
         {
             int pin = g.D * g.H * g.W, n = col / pin, i = col - n * pin;
             c[((long)n * g.Cin + grp * (g.Cin / g.Groups) + m) * pin + i] = acc;
@@ -288,9 +288,13 @@ public sealed class ConvKernels : IDisposable
     public void Dispose() => _scratch.Dispose();
 }
 
-/// <summary>The implicit GEMM's arguments: Mode 0 forward, 1 backward data, 2 backward weight; the GEMM's M, columns and K; dW slices.</summary>
+/// <summary>Which convolution pass an implicit-GEMM launch computes (what its A, B and C are).</summary>
+internal enum ConvPass { Forward, BackwardData, BackwardWeight }
+
+/// <summary>The implicit GEMM's arguments: the pass; the GEMM's M, columns and K; Relu, Bias as 0/1 (forward); dW slices.</summary>
 internal struct ConvArgs
 {
     public ConvGeometry G;
-    public int Mode, M, Cols, K, Relu, Bias, Slices;
+    public ConvPass Pass;
+    public int M, Cols, K, Relu, Bias, Slices;
 }

@@ -49,46 +49,14 @@ public static unsafe class ConvSimd
 
     private const int Tile = 32;
 
-    /// <summary>Per-thread scratch: the im2col chunk and the row segments of a chunk.</summary>
-    private sealed class Scratch
+    /// <summary>Per-thread scratch (the toolkit's <see cref="ThreadScratch"/>): the im2col chunk and the row segments of a chunk.</summary>
+    private readonly struct Scratch
     {
-        public float* Col;
-        public long ColCap;
-        public int* Seg;
-        public int SegCap;
-
-        ~Scratch()
-        {
-            if (Col != null) NativeMemory.AlignedFree(Col);
-            if (Seg != null) NativeMemory.AlignedFree(Seg);
-        }
-
-        public float* EnsureCol(long floats)
-        {
-            if (floats > ColCap)
-            {
-                if (Col != null) NativeMemory.AlignedFree(Col);
-                Col = (float*)NativeMemory.AlignedAlloc((nuint)(floats * 4), 64);
-                ColCap = floats;
-            }
-            return Col;
-        }
-
-        public int* EnsureSeg(int ints)
-        {
-            if (ints > SegCap)
-            {
-                if (Seg != null) NativeMemory.AlignedFree(Seg);
-                Seg = (int*)NativeMemory.AlignedAlloc((nuint)(ints * 4), 64);
-                SegCap = ints;
-            }
-            return Seg;
-        }
+        public float* EnsureCol(long floats) => ThreadScratch.Get(ScratchSlot.ConvCol, floats);
+        public int* EnsureSeg(int ints) => (int*)ThreadScratch.Get(ScratchSlot.ConvSegments, ints);
     }
 
-    [ThreadStatic] private static Scratch? t_scratch;
-
-    private static Scratch Local => t_scratch ??= new Scratch();
+    private static Scratch Local => default;
 
     /// <summary>Output positions per chunk for im2col rows of depth <paramref name="rows"/>: equal chunks, multiples of 32.</summary>
     internal static int ChunkOf(int p, int rows)
@@ -101,20 +69,7 @@ public static unsafe class ConvSimd
     }
 
     /// <summary>body(start, end) over [0, n) in min(threads, n) contiguous equal chunks (inline when one): deterministic.</summary>
-    private static void For(int n, int threads, Action<int, int> body)
-    {
-        int chunks = Math.Min(Math.Max(1, threads), n);
-        if (chunks <= 1)
-        {
-            if (n > 0) body(0, n);
-            return;
-        }
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks }, c =>
-        {
-            int start = (int)((long)n * c / chunks), end = (int)((long)n * (c + 1) / chunks);
-            if (end > start) body(start, end);
-        });
-    }
+    private static void For(int n, int threads, Action<int, int> body) => CpuThreads.For(n, Math.Min(Math.Max(1, threads), n), body, threads);
 
     // ------------------------------------------------------------------ forward
 

@@ -30,7 +30,7 @@ public static unsafe partial class GemmSimd
         if (Resolve() != Path.Avx512) return false;
         if (m <= 0 || n <= 0) return true;
         const int mr = Mr512, nr = Nr512;
-        var bufs = t_buffers ??= new PackBuffers();
+        var bufs = t_buffers;
         int kBlocks = (k + Kc - 1) / Kc;
         int kcMax = Math.Min(k, RoundUp((k + kBlocks - 1) / kBlocks, 8));
         int nc0 = Math.Max(nr, Math.Min(RoundUp(n, nr), ncMax / nr * nr));

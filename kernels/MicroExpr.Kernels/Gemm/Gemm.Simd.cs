@@ -45,8 +45,8 @@ namespace MicroExpr.Kernels;
 /// <para><b>Threads.</b> threads ≤ 1 runs on the calling thread. Otherwise the problem is split into independent
 /// sub-GEMMs along the larger of M and N (splitting M makes every worker pack all of op(B), splitting N all of op(A),
 /// so cutting the larger dimension costs the least redundant packing), in MR- or NR-aligned chunks, run with
-/// Parallel.For (the calling thread takes one part). Each worker packs into [ThreadStatic] 64-byte-aligned native
-/// buffers that are reused across calls. Problems with M·N·K ≤ 32Ki take a direct unpacked path (no packing), and
+/// the toolkit's <see cref="WorkSplit"/> (the calling thread takes parts too). Each worker packs into its per-thread
+/// 64-byte-aligned native buffers (<see cref="ThreadScratch"/>) that are reused across calls. Problems with M·N·K ≤ 32Ki take a direct unpacked path (no packing), and
 /// problems with M·N·K &lt; 1Mi stay on one thread. Batched calls parallelise across the batch when it divides evenly
 /// among the threads, is at least 4 per thread, or each GEMM is below the threading threshold (each GEMM then runs
 /// single-threaded); otherwise each GEMM is split across the threads. The partitioning depends only on the arguments, so the same call always gives bit-identical results.</para>
@@ -199,51 +199,51 @@ public static unsafe partial class GemmSimd
         // Across the batch when that balances (or each GEMM is too small to split); otherwise split each GEMM.
         if (batch % threads == 0 || batch >= 4 * threads || work < ParallelThreshold)
         {
-            var job = new BatchJob
+            var job = new BatchWork
             {
                 Path = path, AllowDirect = allowDirect, Batch = batch, C = c, StrideC = strideC, Ldc = ldc, A = a, StrideA = strideA, Lda = lda, TransA = transA,
-                B = b, StrideB = strideB, Ldb = ldb, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta, Parts = threads,
+                B = b, StrideB = strideB, Ldb = ldb, TransB = transB, M = m, N = n, K = k, Alpha = alpha, Beta = beta,
             };
-            Parallel.For(0, threads, Options(threads), job.Do);
+            WorkSplit.Run(ref job, batch, threads, threads);
             return;
         }
         for (int i = 0; i < batch; i++)
             RunCore(path, allowDirect, c + i * strideC, ldc, a + i * strideA, lda, transA, b + i * strideB, ldb, transB, m, n, k, alpha, beta, default, threads);
     }
 
-    sealed class BatchJob
+    /// <summary>GEMMs [start, end) of a batch, each single-threaded.</summary>
+    struct BatchWork : IPartWork
     {
         public Path Path;
         public bool AllowDirect;
-        public int Batch, Ldc, Lda, Ldb, M, N, K, Parts;
+        public int Batch, Ldc, Lda, Ldb, M, N, K;
         public float* C, A, B;
         public long StrideC, StrideA, StrideB;
         public bool TransA, TransB;
         public float Alpha, Beta;
 
-        public void Do(int t)
+        public void Run(int part, long start, long end)
         {
-            int lo = (int)((long)Batch * t / Parts), hi = (int)((long)Batch * (t + 1) / Parts);
-            for (int i = lo; i < hi; i++)
+            for (long i = start; i < end; i++)
                 RunCore(Path, AllowDirect, C + i * StrideC, Ldc, A + i * StrideA, Lda, TransA, B + i * StrideB, Ldb, TransB, M, N, K, Alpha, Beta, default, 1);
         }
     }
 
-    sealed class SplitJob
+    /// <summary>Tiles [start, end) along M or N as one sub-GEMM.</summary>
+    struct SplitWork : IPartWork
     {
         public Path Path;
         public float* C, A, B;
         public TileOps Pro;
-        public int Ldc, Lda, Ldb, M, N, K, Parts, Tile;
+        public int Ldc, Lda, Ldb, M, N, K, Tile;
         public bool TransA, TransB, AlongM;
         public float Alpha, Beta;
 
-        public void Do(int t)
+        public void Run(int part, long start, long end)
         {
             int total = AlongM ? M : N;
-            int tiles = (total + Tile - 1) / Tile;
-            int lo = Math.Min(total, (int)((long)tiles * t / Parts) * Tile);
-            int hi = Math.Min(total, (int)((long)tiles * (t + 1) / Parts) * Tile);
+            int lo = Math.Min(total, (int)start * Tile);
+            int hi = Math.Min(total, (int)end * Tile);
             if (hi <= lo) return;
             if (AlongM)
                 RunPacked(Path, C + (long)lo * Ldc, Ldc, TransA ? A + lo : A + (long)lo * Lda, Lda, TransA, B, Ldb, TransB,
@@ -269,19 +269,13 @@ public static unsafe partial class GemmSimd
             RunPacked(path, c, ldc, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta, pro);
             return;
         }
-        var job = new SplitJob
+        var job = new SplitWork
         {
-            Path = path, C = c, A = a, B = b, Pro = pro, Ldc = ldc, Lda = lda, Ldb = ldb, M = m, N = n, K = k, Parts = parts,
+            Path = path, C = c, A = a, B = b, Pro = pro, Ldc = ldc, Lda = lda, Ldb = ldb, M = m, N = n, K = k,
             Tile = alongM ? mr : nr, TransA = transA, TransB = transB, AlongM = alongM, Alpha = alpha, Beta = beta,
         };
-        Parallel.For(0, parts, Options(parts), job.Do);
+        WorkSplit.Run(ref job, alongM ? mTiles : nTiles, parts, parts);
     }
-
-    static readonly ParallelOptions?[] s_options = new ParallelOptions?[65];
-
-    static ParallelOptions Options(int degree) => degree < s_options.Length
-        ? s_options[degree] ??= new ParallelOptions { MaxDegreeOfParallelism = degree }
-        : new ParallelOptions { MaxDegreeOfParallelism = degree };
 
     static (int mr, int nr) TileOf(Path path) => path switch
     {
@@ -294,38 +288,14 @@ public static unsafe partial class GemmSimd
 
     // ---------------------------------------------------------------- packing buffers
 
-    sealed class PackBuffers
+    /// <summary>The packing buffers: slots of the toolkit's per-thread <see cref="ThreadScratch"/>.</summary>
+    readonly struct PackBuffers
     {
-        public float* A, B;
-        public long CapA, CapB;
-        ~PackBuffers()
-        {
-            if (A != null) NativeMemory.AlignedFree(A);
-            if (B != null) NativeMemory.AlignedFree(B);
-        }
-        public float* EnsureA(long floats)
-        {
-            if (floats > CapA)
-            {
-                if (A != null) NativeMemory.AlignedFree(A);
-                A = (float*)NativeMemory.AlignedAlloc((nuint)(floats * 4), 64);
-                CapA = floats;
-            }
-            return A;
-        }
-        public float* EnsureB(long floats)
-        {
-            if (floats > CapB)
-            {
-                if (B != null) NativeMemory.AlignedFree(B);
-                B = (float*)NativeMemory.AlignedAlloc((nuint)(floats * 4), 64);
-                CapB = floats;
-            }
-            return B;
-        }
+        public float* EnsureA(long floats) => ThreadScratch.Get(ScratchSlot.GemmPackA, floats);
+        public float* EnsureB(long floats) => ThreadScratch.Get(ScratchSlot.GemmPackB, floats);
     }
 
-    [ThreadStatic] static PackBuffers? t_buffers;
+    static PackBuffers t_buffers => default;
 
     // ---------------------------------------------------------------- packed driver
 
@@ -334,7 +304,7 @@ public static unsafe partial class GemmSimd
         int m, int n, int k, float alpha, float beta, TileOps pro)
     {
         var (mr, nr) = TileOf(path);
-        var bufs = t_buffers ??= new PackBuffers();
+        var bufs = t_buffers;
         // K slices of (nearly) equal depth: e.g. K = 768 → 2×384 rather than 512 + 256.
         int kBlocks = (k + Kc - 1) / Kc;
         int kcMax = Math.Min(k, RoundUp((k + kBlocks - 1) / kBlocks, 8));

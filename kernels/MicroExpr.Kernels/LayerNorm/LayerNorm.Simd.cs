@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace MicroExpr.Kernels;
 
@@ -16,12 +15,13 @@ namespace MicroExpr.Kernels;
 /// </para>
 /// <para>
 /// Strategy. Forward: one statistics pass per row with shifted sums — d = x − x[r,0], Σd and Σd² in two pairs of
-/// Vector512 accumulators — so a row with a large mean (1000 + noise) loses no precision to cancellation
+/// vector accumulators — so a row with a large mean (1000 + noise) loses no precision to cancellation
 /// (var = Σd²/C − (Σd/C)², mean = x[r,0] + Σd/C); then one normalise pass y = ((x − x[r,0]) − Σd/C)·rstd·gamma + beta
 /// while the row is still in L1 (x − x[r,0] is exact, so y stays accurate even where the float mean is coarse). Backward: one pass per row forms Σg and Σg·x̂ (x̂ recomputed from x, mean, rstd) and adds
 /// dy·x̂ and dy into the part's dgamma/dbeta partials, then a second pass writes dx. Tails (C not a multiple of the
-/// vector width) use AVX-512 / AVX masked loads and stores, so every C ≥ 1 is handled and x may alias y (dy may alias dx).
-/// Runtime dispatch: Vector512 when accelerated, else Vector256, else scalar. Rows are split into fixed contiguous parts (one per
+/// vector width) use the toolkit's masked loads and stores, so every C ≥ 1 is handled and x may alias y (dy may alias dx).
+/// Lanes: each kernel is written once, generic over the toolkit's <see cref="ISimd{TV}"/>, and run at Vector512,
+/// Vector256 or Vector128 (<see cref="SimdIsaSelect"/>). Rows are split into fixed contiguous parts (one per
 /// thread, taken by the caller and <c>threads</c> − 1 pool workers, see <see cref="RowSplit"/>; inline when
 /// threads ≤ 1 or rows·C &lt; 32K); the backward's per-part dgamma/dbeta partials (part 0 writes the outputs, the others
 /// caller-thread scratch) are summed in part order at the end, so results are deterministic for a given thread count
@@ -38,9 +38,9 @@ public static unsafe class LayerNormSimd
         var a = new RowArgs { P0 = y, P1 = mean, P2 = rstd, P3 = x, P4 = gamma, P5 = beta, Rows = rows, Cols = c, F0 = eps };
         delegate*<ref RowArgs, int, int, int, void> fn = SimdIsaSelect.Current switch
         {
-            SimdIsa.V512 => &Forward512,
-            SimdIsa.V256 => &Forward256,
-            _ => &ForwardScalar,
+            SimdIsa.V512 => &Forward<Simd512, Vector512<float>>,
+            SimdIsa.V256 => &Forward<Simd256, Vector256<float>>,
+            _ => &Forward<Simd128, Vector128<float>>,
         };
         int t = RowSplit.Threads(rows, c, threads);
         RowSplit.Run(fn, ref a, RowSplit.Parts(rows, t), t);
@@ -74,9 +74,9 @@ public static unsafe class LayerNormSimd
         }
         delegate*<ref RowArgs, int, int, int, void> fn = SimdIsaSelect.Current switch
         {
-            SimdIsa.V512 => &Backward512,
-            SimdIsa.V256 => &Backward256,
-            _ => &BackwardScalar,
+            SimdIsa.V512 => &Backward<Simd512, Vector512<float>>,
+            SimdIsa.V256 => &Backward<Simd256, Vector256<float>>,
+            _ => &Backward<Simd128, Vector128<float>>,
         };
         RowSplit.Run(fn, ref a, parts, t);
         for (int p = 1; p < parts; p++)
@@ -114,335 +114,112 @@ public static unsafe class LayerNormSimd
         new Span<float>(db, a.Cols).Clear();
     }
 
-    // ---------------------------------------------------------------- Vector512
-
-    private static void Forward512(ref RowArgs a, int part, int r0, int r1)
+    private static void Forward<TS, TV>(ref RowArgs a, int part, int r0, int r1) where TS : struct, ISimd<TV> where TV : struct
     {
         float* y = a.P0, mean = a.P1, rstd = a.P2, x = a.P3, gamma = a.P4, beta = a.P5;
-        int c = a.Cols;
+        int c = a.Cols, w = TS.Count;
         float eps = a.F0, invC = 1f / c;
-        const int W = 16;
-        int full = c & ~(W - 1), rem = c - full;
-        var mask = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(rem)).AsSingle();
+        int full = c & ~(w - 1), rem = c - full;
+        var mask = TS.FirstMask(rem);
         for (int r = r0; r < r1; r++)
         {
             float* xr = x + (long)r * c, yr = y + (long)r * c;
-            var k = Vector512.Create(xr[0]);
-            Vector512<float> s0 = default, s1 = default, q0 = default, q1 = default;
-            int i = 0;
-            for (; i + 2 * W <= c; i += 2 * W)
-            {
-                var d0 = Vector512.Load(xr + i) - k;
-                var d1 = Vector512.Load(xr + i + W) - k;
-                s0 += d0;
-                s1 += d1;
-                q0 = Vector512.FusedMultiplyAdd(d0, d0, q0);
-                q1 = Vector512.FusedMultiplyAdd(d1, d1, q1);
-            }
-            if (i < full)
-            {
-                var d0 = Vector512.Load(xr + i) - k;
-                s0 += d0;
-                q0 = Vector512.FusedMultiplyAdd(d0, d0, q0);
-            }
-            if (rem != 0)
-            {
-                var d1 = Avx512F.MaskLoad(xr + full, mask, k) - k; // masked lanes read k: d = 0
-                s1 += d1;
-                q1 = Vector512.FusedMultiplyAdd(d1, d1, q1);
-            }
-            float m1 = Simd.HSum(s0 + s1) * invC;
-            float var = MathF.Max(Simd.HSum(q0 + q1) * invC - m1 * m1, 0f);
+            var k = TS.Splat(xr[0]);
+            Simd.ShiftedMoments<TS, TV>(xr, c, xr[0], out float sd, out float sq);
+            float m1 = sd * invC;
+            float var = MathF.Max(sq * invC - m1 * m1, 0f);
             float mu = xr[0] + m1, rs = 1f / MathF.Sqrt(var + eps);
             mean[r] = mu;
             rstd[r] = rs;
             // x − mean as (x − k) − m1: x − k is exact for a large-mean row, and m1 is small, so x̂ stays accurate
             // even where the float mean itself is coarse (mean 10⁴ has an ulp of 10⁻³).
-            var vm = Vector512.Create(m1);
-            var vr = Vector512.Create(rs);
-            for (i = 0; i < full; i += W)
+            var vm = TS.Splat(m1);
+            var vr = TS.Splat(rs);
+            for (int i = 0; i < full; i += w)
             {
-                var xh = (Vector512.Load(xr + i) - k - vm) * vr;
-                Vector512.Store(Vector512.FusedMultiplyAdd(xh, Vector512.Load(gamma + i), Vector512.Load(beta + i)), yr + i);
+                var xh = TS.Mul(TS.Sub(TS.Sub(TS.Load(xr + i), k), vm), vr);
+                TS.Store(yr + i, TS.Fma(xh, TS.Load(gamma + i), TS.Load(beta + i)));
             }
             if (rem != 0)
             {
-                var xh = (Avx512F.MaskLoad(xr + full, mask, k) - k - vm) * vr;
-                var g = Avx512F.MaskLoad(gamma + full, mask, default);
-                var b = Avx512F.MaskLoad(beta + full, mask, default);
-                Avx512F.MaskStore(yr + full, mask, Vector512.FusedMultiplyAdd(xh, g, b));
+                var xh = TS.Mul(TS.Sub(TS.Sub(TS.LoadMasked(xr + full, mask, k), k), vm), vr);
+                var g = TS.LoadMasked(gamma + full, mask, default);
+                var b = TS.LoadMasked(beta + full, mask, default);
+                TS.StoreMasked(yr + full, mask, TS.Fma(xh, g, b));
             }
         }
     }
 
-    private static void Backward512(ref RowArgs a, int part, int r0, int r1)
+    private static void Backward<TS, TV>(ref RowArgs a, int part, int r0, int r1) where TS : struct, ISimd<TV> where TV : struct
     {
         float* dx = a.P0, dy = a.P3, x = a.P4, mean = a.P5, rstd = a.P6, gamma = a.P7;
-        int c = a.Cols;
+        int c = a.Cols, w = TS.Count;
         PartAccumulators(ref a, part, out float* dg, out float* db);
         float invC = 1f / c;
-        const int W = 16;
-        int full = c & ~(W - 1), rem = c - full;
-        var mask = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(rem)).AsSingle();
+        int full = c & ~(w - 1), rem = c - full;
+        var mask = TS.FirstMask(rem);
         for (int r = r0; r < r1; r++)
         {
             float* xr = x + (long)r * c, dyr = dy + (long)r * c, dxr = dx + (long)r * c;
-            var vm = Vector512.Create(mean[r]);
-            var vr = Vector512.Create(rstd[r]);
-            Vector512<float> s0 = default, s1 = default, t0 = default, t1 = default;
+            var vm = TS.Splat(mean[r]);
+            var vr = TS.Splat(rstd[r]);
+            TV s0 = default, s1 = default, t0 = default, t1 = default;
             int i = 0;
-            for (; i + 2 * W <= c; i += 2 * W)
+            for (; i + 2 * w <= c; i += 2 * w)
             {
-                var xh0 = (Vector512.Load(xr + i) - vm) * vr;
-                var xh1 = (Vector512.Load(xr + i + W) - vm) * vr;
-                var d0 = Vector512.Load(dyr + i);
-                var d1 = Vector512.Load(dyr + i + W);
-                var g0 = d0 * Vector512.Load(gamma + i);
-                var g1 = d1 * Vector512.Load(gamma + i + W);
-                s0 += g0;
-                s1 += g1;
-                t0 = Vector512.FusedMultiplyAdd(g0, xh0, t0);
-                t1 = Vector512.FusedMultiplyAdd(g1, xh1, t1);
-                Vector512.Store(Vector512.FusedMultiplyAdd(d0, xh0, Vector512.Load(dg + i)), dg + i);
-                Vector512.Store(Vector512.FusedMultiplyAdd(d1, xh1, Vector512.Load(dg + i + W)), dg + i + W);
-                Vector512.Store(Vector512.Load(db + i) + d0, db + i);
-                Vector512.Store(Vector512.Load(db + i + W) + d1, db + i + W);
+                var xh0 = TS.Mul(TS.Sub(TS.Load(xr + i), vm), vr);
+                var xh1 = TS.Mul(TS.Sub(TS.Load(xr + i + w), vm), vr);
+                var d0 = TS.Load(dyr + i);
+                var d1 = TS.Load(dyr + i + w);
+                var g0 = TS.Mul(d0, TS.Load(gamma + i));
+                var g1 = TS.Mul(d1, TS.Load(gamma + i + w));
+                s0 = TS.Add(s0, g0);
+                s1 = TS.Add(s1, g1);
+                t0 = TS.Fma(g0, xh0, t0);
+                t1 = TS.Fma(g1, xh1, t1);
+                TS.Store(dg + i, TS.Fma(d0, xh0, TS.Load(dg + i)));
+                TS.Store(dg + i + w, TS.Fma(d1, xh1, TS.Load(dg + i + w)));
+                TS.Store(db + i, TS.Add(TS.Load(db + i), d0));
+                TS.Store(db + i + w, TS.Add(TS.Load(db + i + w), d1));
             }
             if (i < full)
             {
-                var xh0 = (Vector512.Load(xr + i) - vm) * vr;
-                var d0 = Vector512.Load(dyr + i);
-                var g0 = d0 * Vector512.Load(gamma + i);
-                s0 += g0;
-                t0 = Vector512.FusedMultiplyAdd(g0, xh0, t0);
-                Vector512.Store(Vector512.FusedMultiplyAdd(d0, xh0, Vector512.Load(dg + i)), dg + i);
-                Vector512.Store(Vector512.Load(db + i) + d0, db + i);
+                var xh0 = TS.Mul(TS.Sub(TS.Load(xr + i), vm), vr);
+                var d0 = TS.Load(dyr + i);
+                var g0 = TS.Mul(d0, TS.Load(gamma + i));
+                s0 = TS.Add(s0, g0);
+                t0 = TS.Fma(g0, xh0, t0);
+                TS.Store(dg + i, TS.Fma(d0, xh0, TS.Load(dg + i)));
+                TS.Store(db + i, TS.Add(TS.Load(db + i), d0));
             }
+            TV tailX = default, tailDy = default, tailG = default;
             if (rem != 0)
             {
-                var xh1 = (Avx512F.MaskLoad(xr + full, mask, vm) - vm) * vr; // masked lanes: x̂ = 0
-                var d1 = Avx512F.MaskLoad(dyr + full, mask, default);
-                var g1 = d1 * Avx512F.MaskLoad(gamma + full, mask, default);
-                s1 += g1;
-                t1 = Vector512.FusedMultiplyAdd(g1, xh1, t1);
-                Avx512F.MaskStore(dg + full, mask, Vector512.FusedMultiplyAdd(d1, xh1, Avx512F.MaskLoad(dg + full, mask, default)));
-                Avx512F.MaskStore(db + full, mask, Avx512F.MaskLoad(db + full, mask, default) + d1);
+                // The tail is read once, before any dx store, so that dx may alias dy.
+                tailX = TS.LoadMasked(xr + full, mask, vm); // masked lanes: x̂ = 0
+                tailDy = TS.LoadMasked(dyr + full, mask, default);
+                tailG = TS.LoadMasked(gamma + full, mask, default);
+                var xh1 = TS.Mul(TS.Sub(tailX, vm), vr);
+                var g1 = TS.Mul(tailDy, tailG);
+                s1 = TS.Add(s1, g1);
+                t1 = TS.Fma(g1, xh1, t1);
+                TS.StoreMasked(dg + full, mask, TS.Fma(tailDy, xh1, TS.LoadMasked(dg + full, mask, default)));
+                TS.StoreMasked(db + full, mask, TS.Add(TS.LoadMasked(db + full, mask, default), tailDy));
             }
             float rs = rstd[r];
             // dx = rstd·g + va + x̂·vb with va = −rstd·mean(g), vb = −rstd·mean(g·x̂)
-            var va = Vector512.Create(-Simd.HSum(s0 + s1) * invC * rs);
-            var vb = Vector512.Create(-Simd.HSum(t0 + t1) * invC * rs);
-            Vector512<float> tailX = default, tailDy = default, tailG = default;
-            if (rem != 0)
+            var va = TS.Splat(-TS.HSum(TS.Add(s0, s1)) * invC * rs);
+            var vb = TS.Splat(-TS.HSum(TS.Add(t0, t1)) * invC * rs);
+            for (i = 0; i < full; i += w)
             {
-                // Read the tail before any dx store so that dx may alias dy.
-                tailX = Avx512F.MaskLoad(xr + full, mask, vm);
-                tailDy = Avx512F.MaskLoad(dyr + full, mask, default);
-                tailG = Avx512F.MaskLoad(gamma + full, mask, default);
-            }
-            for (i = 0; i < full; i += W)
-            {
-                var xh = (Vector512.Load(xr + i) - vm) * vr;
-                var g = Vector512.Load(dyr + i) * Vector512.Load(gamma + i);
-                Vector512.Store(Vector512.FusedMultiplyAdd(xh, vb, Vector512.FusedMultiplyAdd(g, vr, va)), dxr + i);
+                var xh = TS.Mul(TS.Sub(TS.Load(xr + i), vm), vr);
+                var g = TS.Mul(TS.Load(dyr + i), TS.Load(gamma + i));
+                TS.Store(dxr + i, TS.Fma(xh, vb, TS.Fma(g, vr, va)));
             }
             if (rem != 0)
             {
-                var xh = (tailX - vm) * vr;
-                var g = tailDy * tailG;
-                Avx512F.MaskStore(dxr + full, mask, Vector512.FusedMultiplyAdd(xh, vb, Vector512.FusedMultiplyAdd(g, vr, va)));
-            }
-        }
-    }
-
-    // ---------------------------------------------------------------- Vector256
-
-    private static void Forward256(ref RowArgs a, int part, int r0, int r1)
-    {
-        float* y = a.P0, mean = a.P1, rstd = a.P2, x = a.P3, gamma = a.P4, beta = a.P5;
-        int c = a.Cols;
-        float eps = a.F0, invC = 1f / c;
-        const int W = 8;
-        int full = c & ~(W - 1), rem = c - full;
-        var mask = Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(rem)).AsSingle();
-        for (int r = r0; r < r1; r++)
-        {
-            float* xr = x + (long)r * c, yr = y + (long)r * c;
-            var k = Vector256.Create(xr[0]);
-            Vector256<float> s0 = default, s1 = default, q0 = default, q1 = default;
-            int i = 0;
-            for (; i + 2 * W <= c; i += 2 * W)
-            {
-                var d0 = Vector256.Load(xr + i) - k;
-                var d1 = Vector256.Load(xr + i + W) - k;
-                s0 += d0;
-                s1 += d1;
-                q0 = Vector256.FusedMultiplyAdd(d0, d0, q0);
-                q1 = Vector256.FusedMultiplyAdd(d1, d1, q1);
-            }
-            if (i < full)
-            {
-                var d0 = Vector256.Load(xr + i) - k;
-                s0 += d0;
-                q0 = Vector256.FusedMultiplyAdd(d0, d0, q0);
-            }
-            if (rem != 0)
-            {
-                var d1 = Vector256.ConditionalSelect(mask, Avx.MaskLoad(xr + full, mask), k) - k;
-                s1 += d1;
-                q1 = Vector256.FusedMultiplyAdd(d1, d1, q1);
-            }
-            float m1 = Simd.HSum(s0 + s1) * invC;
-            float var = MathF.Max(Simd.HSum(q0 + q1) * invC - m1 * m1, 0f);
-            float mu = xr[0] + m1, rs = 1f / MathF.Sqrt(var + eps);
-            mean[r] = mu;
-            rstd[r] = rs;
-            // x − mean as (x − k) − m1: x − k is exact for a large-mean row, and m1 is small, so x̂ stays accurate
-            // even where the float mean itself is coarse (mean 10⁴ has an ulp of 10⁻³).
-            var vm = Vector256.Create(m1);
-            var vr = Vector256.Create(rs);
-            for (i = 0; i < full; i += W)
-            {
-                var xh = (Vector256.Load(xr + i) - k - vm) * vr;
-                Vector256.Store(Vector256.FusedMultiplyAdd(xh, Vector256.Load(gamma + i), Vector256.Load(beta + i)), yr + i);
-            }
-            if (rem != 0)
-            {
-                var xh = (Avx.MaskLoad(xr + full, mask) - k - vm) * vr;
-                var g = Avx.MaskLoad(gamma + full, mask);
-                var b = Avx.MaskLoad(beta + full, mask);
-                Avx.MaskStore(yr + full, mask, Vector256.FusedMultiplyAdd(xh, g, b));
-            }
-        }
-    }
-
-    private static void Backward256(ref RowArgs a, int part, int r0, int r1)
-    {
-        float* dx = a.P0, dy = a.P3, x = a.P4, mean = a.P5, rstd = a.P6, gamma = a.P7;
-        int c = a.Cols;
-        PartAccumulators(ref a, part, out float* dg, out float* db);
-        float invC = 1f / c;
-        const int W = 8;
-        int full = c & ~(W - 1), rem = c - full;
-        var mask = Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(rem)).AsSingle();
-        for (int r = r0; r < r1; r++)
-        {
-            float* xr = x + (long)r * c, dyr = dy + (long)r * c, dxr = dx + (long)r * c;
-            var vm = Vector256.Create(mean[r]);
-            var vr = Vector256.Create(rstd[r]);
-            Vector256<float> s0 = default, s1 = default, t0 = default, t1 = default;
-            int i = 0;
-            for (; i + 2 * W <= c; i += 2 * W)
-            {
-                var xh0 = (Vector256.Load(xr + i) - vm) * vr;
-                var xh1 = (Vector256.Load(xr + i + W) - vm) * vr;
-                var d0 = Vector256.Load(dyr + i);
-                var d1 = Vector256.Load(dyr + i + W);
-                var g0 = d0 * Vector256.Load(gamma + i);
-                var g1 = d1 * Vector256.Load(gamma + i + W);
-                s0 += g0;
-                s1 += g1;
-                t0 = Vector256.FusedMultiplyAdd(g0, xh0, t0);
-                t1 = Vector256.FusedMultiplyAdd(g1, xh1, t1);
-                Vector256.Store(Vector256.FusedMultiplyAdd(d0, xh0, Vector256.Load(dg + i)), dg + i);
-                Vector256.Store(Vector256.FusedMultiplyAdd(d1, xh1, Vector256.Load(dg + i + W)), dg + i + W);
-                Vector256.Store(Vector256.Load(db + i) + d0, db + i);
-                Vector256.Store(Vector256.Load(db + i + W) + d1, db + i + W);
-            }
-            if (i < full)
-            {
-                var xh0 = (Vector256.Load(xr + i) - vm) * vr;
-                var d0 = Vector256.Load(dyr + i);
-                var g0 = d0 * Vector256.Load(gamma + i);
-                s0 += g0;
-                t0 = Vector256.FusedMultiplyAdd(g0, xh0, t0);
-                Vector256.Store(Vector256.FusedMultiplyAdd(d0, xh0, Vector256.Load(dg + i)), dg + i);
-                Vector256.Store(Vector256.Load(db + i) + d0, db + i);
-            }
-            if (rem != 0)
-            {
-                var xh1 = (Vector256.ConditionalSelect(mask, Avx.MaskLoad(xr + full, mask), vm) - vm) * vr;
-                var d1 = Avx.MaskLoad(dyr + full, mask);
-                var g1 = d1 * Avx.MaskLoad(gamma + full, mask);
-                s1 += g1;
-                t1 = Vector256.FusedMultiplyAdd(g1, xh1, t1);
-                Avx.MaskStore(dg + full, mask, Vector256.FusedMultiplyAdd(d1, xh1, Avx.MaskLoad(dg + full, mask)));
-                Avx.MaskStore(db + full, mask, Avx.MaskLoad(db + full, mask) + d1);
-            }
-            float rs = rstd[r];
-            var va = Vector256.Create(-Simd.HSum(s0 + s1) * invC * rs);
-            var vb = Vector256.Create(-Simd.HSum(t0 + t1) * invC * rs);
-            Vector256<float> tailX = default, tailDy = default, tailG = default;
-            if (rem != 0)
-            {
-                tailX = Avx.MaskLoad(xr + full, mask);
-                tailDy = Avx.MaskLoad(dyr + full, mask);
-                tailG = Avx.MaskLoad(gamma + full, mask);
-            }
-            for (i = 0; i < full; i += W)
-            {
-                var xh = (Vector256.Load(xr + i) - vm) * vr;
-                var g = Vector256.Load(dyr + i) * Vector256.Load(gamma + i);
-                Vector256.Store(Vector256.FusedMultiplyAdd(xh, vb, Vector256.FusedMultiplyAdd(g, vr, va)), dxr + i);
-            }
-            if (rem != 0)
-            {
-                var xh = (tailX - vm) * vr;
-                var g = tailDy * tailG;
-                Avx.MaskStore(dxr + full, mask, Vector256.FusedMultiplyAdd(xh, vb, Vector256.FusedMultiplyAdd(g, vr, va)));
-            }
-        }
-    }
-
-    // ---------------------------------------------------------------- scalar
-
-    private static void ForwardScalar(ref RowArgs a, int part, int r0, int r1)
-    {
-        float* y = a.P0, mean = a.P1, rstd = a.P2, x = a.P3, gamma = a.P4, beta = a.P5;
-        int c = a.Cols;
-        float eps = a.F0, invC = 1f / c;
-        for (int r = r0; r < r1; r++)
-        {
-            float* xr = x + (long)r * c, yr = y + (long)r * c;
-            float k = xr[0], s = 0, q = 0;
-            for (int i = 0; i < c; i++)
-            {
-                float d = xr[i] - k;
-                s += d;
-                q += d * d;
-            }
-            float m1 = s * invC;
-            float var = MathF.Max(q * invC - m1 * m1, 0f);
-            float mu = k + m1, rs = 1f / MathF.Sqrt(var + eps);
-            mean[r] = mu;
-            rstd[r] = rs;
-            for (int i = 0; i < c; i++) yr[i] = (xr[i] - k - m1) * rs * gamma[i] + beta[i];
-        }
-    }
-
-    private static void BackwardScalar(ref RowArgs a, int part, int r0, int r1)
-    {
-        float* dx = a.P0, dy = a.P3, x = a.P4, mean = a.P5, rstd = a.P6, gamma = a.P7;
-        int c = a.Cols;
-        PartAccumulators(ref a, part, out float* dg, out float* db);
-        float invC = 1f / c;
-        for (int r = r0; r < r1; r++)
-        {
-            float* xr = x + (long)r * c, dyr = dy + (long)r * c, dxr = dx + (long)r * c;
-            float mu = mean[r], rs = rstd[r], s = 0, t = 0;
-            for (int i = 0; i < c; i++)
-            {
-                float xh = (xr[i] - mu) * rs, d = dyr[i], g = d * gamma[i];
-                s += g;
-                t += g * xh;
-                dg[i] += d * xh;
-                db[i] += d;
-            }
-            float ma = s * invC, mb = t * invC;
-            for (int i = 0; i < c; i++)
-            {
-                float xh = (xr[i] - mu) * rs, g = dyr[i] * gamma[i];
-                dxr[i] = rs * (g - ma - xh * mb);
+                var xh = TS.Mul(TS.Sub(tailX, vm), vr);
+                TS.StoreMasked(dxr + full, mask, TS.Fma(xh, vb, TS.Fma(TS.Mul(tailDy, tailG), vr, va)));
             }
         }
     }

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -46,7 +47,12 @@ internal unsafe interface ISimd<TV> where TV : struct
     /// <summary>Lane maximum (IEEE: a NaN lane gives NaN).</summary>
     static abstract TV Max(TV a, TV b);
     static abstract TV Min(TV a, TV b);
+    /// <summary>Lane maximum as the hardware does it (vmaxps: a NaN or ±0 lane may come from either side): for reductions
+    /// whose inputs are finite or −∞, one instruction where <see cref="Max"/> needs fix-ups.</summary>
+    static abstract TV MaxNative(TV a, TV b);
     static abstract float HMax(TV v);
+    /// <summary>Horizontal maximum by <see cref="MaxNative"/> steps.</summary>
+    static abstract float HMaxNative(TV v);
     static abstract float HSum(TV v);
     /// <summary>eˣ (<see cref="Simd.Exp(Vector512{float})"/>).</summary>
     static abstract TV Exp(TV x);
@@ -66,6 +72,17 @@ internal unsafe interface ISimd<TV> where TV : struct
     static abstract TV LoadFirst(float* p, int n, float fill);
     /// <summary>Stores the first <paramref name="n"/> lanes of v at p; writes nothing past p + n.</summary>
     static abstract void StoreFirst(float* p, int n, TV v);
+    /// <summary>
+    /// A lane mask with the first <paramref name="n"/> lanes set (none for n ≤ 0, all for n ≥ Count): computed once
+    /// outside a row loop and then used by <see cref="LoadMasked"/>, <see cref="StoreMasked"/> and <see cref="Select"/>.
+    /// </summary>
+    static abstract TV FirstMask(int n);
+    /// <summary>Lanes set in <paramref name="mask"/> (a <see cref="FirstMask"/>) from p, the others <paramref name="merge"/>; unset lanes are not read.</summary>
+    static abstract TV LoadMasked(float* p, TV mask, TV merge);
+    /// <summary>Stores the lanes set in <paramref name="mask"/> (a <see cref="FirstMask"/>); unset lanes are not written.</summary>
+    static abstract void StoreMasked(float* p, TV mask, TV v);
+    /// <summary>mask ? a : b, per lane.</summary>
+    static abstract TV Select(TV mask, TV a, TV b);
 }
 
 /// <summary>Vector512 lanes (AVX-512F).</summary>
@@ -99,6 +116,12 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
     public static Vector512<float> LoadFirst(float* p, int n, float fill) => Simd.LoadTail(p, Simd.TailMask512(n), Vector512.Create(fill));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void StoreFirst(float* p, int n, Vector512<float> v) => Simd.StoreTail(p, Simd.TailMask512(n), v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> MaxNative(Vector512<float> a, Vector512<float> b) => Vector512.MaxNative(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float HMaxNative(Vector512<float> v) => Simd.HMax(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> FirstMask(int n) => Simd.TailMask512(n);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Select(Vector512<float> mask, Vector512<float> a, Vector512<float> b) => Vector512.ConditionalSelect(mask, a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> LoadMasked(float* p, Vector512<float> mask, Vector512<float> merge) => Simd.LoadTail(p, mask, merge);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void StoreMasked(float* p, Vector512<float> mask, Vector512<float> v) => Simd.StoreTail(p, mask, v);
 }
 
 /// <summary>Vector256 lanes (AVX2/FMA).</summary>
@@ -132,6 +155,12 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
     public static Vector256<float> LoadFirst(float* p, int n, float fill) => Simd.LoadTail(p, Simd.TailMask256(n), Vector256.Create(fill));
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void StoreFirst(float* p, int n, Vector256<float> v) => Simd.StoreTail(p, Simd.TailMask256(n), v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> MaxNative(Vector256<float> a, Vector256<float> b) => Vector256.MaxNative(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float HMaxNative(Vector256<float> v) => Simd.HMax(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> FirstMask(int n) => Simd.TailMask256(n);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Select(Vector256<float> mask, Vector256<float> a, Vector256<float> b) => Vector256.ConditionalSelect(mask, a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> LoadMasked(float* p, Vector256<float> mask, Vector256<float> merge) => Simd.LoadTail(p, mask, merge);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void StoreMasked(float* p, Vector256<float> mask, Vector256<float> v) => Simd.StoreTail(p, mask, v);
 }
 
 /// <summary>Vector128 lanes (SSE/NEON; the fallback of the kernels that need no masked loads).</summary>
@@ -173,12 +202,29 @@ internal readonly unsafe struct Simd128 : ISimd<Vector128<float>>
     {
         for (int i = 0; i < n; i++) p[i] = v.GetElement(i);
     }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> MaxNative(Vector128<float> a, Vector128<float> b) => Vector128.MaxNative(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float HMaxNative(Vector128<float> v) => HMax(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> FirstMask(int n) => Vector128.LessThan(Vector128<int>.Indices, Vector128.Create(n)).AsSingle();
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Select(Vector128<float> mask, Vector128<float> a, Vector128<float> b) => Vector128.ConditionalSelect(mask, a, b);
+    /// <summary>AVX's 128-bit masked load where the CPU has it; else lane by lane (the mask is a prefix: its set-lane count).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> LoadMasked(float* p, Vector128<float> mask, Vector128<float> merge)
+    {
+        var v = Avx.IsSupported ? Avx.MaskLoad(p, mask) : LoadFirst(p, BitOperations.PopCount(mask.ExtractMostSignificantBits()), 0f);
+        return Vector128.ConditionalSelect(mask, v, merge);
+    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreMasked(float* p, Vector128<float> mask, Vector128<float> v)
+    {
+        if (Avx.IsSupported) Avx.MaskStore(p, mask, v);
+        else StoreFirst(p, BitOperations.PopCount(mask.ExtractMostSignificantBits()), v);
+    }
 }
 
 /// <summary>
 /// The toolkit's functions, overloaded by width, each written once: masked tails, horizontal sum and max, eˣ, 2ˣ, erf and a
-/// scalar ln. Kernels written per width (softmax, LayerNorm) call these directly; generic kernels reach them through
-/// <see cref="ISimd{TV}"/>.
+/// scalar ln. Kernels reach them through <see cref="ISimd{TV}"/> (whose structs forward to these width overloads) and
+/// call only <see cref="Log"/> directly.
 /// </summary>
 internal static unsafe class Simd
 {
@@ -339,6 +385,43 @@ internal static unsafe class Simd
     /// <summary>Vector128 eˣ: the Vector256 version on a doubled vector (one implementation; Vector128 is only a fallback).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> Exp(Vector128<float> x) => Exp(Vector256.Create(x, x)).GetLower();
+
+    /// <summary>
+    /// Σ (x − k) and Σ (x − k)² over one row of len floats, in two pairs of vector accumulators and a masked tail: the
+    /// shifted one-pass moments of LayerNorm and BatchNorm (with k an element of the row, a large mean loses no precision
+    /// to cancellation in var = Σ(x − k)²/n − (Σ(x − k)/n)²).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ShiftedMoments<TS, TV>(float* x, int len, float k, out float sum, out float sq) where TS : struct, ISimd<TV> where TV : struct
+    {
+        int i = 0, w = TS.Count;
+        var kv = TS.Splat(k);
+        TV a0 = default, a1 = default, q0 = default, q1 = default;
+        for (; i + 2 * w <= len; i += 2 * w)
+        {
+            var d0 = TS.Sub(TS.Load(x + i), kv);
+            var d1 = TS.Sub(TS.Load(x + i + w), kv);
+            a0 = TS.Add(a0, d0);
+            a1 = TS.Add(a1, d1);
+            q0 = TS.Fma(d0, d0, q0);
+            q1 = TS.Fma(d1, d1, q1);
+        }
+        if (i + w <= len)
+        {
+            var d0 = TS.Sub(TS.Load(x + i), kv);
+            a0 = TS.Add(a0, d0);
+            q0 = TS.Fma(d0, d0, q0);
+            i += w;
+        }
+        if (i < len)
+        {
+            var d1 = TS.Sub(TS.LoadMasked(x + i, TS.FirstMask(len - i), kv), kv); // lanes past the row read k: d = 0
+            a1 = TS.Add(a1, d1);
+            q1 = TS.Fma(d1, d1, q1);
+        }
+        sum = TS.HSum(TS.Add(a0, a1));
+        sq = TS.HSum(TS.Add(q0, q1));
+    }
 
     /// <summary>
     /// Natural log of a float without a libm call (a call would spill every live vector register around it):

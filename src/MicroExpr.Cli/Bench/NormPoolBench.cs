@@ -33,13 +33,8 @@ internal static unsafe class NormPoolBench
         "Bandwidth counts x + y bytes (the indices are not counted). The peer figure (libtorch, performance.md) is\n" +
         "[64, 64, 56, 56]: 1.07 GB/s at 2 threads, 0.52 GB/s at 1.");
 
-    /// <summary>Runs body over [0, n) in `threads` contiguous chunks (the CPU backend's split).</summary>
-    private static void Split(int n, int threads, Action<int, int> body)
-    {
-        int chunks = Math.Min(threads, n);
-        if (chunks <= 1) { body(0, n); return; }
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks }, i => body(i * n / chunks, (i + 1) * n / chunks));
-    }
+    /// <summary>Runs body over [0, n) in `threads` contiguous chunks, by the CPU backend's splitter (<see cref="CpuThreads.For(int, int, Action{int, int}, int)"/>).</summary>
+    private static void Split(int n, int threads, Action<int, int> body) => CpuThreads.For(n, Math.Min(threads, n), body, threads);
 
     public static void RunBatchNorm(ParsedArgs args, BenchSettings s, Progress progress, BenchOutcome outcome)
     {

@@ -42,8 +42,9 @@ public sealed unsafe partial class CpuBackend : IBackend
     public void Download(Span<float> dst, Storage src) => S(src)[..dst.Length].CopyTo(dst);
     public void Fill(Storage dst, float value) => S(dst).Fill(value);
 
-    public void CopyStrided(View dst, View src, int[] shape, bool accumulate)
+    public void CopyStrided(View dst, View src, int[] shape, CopyMode mode)
     {
+        bool accumulate = mode == CopyMode.Add;
         int rank = shape.Length;
         if (rank == 0)
         {
@@ -408,8 +409,9 @@ public sealed unsafe partial class CpuBackend : IBackend
                 P(b) + bOffset, strideB, ldb, transB, m, n, k, alpha, beta, CpuThreads.Count);
     }
 
-    public void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, bool gelu, int rows, int outF, int inF)
+    public void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, LinearActivation activation, int rows, int outF, int inF)
     {
+        bool gelu = activation == LinearActivation.Gelu;
         if (b is null && residual is null && !gelu)
             GemmSimd.Run(P(y), outF, P(x), inF, false, P(w), inF, true, rows, outF, inF, 1f, 0f, CpuThreads.Count);
         else

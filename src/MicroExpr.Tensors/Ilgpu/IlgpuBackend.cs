@@ -111,9 +111,9 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
 
     public void Fill(Storage dst, float value) => elementwise.Fill(stream, V(dst), dst.Length, value);
 
-    public void CopyStrided(View dst, View src, int[] shape, bool accumulate)
+    public void CopyStrided(View dst, View src, int[] shape, CopyMode mode)
     {
-        copy.Copy(stream, S(dst.Storage).From(dst.Offset), dst.Strides, S(src.Storage).From(src.Offset), src.Strides, shape, accumulate);
+        copy.Copy(stream, S(dst.Storage).From(dst.Offset), dst.Strides, S(src.Storage).From(src.Offset), src.Strides, shape, mode == CopyMode.Add);
     }
 
     // --- element-wise ---------------------------------------------------------------------------
@@ -189,8 +189,9 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
     /// Bias only, or residual only: y starts as the broadcast bias or a copy of the residual and the GEMM accumulates
     /// onto it (beta = 1). Any other combination: the same, then GELU in place.
     /// </summary>
-    public void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, bool gelu, int rows, int outF, int inF)
+    public void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, LinearActivation activation, int rows, int outF, int inF)
     {
+        bool gelu = activation == LinearActivation.Gelu;
         int n = rows * outF;
         if (b != null && residual != null && !gelu)
         {
@@ -204,8 +205,8 @@ public sealed partial class IlgpuBackend : IBackend, IDisposable
             FusedBias.BiasGelu(stream, V(y), V(y), V(b), rows, outF);
             return;
         }
-        if (residual != null) CopyStrided(new View(y, 0, [outF, 1]), new View(residual, 0, [outF, 1]), [rows, outF], false);
-        if (b != null) CopyStrided(new View(y, 0, [outF, 1]), new View(b, 0, [0, 1]), [rows, outF], accumulate: residual != null);
+        if (residual != null) CopyStrided(new View(y, 0, [outF, 1]), new View(residual, 0, [outF, 1]), [rows, outF], CopyMode.Assign);
+        if (b != null) CopyStrided(new View(y, 0, [outF, 1]), new View(b, 0, [0, 1]), [rows, outF], residual != null ? CopyMode.Add : CopyMode.Assign);
         Gemm(1, y, 0, 0, x, 0, 0, false, w, 0, 0, true, rows, outF, inF, 1f, b != null || residual != null ? 1f : 0f);
         if (gelu) Unary(UnaryOp.Gelu, y, y, n, 0f);
     }

@@ -40,12 +40,12 @@ public sealed partial class Tensor
         CheckAffine("linear_gelu", x, w, b, out int rows, out int inF, out int outF);
         var be = x.Backend;
         var y = x.NewLike(x.Shape[..^1].Append(outF).ToArray());
-        be.Linear(y.Storage, x.Storage, w.Storage, b?.Storage, null, true, rows, outF, inF);
+        be.Linear(y.Storage, x.Storage, w.Storage, b?.Storage, null, LinearActivation.Gelu, rows, outF, inF);
         Tensor[] inputs = b is null ? [x, w] : [x, w, b];
         return Record(y, "linear_gelu", inputs, g =>
         {
             var h = be.Allocate(rows * outF, zero: false);
-            be.Linear(h, x.Storage, w.Storage, b?.Storage, null, false, rows, outF, inF);
+            be.Linear(h, x.Storage, w.Storage, b?.Storage, null, LinearActivation.None, rows, outF, inF);
             var dh = be.Allocate(rows * outF, zero: false);
             be.UnaryBackward(UnaryOp.Gelu, dh, h, h, g.Storage, rows * outF, 0f);
             h.Release();
@@ -113,7 +113,7 @@ public sealed partial class Tensor
             return a;
         }
         var act = Activation();
-        be.Linear(y.Storage, act, w.Storage, b?.Storage, r?.Storage, false, rows, outF, inF);
+        be.Linear(y.Storage, act, w.Storage, b?.Storage, r?.Storage, LinearActivation.None, rows, outF, inF);
         act.Release();
         var inputs = new List<Tensor> { x, w };
         if (b != null) inputs.Add(b);
@@ -174,12 +174,12 @@ public sealed partial class Tensor
         if (offset < 0 || last >= Numel) throw new ShapeException($"as_strided: the window {ShapeUtil.Format(shape)} at offset {offset} with strides {ShapeUtil.Format(strides)} reaches past {ShapeUtil.Format(Shape)}");
         var y = NewLike((int[])shape.Clone());
         var s = (int[])strides.Clone();
-        Backend.CopyStrided(new View(y.Storage, 0, ShapeUtil.Strides(shape)), new View(Storage, offset, s), y.Shape, false);
+        Backend.CopyStrided(new View(y.Storage, 0, ShapeUtil.Strides(shape)), new View(Storage, offset, s), y.Shape, CopyMode.Assign);
         var x = this;
         return Record(y, "as_strided", [x], g =>
         {
             var dx = Zeros(x.Shape, x.Device);
-            x.Backend.CopyStrided(new View(dx.Storage, offset, s), new View(g.Storage, 0, ShapeUtil.Strides(g.Shape)), g.Shape, true);
+            x.Backend.CopyStrided(new View(dx.Storage, offset, s), new View(g.Storage, 0, ShapeUtil.Strides(g.Shape)), g.Shape, CopyMode.Add);
             return [dx];
         });
     }

@@ -40,7 +40,7 @@ public sealed partial class Tensor
             srcStrides[i] = strides[perm[i]];
         }
         var y = NewLike(shape);
-        Backend.CopyStrided(new View(y.Storage, 0, ShapeUtil.Strides(shape)), new View(Storage, 0, srcStrides), shape, false);
+        Backend.CopyStrided(new View(y.Storage, 0, ShapeUtil.Strides(shape)), new View(Storage, 0, srcStrides), shape, CopyMode.Assign);
         var inverse = new int[Rank];
         for (int i = 0; i < Rank; i++) inverse[perm[i]] = i;
         return Record(y, "permute", [this], g => [g.Permute(inverse)]);
@@ -66,12 +66,12 @@ public sealed partial class Tensor
         shape[ax] = length;
         var strides = ShapeUtil.Strides(Shape);
         var y = NewLike(shape);
-        Backend.CopyStrided(new View(y.Storage, 0, ShapeUtil.Strides(shape)), new View(Storage, start * strides[ax], strides), shape, false);
+        Backend.CopyStrided(new View(y.Storage, 0, ShapeUtil.Strides(shape)), new View(Storage, start * strides[ax], strides), shape, CopyMode.Assign);
         var x = this;
         return Record(y, "slice", [x], g =>
         {
             var dx = Zeros(x.Shape, x.Device);
-            x.Backend.CopyStrided(new View(dx.Storage, start * strides[ax], strides), new View(g.Storage, 0, ShapeUtil.Strides(shape)), shape, true);
+            x.Backend.CopyStrided(new View(dx.Storage, start * strides[ax], strides), new View(g.Storage, 0, ShapeUtil.Strides(shape)), shape, CopyMode.Add);
             return [dx];
         });
     }
@@ -102,7 +102,7 @@ public sealed partial class Tensor
         {
             offsets[i] = offset;
             first.Backend.CopyStrided(new View(y.Storage, offset * yStrides[ax], yStrides),
-                new View(parts[i].Storage, 0, ShapeUtil.Strides(parts[i].Shape)), parts[i].Shape, false);
+                new View(parts[i].Storage, 0, ShapeUtil.Strides(parts[i].Shape)), parts[i].Shape, CopyMode.Assign);
             offset += parts[i].Shape[ax];
         }
         return Record(y, "concat", parts, g =>
@@ -140,7 +140,7 @@ public sealed partial class Tensor
         if (!ShapeUtil.SameShape(target, shape))
             throw new ShapeException($"broadcast_to: {ShapeUtil.Format(Shape)} cannot be broadcast to {ShapeUtil.Format(shape)}");
         var y = NewLike((int[])shape.Clone());
-        Backend.CopyStrided(new View(y.Storage, 0, ShapeUtil.Strides(shape)), new View(Storage, 0, ShapeUtil.BroadcastStrides(Shape, shape)), shape, false);
+        Backend.CopyStrided(new View(y.Storage, 0, ShapeUtil.Strides(shape)), new View(Storage, 0, ShapeUtil.BroadcastStrides(Shape, shape)), shape, CopyMode.Assign);
         var x = this;
         return Record(y, "broadcast_to", [x], g => [g.SumToShape(x.Shape)]);
     }
