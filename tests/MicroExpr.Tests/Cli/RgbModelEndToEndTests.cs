@@ -59,4 +59,22 @@ public class RgbModelEndToEndTests
             Directory.Delete(dir, true);
         }
     }
+
+    [Test]
+    public void DemoTakesTheSizeAModelFixesAndKeepsTheSmallSizeForModelsThatAdapt()
+    {
+        Assert.That(MicroExpr.Cli.Commands.DemoCommand.DemoSize(MicroExpr.Models.SttPresets.R18, 4), Is.EqualTo(112), "ResNet-18 reads 112 px exactly");
+        Assert.That(MicroExpr.Cli.Commands.DemoCommand.DemoSize(MicroExpr.Models.SttPresets.Tiny, 4), Is.EqualTo(32));
+        Assert.That(MicroExpr.Cli.Commands.DemoCommand.DemoSize(MicroExpr.Models.ModelRegistry.Preset("slstt-b16"), 4), Is.EqualTo(32), "slstt adapts to the cache's size");
+        Assert.That(MicroExpr.Training.CacheKinds.Preprocess(MicroExpr.Models.SttPresets.R18), Is.EqualTo(CacheInputs.Rgb));
+        Assert.That(MicroExpr.Training.CacheKinds.Preprocess(MicroExpr.Models.SttPresets.Tiny), Is.EqualTo(CacheInputs.Motion));
+    }
+
+    [Test]
+    public void AnUnknownInputKindIsAUsageError()
+    {
+        var (code, _, err) = Run("preprocess", "--dataset", "manifest", "--root", "/nonexistent", "--out", "/nonexistent/out", "--inputs", "motion,flow");
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(err, Does.Contain("--inputs").And.Contain("'flow'"));
+    }
 }
