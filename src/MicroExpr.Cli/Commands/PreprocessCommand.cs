@@ -8,7 +8,7 @@ using MicroExpr.Data.Frames;
 
 namespace MicroExpr.Cli.Commands;
 
-/// <summary><c>microexpr preprocess</c>: a data set as distributed → a cache of motion tensors (one file per clip plus an index).</summary>
+/// <summary><c>microexpr preprocess</c>: a data set as distributed → a cache of per-clip tensors (motion frames, and with <c>--inputs</c> RGB or grey face frames and dynamic images; one file per clip and kind plus an index).</summary>
 internal static class PreprocessCommand
 {
     public static CommandSpec Spec { get; } = new("preprocess",
