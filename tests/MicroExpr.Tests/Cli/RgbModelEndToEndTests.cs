@@ -71,6 +71,14 @@ public class RgbModelEndToEndTests
     }
 
     [Test]
+    public void BenchBuildsTheRgbInputsTheModelDeclares()
+    {
+        var (code, output, err) = Run("bench", "train-step", "--model", "stt-r18", "--device", "cpu", "--batch", "1", "--warmup", "0", "--runs", "1", "--json");
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(output, Does.Contain("stt-r18"));
+    }
+
+    [Test]
     public void AnUnknownInputKindIsAUsageError()
     {
         var (code, _, err) = Run("preprocess", "--dataset", "manifest", "--root", "/nonexistent", "--out", "/nonexistent/out", "--inputs", "motion,flow");
