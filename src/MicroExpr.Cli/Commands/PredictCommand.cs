@@ -12,8 +12,9 @@ using OpenCvSharp;
 namespace MicroExpr.Cli.Commands;
 
 /// <summary>
-/// <c>microexpr predict</c>: one clip (a video file or a folder of frames) → face crop and motion exactly as the run's
-/// training cache was made → the run's final model → class probabilities.
+/// <c>microexpr predict</c>: one clip (a video file or a folder of frames) → face crop and the kinds the model reads
+/// (motion, RGB or grey face frames, dynamic image) exactly as the run's training cache was made → the run's final
+/// model → class probabilities.
 /// </summary>
 internal static class PredictCommand
 {
@@ -53,9 +54,7 @@ internal static class PredictCommand
             settings = settings with { FaceDetect = face != FaceMode.None, Face = face == FaceMode.None ? settings.Face : face };
         }
         using var model = Weights.LoadModel(modelPath);
-        // predict preprocesses a clip into motion frames as the run's cache did; other input kinds are not produced here yet.
-        if (model.Config.Inputs.FirstOrDefault(i => i.Kind != InputKind.MotionFrames) is { } other)
-            throw new NotSupportedException($"{modelPath}: model {model.Config.Name} reads {InputShape.Describe(other.Kind)}; predict computes only motion frames");
+        var kinds = Kinds(model.Config, modelPath);
         model.To(device);
 
         var frames = new List<Mat>();
@@ -122,11 +121,10 @@ internal static class PredictCommand
                 if (frames.Count < 2) throw new InvalidDataException(ClipLoader.TooShort(video!, frames.Count));
             }
             var pre = System.Diagnostics.Stopwatch.StartNew();
-            float[] clip;
-            int t, c, h, w;
+            IReadOnlyDictionary<InputKind, ClipTensor> tensors;
             try
             {
-                clip = MotionPipeline.Process(frames, onset, apex, offset, settings, out t, out c, out h, out w);
+                tensors = Inputs(frames, onset, apex, offset, settings, model.Config, modelPath);
             }
             catch (FaceNotFoundException)
             {
@@ -134,8 +132,6 @@ internal static class PredictCommand
                     "give frames where the face is frontal and visible, or --face none for frames that are already face crops");
             }
             double preMs = pre.Elapsed.TotalMilliseconds;
-            int size = model.Config.Inputs[0].Size;
-            if (h != size) throw new InvalidDataException($"{modelPath}: the model takes {size} px, the cache settings give {h} px");
             float[] probs;
             string? roofline = a.Text("roofline");
             Bench.ProfileReport.CheckRoofline(roofline, device, CpuThreads.Count);
@@ -147,14 +143,15 @@ internal static class PredictCommand
             using (new TensorScope())
             {
                 model.Training = false;
-                probs = model.Forward(ModelBatch.Of(InputKind.MotionFrames, Tensor.FromSpan(clip, [1, t, c, h, w], device))).Logits.Softmax().ToArray();
+                var batch = new ModelBatch(tensors.ToDictionary(p => p.Key, p => Tensor.FromSpan(p.Value.Data, [1, p.Value.T, p.Value.C, p.Value.H, p.Value.W], device)));
+                probs = model.Forward(batch).Logits.Softmax().ToArray();
             }
             OpProfiler.Enabled = false;
             if (roofline != null)
                 Bench.ProfileReport.WriteRoofline(roofline, OpProfiler.Snapshot(), device, CpuThreads.Count, $"one forward pass of {model.Config.Name}", Console.Error);
             if (a.Switch("profile"))
             {
-                Console.Error.WriteLine($"preprocessing (face crop, flow, encoding): {preMs.ToString("F1", CultureInfo.InvariantCulture)} ms");
+                Console.Error.WriteLine($"preprocessing (face crop, {CacheInputNames.Names(kinds)}): {preMs.ToString("F1", CultureInfo.InvariantCulture)} ms");
                 Bench.ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), fwd.Elapsed.TotalMilliseconds, CpuThreads.Count, device,
                     $"one forward pass of {model.Config.Name} ({device.Name}; the first call includes JIT compilation)");
             }
@@ -181,6 +178,36 @@ internal static class PredictCommand
         {
             foreach (var m in frames) m.Dispose();
         }
+    }
+
+    /// <summary>The cache kinds a model's inputs are (targets are training-only); one that frames cannot give is refused.</summary>
+    internal static CacheInputs Kinds(IMerModelConfig config, string modelPath)
+    {
+        var kinds = CacheInputs.None;
+        foreach (var input in config.Inputs)
+            kinds |= CacheKinds.ToCache(input.Kind) ?? throw new NotSupportedException(
+                $"{modelPath}: model {config.Name} reads {InputShape.Describe(input.Kind)}, which predict cannot compute from frames");
+        return kinds;
+    }
+
+    /// <summary>
+    /// The model's inputs for one clip: the kinds it reads, computed from the frames by the pipeline the cache was made
+    /// with (<see cref="MotionPipeline.ProcessInputs"/>) under the cache's recorded settings (its face box, selection, and
+    /// for the dynamic image the frames it pooled), each checked against the shape the model declares.
+    /// </summary>
+    internal static IReadOnlyDictionary<InputKind, ClipTensor> Inputs(IReadOnlyList<Mat> frames, int onset, int apex, int offset, PreprocessSettings settings,
+        IMerModelConfig config, string modelPath)
+    {
+        var tensors = MotionPipeline.ProcessInputs(frames, onset, apex, offset, settings, Kinds(config, modelPath));
+        var result = new Dictionary<InputKind, ClipTensor>();
+        foreach (var input in config.Inputs)
+        {
+            var x = tensors[CacheKinds.ToCache(input.Kind)!.Value];
+            if (x.H != input.Size || x.C != input.Channels || input.Frames != 0 && x.T != input.Frames)
+                throw new InvalidDataException($"{modelPath}: the model takes {input}, the cache settings give [T={x.T}, {x.C}, {x.H}, {x.W}]");
+            result[input.Kind] = x;
+        }
+        return result;
     }
 
     /// <summary>

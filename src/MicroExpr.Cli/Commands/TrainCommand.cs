@@ -55,8 +55,9 @@ internal static class TrainCommand
         OutFolder.Prepare("out", run);
         var device = DeviceOption.Resolve(a);
         var watch = Stopwatch.StartNew();
-        var clips = ClipSet.FromCache(data);
-        Console.Error.WriteLine($"data: {clips.Clips.Count} clips, {clips.Subjects.Count} subjects, classes {string.Join("/", clips.ClassNames)}, [T={clips.Frames}, 3, {clips.Size}, {clips.Size}]");
+        // Only the kinds the preset reads (inputs and its loss's targets) are loaded.
+        var clips = ClipSet.FromCache(data, CacheKinds.Read(ModelRegistry.Preset(options.Preset, options.ModelSettings)));
+        Console.Error.WriteLine($"data: {clips.Clips.Count} clips, {clips.Subjects.Count} subjects, classes {string.Join("/", clips.ClassNames)}, {string.Join(", ", clips.Loaded)}");
         Console.Error.WriteLine($"classes: {ClassCheck.Describe(clips)}");
         foreach (var w in ClassCheck.Warnings(clips)) Console.Error.WriteLine($"warning: {w}");
         int? fold = a.Text("fold") is string f ? LosoRunner.ResolveFold(clips, f) : null;
