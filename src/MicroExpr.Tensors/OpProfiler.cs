@@ -62,8 +62,19 @@ public static class OpProfiler
     public static bool Enabled { get; set; }
 
     /// <summary>Adds one timed call (backends with their own clock: the ILGPU backend when it reads its markers).</summary>
-    public static void Add(string device, OpClock clock, in OpCost cost, double ms)
+    public static void Add(string device, OpClock clock, in OpCost cost, double ms) => Add(device, clock, cost, ms, -1, "");
+
+    /// <summary>
+    /// Adds one timed call that started at <paramref name="start"/> (Stopwatch ticks on the host timeline; −1: it ended
+    /// just now) on trace track <paramref name="track"/> ("": the calling thread's), and passes it to <see cref="OpTrace"/>.
+    /// </summary>
+    public static void Add(string device, OpClock clock, in OpCost cost, double ms, long start, string track)
     {
+        if (OpTrace.Enabled)
+        {
+            long duration = (long)(ms * Stopwatch.Frequency / 1000);
+            OpTrace.Op(device, clock, cost, start >= 0 ? start : Stopwatch.GetTimestamp() - duration, duration, track.Length > 0 ? track : OpTrace.ThreadTrack);
+        }
         var key = (device, clock, cost.Kind);
         Stats.TryGetValue(key, out var s);
         Stats[key] = (s.Calls + 1, s.Ms + ms, s.Flops + cost.Flops, s.Bytes + cost.Bytes);
@@ -149,5 +160,5 @@ public sealed class HostOpTimer(string device) : IOpTimer
     public OpTiming Start(in OpCost cost) => new(this, cost, null, Stopwatch.GetTimestamp());
 
     public void Stop(in OpTiming timing) =>
-        OpProfiler.Add(device, OpClock.Host, timing.Cost, Stopwatch.GetElapsedTime(timing.Timestamp).TotalMilliseconds);
+        OpProfiler.Add(device, OpClock.Host, timing.Cost, Stopwatch.GetElapsedTime(timing.Timestamp).TotalMilliseconds, timing.Timestamp, "");
 }

@@ -27,6 +27,7 @@ internal sealed class IlgpuOpTimer : IOpTimer, IDeferredOpTimings
     private readonly int maxQueued;
     private readonly List<(OpCost Cost, ProfilingMarker Start, ProfilingMarker End)> queued = new();
     private bool markers;
+    private long anchor;
 
     /// <param name="stream">The backend's stream: markers go there, between the op's launches.</param>
     /// <param name="deviceName">The device name the rows are filed under (resolved late, as the backend's device is).</param>
@@ -77,13 +78,17 @@ internal sealed class IlgpuOpTimer : IOpTimer, IDeferredOpTimings
         if (start is null)
         {
             stream.Synchronize();
-            OpProfiler.Add(deviceName(), OpClock.HostSynchronised, cost, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            OpProfiler.Add(deviceName(), OpClock.HostSynchronised, cost, Stopwatch.GetElapsedTime(t0).TotalMilliseconds, t0, "");
             return;
         }
         var end = stream.AddProfilingMarker();
         LiveMarkers++;
         queued.Add((cost, start, end));
-        if (queued.Count == 1) OpProfiler.Defer(this);
+        if (queued.Count == 1)
+        {
+            OpProfiler.Defer(this);
+            anchor = Stopwatch.GetTimestamp(); // the trace places this batch of device times on the host timeline from here
+        }
         if (queued.Count >= maxQueued) Resolve();
     }
 
@@ -92,11 +97,14 @@ internal sealed class IlgpuOpTimer : IOpTimer, IDeferredOpTimings
         if (queued.Count == 0) return;
         stream.Synchronize(); // one wait: on an in-order stream every queued marker has then completed
         string device = deviceName();
+        var first = queued[0].Start;
+        string track = $"{device} stream";
         foreach (var (cost, start, end) in queued)
         {
             // ILGPU's CPU accelerator stamps its markers with the wall clock, which may step back: never a negative time.
             double ms = Math.Max(0, end.MeasureFrom(start).TotalMilliseconds);
-            OpProfiler.Add(device, OpClock.DeviceEvents, cost, ms);
+            long at = anchor + (long)(Math.Max(0, start.MeasureFrom(first).TotalMilliseconds) * Stopwatch.Frequency / 1000);
+            OpProfiler.Add(device, OpClock.DeviceEvents, cost, ms, at, track);
         }
         Discard();
     }
