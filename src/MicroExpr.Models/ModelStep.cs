@@ -10,7 +10,7 @@ namespace MicroExpr.Models;
 /// <c>benchmarks/pytorch_peer.py</c>).
 /// <para>
 /// Weights from <c>Rng(modelSeed)</c> (the loss's parameters, e.g. STT's class centres, from <c>Rng(modelSeed + 1)</c>);
-/// one random tensor [B, T, C, S, S] ~ N(0, 1) per input the model declares, from <c>Rng(dataSeed)</c>, kept on the
+/// one random tensor [B, T, C, S, S] ~ N(0, 1) per input the model declares (and, for a training step, per target of its loss), from <c>Rng(dataSeed)</c>, kept on the
 /// device; labels b mod classes. A training step is forward, the model's own loss (<see cref="IMerModel.CreateLoss"/>:
 /// cross-entropy for SLSTT), backward, AdamW (lr 1e-4, betas 0.9/0.999, eps 1e-8, weight decay 0.01: performance.md)
 /// over the model's and the loss's parameters, zero-grad, inside a tensor scope, then the loss is read back.
@@ -44,7 +44,8 @@ public sealed class ModelStep : IDisposable
             Loss.To(device);
             if (train) optimizer = new AdamW(Model.Parameters().Concat(Loss.Parameters()), lr: 1e-4f, beta1: 0.9f, beta2: 0.999f, eps: 1e-8f, weightDecay: 0.01f);
             var rng = new Rng(dataSeed);
-            foreach (var input in config.Inputs)
+            // Training also batches the loss's targets (IMerModelConfig.Targets), random like the inputs.
+            foreach (var input in config.Inputs.Concat(train ? config.Targets.Where(t => config.Inputs.All(i => i.Kind != t.Kind)) : []))
                 inputs[input.Kind] = Tensor.RandN([batch, input.Frames == 0 ? frames : input.Frames, input.Channels, input.Size, input.Size], rng, device: device).Keep();
             batchInputs = new ModelBatch(inputs);
             labels = Enumerable.Range(0, batch).Select(i => i % config.Classes).ToArray();

@@ -17,12 +17,14 @@ public enum SourceKind
 /// <summary>
 /// One clip as an annotation file describes it. <see cref="Onset"/>, <see cref="Apex"/> and <see cref="Offset"/> are frame
 /// numbers as the file names carry them (1-based positions when names carry no number, and for videos); -1 is unknown
-/// (onset: first frame, offset: last frame, apex: estimated as the frame of largest motion).
+/// (onset: first frame, offset: last frame, apex: estimated as the frame of largest motion). <see cref="ActionUnits"/> is
+/// the coding file's action-unit string as written ("4+L10"), "" when the data set has none; it is carried into the
+/// cache's index unparsed (<c>ActionUnitCodes</c> parses it).
 /// </summary>
 public sealed record ClipSource(
     string Dataset, string Subject, string Clip, int Label, string LabelName,
     string Path, SourceKind Kind, int Onset, int Apex, int Offset,
-    string AnnotationFile, int Row)
+    string AnnotationFile, int Row, string ActionUnits = "")
 {
     /// <summary>"file row N" or the source path when the clip did not come from a row.</summary>
     public string Where => Row > 0 ? $"{AnnotationFile} row {Row}" : Path;
