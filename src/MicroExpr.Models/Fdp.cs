@@ -52,16 +52,17 @@ public sealed record FdpConfig : IMerModelConfig
     /// </summary>
     [JsonIgnore] public int FeatureDim => ImageSize * ImageSize;
 
-    /// <summary>Grey aligned frames [8, 1, S, S] (the model's input) and the dynamic image [1, 1, S, S] (the loss's target).</summary>
-    [JsonIgnore]
-    public IReadOnlyList<InputShape> Inputs =>
-        [new(InputKind.GreyFrames, ClipFrames, 1, ImageSize), new(InputKind.DynamicImage, 1, 1, ImageSize)];
+    /// <summary>Grey aligned frames [8, 1, S, S] in [0, 1], the model's input.</summary>
+    [JsonIgnore] public IReadOnlyList<InputShape> Inputs => [new(InputKind.GreyFrames, ClipFrames, 1, ImageSize)];
+
+    /// <summary>The dynamic image [1, 1, S, S] in [0, 1], the loss's reconstruction target (training only).</summary>
+    [JsonIgnore] public IReadOnlyList<InputShape> Targets => [new(InputKind.DynamicImage, 1, 1, ImageSize)];
 
     /// <summary>The preset fitted to a cache: its S (a multiple of 32, for SegNet's five 2×2 poolings) and its classes.</summary>
     public IMerModelConfig ForData(DataShape data)
     {
         var frames = data.Require(Name, Inputs[0]);
-        var di = data.Require(Name, Inputs[1] with { Size = frames.Size });
+        var di = data.Require(Name, Targets[0] with { Size = frames.Size });
         if (di.Size != frames.Size)
             throw new InvalidDataException($"{data.Source}: {Name}: dynamic images of {di.Size} px but frames of {frames.Size} px");
         var fitted = this with { ImageSize = frames.Size, Classes = data.Classes };
@@ -118,13 +119,14 @@ public static class FdpPresets
 
     /// <summary>
     /// For the 2-core demo machine: the same structure (stem, four LFA stages, rank scorer, head, five-stage SegNet) at
-    /// 32 px (F = 1024) with narrow widths and one block per stage (two in the third, which the released model makes the
-    /// deepest), SegNet one conv unit per stage.
+    /// 32 px (F = 1024) with narrow widths (stem 8, 8, 16; stages 16, 24, 32, 48), one LFA block per stage and one
+    /// conv unit per SegNet stage (widths 8, 8, 16, 16, 16), sized so that the demo's 12 LOSO folds and final model fit
+    /// its budget.
     /// </summary>
     public static FdpConfig Tiny => new()
     {
-        Name = "fdp-tiny", ImageSize = 32, StemChannels = [16, 8, 16], Depths = [1, 1, 2, 1], Widths = [16, 32, 64, 96],
-        HeadHidden = 64, DecoderWidths = [8, 16, 16, 32, 32], DecoderDepths = [1, 1, 1, 1, 1],
+        Name = "fdp-tiny", ImageSize = 32, StemChannels = [8, 8, 16], Depths = [1, 1, 1, 1], Widths = [16, 24, 32, 48],
+        HeadHidden = 64, DecoderWidths = [8, 8, 16, 16, 16], DecoderDepths = [1, 1, 1, 1, 1],
     };
 }
 
