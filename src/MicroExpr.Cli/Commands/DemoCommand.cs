@@ -117,7 +117,7 @@ internal static class DemoCommand
     /// 50 steps of 12 clips (under 3 epochs of the 220 training clips) instead of 500 of 36, and lr 1e-3 instead of 1e-4
     /// (fixed in advance, not tuned on test subjects). At this budget fdp-tiny stays at chance on the synthetic set
     /// (honest LOSO UF1 0.316, 0.322, 0.299 at seeds 1–3 on 2026-12-02, a loaded machine) and its reconstructions are
-    /// still flat: the budget, not the protocol, is the limit (the released recipe is 10× the updates at batch 3×).
+    /// still flat. The released recipe makes 10× the updates at 3× the batch; whether more steps lift it is not measured.
     /// </summary>
     internal static TrainOptions FdpRecipe(string preset) => new()
     {
