@@ -27,8 +27,13 @@ public enum FrameSelection
 {
     /// <summary>SLSTT: T consecutive frames centred on the apex, shifted to fit inside onset+1..offset.</summary>
     ApexCentred,
-    /// <summary>FDP: T frames spread uniformly over onset..offset (both ends included).</summary>
+    /// <summary>T frames spread uniformly over onset..offset (both ends included).</summary>
     Uniform,
+    /// <summary>
+    /// FDP's released sampling: frame onset + i·⌊L/T⌋ (i = 0..T−1, L = offset − onset + 1; T = 8 in the code), so the last
+    /// frame is usually not the offset. A clip of fewer than T frames is dropped (reported), never padded.
+    /// </summary>
+    Fdp,
 }
 
 /// <summary>How the face is found and cut (<c>--face</c>).</summary>
@@ -165,7 +170,12 @@ public sealed record PreprocessSettings(
 
     public static string Name(FlowMethod f) => f == FlowMethod.Farneback ? "farneback" : "tvl1";
     public static string Name(MotionEncoding e) => e == MotionEncoding.Uvs ? "uvs" : "hsv";
-    public static string Name(FrameSelection s) => s == FrameSelection.ApexCentred ? "apex-centred" : "uniform";
+    public static string Name(FrameSelection s) => s switch
+    {
+        FrameSelection.ApexCentred => "apex-centred",
+        FrameSelection.Uniform => "uniform",
+        _ => "fdp",
+    };
 
     static readonly UTF8Encoding Encoding_ = new(false);
 }

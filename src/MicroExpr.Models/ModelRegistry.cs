@@ -21,6 +21,8 @@ public static class ModelRegistry
             [() => SlsttPresets.Bench, () => SlsttPresets.Tiny, () => SlsttPresets.B16]),
         new(SttConfig.FamilyName, typeof(SttConfig), (c, rng) => new SttModel((SttConfig)c, rng),
             [() => SttPresets.Tiny, () => SttPresets.R18]),
+        new(FdpConfig.FamilyName, typeof(FdpConfig), (c, rng) => new FdpModel((FdpConfig)c, rng),
+            [() => FdpPresets.Released, () => FdpPresets.Tiny]),
     ];
 
     /// <summary>Every preset name, family by family.</summary>

@@ -21,7 +21,12 @@ public sealed record FoldResult
     /// <summary>Test predictions after every epoch (only with --oracle): used for the labelled "oracle epoch" figure, never for the honest one.</summary>
     public IReadOnlyList<IReadOnlyList<Prediction>>? OracleByEpoch { get; init; }
     public double Seconds { get; init; }
+    /// <summary>For a model that reconstructs the dynamic image (FDP): target and σ(D̂) of the first test clips, for the report.</summary>
+    public IReadOnlyList<Reconstruction>? Reconstructions { get; init; }
 }
+
+/// <summary>One clip's dynamic image [S, S] (the cache's target) beside the model's reconstruction σ(D̂), both in [0, 1].</summary>
+public sealed record Reconstruction(string Clip, int Size, float[] Target, float[] Predicted);
 
 /// <summary>Reports training progress (fold, epoch, loss) to whoever shows it.</summary>
 public interface ITrainingProgress
@@ -85,12 +90,29 @@ public static class FoldTrainer
         using Optimizer opt = o.Optimizer switch
         {
             "adamw" => new AdamW(trained, o.LearningRate, weightDecay: o.WeightDecay),
+            "adam" => new Adam(trained, o.LearningRate, weightDecay: o.WeightDecay),
             "sgd" => new Sgd(trained, o.LearningRate, o.Momentum, o.WeightDecay),
-            _ => throw new ArgumentException($"unknown optimizer '{o.Optimizer}' (adamw or sgd)"),
+            _ => throw new ArgumentException($"unknown optimizer '{o.Optimizer}' (adamw, adam or sgd)"),
         };
         var classWeights = o.ClassWeights ? BalancedWeights(train, data.ClassNames.Count) : null;
         int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
-        int totalSteps = stepsPerEpoch * o.Epochs, warmupSteps = stepsPerEpoch * o.WarmupEpochs;
+        // A fixed step count (FDP's recipe) becomes whole epochs with the last one cut short.
+        int epochs = o.Steps > 0 ? (o.Steps + stepsPerEpoch - 1) / stepsPerEpoch : o.Epochs;
+        int totalSteps = o.Steps > 0 ? o.Steps : stepsPerEpoch * epochs, warmupSteps = stepsPerEpoch * o.WarmupEpochs;
+        if (o.Schedule is not ("cosine" or "constant")) throw new ArgumentException($"unknown schedule '{o.Schedule}' (cosine or constant)");
+
+        // Input statistics (FDP's mean and max) from the training subjects' clips only; saved with every checkpoint.
+        var fit = model as IFitsInputStatistics;
+        fit?.FitInputStatistics(train.Select(c => data.Input(c, fit.StatisticsInput)));
+        List<Prediction> PredictTest()
+        {
+            if (fit is null || !o.TransductiveStatistics || test.Count == 0) return Predict(model, test, data, device, o.BatchSize);
+            // Transductive (labelled; FDP's released per-split statistics): the test subject's own pixels, never its labels.
+            fit.FitInputStatistics(test.Select(c => data.Input(c, fit.StatisticsInput)));
+            var p = Predict(model, test, data, device, o.BatchSize);
+            fit.FitInputStatistics(train.Select(c => data.Input(c, fit.StatisticsInput)));
+            return p;
+        }
 
         var losses = new List<double>();
         var trainAccuracy = new List<double>();
@@ -100,7 +122,7 @@ public static class FoldTrainer
         if (File.Exists(ckpt)) startEpoch = RestoreCheckpoint(ckpt, model, lossFn, opt, losses, trainAccuracy, oracle);
 
         var batcher = new Batcher(data, cfg, o.BatchSize, device, targets: true);
-        for (int epoch = startEpoch; epoch < o.Epochs; epoch++)
+        for (int epoch = startEpoch; epoch < epochs; epoch++)
         {
             cancel.ThrowIfCancellationRequested();
             model.Training = true;
@@ -115,6 +137,7 @@ public static class FoldTrainer
             int seen = 0, right = 0;
             for (int s = 0; s < stepsPerEpoch; s++)
             {
+                if (o.Steps > 0 && epoch * stepsPerEpoch + s >= o.Steps) break;
                 int b = Math.Min(o.BatchSize, train.Count - s * o.BatchSize);
                 var labels = new int[b];
                 for (int i = 0; i < b; i++)
@@ -124,7 +147,8 @@ public static class FoldTrainer
                     var (flip, dx, dy) = Augment.Draw(rng, o.Flip, o.CropPad);
                     batcher.Fill(i, clip, flip, dx, dy);
                 }
-                opt.LearningRate = Schedule.CosineWithWarmup(o.LearningRate, epoch * stepsPerEpoch + s, warmupSteps, totalSteps);
+                opt.LearningRate = o.Schedule == "constant" ? o.LearningRate
+                    : Schedule.CosineWithWarmup(o.LearningRate, epoch * stepsPerEpoch + s, warmupSteps, totalSteps);
                 using (new TensorScope())
                 {
                     var batch = batcher.Batch(b);
@@ -145,10 +169,10 @@ public static class FoldTrainer
             double epochLoss = lossSum / seen;
             losses.Add(epochLoss);
             trainAccuracy.Add(right / (double)seen);
-            oracle?.Add(Predict(model, test, data, device, o.BatchSize));
+            oracle?.Add(PredictTest());
             SaveCheckpoint(ckpt, model, lossFn, opt, epoch, losses, trainAccuracy, oracle);
             double seconds = watch.Elapsed.TotalSeconds;
-            progress?.OnEpoch(testSubject, foldIndex, folds, epoch + 1, o.Epochs, epochLoss, seconds);
+            progress?.OnEpoch(testSubject, foldIndex, folds, epoch + 1, epochs, epochLoss, seconds);
             log?.WriteLine(JsonSerializer.Serialize(new
             {
                 fold = testSubject, epoch = epoch + 1, loss = Math.Round(epochLoss, 6), train_accuracy = Math.Round(trainAccuracy[^1], 4), lr = opt.LearningRate, seconds = Math.Round(seconds, 2),
@@ -160,10 +184,36 @@ public static class FoldTrainer
         if (test.Count == 0) Weights.Save(model, Path.Combine(foldDir, FinalModelFile), new Dictionary<string, string> { ["classes"] = JsonSerializer.Serialize(data.ClassNames) });
         var result = new FoldResult
         {
-            Subject = testSubject, Epochs = o.Epochs, TrainSubjects = trainSubjects, Predictions = Predict(model, test, data, device, o.BatchSize),
+            Subject = testSubject, Epochs = epochs, TrainSubjects = trainSubjects, Predictions = PredictTest(),
             EpochLoss = losses, EpochTrainAccuracy = trainAccuracy, OracleByEpoch = oracle, Seconds = watch.Elapsed.TotalSeconds,
+            Reconstructions = Reconstruct(model, test.Take(2).ToList(), data, device),
         };
         WriteJsonAtomic(Path.Combine(foldDir, ResultFile), result);
+        return result;
+    }
+
+    /// <summary>
+    /// σ(D̂) beside the cached dynamic image for the given clips, when the model outputs a reconstruction (FDP's
+    /// <see cref="FdpModel.DynamicImageLogits"/>) and the data holds the target; otherwise null. Eval mode, no tape.
+    /// </summary>
+    public static List<Reconstruction>? Reconstruct(IMerModel model, IReadOnlyList<Clip> clips, ClipSet data, Device device)
+    {
+        if (clips.Count == 0 || !model.Config.Targets.Any(t => t.Kind == InputKind.DynamicImage)) return null;
+        model.Training = false;
+        var result = new List<Reconstruction>();
+        var batcher = new Batcher(data, model.Config, clips.Count, device, targets: false);
+        using (GradMode.NoGrad())
+        using (var scope = new TensorScope())
+        {
+            for (int i = 0; i < clips.Count; i++) batcher.Fill(i, clips[i], false, 0, 0);
+            var output = model.Forward(batcher.Batch(clips.Count));
+            if (!output.Aux.TryGetValue(FdpModel.DynamicImageLogits, out var logits)) return null;
+            var rec = logits.Sigmoid().ToArray();
+            int n = rec.Length / clips.Count, size = (int)Math.Round(Math.Sqrt(n));
+            for (int i = 0; i < clips.Count; i++)
+                result.Add(new Reconstruction(clips[i].Id, size, data.Input(clips[i], InputKind.DynamicImage), rec.AsSpan(i * n, n).ToArray()));
+        }
+        model.Training = true;
         return result;
     }
 

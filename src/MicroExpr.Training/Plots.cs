@@ -117,6 +117,46 @@ public static class Plots
     }
 
     /// <summary>
+    /// Dynamic images in one PNG: one row per clip, the target (left) and the reconstruction (right), each [S, S] in [0, 1]
+    /// drawn as grey, enlarged (nearest neighbour) to 128 px, with the clip's name above.
+    /// </summary>
+    public static void Reconstructions(string path, IReadOnlyList<Reconstruction> clips)
+    {
+        const int cell = 128, pad = 8, label = 18;
+        int width = 2 * cell + 3 * pad, height = clips.Count * (cell + label + pad) + label + pad;
+        var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul);
+        using var surface = SKSurface.Create(info) ?? throw new InvalidOperationException($"SkiaSharp could not create a {width}×{height} surface");
+        var canvas = surface.Canvas;
+        canvas.Clear(SKColors.White);
+        using var font = new SKFont(Typeface, 12);
+        using var ink = new SKPaint { Color = SKColors.Black, IsAntialias = true };
+        canvas.DrawText("target", pad, label - 4, font, ink);
+        canvas.DrawText("reconstruction", 2 * pad + cell, label - 4, font, ink);
+        for (int r = 0; r < clips.Count; r++)
+        {
+            var c = clips[r];
+            int top = label + pad + r * (cell + label + pad);
+            canvas.DrawText(c.Clip, pad, top + 12, font, ink);
+            for (int k = 0; k < 2; k++)
+            {
+                var img = k == 0 ? c.Target : c.Predicted;
+                using var bmp = new SKBitmap(c.Size, c.Size, SKColorType.Gray8, SKAlphaType.Opaque);
+                for (int y = 0; y < c.Size; y++)
+                    for (int x = 0; x < c.Size; x++)
+                    {
+                        byte v = (byte)Math.Clamp((int)Math.Round(img[y * c.Size + x] * 255), 0, 255);
+                        bmp.SetPixel(x, y, new SKColor(v, v, v));
+                    }
+                using var image = SKImage.FromBitmap(bmp);
+                canvas.DrawImage(image, SKRect.Create(pad + k * (cell + pad), top + label, cell, cell), new SKSamplingOptions(SKFilterMode.Nearest));
+            }
+        }
+        using var snap = surface.Snapshot();
+        using var png = snap.Encode(SKEncodedImageFormat.Png, 100);
+        WriteAtomic(path, png.ToArray());
+    }
+
+    /// <summary>
     /// Training curves of a run in one PNG: loss per epoch (left) and accuracy per epoch (right); thin lines are
     /// folds, the bold line their mean. Accuracy lines are optional (an empty list draws loss only).
     /// </summary>

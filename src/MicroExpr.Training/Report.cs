@@ -33,6 +33,8 @@ public static class Report
         File.WriteAllText(Path.Combine(run, "report.md"), Markdown(s));
         DrawConfusion(Path.Combine(run, "confusion.png"), s.Honest.Confusion, names);
         DrawCurves(Path.Combine(run, "curves.png"), s.Folds);
+        var recon = s.Folds.Where(f => f.Reconstructions is not null).SelectMany(f => f.Reconstructions!).Take(6).ToList();
+        if (recon.Count > 0) Plots.Reconstructions(Path.Combine(run, "reconstructions.png"), recon);
     }
 
     private static int[][] ToJagged(int[,] m) =>
@@ -77,8 +79,10 @@ public static class Report
         foreach (var f in s.Folds)
             sb.AppendLine($"| {f.Subject} | {F(s.Honest.PerSubjectAccuracy.GetValueOrDefault(f.Subject))} | {f.Predictions.Count} |");
         sb.AppendLine("\n## Training\n");
-        sb.AppendLine($"Preset {o.Preset}{(string.IsNullOrEmpty(o.ModelSettings) ? "" : $" (--set {o.ModelSettings})")}, {o.Epochs} epochs, batch {o.BatchSize}, {o.Optimizer} lr {o.LearningRate.ToString(CultureInfo.InvariantCulture)} (cosine, {o.WarmupEpochs} warm-up epochs), weight decay {o.WeightDecay.ToString(CultureInfo.InvariantCulture)}, class weights {(o.ClassWeights ? "on" : "off")}, seed {o.Seed}; {s.Record.Frames} frames of {s.Record.Size} px; {F(s.Seconds)} s of training.");
+        sb.AppendLine($"Preset {o.Preset}{(string.IsNullOrEmpty(o.ModelSettings) ? "" : $" (--set {o.ModelSettings})")}, {(o.Steps > 0 ? $"{o.Steps} steps" : $"{o.Epochs} epochs")}, batch {o.BatchSize}, {o.Optimizer} lr {o.LearningRate.ToString(CultureInfo.InvariantCulture)} ({(o.Schedule == "constant" ? "constant" : $"cosine, {o.WarmupEpochs} warm-up epochs")}), weight decay {o.WeightDecay.ToString(CultureInfo.InvariantCulture)}, class weights {(o.ClassWeights ? "on" : "off")}{(o.TransductiveStatistics ? ", **transductive** input statistics (each test subject's own mean and max, as FDP's released code)" : "")}, seed {o.Seed}; {s.Record.Frames} frames of {s.Record.Size} px; {F(s.Seconds)} s of training.");
         sb.AppendLine("\n![training loss](curves.png)");
+        if (s.Folds.Any(f => f.Reconstructions is { Count: > 0 }))
+            sb.AppendLine("\n## Dynamic images\n\nFor the first test clips of the first folds: the cached dynamic image (target, left) and the model's reconstruction σ(D̂) (right).\n\n![dynamic images](reconstructions.png)");
         return sb.ToString();
     }
 

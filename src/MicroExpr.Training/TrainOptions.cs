@@ -10,13 +10,28 @@ public sealed record TrainOptions
     /// <summary>Fields of the preset's config changed, "KEY=VALUE,…" (<c>--set</c>; see <see cref="ModelRegistry.Preset(string, string?)"/>); "" for none.</summary>
     public string ModelSettings { get; init; } = "";
     public int Epochs { get; init; } = 30;
+    /// <summary>
+    /// When &gt; 0: exactly this many optimizer steps per fold (FDP's released recipe: 500 at batch 36), i.e.
+    /// ⌈Steps / steps per epoch⌉ epochs with the last one cut short; <see cref="Epochs"/> is then unused. Fixed in advance,
+    /// like epochs: nothing looks at the test subject.
+    /// </summary>
+    public int Steps { get; init; }
     public int BatchSize { get; init; } = 8;
-    /// <summary>adamw or sgd.</summary>
+    /// <summary>adamw, adam (torch.optim.Adam: weight decay coupled into the gradient, as FDP's code) or sgd.</summary>
     public string Optimizer { get; init; } = "adamw";
     public float LearningRate { get; init; } = 1e-3f;
     public float WeightDecay { get; init; } = 0.01f;
     public float Momentum { get; init; } = 0.9f;
     public int WarmupEpochs { get; init; } = 2;
+    /// <summary>cosine (linear warm-up, then cosine decay to zero) or constant (the learning rate throughout, as FDP's code).</summary>
+    public string Schedule { get; init; } = "cosine";
+    /// <summary>
+    /// For a model that standardises its inputs by data statistics (<see cref="IFitsInputStatistics"/>, FDP): fit them on
+    /// the test subject's clips for its predictions, as FDP's released code does per split (it sees the test split's
+    /// pixels, never its labels). Off (the honest default): the training subjects' statistics, saved with the model, serve
+    /// the test fold and <c>predict</c>. Labelled "transductive" wherever it is reported.
+    /// </summary>
+    public bool TransductiveStatistics { get; init; }
     /// <summary>Global gradient-norm limit; 0 turns clipping off.</summary>
     public float ClipNorm { get; init; } = 1f;
     /// <summary>Class-weighted cross-entropy (weights ∝ 1/count of the class in the training subjects).</summary>

@@ -22,14 +22,16 @@ public struct PoolGeometry
 
     /// <summary>
     /// PyTorch's output size along one axis: ⌊(in + 2p − k)/s⌋ + 1, or ⌈…⌉ + 1 in ceil mode where the last window must
-    /// start inside the input or the left padding. Throws (one line) on a window that does not fit.
+    /// start inside the input or the left padding. Throws (one line) on a window that does not fit; in ceil mode, as in
+    /// PyTorch, an input smaller than the kernel still gives one (clipped) window (FDP's 2×2 stride-2 average pool of a
+    /// 1×1 map).
     /// </summary>
     public static int OutputSize(int input, int k, int s, int p, bool ceil, string op)
     {
         if (k < 1 || s < 1 || p < 0) throw new ArgumentException($"{op}: kernel {k}, stride {s}, padding {p}: kernel and stride must be ≥ 1, padding ≥ 0");
         if (p > k / 2) throw new ArgumentException($"{op}: padding {p} must be at most half the kernel {k}");
         int span = input + 2 * p - k;
-        if (span < 0) throw new ArgumentException($"{op}: input size {input} with padding {p} is smaller than the kernel {k}");
+        if (span < 0 && !(ceil && span + s - 1 >= 0)) throw new ArgumentException($"{op}: input size {input} with padding {p} is smaller than the kernel {k}");
         int o = (ceil ? (span + s - 1) / s : span / s) + 1;
         if (ceil && (o - 1) * s >= input + p) o--;
         return o;

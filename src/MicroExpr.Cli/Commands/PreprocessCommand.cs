@@ -23,7 +23,7 @@ internal static class PreprocessCommand
             new("frames", OptionKind.Int, "T, frames per clip", "11", 1),
             new("size", OptionKind.Int, "S, the face crop is resized to SxS", "112", 16),
             new("encoding", OptionKind.Text, "uvs (u, v, optical strain) | hsv (SLSTT's flow image)", "uvs"),
-            new("selection", OptionKind.Text, "apex (T frames centred on the apex, SLSTT) | uniform (over onset..offset, FDP)", "apex"),
+            new("selection", OptionKind.Text, "apex (T frames centred on the apex, SLSTT) | uniform (over onset..offset, both ends) | fdp (onset + i·⌊L/T⌋ as FDP's code; clips under T frames dropped)", "apex"),
             new("classes", OptionKind.Text, "native | 3 (negative, positive, surprise); composite and smic are always 3", "native"),
             new("no-face-detect", OptionKind.Switch, "use the whole frame as the face (pre-cropped data sets); an alias of --face none"),
             new("face", OptionKind.Text, "haar (Haar box + margin on the onset frame) | landmarks (SLSTT's square from dlib's 68 landmarks on the apex frame) | none (whole frame)", "haar"),
@@ -68,7 +68,7 @@ internal static class PreprocessCommand
             Frames: p.Int("frames", 11),
             Size: p.Int("size", 112),
             Encoding: Choice(p, "encoding", "uvs", ("uvs", MotionEncoding.Uvs), ("hsv", MotionEncoding.Hsv)),
-            Selection: Choice(p, "selection", "apex", ("apex", FrameSelection.ApexCentred), ("uniform", FrameSelection.Uniform)),
+            Selection: Choice(p, "selection", "apex", ("apex", FrameSelection.ApexCentred), ("uniform", FrameSelection.Uniform), ("fdp", FrameSelection.Fdp)),
             FaceDetect: Face(p) != FaceMode.None,
             CascadePath: p.Text("cascade"),
             Margin: p.Float("margin", 0.1),
@@ -139,12 +139,13 @@ internal static class PreprocessCommand
             bar.Finish();
             double seconds = sw.Elapsed.TotalSeconds;
             // The summary describes what the cache holds: clips that failed now are listed with the skipped rows.
-            var failed = result.FailedClips.ToHashSet();
+            var failed = result.FailedClips.Concat(result.DroppedClips).ToHashSet();
             list.Clips.RemoveAll(failed.Contains);
+            list.Skipped.AddRange(result.Dropped);
             list.Skipped.AddRange(result.Failed);
             Console.Out.Write(list.Summary());
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"computed {result.Computed}, reused {result.Reused}, failed {result.Failed.Count} in {seconds:0.0} s ({(result.Computed > 0 ? result.Computed / seconds : 0):0.00} clips/s computed)"));
+                $"computed {result.Computed}, reused {result.Reused}, failed {result.Failed.Count}{(result.Dropped.Count > 0 ? $", dropped {result.Dropped.Count} (too short for the selection)" : "")} in {seconds:0.0} s ({(result.Computed > 0 ? result.Computed / seconds : 0):0.00} clips/s computed)"));
             Console.Out.WriteLine($"index: {result.IndexPath}");
             if (p.Int("preview", 0) > 0)
             {

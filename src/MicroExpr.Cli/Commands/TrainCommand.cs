@@ -22,7 +22,10 @@ internal static class TrainCommand
             new("fold", OptionKind.Text, "train and evaluate one fold only: 1-based index or subject id"),
             new("epochs", OptionKind.Int, "epochs per fold (fixed: the honest protocol never looks at the test subject)", "30", 1),
             new("batch", OptionKind.Int, "clips per batch", "8", 1),
-            new("optimizer", OptionKind.Text, "adamw or sgd", "adamw"),
+            new("steps", OptionKind.Int, "train exactly this many steps per fold instead of --epochs (FDP's code: 500)", "0 (use --epochs)", 0),
+            new("optimizer", OptionKind.Text, "adamw, adam (coupled weight decay, FDP's) or sgd", "adamw"),
+            new("schedule", OptionKind.Text, "cosine (after warm-up) or constant (FDP's)", "cosine"),
+            new("transductive-stats", OptionKind.Switch, "FDP: normalise the test subject's frames by its own mean and max, as the released code does per split (labelled transductive; default: the training subjects')"),
             new("lr", OptionKind.Float, "peak learning rate (cosine schedule after warm-up)", "0.001", 0),
             new("weight-decay", OptionKind.Float, "weight decay", "0.01", 0),
             new("warmup", OptionKind.Int, "warm-up epochs", "2", 0),
@@ -85,7 +88,9 @@ internal static class TrainCommand
         string preset = a.Text("model") ?? d.Preset;
         if (!ModelRegistry.IsPreset(preset)) throw new CliUsageException($"--model {preset}: unknown preset; known: {string.Join(", ", ModelRegistry.Names)}");
         string opt = a.Text("optimizer") ?? d.Optimizer;
-        if (opt is not ("adamw" or "sgd")) throw new CliUsageException($"--optimizer {opt}: expected adamw or sgd");
+        if (opt is not ("adamw" or "adam" or "sgd")) throw new CliUsageException($"--optimizer {opt}: expected adamw, adam or sgd");
+        string schedule = a.Text("schedule") ?? d.Schedule;
+        if (schedule is not ("cosine" or "constant")) throw new CliUsageException($"--schedule {schedule}: expected cosine or constant");
         return d with
         {
             Preset = preset,
@@ -93,6 +98,9 @@ internal static class TrainCommand
             Epochs = a.Int("epochs", d.Epochs),
             BatchSize = a.Int("batch", d.BatchSize),
             Optimizer = opt,
+            Steps = a.Int("steps", d.Steps),
+            Schedule = schedule,
+            TransductiveStatistics = a.Switch("transductive-stats"),
             LearningRate = (float)a.Float("lr", d.LearningRate),
             WeightDecay = (float)a.Float("weight-decay", d.WeightDecay),
             WarmupEpochs = a.Int("warmup", d.WarmupEpochs),

@@ -2,12 +2,18 @@ using System.Security.Cryptography;
 using System.Text;
 using MicroExpr.Data.Annotations;
 using MicroExpr.Data.Frames;
+using MicroExpr.Data.Motion;
 using OpenCvSharp;
 
 namespace MicroExpr.Data.Cache;
 
 /// <summary>What a preprocessing run did: clips computed now, reused from an earlier run, and failed (with reasons).</summary>
-public sealed record PreprocessResult(int Computed, int Reused, IReadOnlyList<SkippedRow> Failed, IReadOnlyList<ClipSource> FailedClips, string IndexPath);
+public sealed record PreprocessResult(int Computed, int Reused, IReadOnlyList<SkippedRow> Failed, IReadOnlyList<ClipSource> FailedClips, string IndexPath)
+{
+    /// <summary>Clips dropped by design (too short for FDP's selection): listed among the index's skipped rows, not failures.</summary>
+    public IReadOnlyList<SkippedRow> Dropped { get; init; } = [];
+    public IReadOnlyList<ClipSource> DroppedClips { get; init; } = [];
+}
 
 /// <summary>
 /// Runs <see cref="MotionPipeline"/> over a reader's clips into a cache folder: <c>OUT/clips/NAME-HASH[.KIND].mxt</c> per
@@ -52,6 +58,7 @@ public static class Preprocessor
         int n = list.Clips.Count;
         var entries = new IndexClip?[n];
         var failures = new SkippedRow?[n];
+        var dropped = new SkippedRow?[n];
         int computed = 0, reused = 0, done = 0;
         int oldThreads = Cv2.GetNumThreads();
         int degree = workers > 0 ? workers : Environment.ProcessorCount;
@@ -94,6 +101,10 @@ public static class Preprocessor
                 {
                     throw;
                 }
+                catch (ClipTooShortException e)
+                {
+                    dropped[i] = new SkippedRow(clip.Row > 0 ? clip.AnnotationFile : clip.Path, clip.Row, $"{clip.Dataset} {clip.Subject}/{clip.Clip}: {e.Message}");
+                }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
                     failures[i] = new SkippedRow(clip.Row > 0 ? clip.AnnotationFile : clip.Path, clip.Row, $"{clip.Dataset} {clip.Subject}/{clip.Clip}: {e.Message}");
@@ -113,13 +124,17 @@ public static class Preprocessor
                 Dataset = list.Dataset,
                 ClassNames = list.ClassNames.ToList(),
                 Clips = entries.Where(e => e != null).Select(e => e!).ToList(),
-                Skipped = list.Skipped.Concat(failures.Where(f => f != null).Select(f => f!))
+                Skipped = list.Skipped.Concat(dropped.Where(f => f != null).Select(f => f!)).Concat(failures.Where(f => f != null).Select(f => f!))
                     .Select(s => new IndexSkip { File = s.File, Row = s.Row, Reason = s.Reason }).ToList(),
             };
             index.Save(outDir);
         }
         return new PreprocessResult(computed, reused, failures.Where(f => f != null).Select(f => f!).ToList(),
-            Enumerable.Range(0, n).Where(i => failures[i] != null).Select(i => list.Clips[i]).ToList(), Path.Combine(outDir, CacheIndex.FileName));
+            Enumerable.Range(0, n).Where(i => failures[i] != null).Select(i => list.Clips[i]).ToList(), Path.Combine(outDir, CacheIndex.FileName))
+        {
+            Dropped = dropped.Where(f => f != null).Select(f => f!).ToList(),
+            DroppedClips = Enumerable.Range(0, n).Where(i => dropped[i] != null).Select(i => list.Clips[i]).ToList(),
+        };
     }
 
     /// <summary>Computes the given kinds of one clip and writes each to its file (<paramref name="path"/>); returns their headers.</summary>

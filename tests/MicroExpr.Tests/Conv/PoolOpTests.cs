@@ -314,5 +314,9 @@ public class PoolOpTests<TDevice> where TDevice : ITestDevice
         Assert.That(Assert.Throws<ArgumentException>(() => x.MaxPool2d(3, 1, 2))!.Message, Does.Contain("padding 2 must be at most half the kernel 3"));
         Assert.That(Assert.Throws<ArgumentException>(() => x.AvgPool2d(7))!.Message, Does.Contain("smaller than the kernel 7"));
         Assert.Throws<ShapeException>(() => Tensor.Zeros([4, 4], TDevice.Device).MaxPool2d(2));
+        // Ceil mode, as PyTorch: a 1×1 map under a 2×2 stride-2 window gives one clipped window (padding not counted).
+        var one = Tensor.FromSpan([3f, -2f], [1, 2, 1, 1], TDevice.Device);
+        Assert.That(one.AvgPool2d(2, 2, 0, ceilMode: true, countIncludePad: false).ToArray(), Is.EqualTo(new[] { 3f, -2f }));
+        Assert.That(one.MaxPool2d(2, 2, 0, ceilMode: true).ToArray(), Is.EqualTo(new[] { 3f, -2f }));
     }
 }

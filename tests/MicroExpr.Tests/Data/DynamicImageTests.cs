@@ -39,4 +39,22 @@ public class DynamicImageTests
 
     [Test]
     public void ClipsUnderEightFramesCannotBeSampled() => Assert.That(DynamicImage.FdpFrameIndices(7), Is.Null);
+
+    /// <summary>The preprocessor's fdp selection is the released sampling offset to the onset, and drops short clips.</summary>
+    [TestCase(10, 26, new[] { 10, 12, 14, 16, 18, 20, 22, 24 })]
+    [TestCase(0, 7, new[] { 0, 1, 2, 3, 4, 5, 6, 7 })]
+    public void TheFdpSelectionIsTheReleasedSampling(int onset, int offset, int[] expected)
+    {
+        var p = FrameSelector.Select(onset, onset, offset, 8, MicroExpr.Data.FrameSelection.Fdp);
+        Assert.That(p, Is.EqualTo(expected.Select(i => (double)i).ToArray()));
+        Assert.That(p.Select(v => (int)v - onset), Is.EqualTo(DynamicImage.FdpFrameIndices(offset - onset + 1)));
+    }
+
+    [Test]
+    public void TheFdpSelectionDropsClipsUnderEightFrames()
+    {
+        var e = Assert.Throws<ClipTooShortException>(() => FrameSelector.Select(3, 5, 9, 8, MicroExpr.Data.FrameSelection.Fdp))!;
+        Assert.That((e.Length, e.Needed), Is.EqualTo((7, 8)));
+        Assert.That(e.Message, Does.Contain("dropped").And.Contain("7 frames"));
+    }
 }
