@@ -81,15 +81,19 @@ public sealed class ModelStep : IDisposable
         if (Train)
         {
             using var scope = new TensorScope();
-            var loss = Loss.Forward(Model.Forward(batchInputs), batchInputs, labels);
-            loss.Backward();
-            optimizer!.Step();
-            optimizer.ZeroGrad();
+            Tensor loss;
+            using (OpTrace.Phase("forward")) loss = Loss.Forward(Model.Forward(batchInputs), batchInputs, labels);
+            using (OpTrace.Phase("backward")) loss.Backward();
+            using (OpTrace.Phase("optimizer"))
+            {
+                optimizer!.Step();
+                optimizer.ZeroGrad();
+            }
             return loss.Item();
         }
         using var noGrad = GradMode.NoGrad();
         using var inference = new TensorScope();
-        _ = Model.Forward(batchInputs).Logits.ToArray();
+        using (OpTrace.Phase("forward")) _ = Model.Forward(batchInputs).Logits.ToArray();
         return float.NaN;
     }
 

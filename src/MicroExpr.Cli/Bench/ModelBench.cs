@@ -34,6 +34,7 @@ internal static class ModelBench
             new("set", OptionKind.Text, "change fields of the preset's config: KEY=VALUE[,KEY=VALUE...] (as 'train --set')"),
             new("profile", OptionKind.Switch, "time every backend op kind over the timed steps and print a table (device events on a GPU)"),
             ProfileReport.RooflineOption,
+            ProfileReport.TraceOption,
         ]);
 
     public static int Run(string op, IReadOnlyList<string> args)
@@ -52,12 +53,15 @@ internal static class ModelBench
         var bar = new Progress();
         string? roofline = a.Text("roofline");
         ProfileReport.CheckRoofline(roofline, device, CpuThreads.Count);
-        bool profile = a.Switch("profile") || roofline != null;
+        string? trace = a.Text("trace");
+        ProfileReport.CheckTrace(trace);
+        bool profile = a.Switch("profile") || roofline != null || trace != null;
         // At least `warmup` steps and 2 s, so the tiered JIT has optimised the kernels (see BenchHarness).
         var times = StepTimer.Measure(step, warmup, runs, minWarmupSeconds: 2, progress: line => bar.Report($"bench {op}: {line}"), beforeTimed: () =>
         {
             OpProfiler.Reset();
             OpProfiler.Enabled = profile;
+            OpTrace.Enabled = trace != null;
         },
         // Read each step's device events outside its timing: the step ended synchronised, so no marker stays queued.
         afterTimedStep: OpProfiler.Flush);
@@ -88,6 +92,7 @@ internal static class ModelBench
         if (a.Switch("profile"))
             ProfileReport.Write(a.Switch("json") ? Console.Error : Console.Out, OpProfiler.Snapshot(), wallMs, CpuThreads.Count, device,
                 $"{times.Ms.Length} {op} steps of {cfg.Name}, batch {batch}, {device.Name}");
+        if (trace != null) ProfileReport.WriteTrace(trace, $"microexpr bench {op} {cfg.Name}, batch {batch}", Console.Error);
         if (roofline != null)
             ProfileReport.WriteRoofline(roofline, OpProfiler.Snapshot(), device, CpuThreads.Count, $"{op} {cfg.Name}, batch {batch}", Console.Error);
         return 0;

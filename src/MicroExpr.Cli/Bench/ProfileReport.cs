@@ -107,4 +107,26 @@ internal static class ProfileReport
                       (mine.Count(s => s.Flops > 0 && s.Bytes > 0) > drawn.Count ? $", of {mine.Count(s => s.Flops > 0 && s.Bytes > 0)}" : "") +
                       (left.Count > 0 ? $"; without FLOPs, so not drawn: {string.Join(", ", left)}" : "") + ")");
     }
+
+    /// <summary>The <c>--trace FILE.json</c> option (see <see cref="OpTrace"/>): Chrome trace events of every backend op and phase.</summary>
+    public static readonly OptionSpec TraceOption = new("trace", OptionKind.Text,
+        "write Chrome trace events (one per backend op, plus phases) to FILE.json, for Perfetto or chrome://tracing; keep the run short");
+
+    /// <summary>Checks the trace path before any work (a .json name in an existing folder).</summary>
+    public static void CheckTrace(string? path)
+    {
+        if (path is null) return;
+        if (!path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) throw new CliUsageException($"--trace {path}: expected a .json file name");
+        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir != null && !Directory.Exists(dir)) throw new CliUsageException($"--trace {path}: the folder {dir} does not exist");
+    }
+
+    /// <summary>Writes the trace, stops recording and says where it went.</summary>
+    public static void WriteTrace(string path, string what, TextWriter log)
+    {
+        var n = OpTrace.Snapshot().Count;
+        OpTrace.Write(path, what);
+        OpTrace.Enabled = false;
+        log.WriteLine($"trace: {path} ({n} events; open it in https://ui.perfetto.dev or chrome://tracing)");
+    }
 }

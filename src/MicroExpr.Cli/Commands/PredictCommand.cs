@@ -31,6 +31,7 @@ internal static class PredictCommand
             new("json", OptionKind.Switch, "print one JSON line with the probabilities"),
             new("profile", OptionKind.Switch, "time preprocessing and every backend op kind of the forward pass"),
             Bench.ProfileReport.RooflineOption,
+            Bench.ProfileReport.TraceOption,
             new("face", OptionKind.Text, "haar | landmarks | none: override the run's face crop (default: the crop the run's cache was made with; another one warns, since the model was not trained on it)"),
             new("no-face-detect", OptionKind.Switch, "an alias of --face none (the whole frame is the face)"),
             new("landmarks-model", OptionKind.Text, "dlib's 68-point model, for a run whose cache used --face landmarks (default: the path it was made with)"),
@@ -135,9 +136,12 @@ internal static class PredictCommand
             float[] probs;
             string? roofline = a.Text("roofline");
             Bench.ProfileReport.CheckRoofline(roofline, device, CpuThreads.Count);
-            bool profile = a.Switch("profile") || roofline != null;
+            string? trace = a.Text("trace");
+            Bench.ProfileReport.CheckTrace(trace);
+            bool profile = a.Switch("profile") || roofline != null || trace != null;
             OpProfiler.Reset();
             OpProfiler.Enabled = profile;
+            OpTrace.Enabled = trace != null;
             var fwd = System.Diagnostics.Stopwatch.StartNew();
             using (GradMode.NoGrad())
             using (new TensorScope())
@@ -147,6 +151,7 @@ internal static class PredictCommand
                 probs = model.Forward(batch).Logits.Softmax().ToArray();
             }
             OpProfiler.Enabled = false;
+            if (trace != null) Bench.ProfileReport.WriteTrace(trace, $"microexpr predict {model.Config.Name}", Console.Error);
             if (roofline != null)
                 Bench.ProfileReport.WriteRoofline(roofline, OpProfiler.Snapshot(), device, CpuThreads.Count, $"one forward pass of {model.Config.Name}", Console.Error);
             if (a.Switch("profile"))

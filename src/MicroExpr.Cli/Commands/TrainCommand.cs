@@ -44,6 +44,7 @@ internal static class TrainCommand
             new("json", OptionKind.Switch, "print a final JSON line with uf1, uar, accuracy, seconds"),
             new("profile", OptionKind.Switch, "time every backend op kind during training and print a table at the end"),
             ProfileReport.RooflineOption,
+            ProfileReport.TraceOption,
         ],
         "Writes RUN/options.json, RUN/log.jsonl, RUN/folds/NN-subject/{checkpoint.safetensors,result.json}, and after the\n" +
         "folds RUN/metrics.json, report.md, confusion.png, curves.png. Folds run with --fold can be pooled by 'microexpr evaluate --run RUN'.");
@@ -67,9 +68,12 @@ internal static class TrainCommand
         var progress = new TrainingProgressBar(options.Epochs);
         string? roofline = a.Text("roofline");
         ProfileReport.CheckRoofline(roofline, device, CpuThreads.Count);
-        bool profile = a.Switch("profile") || roofline != null;
+        string? trace = a.Text("trace");
+        ProfileReport.CheckTrace(trace);
+        bool profile = a.Switch("profile") || roofline != null || trace != null;
         OpProfiler.Reset();
         OpProfiler.Enabled = profile;
+        OpTrace.Enabled = trace != null;
         var trainWatch = Stopwatch.StartNew();
         LosoRunner.Train(clips, options, run, device, a.Switch("resume"), fold, progress, trainFinal: !a.Switch("no-final"));
         OpProfiler.Enabled = false;
@@ -77,6 +81,7 @@ internal static class TrainCommand
         if (a.Switch("profile"))
             ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), trainWatch.Elapsed.TotalMilliseconds, CpuThreads.Count, device,
                 $"training ({options.Preset}, {device.Name})");
+        if (trace != null) ProfileReport.WriteTrace(trace, $"microexpr train {options.Preset}", Console.Error);
         if (roofline != null) ProfileReport.WriteRoofline(roofline, OpProfiler.Snapshot(), device, CpuThreads.Count, $"training {options.Preset}", Console.Error);
         return Finish(run, a.Switch("json"), watch.Elapsed.TotalSeconds);
     }

@@ -1,0 +1,92 @@
+using System.Text.Json;
+using MicroExpr.Cli;
+using MicroExpr.Models;
+using MicroExpr.Tensors;
+
+namespace MicroExpr.Tests.Cli;
+
+/// <summary>
+/// <c>--trace FILE.json</c> (<see cref="OpTrace"/>): valid trace-event JSON with one complete event per backend op of a
+/// small step (as many as the profiler counted calls), phases on their own track, ILGPU device events on a stream track.
+/// </summary>
+[NonParallelizable]
+public class TraceTests
+{
+    [TearDown]
+    public void Off()
+    {
+        OpTrace.Enabled = false;
+        OpProfiler.Enabled = false;
+        OpProfiler.Reset();
+    }
+
+    static JsonElement[] Events(string path)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        Assert.That(doc.RootElement.GetProperty("displayTimeUnit").GetString(), Is.EqualTo("ms"));
+        return doc.RootElement.GetProperty("traceEvents").EnumerateArray().Select(e => e.Clone()).ToArray();
+    }
+
+    [TestCase("cpu")]
+    [TestCase("ilgpu-cpu")]
+    public void ATrainingStepGivesOneEventPerOpAndItsPhases(string deviceName)
+    {
+        var device = Devices.Resolve(deviceName);
+        string path = Path.Combine(Path.GetTempPath(), $"trace-{Guid.NewGuid():N}.json");
+        try
+        {
+            using var step = new ModelStep(ModelRegistry.Preset("stt-tiny"), device, batch: 2, frames: 2, train: true);
+            OpProfiler.Reset();
+            OpTrace.Enabled = true;
+            step.Run();
+            step.Synchronize();
+            long calls = OpProfiler.Snapshot().Sum(s => s.Calls);
+            OpTrace.Write(path, "test step");
+            OpTrace.Enabled = false;
+
+            var events = Events(path);
+            var ops = events.Where(e => e.GetProperty("ph").GetString() == "X" && e.GetProperty("cat").GetString() == "op").ToList();
+            Assert.That(ops, Has.Count.EqualTo(calls).And.Count.GreaterThan(20), "one event per timed backend call");
+            foreach (var e in ops)
+            {
+                Assert.That(e.GetProperty("dur").GetDouble(), Is.GreaterThanOrEqualTo(0));
+                Assert.That(e.GetProperty("ts").GetDouble(), Is.GreaterThanOrEqualTo(0));
+                var args = e.GetProperty("args");
+                Assert.That(args.GetProperty("bytes").GetDouble(), Is.GreaterThanOrEqualTo(0));
+                Assert.That(args.GetProperty("device").GetString(), Does.StartWith(device.Name));
+            }
+            Assert.That(ops.Select(e => e.GetProperty("name").GetString()), Does.Contain("gemm").And.Contain("attention_backward"));
+            var names = events.Where(e => e.GetProperty("ph").GetString() == "M" && e.GetProperty("name").GetString() == "thread_name")
+                .ToDictionary(e => e.GetProperty("tid").GetInt32(), e => e.GetProperty("args").GetProperty("name").GetString());
+            var phases = events.Where(e => e.TryGetProperty("cat", out var c) && c.GetString() == "phase").ToList();
+            Assert.That(phases.Select(e => e.GetProperty("name").GetString()), Is.EqualTo(new[] { "forward", "backward", "optimizer" }));
+            Assert.That(phases.Select(e => names[e.GetProperty("tid").GetInt32()]).Distinct(), Is.EqualTo(new[] { "phases" }));
+            var opTracks = ops.Select(e => names[e.GetProperty("tid").GetInt32()]).Distinct().ToList();
+            if (device.Kind == DeviceKind.Cpu) Assert.That(opTracks.All(t => t!.StartsWith("thread ", StringComparison.Ordinal)), string.Join(", ", opTracks));
+            else Assert.That(opTracks, Does.Contain($"{device.Name} stream"), string.Join(", ", opTracks));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Test]
+    public void OffRecordsNothing()
+    {
+        OpTrace.Enabled = true;
+        OpTrace.Enabled = false;
+        OpProfiler.Enabled = true;
+        using (var scope = new TensorScope()) _ = (Tensor.RandN([4, 4], new Rng(1)) + 1f).ToArray();
+        using (OpTrace.Phase("forward")) { }
+        Assert.That(OpTrace.Snapshot(), Is.Empty);
+    }
+
+    [Test]
+    public void ABadTracePathIsAUsageErrorBeforeAnyWork()
+    {
+        var (code, _, err) = ConsoleCapture.Run(() => Entry.Run(["bench", "train-step", "--model", "stt-tiny", "--trace", "/no/such/folder/t.json"]));
+        Assert.That(code, Is.EqualTo(Entry.Usage));
+        Assert.That(err, Does.Contain("--trace /no/such/folder/t.json: the folder /no/such/folder does not exist"));
+    }
+}
