@@ -45,6 +45,12 @@ public sealed record InputShape(InputKind Kind, int Frames, int Channels, int Si
 /// <summary>What a cache (or a clip set in memory) offers a model: the classes and the inputs of every clip.</summary>
 public sealed record DataShape(int Classes, IReadOnlyList<InputShape> Inputs, string Source)
 {
+    /// <summary>
+    /// The AU vocabulary of the data (number and FACS description, in the order of the <see cref="InputKind.ActionUnits"/>
+    /// input's channels); empty when the clips carry no action units.
+    /// </summary>
+    public IReadOnlyList<AuVocabularyEntry> ActionUnits { get; init; } = [];
+
     public InputShape? Find(InputKind kind) => Inputs.FirstOrDefault(i => i.Kind == kind);
 
     /// <summary>
@@ -77,6 +83,11 @@ public interface IMerModelConfig
     int Classes { get; }
     /// <summary>The inputs the model reads, per clip.</summary>
     [JsonIgnore] IReadOnlyList<InputShape> Inputs { get; }
+    /// <summary>
+    /// Per-clip data that the model's loss reads in training only, beside the inputs (AIE-CCL's action units): the trainer's
+    /// batches carry them, <c>predict</c> never needs them. Empty for most models.
+    /// </summary>
+    [JsonIgnore] IReadOnlyList<InputShape> TrainingTargets => [];
     /// <summary>Names of the fields where two configs differ (empty when they match; another family differs in "family").</summary>
     IReadOnlyList<string> Differences(IMerModelConfig other);
     /// <summary>

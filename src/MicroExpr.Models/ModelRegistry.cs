@@ -19,6 +19,8 @@ public static class ModelRegistry
             [() => SlsttPresets.Bench, () => SlsttPresets.Tiny, () => SlsttPresets.B16]),
         new(SttConfig.FamilyName, typeof(SttConfig), (c, rng) => new SttModel((SttConfig)c, rng),
             [() => SttPresets.Tiny, () => SttPresets.R18]),
+        new(AieConfig.FamilyName, typeof(AieConfig), (c, rng) => new AieModel((AieConfig)c, rng),
+            [() => AiePresets.Tiny, () => AiePresets.Full]),
     ];
 
     /// <summary>Every preset name, family by family.</summary>

@@ -46,6 +46,25 @@ public sealed class ModelStep : IDisposable
             var rng = new Rng(dataSeed);
             foreach (var input in config.Inputs)
                 inputs[input.Kind] = Tensor.RandN([batch, input.Frames == 0 ? frames : input.Frames, input.Channels, input.Size, input.Size], rng, device: device).Keep();
+            if (train)
+            {
+                // Training targets (e.g. action units) as random 0/1 values; the loss sees them as its whole fold.
+                var targets = new Dictionary<InputKind, float[]>();
+                foreach (var target in config.TrainingTargets)
+                {
+                    int n = (target.Frames == 0 ? frames : target.Frames) * target.Channels * target.Size * target.Size;
+                    var values = new float[batch * n];
+                    for (int i = 0; i < values.Length; i++) values[i] = rng.NextUInt() >> 31;
+                    targets[target.Kind] = values;
+                    inputs[target.Kind] = Tensor.FromSpan(values, [batch, target.Frames == 0 ? frames : target.Frames, target.Channels, target.Size, target.Size], device).Keep();
+                }
+                Loss.BeginFold(new TrainingFold(batch, (i, kind) =>
+                {
+                    var all = targets[kind];
+                    int n = all.Length / batch;
+                    return all.AsSpan(i * n, n).ToArray();
+                }));
+            }
             batchInputs = new ModelBatch(inputs);
             labels = Enumerable.Range(0, batch).Select(i => i % config.Classes).ToArray();
         }
