@@ -56,7 +56,7 @@ public sealed record AieConfig : IMerModelConfig
 
     /// <summary>The clip's action units, multi-hot [1, A, 1, 1] over <see cref="ActionUnits"/>: read by the loss only.</summary>
     [JsonIgnore]
-    public IReadOnlyList<InputShape> TrainingTargets => ContrastiveWeight == 0f ? [] : [new(InputKind.ActionUnits, 1, ActionUnits.Count, 1)];
+    public IReadOnlyList<InputShape> Targets => ContrastiveWeight == 0f ? [] : [new(InputKind.ActionUnits, 1, ActionUnits.Count, 1)];
 
     public IMerModelConfig ForData(DataShape data)
     {

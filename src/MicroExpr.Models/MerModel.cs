@@ -87,7 +87,7 @@ public interface IMerModelConfig
     /// Per-clip data that the model's loss reads in training only, beside the inputs (AIE-CCL's action units): the trainer's
     /// batches carry them, <c>predict</c> never needs them. Empty for most models.
     /// </summary>
-    [JsonIgnore] IReadOnlyList<InputShape> TrainingTargets => [];
+    [JsonIgnore] IReadOnlyList<InputShape> Targets => [];
     /// <summary>Names of the fields where two configs differ (empty when they match; another family differs in "family").</summary>
     IReadOnlyList<string> Differences(IMerModelConfig other);
     /// <summary>

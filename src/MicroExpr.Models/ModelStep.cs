@@ -50,7 +50,7 @@ public sealed class ModelStep : IDisposable
             {
                 // Training targets (e.g. action units) as random 0/1 values; the loss sees them as its whole fold.
                 var targets = new Dictionary<InputKind, float[]>();
-                foreach (var target in config.TrainingTargets)
+                foreach (var target in config.Targets)
                 {
                     int n = (target.Frames == 0 ? frames : target.Frames) * target.Channels * target.Size * target.Size;
                     var values = new float[batch * n];

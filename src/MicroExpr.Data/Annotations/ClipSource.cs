@@ -17,12 +17,14 @@ public enum SourceKind
 /// <summary>
 /// One clip as an annotation file describes it. <see cref="Onset"/>, <see cref="Apex"/> and <see cref="Offset"/> are frame
 /// numbers as the file names carry them (1-based positions when names carry no number, and for videos); -1 is unknown
-/// (onset: first frame, offset: last frame, apex: estimated as the frame of largest motion).
+/// (onset: first frame, offset: last frame, apex: estimated as the frame of largest motion). <see cref="ActionUnits"/> is
+/// the coding file's action-unit string as written ("4+L10"), "" when the data set has none; it is carried into the
+/// cache's index unparsed (<c>ActionUnitCodes</c> parses it).
 /// </summary>
 public sealed record ClipSource(
     string Dataset, string Subject, string Clip, int Label, string LabelName,
     string Path, SourceKind Kind, int Onset, int Apex, int Offset,
-    string AnnotationFile, int Row)
+    string AnnotationFile, int Row, string ActionUnits = "")
 {
     /// <summary>"file row N" or the source path when the clip did not come from a row.</summary>
     public string Where => Row > 0 ? $"{AnnotationFile} row {Row}" : Path;
@@ -44,6 +46,8 @@ public sealed class ClipList(string dataset, IReadOnlyList<string> classNames)
     public IReadOnlyList<string> ClassNames { get; } = classNames;
     public List<ClipSource> Clips { get; } = [];
     public List<SkippedRow> Skipped { get; } = [];
+    /// <summary>Rows kept with a remark, e.g. an action-unit code that does not parse (the clip keeps its label; its AUs count as uncoded).</summary>
+    public List<SkippedRow> Warnings { get; } = [];
 
     public void Skip(string file, int row, string reason) => Skipped.Add(new SkippedRow(file, row, reason));
 
@@ -60,13 +64,19 @@ public sealed class ClipList(string dataset, IReadOnlyList<string> classNames)
     {
         var sb = new StringBuilder();
         var subjects = PerSubject();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"{Dataset}: {Clips.Count} clips, {ClassNames.Count} classes, {subjects.Count} subjects, {Skipped.Count} skipped");
+        string warnings = Warnings.Count > 0 ? string.Create(CultureInfo.InvariantCulture, $", {Warnings.Count} warnings") : "";
+        sb.AppendLine(CultureInfo.InvariantCulture, $"{Dataset}: {Clips.Count} clips, {ClassNames.Count} classes, {subjects.Count} subjects, {Skipped.Count} skipped{warnings}");
         sb.AppendLine("  per class:   " + string.Join(", ", PerClass().Select(p => $"{p.Class} {p.Count}")));
         sb.AppendLine("  per subject: " + string.Join(", ", subjects.Select(p => $"{p.Subject} {p.Count}")));
         if (Skipped.Count > 0)
         {
             sb.AppendLine("  skipped:");
             foreach (var s in Skipped) sb.AppendLine("    " + s);
+        }
+        if (Warnings.Count > 0)
+        {
+            sb.AppendLine("  warnings (clips kept):");
+            foreach (var w in Warnings) sb.AppendLine("    " + w);
         }
         return sb.ToString();
     }

@@ -195,7 +195,7 @@ public class AieTests
         Assert.That(Assert.Throws<InvalidOperationException>(() => loss.Forward(output, batch, [0]))!.Message, Does.Contain("BeginFold"));
         using var model = new AieModel(Small() with { ContrastiveWeight = 0f }, new Rng(1));
         Assert.That(model.CreateLoss(new Rng(1)), Is.TypeOf<CrossEntropyLoss>());
-        Assert.That(model.Config.TrainingTargets, Is.Empty, "no action units needed without the contrastive term");
+        Assert.That(model.Config.Targets, Is.Empty, "no action units needed without the contrastive term");
     }
 
     [Test]
@@ -221,7 +221,7 @@ public class AieTests
         var both = new List<InputShape> { new(InputKind.MotionFrames, 6, 3, 24), new(InputKind.RgbFrames, 6, 3, 48), new(InputKind.ActionUnits, 1, 5, 1) };
         var fitted = (AieConfig)AiePresets.Tiny.ForData(new DataShape(5, both, "c") { ActionUnits = Vocabulary });
         Assert.That((fitted.Classes, fitted.Frames, fitted.RgbSize, fitted.MotionSize, fitted.ActionUnits.Count), Is.EqualTo((5, 6, 48, 24, 5)));
-        Assert.That(fitted.TrainingTargets.Single(), Is.EqualTo(new InputShape(InputKind.ActionUnits, 1, 5, 1)));
+        Assert.That(fitted.Targets.Single(), Is.EqualTo(new InputShape(InputKind.ActionUnits, 1, 5, 1)));
         var motionOnly = new DataShape(3, [new InputShape(InputKind.MotionFrames, 4, 3, 32)], "cacheM");
         Assert.That(Assert.Throws<InvalidDataException>(() => AiePresets.Tiny.ForData(motionOnly))!.Message,
             Does.Contain("cacheM").And.Contain("aie-tiny").And.Contain("RGB face frames"));
