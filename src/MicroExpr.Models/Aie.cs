@@ -24,8 +24,6 @@ public sealed record AieConfig : IMerModelConfig
 
     public required string Name { get; init; }
     public int Classes { get; init; } = 3;
-    /// <summary>Frames T of both streams (fitted to the cache): it fixes where the 3D pooling halves time.</summary>
-    public int Frames { get; init; } = 4;
     /// <summary>Size S of the RGB face frames and of the motion frames (fitted to the cache; each stream pools globally).</summary>
     public int RgbSize { get; init; } = 32;
     public int MotionSize { get; init; } = 32;
@@ -50,7 +48,7 @@ public sealed record AieConfig : IMerModelConfig
 
     [JsonIgnore] public string Family => FamilyName;
 
-    /// <summary>RGB face frames and motion frames, [T, 3, S, S] each (T = <see cref="Frames"/> once fitted).</summary>
+    /// <summary>RGB face frames and motion frames, [T, 3, S, S] each, any T (one T for both).</summary>
     [JsonIgnore]
     public IReadOnlyList<InputShape> Inputs => [new(InputKind.RgbFrames, 0, 3, RgbSize), new(InputKind.MotionFrames, 0, 3, MotionSize)];
 
@@ -64,7 +62,7 @@ public sealed record AieConfig : IMerModelConfig
         var motion = data.Require(Name, Inputs[1]);
         if (rgb.Frames != motion.Frames)
             throw new InvalidDataException($"{data.Source}: {Name} reads RGB and motion frames of one T; the cache holds T={rgb.Frames} and T={motion.Frames}");
-        var fitted = this with { Classes = data.Classes, Frames = rgb.Frames, RgbSize = rgb.Size, MotionSize = motion.Size };
+        var fitted = this with { Classes = data.Classes, RgbSize = rgb.Size, MotionSize = motion.Size };
         if (ContrastiveWeight == 0f) return fitted with { ActionUnits = data.ActionUnits };
         var aus = data.Find(InputKind.ActionUnits) ?? throw new InvalidDataException(
             $"{data.Source}: {Name} (contrastive weight {ContrastiveWeight}) reads the clips' action units, but the cache holds only {string.Join(", ", data.Inputs)}; " +
@@ -80,7 +78,6 @@ public sealed record AieConfig : IMerModelConfig
         var d = new List<string>();
         void Cmp<T>(string n, T a, T b) { if (!EqualityComparer<T>.Default.Equals(a, b)) d.Add($"{n}: {a} vs {b}"); }
         Cmp("classes", Classes, o.Classes);
-        Cmp("frames", Frames, o.Frames);
         Cmp("rgb_size", RgbSize, o.RgbSize);
         Cmp("motion_size", MotionSize, o.MotionSize);
         Cmp("stream_channels", string.Join(",", StreamChannels), string.Join(",", o.StreamChannels));
@@ -99,7 +96,7 @@ public sealed record AieConfig : IMerModelConfig
 
     // Lists compare by content (a record's default equality would compare the list references).
     public bool Equals(AieConfig? other) => other is not null && Name == other.Name && Differences(other).Count == 0;
-    public override int GetHashCode() => HashCode.Combine(Name, Classes, Frames, EmbedDim);
+    public override int GetHashCode() => HashCode.Combine(Name, Classes, RgbSize, EmbedDim);
 }
 
 /// <summary>The AIE-CCL presets.</summary>
@@ -118,7 +115,7 @@ public static class AiePresets
     /// </summary>
     public static AieConfig Full => new()
     {
-        Name = "aie", RgbSize = 112, MotionSize = 112, Frames = 8, StreamChannels = [32, 64, 128, 256], FirstStride = 1, EmbedDim = 256,
+        Name = "aie", RgbSize = 112, MotionSize = 112, StreamChannels = [32, 64, 128, 256], FirstStride = 1, EmbedDim = 256,
         TextWidth = 128, TextDepth = 2, TextHeads = 4, TextMlpHidden = 512,
     };
 }
@@ -127,32 +124,26 @@ public static class AiePresets
 /// One visual stream of AIE-CCL: clips [B, T, 3, S, S] → stages of Conv3d 3×3×3 (padding 1, no bias) + BatchNorm3d +
 /// ReLU + MaxPool3d, then global average pooling → [B, C_last]. Stage i's pool halves H and W (while they are ≥ 2) and,
 /// from the second stage on, T (while T ≥ 2): C3D's schedule (time kept by the first pool so that early filters see
-/// the motion's onset and apex apart). The first convolution may stride in space (<see cref="AieConfig.FirstStride"/>).
+/// the motion's onset and apex apart). The pools are chosen per call from the input's T and S, so one set of weights
+/// reads any T (no weight depends on T or S). The first convolution may stride in space (<see cref="AieConfig.FirstStride"/>).
 /// BatchNorm follows the training mode; in eval the BatchNorm is folded into the convolution (<see cref="ConvBn"/>).
 /// </summary>
 public sealed class Cnn3dStream : Module
 {
-    private readonly (int D, int H, int W)[] pools;
     private readonly Conv3d[] convs;
     private readonly BatchNorm3d[] norms;
 
-    public Cnn3dStream(IReadOnlyList<int> channels, int frames, int size, int firstStride, Rng rng)
+    public Cnn3dStream(IReadOnlyList<int> channels, int firstStride, Rng rng)
     {
         if (channels.Count == 0) throw new ArgumentException("aie: a stream needs at least one stage");
         convs = new Conv3d[channels.Count];
         norms = new BatchNorm3d[channels.Count];
-        pools = new (int, int, int)[channels.Count];
-        int cin = 3, t = frames, s = size;
+        int cin = 3;
         for (int i = 0; i < channels.Count; i++)
         {
             int stride = i == 0 ? firstStride : 1;
             convs[i] = Child($"stages.{i}.conv", new Conv3d(cin, channels[i], (3, 3, 3), rng, (1, stride, stride), (1, 1, 1), bias: false));
             norms[i] = Child($"stages.{i}.bn", new BatchNorm3d(channels[i]));
-            s = (s + 2 - 3) / stride + 1;
-            int pt = i > 0 && t >= 2 ? 2 : 1, ps = s >= 2 ? 2 : 1;
-            pools[i] = (pt, ps, ps);
-            t /= pt;
-            s /= ps;
             cin = channels[i];
         }
         OutChannels = cin;
@@ -167,7 +158,8 @@ public sealed class Cnn3dStream : Module
         for (int i = 0; i < convs.Length; i++)
         {
             x = ConvBn.Forward(convs[i], norms[i], x, relu: true);
-            if (pools[i] != (1, 1, 1)) x = x.MaxPool3d(pools[i], pools[i], (0, 0, 0));
+            int pt = i > 0 && x.Shape[2] >= 2 ? 2 : 1, ps = x.Shape[3] >= 2 && x.Shape[4] >= 2 ? 2 : 1;
+            if (pt > 1 || ps > 1) x = x.MaxPool3d((pt, ps, ps), (pt, ps, ps), (0, 0, 0));
         }
         return x.GlobalAvgPool();                                                 // [B, C_last]
     }
@@ -202,8 +194,8 @@ public sealed class AieModel : Module, IMerModel
     public AieModel(AieConfig config, Rng rng)
     {
         Config = config;
-        Rgb = Child("rgb", new Cnn3dStream(config.StreamChannels, config.Frames, config.RgbSize, config.FirstStride, rng));
-        Motion = Child("motion", new Cnn3dStream(config.StreamChannels, config.Frames, config.MotionSize, config.FirstStride, rng));
+        Rgb = Child("rgb", new Cnn3dStream(config.StreamChannels, config.FirstStride, rng));
+        Motion = Child("motion", new Cnn3dStream(config.StreamChannels, config.FirstStride, rng));
         Fuse = Child("fuse", new Linear(Rgb.OutChannels + Motion.OutChannels, config.EmbedDim, rng));
         Head = Child("head", new Linear(config.EmbedDim, config.Classes, rng));
     }
@@ -234,8 +226,8 @@ public sealed class AieModel : Module, IMerModel
 
     private void Check(Tensor x, int s, string what)
     {
-        if (x.Rank != 5 || x.Shape[1] != Config.Frames || x.Shape[2] != 3 || x.Shape[3] != s || x.Shape[4] != s)
-            throw new ShapeException($"{Config.Name}: expected {what} [B, {Config.Frames}, 3, {s}, {s}], got {ShapeUtil.Format(x.Shape)}");
+        if (x.Rank != 5 || x.Shape[1] < 1 || x.Shape[2] != 3 || x.Shape[3] != s || x.Shape[4] != s)
+            throw new ShapeException($"{Config.Name}: expected {what} [B, T, 3, {s}, {s}], got {ShapeUtil.Format(x.Shape)}");
     }
 
     /// <summary>CE + λ·InfoNCE(v, AU-set prototypes) (<see cref="AieLoss"/>), or cross-entropy alone when λ = 0.</summary>

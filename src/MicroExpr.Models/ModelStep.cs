@@ -30,6 +30,9 @@ public sealed class ModelStep : IDisposable
     {
         if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be >= 1");
         if (frames < 1) throw new ArgumentOutOfRangeException(nameof(frames), frames, "frames must be >= 1");
+        // An AIE-CCL preset not yet fitted to a data set has no AU vocabulary: the bench gives it 8 placeholder AUs.
+        if (config is AieConfig { ActionUnits.Count: 0 } aie)
+            config = aie with { ActionUnits = Enumerable.Range(1, 8).Select(n => new AuVocabularyEntry(n, $"action unit {n}")).ToList() };
         Config = config;
         Device = device;
         Batch = batch;

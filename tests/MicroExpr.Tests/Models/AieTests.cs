@@ -212,6 +212,7 @@ public class AieTests
         var vs = v.ToArray();
         for (int i = 0; i < 2; i++) Assert.That(vs.AsSpan(i * 8, 8).ToArray().Sum(x => (double)x * x), Is.EqualTo(1.0).Within(1e-5));
         Assert.That(Assert.Throws<ShapeException>(() => model.Forward(rgb, Tensor.RandN([2, 4, 3, 8, 8], new Rng(4))))!.Message, Does.Contain("motion frames"));
+        Assert.That(model.Forward(Tensor.RandN([2, 1, 3, 16, 16], new Rng(5)), Tensor.RandN([2, 1, 3, 16, 16], new Rng(6))).Logits.Shape, Is.EqualTo(new[] { 2, 3 }), "any T: one frame");
         Assert.That(Assert.Throws<ArgumentException>(() => model.Forward(ModelBatch.Of(InputKind.MotionFrames, motion)))!.Message, Does.Contain("RGB face frames"));
     }
 
@@ -220,7 +221,7 @@ public class AieTests
     {
         var both = new List<InputShape> { new(InputKind.MotionFrames, 6, 3, 24), new(InputKind.RgbFrames, 6, 3, 48), new(InputKind.ActionUnits, 1, 5, 1) };
         var fitted = (AieConfig)AiePresets.Tiny.ForData(new DataShape(5, both, "c") { ActionUnits = Vocabulary });
-        Assert.That((fitted.Classes, fitted.Frames, fitted.RgbSize, fitted.MotionSize, fitted.ActionUnits.Count), Is.EqualTo((5, 6, 48, 24, 5)));
+        Assert.That((fitted.Classes, fitted.RgbSize, fitted.MotionSize, fitted.ActionUnits.Count), Is.EqualTo((5, 48, 24, 5)));
         Assert.That(fitted.Targets.Single(), Is.EqualTo(new InputShape(InputKind.ActionUnits, 1, 5, 1)));
         var motionOnly = new DataShape(3, [new InputShape(InputKind.MotionFrames, 4, 3, 32)], "cacheM");
         Assert.That(Assert.Throws<InvalidDataException>(() => AiePresets.Tiny.ForData(motionOnly))!.Message,
@@ -228,7 +229,9 @@ public class AieTests
         var noAus = new DataShape(3, [new InputShape(InputKind.MotionFrames, 4, 3, 32), new InputShape(InputKind.RgbFrames, 4, 3, 32)], "cacheN");
         Assert.That(Assert.Throws<InvalidDataException>(() => AiePresets.Tiny.ForData(noAus))!.Message,
             Does.Contain("cacheN").And.Contain("action units").And.Contain("--con-weight 0"));
-        Assert.That(((AieConfig)(AiePresets.Tiny with { ContrastiveWeight = 0f }).ForData(noAus)).Frames, Is.EqualTo(4));
+        Assert.That(((AieConfig)(AiePresets.Tiny with { ContrastiveWeight = 0f }).ForData(noAus)).Targets, Is.Empty);
+        var mixedT = new DataShape(3, [new InputShape(InputKind.MotionFrames, 4, 3, 32), new InputShape(InputKind.RgbFrames, 6, 3, 32)], "cacheT");
+        Assert.That(Assert.Throws<InvalidDataException>(() => (AiePresets.Tiny with { ContrastiveWeight = 0f }).ForData(mixedT))!.Message, Does.Contain("T=6 and T=4"));
     }
 
     [Test]
@@ -284,7 +287,7 @@ public class AieDeviceTests
 {
     private static (float[] Losses, Dictionary<string, float[]> Grads) Train(Device device, int steps)
     {
-        var cfg = AieTests.Small() with { RgbSize = 32, MotionSize = 32, StreamChannels = [8, 16], EmbedDim = 16, TextWidth = 16, TextMlpHidden = 32 };
+        var cfg = AieTests.Small();
         using var model = ModelRegistry.Create(cfg, new Rng(1));
         model.To(device);
         using var loss = model.CreateLoss(new Rng(2));
@@ -293,8 +296,8 @@ public class AieDeviceTests
         loss.BeginFold(AieTests.Fold(multiHot));
         var named = model.NamedParameters().Select(p => ("model." + p.Name, p.Value)).Concat(loss.NamedParameters().Select(p => ("loss." + p.Name, p.Value))).ToList();
         using var opt = new AdamW(named.Select(p => p.Value), lr: 1e-3f, weightDecay: 0.01f);
-        var rgb = Tensor.RandN([3, 4, 3, 32, 32], new Rng(3)).ToArray();
-        var motion = Tensor.RandN([3, 4, 3, 32, 32], new Rng(4)).ToArray();
+        var rgb = Tensor.RandN([3, 4, 3, 16, 16], new Rng(3)).ToArray();
+        var motion = Tensor.RandN([3, 4, 3, 16, 16], new Rng(4)).ToArray();
         int[] labels = [0, 2, 1];
         var losses = new float[steps];
         var grads = new Dictionary<string, float[]>();
@@ -303,8 +306,8 @@ public class AieDeviceTests
             using var scope = new TensorScope();
             var batch = new ModelBatch(new Dictionary<InputKind, Tensor>
             {
-                [InputKind.RgbFrames] = Tensor.FromSpan(rgb, [3, 4, 3, 32, 32], device),
-                [InputKind.MotionFrames] = Tensor.FromSpan(motion, [3, 4, 3, 32, 32], device),
+                [InputKind.RgbFrames] = Tensor.FromSpan(rgb, [3, 4, 3, 16, 16], device),
+                [InputKind.MotionFrames] = Tensor.FromSpan(motion, [3, 4, 3, 16, 16], device),
                 [InputKind.ActionUnits] = Tensor.FromSpan(multiHot.AsSpan(0, 15), [3, 1, 5, 1, 1], device),
             });
             var l = loss.Forward(model.Forward(batch), batch, labels, [1f, 0.5f, 2f]);
