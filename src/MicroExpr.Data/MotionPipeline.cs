@@ -23,14 +23,38 @@ namespace MicroExpr.Data;
 /// </summary>
 public static class MotionPipeline
 {
+    // ProcessInputs also gives the face frames themselves (rgb, grey) and their dynamic image from the same crop and selection.
     /// <summary>
     /// <paramref name="frames"/>: the clip's frames in order (BGR, BGRA or grayscale Mats; the caller keeps ownership);
     /// <paramref name="onset"/>, <paramref name="apex"/>, <paramref name="offset"/>: 0-based indices into them (apex &lt; 0:
-    /// estimated; onset &lt; 0: 0; offset &lt; 0: the last frame). Returns the [T, 3, S, S] tensor.
+    /// estimated; onset &lt; 0: 0; offset &lt; 0: the last frame). Returns the [T, 3, S, S] motion tensor.
     /// </summary>
     public static float[] Process(IReadOnlyList<Mat> frames, int onset, int apex, int offset, PreprocessSettings settings, out int t, out int c, out int h, out int w)
     {
+        var m = ProcessInputs(frames, onset, apex, offset, settings, CacheInputs.Motion)[CacheInputs.Motion];
+        (t, c, h, w) = (m.T, m.C, m.H, m.W);
+        return m.Data;
+    }
+
+    /// <summary>
+    /// The requested kinds of one clip, all from one face box, one apex and one frame selection (so the motion frame t,
+    /// the RGB frame t and the grey frame t show the same moment):
+    /// <list type="bullet">
+    /// <item>motion: exactly <see cref="Process"/>'s tensor [T, 3, S, S];</item>
+    /// <item>rgb: each selected frame's face box resized to S×S (area interpolation), RGB / 255 in [0, 1], [T, 3, S, S]; a
+    /// fractional position (short clip) blends its two neighbouring frames linearly, as the flow's target frame does;</item>
+    /// <item>grey: 0.299 R + 0.587 G + 0.114 B of those RGB values (OpenCV's grey weights, computed on the float frames so
+    /// that grey frame t is exactly the RGB frame t in one channel), [T, 1, S, S];</item>
+    /// <item>dynamic image: <see cref="DynamicImage.Compute"/> (approximate rank pooling, min–max scaled to [0, 1]) of the
+    /// T selected frames, grey or RGB (<see cref="PreprocessSettings.DynamicImageSource"/>), [1, C, S, S].</item>
+    /// </list>
+    /// Flow is computed only when motion is asked for. Rejected alternative for rgb: the frames at the flow resolution
+    /// (<see cref="PreprocessSettings.FlowSize"/>): every stored kind shares S so a model can read several together.
+    /// </summary>
+    public static IReadOnlyDictionary<CacheInputs, ClipTensor> ProcessInputs(IReadOnlyList<Mat> frames, int onset, int apex, int offset, PreprocessSettings settings, CacheInputs kinds)
+    {
         settings.Validate();
+        if (kinds == CacheInputs.None || (kinds & ~CacheInputNames.Known) != 0) throw new ArgumentException($"no or unknown input kinds requested: {kinds}");
         if (frames.Count == 0) throw new ArgumentException("a clip needs at least one frame");
         if (onset < 0) onset = 0;
         if (offset < 0) offset = frames.Count - 1;
@@ -42,16 +66,24 @@ public static class MotionPipeline
         if (first.Empty()) throw new ArgumentException($"frame {onset} (onset) is empty");
         Rect box = FaceBox(frames, onset, apex, settings);
         int s = settings.FlowResolution;
+        int size = settings.Size;
         var gray = new Dictionary<int, Mat>();
+        var rgb = new Dictionary<int, float[]>();
+        var result = new Dictionary<CacheInputs, ClipTensor>();
         try
         {
-            Mat Gray(int i)
+            Mat Crop(int i)
             {
-                if (gray.TryGetValue(i, out var g)) return g;
                 var f = frames[i];
                 if (f.Empty() || f.Cols < box.Right || f.Rows < box.Bottom)
                     throw new ArgumentException($"frame {i} is empty or smaller ({f.Cols}x{f.Rows}) than the face box {box} of the onset frame");
-                using var roi = new Mat(f, box);
+                return new Mat(f, box);
+            }
+
+            Mat Gray(int i)
+            {
+                if (gray.TryGetValue(i, out var g)) return g;
+                using var roi = Crop(i);
                 using var gr = FaceDetector.ToGray(roi);
                 using var small = new Mat();
                 Cv2.Resize(gr, small, new Size(s, s), 0, 0, InterpolationFlags.Area);
@@ -61,35 +93,127 @@ public static class MotionPipeline
                 return g;
             }
 
+            float[] Rgb(int i)
+            {
+                if (rgb.TryGetValue(i, out var r)) return r;
+                using var roi = Crop(i);
+                r = FaceRgb(roi, size, i);
+                rgb[i] = r;
+                return r;
+            }
+
             if (apex < 0) apex = EstimateApex(onset, offset, Gray, settings.RemoveGlobalMotion);
             var positions = FrameSelector.Select(onset, apex, offset, settings.Frames, settings.Selection);
-            var from = Gray(onset);
-            var flows = new List<(float[] U, float[] V)>(positions.Length);
+            int t = positions.Length;
+            if ((kinds & CacheInputs.Motion) != 0)
+            {
+                var from = Gray(onset);
+                var flows = new List<(float[] U, float[] V)>(positions.Length);
+                foreach (double p in positions)
+                {
+                    int a = (int)Math.Floor(p), b = (int)Math.Ceiling(p);
+                    double frac = p - a;
+                    if (b == a || frac < 1e-9)
+                    {
+                        flows.Add(OpticalFlow.Compute(settings.Flow, from, Gray(a)));
+                        continue;
+                    }
+                    using var mixed = new Mat();
+                    Cv2.AddWeighted(Gray(a), 1 - frac, Gray(b), frac, 0, mixed);
+                    flows.Add(OpticalFlow.Compute(settings.Flow, from, mixed));
+                }
+                if (settings.RemoveGlobalMotion)
+                    foreach (var (u, v) in flows) GlobalMotion.RemoveAffine(u, v, s, s);
+                if (s != size)
+                    for (int i = 0; i < flows.Count; i++) flows[i] = (Downsample(flows[i].U, s, size), Downsample(flows[i].V, s, size));
+                result[CacheInputs.Motion] = new ClipTensor(CacheInputs.Motion, MotionEncoder.Encode(flows, size, size, settings.Encoding, (float)settings.FlowScale), t, 3, size, size);
+            }
+            if ((kinds & (CacheInputs.Rgb | CacheInputs.Grey | CacheInputs.DynamicImage)) == 0) return result;
+
+            int plane = size * size, frame = 3 * plane;
+            var rgbFrames = new List<float[]>(t);
             foreach (double p in positions)
             {
                 int a = (int)Math.Floor(p), b = (int)Math.Ceiling(p);
                 double frac = p - a;
                 if (b == a || frac < 1e-9)
                 {
-                    flows.Add(OpticalFlow.Compute(settings.Flow, from, Gray(a)));
+                    rgbFrames.Add(Rgb(a));
                     continue;
                 }
-                using var mixed = new Mat();
-                Cv2.AddWeighted(Gray(a), 1 - frac, Gray(b), frac, 0, mixed);
-                flows.Add(OpticalFlow.Compute(settings.Flow, from, mixed));
+                var fa = Rgb(a);
+                var fb = Rgb(b);
+                var mixed = new float[frame];
+                for (int k = 0; k < frame; k++) mixed[k] = (float)((1 - frac) * fa[k] + frac * fb[k]);
+                rgbFrames.Add(mixed);
             }
-            if (settings.RemoveGlobalMotion)
-                foreach (var (u, v) in flows) GlobalMotion.RemoveAffine(u, v, s, s);
-            int size = settings.Size;
-            if (s != size)
-                for (int i = 0; i < flows.Count; i++) flows[i] = (Downsample(flows[i].U, s, size), Downsample(flows[i].V, s, size));
-            t = positions.Length; c = 3; h = size; w = size;
-            return MotionEncoder.Encode(flows, size, size, settings.Encoding, (float)settings.FlowScale);
+            List<float[]>? greyFrames = null;
+            if ((kinds & CacheInputs.Grey) != 0 || (kinds & CacheInputs.DynamicImage) != 0 && settings.DynamicImageSource == CacheInputs.Grey)
+                greyFrames = rgbFrames.Select(f => Grey(f, plane)).ToList();
+            if ((kinds & CacheInputs.Rgb) != 0)
+                result[CacheInputs.Rgb] = new ClipTensor(CacheInputs.Rgb, Concat(rgbFrames), t, 3, size, size);
+            if ((kinds & CacheInputs.Grey) != 0)
+                result[CacheInputs.Grey] = new ClipTensor(CacheInputs.Grey, Concat(greyFrames!), t, 1, size, size);
+            if ((kinds & CacheInputs.DynamicImage) != 0)
+            {
+                bool ofGrey = settings.DynamicImageSource == CacheInputs.Grey;
+                result[CacheInputs.DynamicImage] = new ClipTensor(CacheInputs.DynamicImage, DynamicImage.Compute(ofGrey ? greyFrames! : rgbFrames), 1, ofGrey ? 1 : 3, size, size);
+            }
+            return result;
         }
         finally
         {
             foreach (var g in gray.Values) g.Dispose();
         }
+    }
+
+    /// <summary>A face crop (BGR, BGRA or grey, 8-bit) resized to size×size with area interpolation, as RGB planes / 255: [3, size, size].</summary>
+    static float[] FaceRgb(Mat roi, int size, int index)
+    {
+        if (roi.Depth() != MatType.CV_8U) throw new ArgumentException($"frame {index} is not 8-bit ({roi.Type()}); RGB face frames need 8-bit images");
+        using var bgr = new Mat();
+        switch (roi.Channels())
+        {
+            case 1: Cv2.CvtColor(roi, bgr, ColorConversionCodes.GRAY2BGR); break;
+            case 3: roi.CopyTo(bgr); break;
+            case 4: Cv2.CvtColor(roi, bgr, ColorConversionCodes.BGRA2BGR); break;
+            default: throw new ArgumentException($"frame {index} has {roi.Channels()} channels; expected 1, 3 or 4");
+        }
+        using var resized = new Mat();
+        Cv2.Resize(bgr, resized, new Size(size, size), 0, 0, InterpolationFlags.Area);
+        using var f = new Mat();
+        resized.ConvertTo(f, MatType.CV_32FC3, 1 / 255.0);
+        var hwc = MatBuffers.ToArray(f);
+        int n = size * size;
+        var o = new float[3 * n];
+        for (int k = 0; k < n; k++)
+        {
+            o[k] = hwc[3 * k + 2];          // R
+            o[n + k] = hwc[3 * k + 1];      // G
+            o[2 * n + k] = hwc[3 * k];      // B
+        }
+        return o;
+    }
+
+    /// <summary>RGB planes [3, plane] → grey [plane]: 0.299 R + 0.587 G + 0.114 B, clamped to [0, 1].</summary>
+    internal static float[] Grey(float[] rgb, int plane)
+    {
+        var g = new float[plane];
+        for (int k = 0; k < plane; k++)
+            g[k] = (float)Math.Clamp(0.299 * rgb[k] + 0.587 * rgb[plane + k] + 0.114 * rgb[2 * plane + k], 0, 1);
+        return g;
+    }
+
+    static float[] Concat(List<float[]> parts)
+    {
+        var o = new float[parts.Sum(p => p.Length)];
+        int at = 0;
+        foreach (var p in parts)
+        {
+            p.CopyTo(o, at);
+            at += p.Length;
+        }
+        return o;
     }
 
     /// <summary>

@@ -64,6 +64,8 @@ public enum FaceMode
 /// <param name="Face">how the face is found when <paramref name="FaceDetect"/> is on (off means <see cref="FaceMode.None"/>)</param>
 /// <param name="LandmarksModel">dlib's 68-point model file; null: <see cref="Faces.ShapePredictor.DebianModelPath"/></param>
 /// <param name="FaceFallback">landmarks mode: a clip whose landmarks fail falls back to the Haar box (true) instead of being skipped</param>
+/// <param name="Inputs">the kinds stored per clip (<c>--inputs</c>); <see cref="CacheInputs.Motion"/> alone is the default
+/// and leaves <see cref="Canonical"/> (and so the hash and every file name) as it was before other kinds existed</param>
 public sealed record PreprocessSettings(
     FlowMethod Flow = FlowMethod.Farneback,
     int Frames = 11,
@@ -78,8 +80,35 @@ public sealed record PreprocessSettings(
     double FlowScale = 0,
     FaceMode Face = FaceMode.Haar,
     string? LandmarksModel = null,
-    bool FaceFallback = false)
+    bool FaceFallback = false,
+    CacheInputs Inputs = CacheInputs.Motion)
 {
+    /// <summary>The stored kinds; an index written before <see cref="Inputs"/> existed reads as None and means motion.</summary>
+    public CacheInputs StoredInputs => Inputs == CacheInputs.None ? CacheInputs.Motion : Inputs;
+
+    /// <summary>
+    /// The frames the dynamic image pools: grey when grey frames are stored (FDP's target is a grey DI, [1, 1, S, S]),
+    /// else RGB ([1, 3, S, S]). Chosen so a cache never holds a DI of frames it does not also offer (rejected: always
+    /// grey, which would give an RGB-only model a target it cannot relate to its input).
+    /// </summary>
+    public CacheInputs DynamicImageSource => (StoredInputs & CacheInputs.Grey) != 0 ? CacheInputs.Grey : CacheInputs.Rgb;
+
+    /// <summary>
+    /// Canonical of the settings one stored kind depends on, for its file name: the motion files' key is exactly the
+    /// motion-only <see cref="Canonical"/> (so a cache that adds rgb to motion reuses the motion files of an earlier run
+    /// in the same folder, and motion-only caches keep their names); other kinds append ";kind=NAME" (the DI also what it pools).
+    /// </summary>
+    public string FileKey(CacheInputs kind)
+    {
+        string motionOnly = (this with { Inputs = CacheInputs.Motion }).Canonical;
+        return kind switch
+        {
+            CacheInputs.Motion => motionOnly,
+            CacheInputs.DynamicImage => $"{motionOnly};kind=dynamic-image;of={CacheInputNames.Name(DynamicImageSource)}",
+            _ => $"{motionOnly};kind={CacheInputNames.Name(kind)}",
+        };
+    }
+
     /// <summary>The face mode in effect: <see cref="FaceMode.None"/> when <see cref="FaceDetect"/> is off.</summary>
     public FaceMode EffectiveFace => FaceDetect ? Face : FaceMode.None;
 
@@ -110,11 +139,12 @@ public sealed record PreprocessSettings(
         if (Frames < 1) throw new ArgumentException($"frames T must be >= 1, got {Frames}");
         if (Size < 16) throw new ArgumentException($"size S must be >= 16, got {Size}");
         if (!(Margin >= 0 && Margin <= 2)) throw new ArgumentException($"margin must be in 0..2, got {Margin}");
+        if ((Inputs & ~CacheInputNames.Known) != 0) throw new ArgumentException($"inputs: unknown kind bits in {Inputs}");
     }
 
     /// <summary>One line, invariant culture, every setting that changes the output.</summary>
     public string Canonical => string.Create(CultureInfo.InvariantCulture,
-        $"v{PipelineVersion};flow={Name(Flow)};T={Frames};S={Size};enc={Name(Encoding)};sel={Name(Selection)};face={FaceKey};margin={(EffectiveFace == FaceMode.None ? "-" : Margin.ToString("R", CultureInfo.InvariantCulture))}{(RemoveGlobalMotion ? ";global=affine" : "")}{(FlowResolution > Size ? $";flowsize={FlowResolution}" : "")}{(FlowScale > 0 ? $";flowscale={FlowScale.ToString("R", CultureInfo.InvariantCulture)}" : "")}");
+        $"v{PipelineVersion};flow={Name(Flow)};T={Frames};S={Size};enc={Name(Encoding)};sel={Name(Selection)};face={FaceKey};margin={(EffectiveFace == FaceMode.None ? "-" : Margin.ToString("R", CultureInfo.InvariantCulture))}{(RemoveGlobalMotion ? ";global=affine" : "")}{(FlowResolution > Size ? $";flowsize={FlowResolution}" : "")}{(FlowScale > 0 ? $";flowscale={FlowScale.ToString("R", CultureInfo.InvariantCulture)}" : "")}{(StoredInputs != CacheInputs.Motion ? $";inputs={CacheInputNames.Names(StoredInputs)}" : "")}");
 
     /// <summary>First 16 hex digits of SHA-256(<see cref="Canonical"/>).</summary>
     public string Hash => Convert.ToHexStringLower(SHA256.HashData(Encoding_.GetBytes(Canonical)))[..16];
@@ -130,7 +160,8 @@ public sealed record PreprocessSettings(
         } +
         (RemoveGlobalMotion ? ", global motion removed (affine)" : "") +
         (FlowResolution > Size ? FormattableString.Invariant($", flow at {FlowResolution}x{FlowResolution}") : "") +
-        (FlowScale > 0 ? FormattableString.Invariant($", fixed flow scale {FlowScale} px") : "");
+        (FlowScale > 0 ? FormattableString.Invariant($", fixed flow scale {FlowScale} px") : "") +
+        (StoredInputs != CacheInputs.Motion ? $", stores {CacheInputNames.Names(StoredInputs)}" : "");
 
     public static string Name(FlowMethod f) => f == FlowMethod.Farneback ? "farneback" : "tvl1";
     public static string Name(MotionEncoding e) => e == MotionEncoding.Uvs ? "uvs" : "hsv";

@@ -84,8 +84,11 @@ public interface IMerModelConfig
     /// <summary>The inputs the model reads, per clip.</summary>
     [JsonIgnore] IReadOnlyList<InputShape> Inputs { get; }
     /// <summary>
-    /// Per-clip data that the model's loss reads in training only, beside the inputs (AIE-CCL's action units): the trainer's
-    /// batches carry them, <c>predict</c> never needs them. Empty for most models.
+    /// Per-clip training targets the model's loss reads from the batch beside the inputs (FDP's dynamic image, AIE-CCL's action units), none by
+    /// default. The trainer loads and batches them like inputs (same augmentation) while training only; evaluation,
+    /// <c>predict</c> and inference batches hold <see cref="Inputs"/> alone, so nothing a model needs at test time can
+    /// hide here. Chosen over declaring a target as an input the forward ignores, which would make <c>predict</c>
+    /// compute (and a deployed model require) data it never reads.
     /// </summary>
     [JsonIgnore] IReadOnlyList<InputShape> Targets => [];
     /// <summary>Names of the fields where two configs differ (empty when they match; another family differs in "family").</summary>
@@ -98,7 +101,7 @@ public interface IMerModelConfig
     IMerModelConfig ForData(DataShape data);
 }
 
-/// <summary>One batch of model inputs, by kind: each [B, T, C, S, S] on the model's device.</summary>
+/// <summary>One batch of model inputs (and, in training, the loss's targets: <see cref="IMerModelConfig.Targets"/>), by kind: each [B, T, C, S, S] on the model's device.</summary>
 public sealed class ModelBatch(IReadOnlyDictionary<InputKind, Tensor> inputs)
 {
     public IReadOnlyDictionary<InputKind, Tensor> Inputs { get; } = inputs;

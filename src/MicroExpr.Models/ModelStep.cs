@@ -10,7 +10,7 @@ namespace MicroExpr.Models;
 /// <c>benchmarks/pytorch_peer.py</c>).
 /// <para>
 /// Weights from <c>Rng(modelSeed)</c> (the loss's parameters, e.g. STT's class centres, from <c>Rng(modelSeed + 1)</c>);
-/// one random tensor [B, T, C, S, S] ~ N(0, 1) per input the model declares, from <c>Rng(dataSeed)</c>, kept on the
+/// one random tensor [B, T, C, S, S] ~ N(0, 1) per input the model declares (and, for a training step, one of random 0/1 values per target of its loss, which the loss also sees as its fold), from <c>Rng(dataSeed)</c>, kept on the
 /// device; labels b mod classes. A training step is forward, the model's own loss (<see cref="IMerModel.CreateLoss"/>:
 /// cross-entropy for SLSTT), backward, AdamW (lr 1e-4, betas 0.9/0.999, eps 1e-8, weight decay 0.01: performance.md)
 /// over the model's and the loss's parameters, zero-grad, inside a tensor scope, then the loss is read back.
@@ -51,9 +51,10 @@ public sealed class ModelStep : IDisposable
                 inputs[input.Kind] = Tensor.RandN([batch, input.Frames == 0 ? frames : input.Frames, input.Channels, input.Size, input.Size], rng, device: device).Keep();
             if (train)
             {
-                // Training targets (e.g. action units) as random 0/1 values; the loss sees them as its whole fold.
+                // Training also batches the loss's targets (IMerModelConfig.Targets), random 0/1 values (a dynamic image or
+                // multi-hot action units alike); the loss sees the batch as its whole fold (BeginFold).
                 var targets = new Dictionary<InputKind, float[]>();
-                foreach (var target in config.Targets)
+                foreach (var target in config.Targets.Where(t => config.Inputs.All(i => i.Kind != t.Kind)))
                 {
                     int n = (target.Frames == 0 ? frames : target.Frames) * target.Channels * target.Size * target.Size;
                     var values = new float[batch * n];

@@ -101,7 +101,7 @@ public static class FoldTrainer
         string ckpt = Path.Combine(foldDir, CheckpointFile);
         if (File.Exists(ckpt)) startEpoch = RestoreCheckpoint(ckpt, model, lossFn, opt, losses, trainAccuracy, oracle);
 
-        var batcher = new Batcher(data, cfg, o.BatchSize, device);
+        var batcher = new Batcher(data, cfg, o.BatchSize, device, targets: true);
         for (int epoch = startEpoch; epoch < o.Epochs; epoch++)
         {
             cancel.ThrowIfCancellationRequested();
@@ -196,7 +196,7 @@ public static class FoldTrainer
     {
         model.Training = false;
         var result = new List<Prediction>();
-        var batcher = new Batcher(data, model.Config, batchSize, device);
+        var batcher = new Batcher(data, model.Config, batchSize, device, targets: false);
         using (GradMode.NoGrad())
         {
             for (int s = 0; s < clips.Count; s += batchSize)
@@ -277,8 +277,11 @@ public static class FoldTrainer
 }
 
 /// <summary>
-/// Gathers a batch of the inputs a model declares (the <see cref="IMerModel"/> contract) from clips into host buffers and
-/// uploads them as [B, T, C, S, S] tensors. A clip's augmentation (flip, shift) applies to every frame input alike.
+/// Gathers a batch of the inputs a model declares (the <see cref="IMerModel"/> contract), and in training its loss's
+/// targets (<see cref="IMerModelConfig.Targets"/>), from clips into host buffers and uploads them as [B, T, C, S, S]
+/// tensors. A clip's augmentation is one draw applied to every kind alike (the same flip and the same shift for motion,
+/// RGB, grey and the dynamic image, so a target stays aligned with its input); only the signed u channel of uvs motion
+/// frames changes sign under a flip.
 /// </summary>
 internal sealed class Batcher
 {
@@ -286,11 +289,12 @@ internal sealed class Batcher
     private readonly Device device;
     private readonly (InputShape Shape, float[] Buffer)[] inputs;
 
-    public Batcher(ClipSet data, IMerModelConfig config, int batchSize, Device device)
+    public Batcher(ClipSet data, IMerModelConfig config, int batchSize, Device device, bool targets)
     {
         this.data = data;
         this.device = device;
-        inputs = config.Inputs.Select(need =>
+        var wanted = config.Inputs.Concat(targets ? config.Targets.Where(t => config.Inputs.All(i => i.Kind != t.Kind)) : []);
+        inputs = wanted.Select(need =>
         {
             var have = data.Shape.Require(config.Name, need);
             return (have, new float[batchSize * have.Frames * have.Channels * have.Size * have.Size]);

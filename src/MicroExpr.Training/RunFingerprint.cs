@@ -13,7 +13,9 @@ public static class RunFingerprint
 {
     /// <summary>
     /// "xxh3:" and 16 hex digits over every clip's id, subject, label and values, in order: another cache, a cache made
-    /// with other settings, or clips changed in place all give another fingerprint.
+    /// with other settings, or clips changed in place all give another fingerprint. The motion frames' values come first
+    /// with no tag (a motion-only set keeps the fingerprint it had before other kinds existed); every other loaded kind
+    /// follows in <see cref="Models.InputKind"/> order, tagged with its name, then the action units when there are any.
     /// </summary>
     public static string Of(ClipSet data)
     {
@@ -21,7 +23,13 @@ public static class RunFingerprint
         foreach (var c in data.Clips)
         {
             hash.Append(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{c.Id}\u0000{c.Subject}\u0000{c.Label}\u0000")));
-            hash.Append(MemoryMarshal.AsBytes(c.Data.AsSpan()));
+            if (c.Inputs.TryGetValue(Models.InputKind.MotionFrames, out var motion)) hash.Append(MemoryMarshal.AsBytes(motion.AsSpan()));
+            foreach (var (kind, values) in c.Inputs.Where(p => p.Key != Models.InputKind.MotionFrames).OrderBy(p => p.Key))
+            {
+                hash.Append(Encoding.UTF8.GetBytes($"\u0000{kind}\u0000"));
+                hash.Append(MemoryMarshal.AsBytes(values.AsSpan()));
+            }
+            if (!string.IsNullOrEmpty(c.ActionUnits)) hash.Append(Encoding.UTF8.GetBytes($"\u0000au\u0000{c.ActionUnits}"));
         }
         return "xxh3:" + hash.GetCurrentHashAsUInt64().ToString("x16", CultureInfo.InvariantCulture);
     }

@@ -28,7 +28,7 @@ internal static class DemoCommand
             new("model", OptionKind.Text, $"model preset: {string.Join(", ", ModelRegistry.Names)}", "slstt-tiny"),
             new("epochs", OptionKind.Int, "epochs per fold", "60", 1),
             new("frames", OptionKind.Int, "frames T per clip after selection", "4", 1),
-            new("size", OptionKind.Int, "motion image size S (the flow is computed at the frames' 128 px and area-averaged down)", "32", 16),
+            new("size", OptionKind.Int, "image size S (the flow is computed at the frames' 128 px and area-averaged down)", "32, or the size the model fixes (112 for stt-r18)", 16),
             new("flow", OptionKind.Text, "farneback or tvl1", "farneback"),
             new("seed", OptionKind.Int, "seed of the synthetic set and of training", "1", 0),
             new("device", OptionKind.Text, "auto, cpu, cuda or ilgpu-cpu", "auto"),
@@ -71,16 +71,20 @@ internal static class DemoCommand
         // The synthetic faces fill the frame (no face detection). Flow at the frames' own 128 px, head motion removed,
         // area-averaged to S px, and a fixed scale of 0.25 px at S (about 1 px at 128) so that a blink does not shrink the
         // expression's values in its clip.
-        var settings = new PreprocessSettings(flow, a.Int("frames", 4), a.Int("size", 32), MotionEncoding.Uvs, FrameSelection.ApexCentred,
-            FaceDetect: false, RemoveGlobalMotion: true, FlowSize: synth.Size, FlowScale: 0.25);
+        // The kinds stored and the default size come from what the model declares (stt-r18: RGB frames at 112 px).
+        var model = ModelRegistry.Preset(preset);
+        int frameCount = a.Int("frames", 4);
+        int size = a.Has("size") ? a.Int("size", DefaultSize) : DemoSize(model, frameCount);
+        var settings = new PreprocessSettings(flow, frameCount, size, MotionEncoding.Uvs, FrameSelection.ApexCentred,
+            FaceDetect: false, RemoveGlobalMotion: true, FlowSize: synth.Size, FlowScale: 0.25, Inputs: CacheKinds.Preprocess(model));
         watch.Restart();
         var pre = Preprocessor.Run(list, settings, cacheDir, progress: (done, n) => bar.Report($"preprocess: clip {done}/{n}", done, n));
         bar.Clear();
         if (pre.Failed.Count > 0) throw new InvalidOperationException($"preprocess failed for {pre.Failed.Count} clips: {string.Join("; ", pre.Failed.Take(3))}");
-        Console.Error.WriteLine($"2/4 preprocess: {pre.Computed} computed, {pre.Reused} reused ({settings.Flow}, T={settings.Frames}, {settings.Size} px) in {watch.Elapsed.TotalSeconds:F1} s");
+        Console.Error.WriteLine($"2/4 preprocess: {pre.Computed} computed, {pre.Reused} reused ({CacheInputNames.Names(settings.StoredInputs)}; {settings.Flow}, T={settings.Frames}, {settings.Size} px) in {watch.Elapsed.TotalSeconds:F1} s");
 
         // 4. Honest LOSO training of the model, then the report.
-        var clips = ClipSet.FromCache(cacheDir);
+        var clips = ClipSet.FromCache(cacheDir, CacheKinds.Read(model));
         var recipe = Recipe(preset);
         var options = recipe with { Epochs = a.Int("epochs", recipe.Epochs), Seed = (ulong)seed };
         watch.Restart();
@@ -91,6 +95,29 @@ internal static class DemoCommand
         Console.Error.WriteLine($"3/4 train: {clips.Subjects.Count} LOSO folds × {options.Epochs} epochs of {options.Preset} in {watch.Elapsed.TotalSeconds:F1} s");
         Console.Error.WriteLine("4/4 report:");
         return TrainCommand.Finish(runDir, a.Switch("json"), total.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>The demo's image size for models that adapt to the cache's.</summary>
+    internal const int DefaultSize = 32;
+
+    /// <summary>
+    /// <see cref="DefaultSize"/> when the model accepts a cache of that size (its <see cref="IMerModelConfig.ForData"/> fits
+    /// it), else the size it declares, which it then fixes (stt-r18's ResNet-18 at 112 px). Asking the config, rather than
+    /// taking every declared size, keeps the adaptable presets (slstt-b16 declares 224) at the demo's small size.
+    /// </summary>
+    internal static int DemoSize(IMerModelConfig model, int frames)
+    {
+        var needs = model.Inputs.Concat(model.Targets).ToList();
+        var shape = new DataShape(3, needs.Select(i => new InputShape(i.Kind, i.Frames != 0 ? i.Frames : frames, i.Channels, DefaultSize)).ToList(), "demo");
+        try
+        {
+            model.ForData(shape);
+            return DefaultSize;
+        }
+        catch (InvalidDataException)
+        {
+            return needs.Max(i => i.Size);
+        }
     }
 
     /// <summary>

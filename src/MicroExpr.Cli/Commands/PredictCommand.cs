@@ -12,8 +12,9 @@ using OpenCvSharp;
 namespace MicroExpr.Cli.Commands;
 
 /// <summary>
-/// <c>microexpr predict</c>: one clip (a video file or a folder of frames) → face crop and motion exactly as the run's
-/// training cache was made → the run's final model → class probabilities.
+/// <c>microexpr predict</c>: one clip (a video file or a folder of frames) → face crop and the kinds the model reads
+/// (motion, RGB or grey face frames, dynamic image) exactly as the run's training cache was made → the run's final
+/// model → class probabilities.
 /// </summary>
 internal static class PredictCommand
 {
@@ -52,9 +53,12 @@ internal static class PredictCommand
             settings = settings with { FaceDetect = face != FaceMode.None, Face = face == FaceMode.None ? settings.Face : face };
         }
         using var model = Weights.LoadModel(modelPath);
-        // predict preprocesses a clip into motion frames as the run's cache did; other input kinds are not produced here yet.
-        if (model.Config.Inputs.FirstOrDefault(i => i.Kind != InputKind.MotionFrames) is { } other)
-            throw new NotSupportedException($"{modelPath}: model {model.Config.Name} reads {InputShape.Describe(other.Kind)}; predict computes only motion frames");
+        // The kinds the model reads, computed from the frames through the same pipeline and the cache's recorded settings
+        // (its face box, apex, selection, and for the dynamic image the frames it pooled). Targets are training-only.
+        var kinds = CacheInputs.None;
+        foreach (var input in model.Config.Inputs)
+            kinds |= CacheKinds.ToCache(input.Kind) ?? throw new NotSupportedException(
+                $"{modelPath}: model {model.Config.Name} reads {InputShape.Describe(input.Kind)}, which predict cannot compute from frames");
         model.To(device);
 
         var frames = new List<Mat>();
@@ -121,11 +125,10 @@ internal static class PredictCommand
                 if (frames.Count < 2) throw new InvalidDataException(ClipLoader.TooShort(video!, frames.Count));
             }
             var pre = System.Diagnostics.Stopwatch.StartNew();
-            float[] clip;
-            int t, c, h, w;
+            IReadOnlyDictionary<CacheInputs, ClipTensor> tensors;
             try
             {
-                clip = MotionPipeline.Process(frames, onset, apex, offset, settings, out t, out c, out h, out w);
+                tensors = MotionPipeline.ProcessInputs(frames, onset, apex, offset, settings, kinds);
             }
             catch (FaceNotFoundException)
             {
@@ -133,8 +136,12 @@ internal static class PredictCommand
                     "give frames where the face is frontal and visible, or --face none for frames that are already face crops");
             }
             double preMs = pre.Elapsed.TotalMilliseconds;
-            int size = model.Config.Inputs[0].Size;
-            if (h != size) throw new InvalidDataException($"{modelPath}: the model takes {size} px, the cache settings give {h} px");
+            foreach (var input in model.Config.Inputs)
+            {
+                var x = tensors[CacheKinds.ToCache(input.Kind)!.Value];
+                if (x.H != input.Size || x.C != input.Channels)
+                    throw new InvalidDataException($"{modelPath}: the model takes {input}, the cache settings give [{x.C}, {x.H} px]");
+            }
             float[] probs;
             bool profile = a.Switch("profile");
             OpProfiler.Reset();
@@ -144,12 +151,17 @@ internal static class PredictCommand
             using (new TensorScope())
             {
                 model.Training = false;
-                probs = model.Forward(ModelBatch.Of(InputKind.MotionFrames, Tensor.FromSpan(clip, [1, t, c, h, w], device))).Logits.Softmax().ToArray();
+                var batch = new ModelBatch(model.Config.Inputs.ToDictionary(i => i.Kind, i =>
+                {
+                    var x = tensors[CacheKinds.ToCache(i.Kind)!.Value];
+                    return Tensor.FromSpan(x.Data, [1, x.T, x.C, x.H, x.W], device);
+                }));
+                probs = model.Forward(batch).Logits.Softmax().ToArray();
             }
             OpProfiler.Enabled = false;
             if (profile)
             {
-                Console.Error.WriteLine($"preprocessing (face crop, flow, encoding): {preMs.ToString("F1", CultureInfo.InvariantCulture)} ms");
+                Console.Error.WriteLine($"preprocessing (face crop, {CacheInputNames.Names(kinds)}): {preMs.ToString("F1", CultureInfo.InvariantCulture)} ms");
                 Bench.ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), fwd.Elapsed.TotalMilliseconds, CpuThreads.Count, device,
                     $"one forward pass of {model.Config.Name} ({device.Name}; the first call includes JIT compilation)");
             }

@@ -8,7 +8,7 @@ using MicroExpr.Data.Frames;
 
 namespace MicroExpr.Cli.Commands;
 
-/// <summary><c>microexpr preprocess</c>: a data set as distributed → a cache of motion tensors (one file per clip plus an index).</summary>
+/// <summary><c>microexpr preprocess</c>: a data set as distributed → a cache of per-clip tensors (motion frames, and with <c>--inputs</c> RGB or grey face frames and dynamic images; one file per clip and kind plus an index).</summary>
 internal static class PreprocessCommand
 {
     public static CommandSpec Spec { get; } = new("preprocess",
@@ -18,6 +18,7 @@ internal static class PreprocessCommand
             new("root", OptionKind.Text, "the data set's folder (composite: the folder holding CASME2*, SAMM*, SMIC*; manifest: the CSV or its folder)"),
             new("annotations", OptionKind.Text, "annotation file (default: looked for in ROOT and its parent; manifest: the CSV)"),
             new("out", OptionKind.Text, "cache folder to write (created; a rerun reuses finished clips)"),
+            new("inputs", OptionKind.Text, "kinds stored per clip, comma-separated: motion (optical flow frames) | rgb (the face frames, [T, 3, S, S]) | grey ([T, 1, S, S]) | dynamic-image (rank pooling of the frames, grey if stored else rgb, [1, C, S, S])", "motion"),
             new("flow", OptionKind.Text, "farneback | tvl1", "farneback"),
             new("frames", OptionKind.Int, "T, frames per clip", "11", 1),
             new("size", OptionKind.Int, "S, the face crop is resized to SxS", "112", 16),
@@ -37,10 +38,24 @@ internal static class PreprocessCommand
             new("workers", OptionKind.Int, "clips processed in parallel (0: one per logical core)", "0", 0),
             new("allow-outside-root", OptionKind.Switch, "read clips whose annotated path leads outside ROOT (.., absolute paths); refused by default"),
         ],
-        "Each clip becomes OUT/clips/NAME-HASH.mxt, [T, 3, S, S] float32; OUT/index.json lists subject, label, source and\n" +
-        "settings. HASH covers the settings, so a changed setting never reuses a stale file. Files are written atomically;\n" +
+        "Each clip becomes OUT/clips/NAME-HASH.mxt, [T, 3, S, S] float32 motion frames (with --inputs, one file per kind:\n" +
+        "NAME-HASH.rgb.mxt, .grey.mxt, .di.mxt); OUT/index.json lists subject, label, action units, source, each file's\n" +
+        "checksum and the settings. HASH covers the settings, so a changed setting never reuses a stale file. Files are written atomically;\n" +
         "an interrupted run (Ctrl+C) keeps every finished clip and a rerun skips them. Rows that cannot be used (missing\n" +
         "frames, a label outside the mapping, apex outside onset..offset, a corrupt image, no face) are listed at the end.");
+
+    /// <summary><c>--inputs</c> as a set of stored kinds (default motion).</summary>
+    static CacheInputs Inputs(ParsedArgs p)
+    {
+        try
+        {
+            return CacheInputNames.ParseList(p.Text("inputs") ?? "motion");
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException("option " + e.Message);
+        }
+    }
 
     public static int Run(IReadOnlyList<string> args)
     {
@@ -62,7 +77,8 @@ internal static class PreprocessCommand
             FlowScale: p.Float("flow-scale", 0),
             Face: Face(p) == FaceMode.Landmarks ? FaceMode.Landmarks : FaceMode.Haar,
             LandmarksModel: p.Text("landmarks-model"),
-            FaceFallback: Choice(p, "face-fallback", "skip", ("skip", false), ("haar", true)));
+            FaceFallback: Choice(p, "face-fallback", "skip", ("skip", false), ("haar", true)),
+            Inputs: Inputs(p));
         var scheme = Choice(p, "classes", "native", ("native", ClassScheme.Native), ("3", ClassScheme.Three));
         string? annotations = p.Text("annotations");
         bool outside = p.Switch("allow-outside-root");

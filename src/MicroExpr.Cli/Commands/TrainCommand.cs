@@ -52,8 +52,9 @@ internal static class TrainCommand
         var options = OptionsFrom(a);
         var device = DeviceOption.Resolve(a);
         var watch = Stopwatch.StartNew();
-        var clips = ClipSet.FromCache(data);
-        Console.Error.WriteLine($"data: {clips.Clips.Count} clips, {clips.Subjects.Count} subjects, classes {string.Join("/", clips.ClassNames)}, [T={clips.Frames}, 3, {clips.Size}, {clips.Size}]");
+        // Only the kinds the preset reads (inputs and its loss's targets) are loaded.
+        var clips = ClipSet.FromCache(data, CacheKinds.Read(ModelRegistry.Preset(options.Preset)));
+        Console.Error.WriteLine($"data: {clips.Clips.Count} clips, {clips.Subjects.Count} subjects, classes {string.Join("/", clips.ClassNames)}, {string.Join(", ", clips.Loaded)}");
         int? fold = a.Text("fold") is string f ? LosoRunner.ResolveFold(clips, f) : null;
         var progress = new TrainingProgressBar(options.Epochs);
         bool profile = a.Switch("profile");

@@ -10,8 +10,9 @@ namespace MicroExpr.Data.Cache;
 public sealed record PreprocessResult(int Computed, int Reused, IReadOnlyList<SkippedRow> Failed, IReadOnlyList<ClipSource> FailedClips, string IndexPath);
 
 /// <summary>
-/// Runs <see cref="MotionPipeline"/> over a reader's clips into a cache folder: <c>OUT/clips/NAME-HASH.mxt</c> per clip
-/// (<see cref="TensorFile"/>) and <c>OUT/index.json</c>. HASH covers the clip's identity (source, frame range) and the
+/// Runs <see cref="MotionPipeline"/> over a reader's clips into a cache folder: <c>OUT/clips/NAME-HASH[.KIND].mxt</c> per
+/// clip and stored kind (<see cref="PreprocessSettings.Inputs"/>; <see cref="TensorFile"/>, each with its checksum in the
+/// index) and <c>OUT/index.json</c> (version 3). HASH covers the clip's identity (source, frame range) and the
 /// settings' hash, so a changed setting never reuses a file made with another. Files are written to a temporary name and
 /// renamed; a file under its final name is complete, so a rerun reuses it (an interrupted run loses nothing finished)
 /// once its checksum is verified (a damaged file is recomputed), and leftover temporary files are deleted at the start.
@@ -60,25 +61,33 @@ public static class Preprocessor
             Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = degree, CancellationToken = ct }, i =>
             {
                 var clip = list.Clips[i];
-                string name = FileName(clip, settings);
-                string path = Path.Combine(clipDir, name);
                 try
                 {
-                    var header = TensorFile.Verify(path);
-                    if (header is { } s)
+                    // One file per stored kind; a rerun reuses every complete, verified file and computes only the others.
+                    var kinds = CacheInputNames.Each(settings.StoredInputs);
+                    var names = kinds.ToDictionary(k => k, k => FileName(clip, settings, k));
+                    var headers = new Dictionary<CacheInputs, TensorFileInfo>();
+                    var missing = CacheInputs.None;
+                    foreach (var k in kinds)
                     {
-                        Interlocked.Increment(ref reused);
+                        if (TensorFile.Verify(Path.Combine(clipDir, names[k])) is { } h) headers[k] = h;
+                        else missing |= k;
                     }
+                    if (missing == CacheInputs.None) Interlocked.Increment(ref reused);
                     else
                     {
-                        s = Compute(clip, settings, path, ct);
+                        foreach (var (k, h) in Compute(clip, settings, missing, k => Path.Combine(clipDir, names[k]), ct)) headers[k] = h;
                         Interlocked.Increment(ref computed);
                     }
                     entries[i] = new IndexClip
                     {
                         Subject = clip.Subject, Label = clip.Label, LabelName = clip.LabelName, Dataset = clip.Dataset, Clip = clip.Clip,
-                        File = ClipFolder + "/" + name, Frames = s.T, Channels = s.C, Height = s.H, Width = s.W,
-                        Source = clip.Path, Onset = clip.Onset, Apex = clip.Apex, Offset = clip.Offset, Checksum = s.ChecksumText,
+                        Source = clip.Path, Onset = clip.Onset, Apex = clip.Apex, Offset = clip.Offset, ActionUnits = clip.ActionUnits ?? "",
+                        Inputs = kinds.Select(k => new IndexInput
+                        {
+                            Kind = CacheInputNames.Name(k), File = ClipFolder + "/" + names[k], Frames = headers[k].T, Channels = headers[k].C,
+                            Height = headers[k].H, Width = headers[k].W, Checksum = headers[k].ChecksumText,
+                        }).ToList(),
                     };
                 }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -113,22 +122,25 @@ public static class Preprocessor
             Enumerable.Range(0, n).Where(i => failures[i] != null).Select(i => list.Clips[i]).ToList(), Path.Combine(outDir, CacheIndex.FileName));
     }
 
-    static TensorFileInfo Compute(ClipSource clip, PreprocessSettings settings, string path, CancellationToken ct)
+    /// <summary>Computes the given kinds of one clip and writes each to its file (<paramref name="path"/>); returns their headers.</summary>
+    static Dictionary<CacheInputs, TensorFileInfo> Compute(ClipSource clip, PreprocessSettings settings, CacheInputs kinds, Func<CacheInputs, string> path, CancellationToken ct)
     {
-        float[] data;
-        int t, c, h, w;
+        IReadOnlyDictionary<CacheInputs, ClipTensor> tensors;
         if (clip.Kind == SourceKind.MotionImage)
         {
+            if (kinds != CacheInputs.Motion)
+                throw new InvalidDataException($"{clip.Path} is a precomputed motion image: it has no face frames, so it cannot give {CacheInputNames.Names(kinds & ~CacheInputs.Motion)} (preprocess frame folders or videos, or --inputs motion)");
             using var img = Cv2.ImRead(clip.Path, ImreadModes.Color);
             if (img.Empty()) throw new InvalidDataException($"cannot read image {clip.Path} (corrupt or not an image)");
-            data = MotionPipeline.ProcessImage(img, settings.Size, out t, out c, out h, out w);
+            var data = MotionPipeline.ProcessImage(img, settings.Size, out int t, out int c, out int h, out int w);
+            tensors = new Dictionary<CacheInputs, ClipTensor> { [CacheInputs.Motion] = new(CacheInputs.Motion, data, t, c, h, w) };
         }
         else
         {
             using var loaded = ClipLoader.Load(clip, ct);
             try
             {
-                data = MotionPipeline.Process(loaded.Frames, 0, loaded.Apex, loaded.Frames.Count - 1, settings, out t, out c, out h, out w);
+                tensors = MotionPipeline.ProcessInputs(loaded.Frames, 0, loaded.Apex, loaded.Frames.Count - 1, settings, kinds);
             }
             catch (FaceNotFoundException e)
             {
@@ -137,24 +149,41 @@ public static class Preprocessor
             }
         }
         ct.ThrowIfCancellationRequested();
-        int bad = TensorFile.IndexOfNonFinite(data);
-        if (bad >= 0) throw new InvalidDataException($"{clip.Path}: the motion tensor holds a non-finite value ({data[bad]}) at index {bad}; not cached");
-        return TensorFile.Write(path, data, t, c, h, w);
+        // Every kind is checked before any is written: a clip with one bad tensor leaves no file behind.
+        foreach (var x in tensors.Values)
+        {
+            int bad = TensorFile.IndexOfNonFinite(x.Data);
+            if (bad >= 0) throw new InvalidDataException($"{clip.Path}: the {CacheInputNames.Name(x.Kind)} tensor holds a non-finite value ({x.Data[bad]}) at index {bad}; not cached");
+        }
+        return tensors.Values.ToDictionary(x => x.Kind, x => TensorFile.Write(path(x.Kind), x.Data, x.T, x.C, x.H, x.W));
     }
 
     /// <summary>
-    /// "casme2_sub01_EP02_01f-0123456789abcdef.mxt": a readable prefix and 16 hex digits of
-    /// SHA-256(identity | source fingerprint | settings hash). The fingerprint (size and modification time of every
-    /// source file) makes frames replaced at the same path count as a new clip instead of reusing the old tensor.
+    /// "casme2_sub01_EP02_01f-0123456789abcdef.mxt" (motion; other kinds add ".rgb", ".grey", ".di" before the
+    /// extension): a readable prefix and 16 hex digits of SHA-256(identity | source fingerprint | key), where the key is
+    /// the settings' hash for motion (<see cref="PreprocessSettings.FileKey"/>: the motion-only settings, so motion files
+    /// keep today's names whatever else is stored) and the hash of the kind's own key for the others. The fingerprint
+    /// (size and modification time of every source file) makes frames replaced at the same path count as a new clip
+    /// instead of reusing the old tensor.
     /// </summary>
-    public static string FileName(ClipSource clip, PreprocessSettings settings)
+    public static string FileName(ClipSource clip, PreprocessSettings settings, CacheInputs kind = CacheInputs.Motion)
     {
         string readable = $"{clip.Dataset}_{clip.Subject}_{clip.Clip}";
         var sb = new StringBuilder();
         foreach (char ch in readable) sb.Append(char.IsAsciiLetterOrDigit(ch) || ch is '-' or '.' or '_' ? ch : '_');
         string prefix = sb.Length > 80 ? sb.ToString(0, 80) : sb.ToString();
-        string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(clip.Identity + "|" + SourceFingerprint(clip.Path) + "|" + settings.Hash)))[..16];
-        return $"{prefix}-{hash}{Extension}";
+        string key = kind == CacheInputs.Motion ? (settings with { Inputs = CacheInputs.Motion }).Hash
+            : Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(settings.FileKey(kind))))[..16];
+        string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(clip.Identity + "|" + SourceFingerprint(clip.Path) + "|" + key)))[..16];
+        string suffix = kind switch
+        {
+            CacheInputs.Motion => "",
+            CacheInputs.Rgb => ".rgb",
+            CacheInputs.Grey => ".grey",
+            CacheInputs.DynamicImage => ".di",
+            _ => throw new ArgumentException($"not a single cache input kind: {kind}"),
+        };
+        return $"{prefix}-{hash}{suffix}{Extension}";
     }
 
     /// <summary>Sizes and modification times of the clip's source files (a folder's files, or the one file); "" when absent.</summary>

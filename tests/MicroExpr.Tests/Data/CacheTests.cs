@@ -66,14 +66,14 @@ public class CacheTests
         Assert.That(cache.SettingsDescription, Does.Contain("T 4").And.Contain("32x32"));
         Assert.That(cache.Skipped.Single().Reason, Does.Contain("img3.png"));
         var clip = cache.Clips[0];
-        Assert.That((clip.Frames, clip.Channels, clip.Height, clip.Width), Is.EqualTo((4, 3, 32, 32)));
+        Assert.That((clip[CacheInputs.Motion].Frames, clip[CacheInputs.Motion].Channels, clip[CacheInputs.Motion].Height, clip[CacheInputs.Motion].Width), Is.EqualTo((4, 3, 32, 32)));
         var x = cache.Load(clip);
         Assert.That(x, Has.Length.EqualTo(4 * 3 * 32 * 32).And.All.InRange(-1f, 1f));
         var image = cache.Clips[3];
-        Assert.That((image.Frames, image.Channels), Is.EqualTo((1, 3)), "a motion image is one frame");
+        Assert.That((image[CacheInputs.Motion].Frames, image[CacheInputs.Motion].Channels), Is.EqualTo((1, 3)), "a motion image is one frame");
         Assert.That(cache.Load(image), Has.All.InRange(0f, 1f));
 
-        var stamps = cache.Clips.ToDictionary(c => c.File, c => File.GetLastWriteTimeUtc(c.File));
+        var stamps = cache.Clips.ToDictionary(c => c[CacheInputs.Motion].File, c => File.GetLastWriteTimeUtc(c[CacheInputs.Motion].File));
         var again = Preprocessor.Run(list, Small, outDir, workers: 2);
         Assert.That((again.Computed, again.Reused), Is.EqualTo((0, 4)), "same settings: nothing recomputed");
         Assert.That(stamps.All(s => File.GetLastWriteTimeUtc(s.Key) == s.Value), "files untouched");
@@ -81,8 +81,8 @@ public class CacheTests
         var changed = Preprocessor.Run(list, Small with { Frames = 3 }, outDir, workers: 2);
         Assert.That((changed.Computed, changed.Reused), Is.EqualTo((4, 0)), "a changed setting recomputes");
         var recache = PreprocessedCache.Open(outDir);
-        Assert.That(recache.Clips[0].Frames, Is.EqualTo(3));
-        Assert.That(recache.Clips.Select(c => c.File).Intersect(stamps.Keys), Is.Empty, "new files, old ones never reused");
+        Assert.That(recache.Clips[0][CacheInputs.Motion].Frames, Is.EqualTo(3));
+        Assert.That(recache.Clips.Select(c => c[CacheInputs.Motion].File).Intersect(stamps.Keys), Is.Empty, "new files, old ones never reused");
         Directory.Delete(root, true);
     }
 

@@ -65,7 +65,7 @@ public class DataHardeningTests
         var cache = PreprocessedCache.Open(outDir);
         Assert.That(cache.Clips, Has.Count.EqualTo(6));
         var onDisk = Directory.GetFiles(Path.Combine(outDir, Preprocessor.ClipFolder), "*" + Preprocessor.Extension).Select(Path.GetFullPath).Order();
-        Assert.That(cache.Clips.Select(c => c.File).Order(), Is.EqualTo(onDisk), "every clip on disk is in the index");
+        Assert.That(cache.Clips.Select(c => c[CacheInputs.Motion].File).Order(), Is.EqualTo(onDisk), "every clip on disk is in the index");
         foreach (var c in cache.Clips) Assert.That(cache.Load(c), Is.Not.Empty);
         // After the first finished, the lock is free again.
         Assert.That(Preprocessor.Run(list, Small, outDir, workers: 1).Reused, Is.EqualTo(6));
@@ -144,12 +144,12 @@ public class DataHardeningTests
         Preprocessor.Run(list, Small, outDir, workers: 1);
         var cache = PreprocessedCache.Open(outDir);
         var victim = cache.Clips[1];
-        var bytes = File.ReadAllBytes(victim.File);
+        var bytes = File.ReadAllBytes(victim[CacheInputs.Motion].File);
         var rng = new Random(19);
         for (int i = 0; i < 200; i++) bytes[TensorFile.HeaderBytes + rng.Next(bytes.Length - TensorFile.HeaderBytes)] ^= (byte)(1 + rng.Next(255));
-        File.WriteAllBytes(victim.File, bytes);
+        File.WriteAllBytes(victim[CacheInputs.Motion].File, bytes);
         var ex = Assert.Throws<InvalidDataException>(() => cache.Load(victim))!;
-        Assert.That(ex.Message, Does.StartWith(victim.File).And.Contain("checksum").And.Contain("rerun preprocess"));
+        Assert.That(ex.Message, Does.StartWith(victim[CacheInputs.Motion].File).And.Contain("checksum").And.Contain("rerun preprocess"));
         var again = Preprocessor.Run(list, Small, outDir, workers: 1);
         Assert.That((again.Computed, again.Reused), Is.EqualTo((1, 2)), "the damaged clip is recomputed, the others reused");
         var fresh = PreprocessedCache.Open(outDir);
@@ -166,16 +166,16 @@ public class DataHardeningTests
         string original = File.ReadAllText(indexPath);
         var json = JsonNode.Parse(original)!;
         var clips = json["clips"]!.AsArray();
-        string f0 = clips[0]!["file"]!.GetValue<string>(), f1 = clips[1]!["file"]!.GetValue<string>();
-        clips[0]!["file"] = f1;
-        clips[1]!["file"] = f0;
+        string f0 = clips[0]!["inputs"]![0]!["file"]!.GetValue<string>(), f1 = clips[1]!["inputs"]![0]!["file"]!.GetValue<string>();
+        clips[0]!["inputs"]![0]!["file"] = f1;
+        clips[1]!["inputs"]![0]!["file"] = f0;
         File.WriteAllText(indexPath, json.ToJsonString());
         var cache = PreprocessedCache.Open(outDir);
         var ex = Assert.Throws<InvalidDataException>(() => cache.Load(cache.Clips[0]))!;
         Assert.That(ex.Message, Does.Contain(Path.GetFileName(f1)).And.Contain("another clip's file"));
 
         var other = JsonNode.Parse(original)!;
-        other["clips"]![0]!["file"] = "../../other-cache/clips/x.mxt";
+        other["clips"]![0]!["inputs"]![0]!["file"] = "../../other-cache/clips/x.mxt";
         File.WriteAllText(indexPath, other.ToJsonString());
         var outside = Assert.Throws<InvalidDataException>(() => PreprocessedCache.Open(outDir))!;
         Assert.That(outside.Message, Does.Contain(indexPath).And.Contain("outside"));
@@ -210,11 +210,11 @@ public class DataHardeningTests
         var data = cache.Load(victim);
         string oldSum = TensorFile.FormatChecksum(TensorFile.Checksum(data));
         data[5] = float.NaN;
-        var info = TensorFile.Write(victim.File, data, victim.Frames, victim.Channels, victim.Height, victim.Width);
+        var info = TensorFile.Write(victim[CacheInputs.Motion].File, data, victim[CacheInputs.Motion].Frames, victim[CacheInputs.Motion].Channels, victim[CacheInputs.Motion].Height, victim[CacheInputs.Motion].Width);
         string indexPath = Path.Combine(outDir, "index.json");
         File.WriteAllText(indexPath, File.ReadAllText(indexPath).Replace(oldSum, info.ChecksumText, StringComparison.Ordinal));
         var ex = Assert.Throws<InvalidDataException>(() => MicroExpr.Training.ClipSet.FromCache(outDir))!;
-        Assert.That(ex.Message, Does.StartWith(victim.File).And.Contain("NaN").And.Contain("not finite").And.Contain("x 5"));
+        Assert.That(ex.Message, Does.StartWith(victim[CacheInputs.Motion].File).And.Contain("NaN").And.Contain("not finite").And.Contain("x 5"));
     }
 
     // ---- item 6: manifest labels ----

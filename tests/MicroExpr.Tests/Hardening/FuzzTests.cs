@@ -188,7 +188,11 @@ public class FuzzTests
             var values = Enumerable.Range(0, 2 * 3 * 4 * 4).Select(_ => (float)rng.NextDouble()).ToArray();
             string name = $"c{i}.mxt";
             var info = TensorFile.Write(Path.Combine(clipDir, name), values, 2, 3, 4, 4);
-            index.Clips.Add(new IndexClip { Subject = $"s{i}", Label = i, Clip = $"c{i}", File = $"clips/{name}", Frames = 2, Channels = 3, Height = 4, Width = 4, Checksum = info.ChecksumText });
+            index.Clips.Add(new IndexClip
+            {
+                Subject = $"s{i}", Label = i, Clip = $"c{i}", ActionUnits = "4+L10",
+                Inputs = [new IndexInput { Kind = "motion", File = $"clips/{name}", Frames = 2, Channels = 3, Height = 4, Width = 4, Checksum = info.ChecksumText }],
+            });
         }
         index.Save(cacheDir);
         string indexPath = Path.Combine(cacheDir, CacheIndex.FileName);
