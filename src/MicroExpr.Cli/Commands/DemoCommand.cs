@@ -46,6 +46,7 @@ internal static class DemoCommand
         if (!ModelRegistry.IsPreset(preset)) throw new CliUsageException($"--model {preset}: unknown preset; known: {string.Join(", ", ModelRegistry.Names)}");
         string root = Path.GetFullPath(a.Text("out") ?? "runs/demo");
         int seed = a.Int("seed", 1);
+        var recipe = TrainCommand.AuOptions(a, preset, Recipe(preset)); // checked before any work: a wrong --con-weight or --shuffle-aus is a usage error
         string synthDir = Path.Combine(root, "synthetic"), cacheDir = Path.Combine(root, "cache"), runDir = Path.Combine(root, "run");
         var device = DeviceOption.Resolve(a);
         if (a.Has("threads")) CpuThreads.Count = a.Int("threads", Environment.ProcessorCount);
@@ -88,8 +89,7 @@ internal static class DemoCommand
 
         // 4. Honest LOSO training of the model, then the report.
         var clips = ClipSet.FromCache(cacheDir, CacheKinds.Read(model));
-        var recipe = Recipe(preset);
-        var options = TrainCommand.AuOptions(a, preset, recipe with { Epochs = a.Int("epochs", recipe.Epochs), Seed = (ulong)seed });
+        var options = recipe with { Epochs = a.Int("epochs", recipe.Epochs), Seed = (ulong)seed };
         watch.Restart();
         if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true); // a demo always trains afresh
         var progress = new TrainingProgressBar(options.Epochs);
