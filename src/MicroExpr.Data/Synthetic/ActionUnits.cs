@@ -22,17 +22,19 @@ public sealed record SyntheticClass(int Index, string Name, IReadOnlyList<string
 /// <item>repression: core <c>15</c>, <c>15+17</c>, <c>R15</c>, <c>17</c> — lip corners down (AU15), chin up (AU17);
 /// extras AU4 (0.25), AU24 (0.25), AU7 (0.15).</item>
 /// <item>surprise: core <c>1+2</c>, <c>1+2+26</c>, <c>2+26</c> — inner and outer brows up (AU1+2), jaw drop (AU26);
-/// extras AU4 (0.15), AU7 (0.15), AU12 (0.1).</item>
+/// extras AU7 (0.15), AU12 (0.1).</item>
 /// <item>others: core <c>7</c>, <c>L7</c>, <c>24</c>, <c>7+24</c> — lids tightened (AU7), lips pressed (AU24); extras AU4
-/// (0.2), AU17 (0.2), AU1 (0.1).</item>
+/// (0.2), AU17 (0.2), AU10 (0.1).</item>
 /// </list>
 /// So, as in CASME II and SAMM, AU sets vary within an emotion (4 core codings × the extras: up to 16 sets per emotion)
-/// and overlap across emotions (AU7 occurs in every emotion, AU4 in four, AU17 in four, AU12 in happiness and surprise),
+/// and overlap across emotions (AU7 occurs in every emotion, AU17 in four, AU4 in three, AU12 in happiness and surprise),
 /// while each emotion's core AUs keep it learnable from the motion. An AU-set prototype is therefore not a sub-class
 /// label: whole sets are shared by emotions ("4+7" by disgust and others, "7+17" by repression and others, "4+17" by
-/// disgust and repression), sets of different MEGC classes share AUs (AU7 and AU17 in positive and negative clips, AU4
-/// and AU7 in surprise and negative ones), and an attribute embedding built from the AUs places them by what they
-/// share, which the labels alone do not say. Rejected: extra AUs drawn uniformly from all modelled AUs (the class
+/// disgust and repression), sets of different MEGC classes share AUs (AU7 and AU17 in positive and negative clips, AU7
+/// in surprise ones too, AU12 in positive and surprise ones), and an attribute embedding built from the AUs places them
+/// by what they share, which the labels alone do not say. No extra opposes a core AU's motion in its region (no AU4
+/// with AU1, no AU17 with AU26): the blobs' displacements add, so opposing AUs would cancel rather than both show (an
+/// early draft let surprise add AU4: in 1+2+4 the brows barely moved and Farneback's flow no longer matched the field). Rejected: extra AUs drawn uniformly from all modelled AUs (the class
 /// would then hinge on the core alone and the extras would be noise, unlike real codings, where co-occurrence follows
 /// the emotion); identical whole sets shared across the 3 MEGC classes (sets that decide nothing about the class make
 /// the demo's figure hinge on how many clips draw them).
@@ -82,8 +84,8 @@ public static class ActionUnits
         ["happiness"] = [(7, 0.25), (17, 0.15)],
         ["disgust"] = [(7, 0.3), (17, 0.2)],
         ["repression"] = [(4, 0.25), (24, 0.25), (7, 0.15)],
-        ["surprise"] = [(4, 0.15), (7, 0.15), (12, 0.1)],
-        ["others"] = [(4, 0.2), (17, 0.2), (1, 0.1)],
+        ["surprise"] = [(7, 0.15), (12, 0.1)],
+        ["others"] = [(4, 0.2), (17, 0.2), (10, 0.1)],
     };
 
     /// <summary>
