@@ -53,12 +53,7 @@ internal static class PredictCommand
             settings = settings with { FaceDetect = face != FaceMode.None, Face = face == FaceMode.None ? settings.Face : face };
         }
         using var model = Weights.LoadModel(modelPath);
-        // The kinds the model reads, computed from the frames through the same pipeline and the cache's recorded settings
-        // (its face box, apex, selection, and for the dynamic image the frames it pooled). Targets are training-only.
-        var kinds = CacheInputs.None;
-        foreach (var input in model.Config.Inputs)
-            kinds |= CacheKinds.ToCache(input.Kind) ?? throw new NotSupportedException(
-                $"{modelPath}: model {model.Config.Name} reads {InputShape.Describe(input.Kind)}, which predict cannot compute from frames");
+        var kinds = Kinds(model.Config, modelPath);
         model.To(device);
 
         var frames = new List<Mat>();
@@ -125,10 +120,10 @@ internal static class PredictCommand
                 if (frames.Count < 2) throw new InvalidDataException(ClipLoader.TooShort(video!, frames.Count));
             }
             var pre = System.Diagnostics.Stopwatch.StartNew();
-            IReadOnlyDictionary<CacheInputs, ClipTensor> tensors;
+            IReadOnlyDictionary<InputKind, ClipTensor> tensors;
             try
             {
-                tensors = MotionPipeline.ProcessInputs(frames, onset, apex, offset, settings, kinds);
+                tensors = Inputs(frames, onset, apex, offset, settings, model.Config, modelPath);
             }
             catch (FaceNotFoundException)
             {
@@ -136,12 +131,6 @@ internal static class PredictCommand
                     "give frames where the face is frontal and visible, or --face none for frames that are already face crops");
             }
             double preMs = pre.Elapsed.TotalMilliseconds;
-            foreach (var input in model.Config.Inputs)
-            {
-                var x = tensors[CacheKinds.ToCache(input.Kind)!.Value];
-                if (x.H != input.Size || x.C != input.Channels)
-                    throw new InvalidDataException($"{modelPath}: the model takes {input}, the cache settings give [{x.C}, {x.H} px]");
-            }
             float[] probs;
             bool profile = a.Switch("profile");
             OpProfiler.Reset();
@@ -151,11 +140,7 @@ internal static class PredictCommand
             using (new TensorScope())
             {
                 model.Training = false;
-                var batch = new ModelBatch(model.Config.Inputs.ToDictionary(i => i.Kind, i =>
-                {
-                    var x = tensors[CacheKinds.ToCache(i.Kind)!.Value];
-                    return Tensor.FromSpan(x.Data, [1, x.T, x.C, x.H, x.W], device);
-                }));
+                var batch = new ModelBatch(tensors.ToDictionary(p => p.Key, p => Tensor.FromSpan(p.Value.Data, [1, p.Value.T, p.Value.C, p.Value.H, p.Value.W], device)));
                 probs = model.Forward(batch).Logits.Softmax().ToArray();
             }
             OpProfiler.Enabled = false;
@@ -188,6 +173,36 @@ internal static class PredictCommand
         {
             foreach (var m in frames) m.Dispose();
         }
+    }
+
+    /// <summary>The cache kinds a model's inputs are (targets are training-only); one that frames cannot give is refused.</summary>
+    internal static CacheInputs Kinds(IMerModelConfig config, string modelPath)
+    {
+        var kinds = CacheInputs.None;
+        foreach (var input in config.Inputs)
+            kinds |= CacheKinds.ToCache(input.Kind) ?? throw new NotSupportedException(
+                $"{modelPath}: model {config.Name} reads {InputShape.Describe(input.Kind)}, which predict cannot compute from frames");
+        return kinds;
+    }
+
+    /// <summary>
+    /// The model's inputs for one clip: the kinds it reads, computed from the frames by the pipeline the cache was made
+    /// with (<see cref="MotionPipeline.ProcessInputs"/>) under the cache's recorded settings (its face box, selection, and
+    /// for the dynamic image the frames it pooled), each checked against the shape the model declares.
+    /// </summary>
+    internal static IReadOnlyDictionary<InputKind, ClipTensor> Inputs(IReadOnlyList<Mat> frames, int onset, int apex, int offset, PreprocessSettings settings,
+        IMerModelConfig config, string modelPath)
+    {
+        var tensors = MotionPipeline.ProcessInputs(frames, onset, apex, offset, settings, Kinds(config, modelPath));
+        var result = new Dictionary<InputKind, ClipTensor>();
+        foreach (var input in config.Inputs)
+        {
+            var x = tensors[CacheKinds.ToCache(input.Kind)!.Value];
+            if (x.H != input.Size || x.C != input.Channels || input.Frames != 0 && x.T != input.Frames)
+                throw new InvalidDataException($"{modelPath}: the model takes {input}, the cache settings give [T={x.T}, {x.C}, {x.H}, {x.W}]");
+            result[input.Kind] = x;
+        }
+        return result;
     }
 
     /// <summary>

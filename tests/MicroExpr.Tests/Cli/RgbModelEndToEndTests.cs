@@ -71,10 +71,65 @@ public class RgbModelEndToEndTests
     }
 
     [Test]
+    public void BenchBuildsTheRgbInputsTheModelDeclares()
+    {
+        var (code, output, err) = Run("bench", "train-step", "--model", "stt-r18", "--device", "cpu", "--batch", "1", "--warmup", "0", "--runs", "1", "--json");
+        Assert.That(code, Is.EqualTo(0), err);
+        Assert.That(output, Does.Contain("stt-r18"));
+    }
+
+    [Test]
     public void AnUnknownInputKindIsAUsageError()
     {
         var (code, _, err) = Run("preprocess", "--dataset", "manifest", "--root", "/nonexistent", "--out", "/nonexistent/out", "--inputs", "motion,flow");
         Assert.That(code, Is.EqualTo(2));
         Assert.That(err, Does.Contain("--inputs").And.Contain("'flow'"));
+    }
+
+    /// <summary>A model reading RGB frames and the dynamic image: predict's inputs for a clip are the cache's, value for value.</summary>
+    sealed record RgbAndDiConfig(int Size) : MicroExpr.Models.IMerModelConfig
+    {
+        public string Name => "rgb-di-test";
+        public string Family => "test";
+        public int Classes => 2;
+        public IReadOnlyList<MicroExpr.Models.InputShape> Inputs =>
+            [new(MicroExpr.Models.InputKind.RgbFrames, 0, 3, Size), new(MicroExpr.Models.InputKind.DynamicImage, 1, 1, Size)];
+        public IReadOnlyList<string> Differences(MicroExpr.Models.IMerModelConfig other) => [];
+        public MicroExpr.Models.IMerModelConfig ForData(MicroExpr.Models.DataShape data) => this;
+    }
+
+    [Test]
+    public void PredictComputesTheKindsAModelReadsExactlyAsTheCacheHoldsThem()
+    {
+        string dir = Directory.CreateTempSubdirectory("rgb-predict").FullName;
+        try
+        {
+            string synth = Path.Combine(dir, "synth"), cache = Path.Combine(dir, "cache");
+            var summary = MicroExpr.Data.Synthetic.SyntheticDataset.Generate(
+                new MicroExpr.Data.Synthetic.SyntheticOptions { Subjects = 1, ClipsPerSubject = 2, Size = 48, Frames = 12, Seed = 3 }, synth, preview: false);
+            var list = MicroExpr.Data.Annotations.Casme2Reader.Read(summary.RawDir, summary.CodingFile, MicroExpr.Data.Annotations.ClassScheme.Three);
+            var settings = new PreprocessSettings(Frames: 3, Size: 32, FaceDetect: false,
+                Inputs: CacheInputs.Motion | CacheInputs.Rgb | CacheInputs.Grey | CacheInputs.DynamicImage);
+            MicroExpr.Data.Cache.Preprocessor.Run(list, settings, cache, workers: 1);
+            var opened = PreprocessedCache.Open(cache);
+            var config = new RgbAndDiConfig(32);
+            for (int i = 0; i < list.Clips.Count; i++)
+            {
+                using var loaded = MicroExpr.Data.Frames.ClipLoader.Load(list.Clips[i]);
+                // As predict is given them: the clip's frames, onset 0, the annotated apex, the last frame; the recorded settings.
+                var got = MicroExpr.Cli.Commands.PredictCommand.Inputs(loaded.Frames, 0, loaded.Apex, loaded.Frames.Count - 1, opened.Settings!, config, "model");
+                Assert.That(got.Keys, Is.EquivalentTo(new[] { MicroExpr.Models.InputKind.RgbFrames, MicroExpr.Models.InputKind.DynamicImage }), "only what the model reads");
+                Assert.That(got[MicroExpr.Models.InputKind.RgbFrames].Data, Is.EqualTo(opened.Load(opened.Clips[i], CacheInputs.Rgb)));
+                Assert.That(got[MicroExpr.Models.InputKind.DynamicImage].Data, Is.EqualTo(opened.Load(opened.Clips[i], CacheInputs.DynamicImage)), "a grey DI, as the cache pooled it");
+            }
+            using var first = MicroExpr.Data.Frames.ClipLoader.Load(list.Clips[0]);
+            var wrong = Assert.Throws<InvalidDataException>(() =>
+                MicroExpr.Cli.Commands.PredictCommand.Inputs(first.Frames, 0, first.Apex, first.Frames.Count - 1, opened.Settings!, new RgbAndDiConfig(64), "model.safetensors"))!;
+            Assert.That(wrong.Message, Does.Contain("model.safetensors").And.Contain("RGB face frames"));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
     }
 }

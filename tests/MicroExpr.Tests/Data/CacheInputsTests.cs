@@ -199,6 +199,47 @@ public class CacheInputsTests
     }
 
     [Test]
+    public void SwappedAndOutsideRgbEntriesAreRefused()
+    {
+        string root = TempDir("cache-rgb-swap");
+        try
+        {
+            var list = Clips(root);
+            string outDir = Path.Combine(root, "out");
+            Preprocessor.Run(list, Settings(CacheInputs.Motion | CacheInputs.Rgb), outDir, workers: 1);
+            string indexPath = Path.Combine(outDir, CacheIndex.FileName);
+            string original = File.ReadAllText(indexPath);
+            var json = System.Text.Json.Nodes.JsonNode.Parse(original)!;
+            var clips = json["clips"]!.AsArray();
+            var rgb0 = clips[0]!["inputs"]!.AsArray().Single(x => x!["kind"]!.GetValue<string>() == "rgb")!;
+            var rgb1 = clips[1]!["inputs"]!.AsArray().Single(x => x!["kind"]!.GetValue<string>() == "rgb")!;
+            string f0 = rgb0["file"]!.GetValue<string>(), f1 = rgb1["file"]!.GetValue<string>();
+            rgb0["file"] = f1;
+            rgb1["file"] = f0;
+            File.WriteAllText(indexPath, json.ToJsonString());
+            var cache = PreprocessedCache.Open(outDir);
+            Assert.DoesNotThrow(() => cache.Load(cache.Clips[0], CacheInputs.Motion));
+            var swapped = Assert.Throws<InvalidDataException>(() => cache.Load(cache.Clips[0], CacheInputs.Rgb))!;
+            Assert.That(swapped.Message, Does.Contain(Path.GetFileName(f1)).And.Contain("another clip's file"));
+
+            rgb0["file"] = "../elsewhere/x.rgb.mxt";
+            rgb1["file"] = f1;
+            File.WriteAllText(indexPath, json.ToJsonString());
+            var outside = Assert.Throws<InvalidDataException>(() => PreprocessedCache.Open(outDir))!;
+            Assert.That(outside.Message, Does.StartWith(indexPath).And.Contain("rgb").And.Contain("outside"));
+
+            rgb0["file"] = f0;
+            rgb0["kind"] = "depth";
+            File.WriteAllText(indexPath, json.ToJsonString());
+            Assert.That(Assert.Throws<InvalidDataException>(() => PreprocessedCache.Open(outDir))!.Message, Does.Contain("unknown input kind 'depth'"));
+        }
+        finally
+        {
+            Directory.Delete(root, true);
+        }
+    }
+
+    [Test]
     public void AClipSetLoadsOnlyTheKindsAsked()
     {
         string root = TempDir("cache-load-kinds");

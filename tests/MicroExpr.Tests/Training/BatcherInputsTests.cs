@@ -89,3 +89,27 @@ public class BatcherInputsTests
         Assert.That(ex.Message, Does.Contain("toy").And.Contain("RGB face frames"));
     }
 }
+
+/// <summary>Runs recorded before other kinds existed resume: a motion-only clip set keeps its fingerprint.</summary>
+public class RunFingerprintKindsTests
+{
+    [Test]
+    public void AMotionOnlySetKeepsTheFingerprintOfBeforeAndOtherKindsChangeIt()
+    {
+        var toy = LosoTests.ToyClips();
+        // The fingerprint as it was defined before: XXH3 over "id\0subject\0label\0" and the motion values, clip by clip.
+        var hash = new System.IO.Hashing.XxHash3();
+        foreach (var c in toy.Clips)
+        {
+            hash.Append(System.Text.Encoding.UTF8.GetBytes($"{c.Id}\u0000{c.Subject}\u0000{c.Label}\u0000"));
+            hash.Append(System.Runtime.InteropServices.MemoryMarshal.AsBytes(c.Data.AsSpan()));
+        }
+        Assert.That(RunFingerprint.Of(toy), Is.EqualTo("xxh3:" + hash.GetCurrentHashAsUInt64().ToString("x16", System.Globalization.CultureInfo.InvariantCulture)));
+
+        var withRgb = toy.Clips.Select(c => c with { Inputs = new Dictionary<InputKind, float[]>(c.Inputs) { [InputKind.RgbFrames] = c.Data } }).ToList();
+        var shapes = new[] { new InputShape(InputKind.MotionFrames, 2, 3, 16), new InputShape(InputKind.RgbFrames, 2, 3, 16) };
+        Assert.That(RunFingerprint.Of(new ClipSet(withRgb, toy.ClassNames, shapes, "toy")), Is.Not.EqualTo(RunFingerprint.Of(toy)));
+        var withAu = toy.Clips.Select((c, i) => i == 0 ? c with { ActionUnits = "4" } : c).ToList();
+        Assert.That(RunFingerprint.Of(new ClipSet(withAu, toy.ClassNames, 2, 3, 16, "toy")), Is.Not.EqualTo(RunFingerprint.Of(toy)));
+    }
+}
