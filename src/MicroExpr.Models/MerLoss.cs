@@ -17,6 +17,22 @@ public abstract class MerLoss : Module
     /// (per class, or null) and <paramref name="labelSmoothing"/> apply to the cross-entropy part.
     /// </summary>
     public abstract Tensor Forward(ModelOutput output, ModelBatch batch, int[] labels, float[]? classWeights = null, float labelSmoothing = 0f);
+
+    /// <summary>
+    /// Called by the trainer once per fold, before the first step (and again on resume), with the training clips: a loss
+    /// that needs the fold as a whole (AIE-CCL's AU-set prototypes) gathers it here. Nothing of the test subject is passed.
+    /// </summary>
+    public virtual void BeginFold(TrainingFold fold) { }
+}
+
+/// <summary>
+/// The training fold as a loss sees it at fold start: <see cref="Clips"/> training clips and, for each, its per-clip data
+/// of a kind the model declares (an input or a training target), [T, C, S, S] flattened.
+/// </summary>
+public sealed class TrainingFold(int clips, Func<int, InputKind, float[]> input)
+{
+    public int Clips { get; } = clips;
+    public float[] Input(int clip, InputKind kind) => input(clip, kind);
 }
 
 /// <summary>(Class-weighted, optionally label-smoothed) cross-entropy of the logits: the default loss.</summary>

@@ -45,6 +45,12 @@ public sealed record InputShape(InputKind Kind, int Frames, int Channels, int Si
 /// <summary>What a cache (or a clip set in memory) offers a model: the classes and the inputs of every clip.</summary>
 public sealed record DataShape(int Classes, IReadOnlyList<InputShape> Inputs, string Source)
 {
+    /// <summary>
+    /// The AU vocabulary of the data (number and FACS description, in the order of the <see cref="InputKind.ActionUnits"/>
+    /// input's channels); empty when the clips carry no action units.
+    /// </summary>
+    public IReadOnlyList<AuVocabularyEntry> ActionUnits { get; init; } = [];
+
     public InputShape? Find(InputKind kind) => Inputs.FirstOrDefault(i => i.Kind == kind);
 
     /// <summary>
@@ -78,7 +84,7 @@ public interface IMerModelConfig
     /// <summary>The inputs the model reads, per clip.</summary>
     [JsonIgnore] IReadOnlyList<InputShape> Inputs { get; }
     /// <summary>
-    /// Per-clip training targets the model's loss reads from the batch beside the inputs (FDP's dynamic image), none by
+    /// Per-clip training targets the model's loss reads from the batch beside the inputs (FDP's dynamic image, AIE-CCL's action units), none by
     /// default. The trainer loads and batches them like inputs (same augmentation) while training only; evaluation,
     /// <c>predict</c> and inference batches hold <see cref="Inputs"/> alone, so nothing a model needs at test time can
     /// hide here. Chosen over declaring a target as an input the forward ignores, which would make <c>predict</c>

@@ -23,6 +23,8 @@ public static class ModelRegistry
             [() => SttPresets.Tiny, () => SttPresets.R18]),
         new(FdpConfig.FamilyName, typeof(FdpConfig), (c, rng) => new FdpModel((FdpConfig)c, rng),
             [() => FdpPresets.Released, () => FdpPresets.Tiny]),
+        new(AieConfig.FamilyName, typeof(AieConfig), (c, rng) => new AieModel((AieConfig)c, rng),
+            [() => AiePresets.Tiny, () => AiePresets.Full]),
     ];
 
     /// <summary>Every preset name, family by family.</summary>

@@ -10,7 +10,7 @@ namespace MicroExpr.Models;
 /// <c>benchmarks/pytorch_peer.py</c>).
 /// <para>
 /// Weights from <c>Rng(modelSeed)</c> (the loss's parameters, e.g. STT's class centres, from <c>Rng(modelSeed + 1)</c>);
-/// one random tensor [B, T, C, S, S] ~ N(0, 1) per input the model declares (and, for a training step, per target of its loss), from <c>Rng(dataSeed)</c>, kept on the
+/// one random tensor [B, T, C, S, S] ~ N(0, 1) per input the model declares (and, for a training step, one of random 0/1 values per target of its loss, which the loss also sees as its fold), from <c>Rng(dataSeed)</c>, kept on the
 /// device; labels b mod classes. A training step is forward, the model's own loss (<see cref="IMerModel.CreateLoss"/>:
 /// cross-entropy for SLSTT), backward, AdamW (lr 1e-4, betas 0.9/0.999, eps 1e-8, weight decay 0.01: performance.md)
 /// over the model's and the loss's parameters, zero-grad, inside a tensor scope, then the loss is read back.
@@ -30,6 +30,9 @@ public sealed class ModelStep : IDisposable
     {
         if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be >= 1");
         if (frames < 1) throw new ArgumentOutOfRangeException(nameof(frames), frames, "frames must be >= 1");
+        // An AIE-CCL preset not yet fitted to a data set has no AU vocabulary: the bench gives it 8 placeholder AUs.
+        if (config is AieConfig { ActionUnits.Count: 0 } aie)
+            config = aie with { ActionUnits = Enumerable.Range(1, 8).Select(n => new AuVocabularyEntry(n, $"action unit {n}")).ToList() };
         Config = config;
         Device = device;
         Batch = batch;
@@ -44,9 +47,28 @@ public sealed class ModelStep : IDisposable
             Loss.To(device);
             if (train) optimizer = new AdamW(Model.Parameters().Concat(Loss.Parameters()), lr: 1e-4f, beta1: 0.9f, beta2: 0.999f, eps: 1e-8f, weightDecay: 0.01f);
             var rng = new Rng(dataSeed);
-            // Training also batches the loss's targets (IMerModelConfig.Targets), random like the inputs.
-            foreach (var input in config.Inputs.Concat(train ? config.Targets.Where(t => config.Inputs.All(i => i.Kind != t.Kind)) : []))
+            foreach (var input in config.Inputs)
                 inputs[input.Kind] = Tensor.RandN([batch, input.Frames == 0 ? frames : input.Frames, input.Channels, input.Size, input.Size], rng, device: device).Keep();
+            if (train)
+            {
+                // Training also batches the loss's targets (IMerModelConfig.Targets), random 0/1 values (a dynamic image or
+                // multi-hot action units alike); the loss sees the batch as its whole fold (BeginFold).
+                var targets = new Dictionary<InputKind, float[]>();
+                foreach (var target in config.Targets.Where(t => config.Inputs.All(i => i.Kind != t.Kind)))
+                {
+                    int n = (target.Frames == 0 ? frames : target.Frames) * target.Channels * target.Size * target.Size;
+                    var values = new float[batch * n];
+                    for (int i = 0; i < values.Length; i++) values[i] = rng.NextUInt() >> 31;
+                    targets[target.Kind] = values;
+                    inputs[target.Kind] = Tensor.FromSpan(values, [batch, target.Frames == 0 ? frames : target.Frames, target.Channels, target.Size, target.Size], device).Keep();
+                }
+                Loss.BeginFold(new TrainingFold(batch, (i, kind) =>
+                {
+                    var all = targets[kind];
+                    int n = all.Length / batch;
+                    return all.AsSpan(i * n, n).ToArray();
+                }));
+            }
             batchInputs = new ModelBatch(inputs);
             labels = Enumerable.Range(0, batch).Select(i => i % config.Classes).ToArray();
         }

@@ -1,3 +1,4 @@
+using MicroExpr.Data.ActionUnitCodes;
 using MicroExpr.Data;
 using MicroExpr.Models;
 
@@ -67,7 +68,23 @@ public sealed class ClipSet
         Channels = frames?.Channels ?? 0;
         Size = frames?.Size ?? 0;
         Source = source;
+        // The AU vocabulary: every AU number some clip's coding names (numbers only: side and intensity are not kept).
+        foreach (var code in clips.Select(c => c.ActionUnits).Distinct())
+            auSets[code] = ActionUnitParser.TryParse(code, out var set, out _) ? set.Numbers : [];
+        AuVocabulary = auSets.Values.SelectMany(n => n).Distinct().Order().ToList();
     }
+
+    /// <summary>The AU numbers of each coding string of the clips (uncoded or unparsable: none).</summary>
+    private readonly Dictionary<string, IReadOnlyList<int>> auSets = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The AU numbers that occur in the clips' codings, ascending: the channels of the <see cref="InputKind.ActionUnits"/>
+    /// input (multi-hot [1, A, 1, 1]). Built over every clip of the set, the test subjects' included: it lists AU numbers,
+    /// not labels, and an AU that only a test subject shows gets a channel no training clip sets (no prototype uses it).
+    /// Rejected: a fixed FACS-wide vocabulary (A ≈ 60 channels and word embeddings that no clip ever trains). A coding that
+    /// does not parse counts as uncoded (the reader reported it with its file and row).
+    /// </summary>
+    public IReadOnlyList<int> AuVocabulary { get; }
 
     public IReadOnlyList<Clip> Clips { get; }
     public IReadOnlyList<string> ClassNames { get; }
@@ -92,16 +109,59 @@ public sealed class ClipSet
     /// </summary>
     public bool SignedHorizontalFlow { get; init; }
 
-    /// <summary>What the clips offer a model (the <see cref="IMerModel"/> contract): every kind the cache holds.</summary>
-    public DataShape Shape => new(ClassNames.Count, Held, Source);
+    /// <summary>
+    /// What the clips offer a model (the <see cref="IMerModel"/> contract): every kind the cache holds and, when some clip
+    /// has coded action units, the <see cref="InputKind.ActionUnits"/> input [1, A, 1, 1] with its vocabulary (FACS names).
+    /// </summary>
+    public DataShape Shape => AuVocabulary.Count == 0
+        ? new(ClassNames.Count, Held, Source)
+        : new(ClassNames.Count, [.. Held, new InputShape(InputKind.ActionUnits, 1, AuVocabulary.Count, 1)], Source)
+        {
+            ActionUnits = AuVocabulary.Select(n => new AuVocabularyEntry(n, Facs.Name(n))).ToList(),
+        };
 
-    /// <summary>The values of one input of a clip, [T, C, S, S].</summary>
+    /// <summary>
+    /// The values of one input of a clip, [T, C, S, S]; for <see cref="InputKind.ActionUnits"/> the multi-hot vector over
+    /// <see cref="AuVocabulary"/> (all zeros for an uncoded clip).
+    /// </summary>
     public float[] Input(Clip clip, InputKind kind)
     {
         if (clip.Inputs.TryGetValue(kind, out var d)) return d;
+        if (kind == InputKind.ActionUnits && AuVocabulary.Count > 0)
+        {
+            var hot = new float[AuVocabulary.Count];
+            if (!auSets.TryGetValue(clip.ActionUnits, out var numbers))
+                numbers = ActionUnitParser.TryParse(clip.ActionUnits, out var set, out _) ? set.Numbers.Where(AuVocabulary.Contains).ToList() : [];
+            foreach (int n in numbers) hot[IndexOfAu(n)] = 1f;
+            return hot;
+        }
         throw new InvalidDataException(Held.Any(h => h.Kind == kind)
             ? $"{Source}: {InputShape.Describe(kind)} were not loaded (this clip set holds {string.Join(", ", Loaded.Select(l => InputShape.Describe(l.Kind)))} in memory; load it with the kinds the model reads)"
             : $"{Source}: the clips hold no {InputShape.Describe(kind)}");
+    }
+
+    private int IndexOfAu(int number)
+    {
+        int i = ((List<int>)AuVocabulary).BinarySearch(number);
+        return i >= 0 ? i : throw new InvalidOperationException($"AU {number} is not in the vocabulary");
+    }
+
+    /// <summary>
+    /// The same clips with their AU codings permuted across the clips (Fisher–Yates from <paramref name="seed"/>): the
+    /// control for the attribute embedding (<c>--shuffle-aus</c>). Every clip keeps its frames and label; the codings'
+    /// frequencies stay, their link to the clips is gone.
+    /// </summary>
+    public ClipSet WithShuffledActionUnits(ulong seed)
+    {
+        var codes = Clips.Select(c => c.ActionUnits).ToArray();
+        var rng = new Tensors.Rng(seed ^ 0xA5A5_5A5A_C3C3_3C3CUL);
+        for (int i = codes.Length - 1; i > 0; i--)
+        {
+            int j = rng.NextInt(i + 1);
+            (codes[i], codes[j]) = (codes[j], codes[i]);
+        }
+        var clips = Clips.Select((c, i) => c with { ActionUnits = codes[i] }).ToList();
+        return new ClipSet(clips, ClassNames, Loaded, Source, Held) { SignedHorizontalFlow = SignedHorizontalFlow, SettingsHash = SettingsHash };
     }
 
     public IReadOnlyList<string> Subjects => Clips.Select(c => c.Subject).Distinct().OrderBy(s => s, StringComparer.Ordinal).ToList();

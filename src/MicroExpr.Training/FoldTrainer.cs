@@ -86,6 +86,8 @@ public static class FoldTrainer
         // The model's own loss (the contract); its parameters, if any (STT's class centres), train with the model's.
         using var lossFn = model.CreateLoss(new Rng(foldSeed + 17));
         lossFn.To(device);
+        // A loss that needs the fold as a whole (AIE-CCL's AU-set prototypes) sees the training clips, never the test subject's.
+        lossFn.BeginFold(new TrainingFold(train.Count, (i, kind) => data.Input(train[i], kind)));
         var trained = model.Parameters().Concat(lossFn.Parameters()).ToList();
         using Optimizer opt = o.Optimizer switch
         {

@@ -37,6 +37,7 @@ public static class LosoRunner
     {
         var subjects = data.Subjects;
         if (subjects.Count < 2) throw new ArgumentException($"{data.Source}: LOSO needs at least 2 subjects; found {subjects.Count}");
+        if (o.ShuffleActionUnits) data = data.WithShuffledActionUnits(o.Seed); // the control: folds and the final model alike
         Directory.CreateDirectory(run);
         string optionsPath = Path.Combine(run, OptionsFile);
         var record = new RunRecord(o, data.Source, data.ClassNames, data.Frames, data.Size, subjects, data.SettingsHash, RunFingerprint.Of(data));

@@ -45,8 +45,27 @@ public sealed record TrainOptions
     /// <summary>Also evaluate the test subject after every epoch, for the "oracle epoch" figure (never used for the honest result).</summary>
     public bool Oracle { get; init; }
 
+    /// <summary>λ of AIE-CCL's contrastive term (<c>--con-weight</c>); null keeps the preset's (1). Only the aie presets have one.</summary>
+    public float? ContrastiveWeight { get; init; }
+    /// <summary>
+    /// The control for AIE-CCL's attribute embedding (<c>--shuffle-aus</c>): the clips' AU codings are permuted across the
+    /// clips (seeded by <see cref="Seed"/>) before training, so the set frequencies stay and the link between a clip and
+    /// its set is broken.
+    /// </summary>
+    public bool ShuffleActionUnits { get; init; }
+
     /// <summary>The preset's config fitted to the data (classes, image size, frames), or a one-line error saying what the data lacks.</summary>
-    public IMerModelConfig ModelConfig(ClipSet data) => ModelRegistry.Preset(Preset, ModelSettings).ForData(data.Shape);
+    public IMerModelConfig ModelConfig(ClipSet data) => WithOverrides(ModelRegistry.Preset(Preset, ModelSettings)).ForData(data.Shape);
+
+    /// <summary>The preset with this run's overrides (<see cref="ContrastiveWeight"/>), or a one-line error when the preset has no such setting.</summary>
+    public IMerModelConfig WithOverrides(IMerModelConfig preset)
+    {
+        if (ContrastiveWeight is not float w) return preset;
+        if (!(w >= 0f && float.IsFinite(w))) throw new ArgumentException($"--con-weight {w}: expected a finite weight ≥ 0");
+        return preset is AieConfig aie
+            ? aie with { ContrastiveWeight = w }
+            : throw new ArgumentException($"--con-weight applies to the aie presets (aie-tiny, aie); {Preset} has no contrastive term");
+    }
 }
 
 /// <summary>Learning rate per step: linear warm-up, then cosine decay to zero at the last step.</summary>

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using MicroExpr.Cli.Args;
 using MicroExpr.Data;
+using MicroExpr.Data.ActionUnitCodes;
 using MicroExpr.Data.Annotations;
 using MicroExpr.Data.Cache;
 using MicroExpr.Data.Frames;
@@ -56,6 +57,10 @@ internal static class PreprocessCommand
             throw new CliUsageException("option " + e.Message);
         }
     }
+
+    /// <summary>The AU frequency table of a clip list (an unparsable coding counts as uncoded: the reader warned of it).</summary>
+    internal static string ActionUnitFrequencies(ClipList list) => ActionUnitParser.FrequencyTable(list.Clips.Select(c =>
+        ActionUnitParser.TryParse(c.ActionUnits, out var set, out _) ? set : ActionUnitSet.Empty));
 
     public static int Run(IReadOnlyList<string> args)
     {
@@ -144,6 +149,7 @@ internal static class PreprocessCommand
             list.Skipped.AddRange(result.Dropped);
             list.Skipped.AddRange(result.Failed);
             Console.Out.Write(list.Summary());
+            if (list.Clips.Any(c => c.ActionUnits.Length > 0)) Console.Out.Write(ActionUnitFrequencies(list));
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"computed {result.Computed}, reused {result.Reused}, failed {result.Failed.Count}{(result.Dropped.Count > 0 ? $", dropped {result.Dropped.Count} (too short for the selection)" : "")} in {seconds:0.0} s ({(result.Computed > 0 ? result.Computed / seconds : 0):0.00} clips/s computed)"));
             Console.Out.WriteLine($"index: {result.IndexPath}");

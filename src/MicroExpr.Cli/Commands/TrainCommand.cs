@@ -35,6 +35,8 @@ internal static class TrainCommand
             new("flip", OptionKind.Switch, "random horizontal flip (u channel negated)"),
             new("crop-pad", OptionKind.Int, "random crop after padding by N pixels", "0", 0),
             new("seed", OptionKind.Int, "random seed", "1", 0),
+            new("con-weight", OptionKind.Float, "aie presets: λ of the contrastive term, L = CE + λ·InfoNCE (0: cross-entropy alone)", "1", 0),
+            new("shuffle-aus", OptionKind.Switch, "aie presets: permute the clips' action-unit codings across clips before training (the control for the attribute embedding)"),
             new("oracle", OptionKind.Switch, "also record the 'oracle epoch' figure (epoch picked on the test subject; labelled, never the headline)"),
             new("out", OptionKind.Text, "run folder to write"),
             new("no-final", OptionKind.Switch, "skip the model trained on all subjects (RUN/final/model.safetensors, used by 'predict')"),
@@ -96,7 +98,7 @@ internal static class TrainCommand
         if (opt is not ("adamw" or "adam" or "sgd")) throw new CliUsageException($"--optimizer {opt}: expected adamw, adam or sgd");
         string schedule = a.Text("schedule") ?? d.Schedule;
         if (schedule is not ("cosine" or "constant")) throw new CliUsageException($"--schedule {schedule}: expected cosine or constant");
-        return d with
+        return AuOptions(a, preset, d) with
         {
             Preset = preset,
             ModelSettings = ModelSettingsFrom(a, preset),
@@ -132,6 +134,27 @@ internal static class TrainCommand
             throw new CliUsageException(e.Message);
         }
         return settings;
+    }
+
+    /// <summary>
+    /// <c>--con-weight</c> and <c>--shuffle-aus</c> (shared by train and demo): refused with a usage error for a preset that
+    /// has no contrastive term, or (shuffle) reads no action units.
+    /// </summary>
+    internal static TrainOptions AuOptions(ParsedArgs a, string preset, TrainOptions o)
+    {
+        var config = ModelRegistry.Preset(preset);
+        if (a.Has("con-weight"))
+        {
+            if (config is not AieConfig) throw new CliUsageException($"--con-weight applies to the aie presets (aie-tiny, aie), not {preset}");
+            o = o with { ContrastiveWeight = (float)a.Float("con-weight", 1) };
+        }
+        if (a.Switch("shuffle-aus"))
+        {
+            if (!o.WithOverrides(config).Targets.Any(t => t.Kind == InputKind.ActionUnits))
+                throw new CliUsageException($"--shuffle-aus: {preset}{(o.ContrastiveWeight == 0 ? " with --con-weight 0" : "")} reads no action units");
+            o = o with { ShuffleActionUnits = true };
+        }
+        return o;
     }
 
     /// <summary>Pools the fold results in RUN, writes the report and prints the summary (and the JSON line).</summary>

@@ -22,6 +22,7 @@ public static class Casme2Reader
         var list = new ClipList("casme2", classes);
         int cSub = table.Col("Subject"), cFile = table.Col("Filename"), cOn = table.Col("OnsetFrame", "Onset"),
             cApex = table.Col("ApexFrame", "Apex"), cOff = table.Col("OffsetFrame", "Offset"), cEmo = table.Col("Estimated Emotion", "Emotion");
+        int cAu = table.Col("Action Units", "ActionUnits");
         foreach (var row in table.Rows)
         {
             string subjectCell = row[cSub].Trim(), clip = row[cFile].Trim();
@@ -59,7 +60,7 @@ public static class Casme2Reader
                 list.Skip(file, row.Number, reason);
                 continue;
             }
-            list.Clips.Add(new ClipSource("casme2", subjectPrefix + subject, clip, label, classes[label], dir!, SourceKind.FrameFolder, onset, apex, offset, file, row.Number));
+            list.Clips.Add(new ClipSource("casme2", subjectPrefix + subject, clip, label, classes[label], dir!, SourceKind.FrameFolder, onset, apex, offset, file, row.Number, ClipChecks.ActionUnits(list, file, row, cAu, "Action Units")));
         }
         return list;
     }

@@ -21,6 +21,7 @@ public static class Casme3Reader
         var list = new ClipList("casme3", classes);
         int cSub = table.Col("Subject"), cFile = table.Col("Filename"), cOn = table.Col("Onset"), cApex = table.Col("Apex"),
             cOff = table.Col("Offset"), cEmo = table.Col("emotion");
+        int cAu = table.Col("AU", "Action Units");
         foreach (var row in table.Rows)
         {
             string subject = row[cSub].Trim(), video = row[cFile].Trim();
@@ -62,7 +63,7 @@ public static class Casme3Reader
                 continue;
             }
             string clip = video + "_" + onset.ToString(CultureInfo.InvariantCulture);
-            list.Clips.Add(new ClipSource("casme3", subjectPrefix + subject, clip, label, classes[label], dir!, SourceKind.FrameFolder, onset, apex, offset, file, row.Number));
+            list.Clips.Add(new ClipSource("casme3", subjectPrefix + subject, clip, label, classes[label], dir!, SourceKind.FrameFolder, onset, apex, offset, file, row.Number, ClipChecks.ActionUnits(list, file, row, cAu, "AU")));
         }
         return list;
     }

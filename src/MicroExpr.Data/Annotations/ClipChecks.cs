@@ -5,6 +5,20 @@ namespace MicroExpr.Data.Annotations;
 /// <summary>Checks shared by the readers: the frames exist and onset ≤ apex ≤ offset name frames that are there.</summary>
 internal static class ClipChecks
 {
+    /// <summary>
+    /// The action-unit cell of a row as written (trimmed; "" when the sheet has no such column, <paramref name="col"/> −1).
+    /// A code that does not parse (<see cref="ActionUnitCodes.ActionUnitParser"/>) adds a warning naming the file, the row,
+    /// the column and the value; the clip keeps its label and the raw string (its AUs count as uncoded downstream).
+    /// </summary>
+    public static string ActionUnits(ClipList list, string file, Xlsx.SheetRow row, int col, string column)
+    {
+        if (col < 0) return "";
+        string raw = row[col].Trim();
+        if (!ActionUnitCodes.ActionUnitParser.TryParse(raw, out _, out string? error))
+            list.Warnings.Add(new SkippedRow(file, row.Number, $"{column} '{raw}' is not an action-unit coding ({error}); the clip is kept, its AUs count as uncoded"));
+        return raw;
+    }
+
     /// <summary>True when <paramref name="path"/>, resolved (".." and absolute paths included), is <paramref name="root"/> or lies under it.</summary>
     public static bool Inside(string root, string path)
     {

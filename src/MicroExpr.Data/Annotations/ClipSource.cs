@@ -46,6 +46,8 @@ public sealed class ClipList(string dataset, IReadOnlyList<string> classNames)
     public IReadOnlyList<string> ClassNames { get; } = classNames;
     public List<ClipSource> Clips { get; } = [];
     public List<SkippedRow> Skipped { get; } = [];
+    /// <summary>Rows kept with a remark, e.g. an action-unit code that does not parse (the clip keeps its label; its AUs count as uncoded).</summary>
+    public List<SkippedRow> Warnings { get; } = [];
 
     public void Skip(string file, int row, string reason) => Skipped.Add(new SkippedRow(file, row, reason));
 
@@ -62,13 +64,19 @@ public sealed class ClipList(string dataset, IReadOnlyList<string> classNames)
     {
         var sb = new StringBuilder();
         var subjects = PerSubject();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"{Dataset}: {Clips.Count} clips, {ClassNames.Count} classes, {subjects.Count} subjects, {Skipped.Count} skipped");
+        string warnings = Warnings.Count > 0 ? string.Create(CultureInfo.InvariantCulture, $", {Warnings.Count} warnings") : "";
+        sb.AppendLine(CultureInfo.InvariantCulture, $"{Dataset}: {Clips.Count} clips, {ClassNames.Count} classes, {subjects.Count} subjects, {Skipped.Count} skipped{warnings}");
         sb.AppendLine("  per class:   " + string.Join(", ", PerClass().Select(p => $"{p.Class} {p.Count}")));
         sb.AppendLine("  per subject: " + string.Join(", ", subjects.Select(p => $"{p.Subject} {p.Count}")));
         if (Skipped.Count > 0)
         {
             sb.AppendLine("  skipped:");
             foreach (var s in Skipped) sb.AppendLine("    " + s);
+        }
+        if (Warnings.Count > 0)
+        {
+            sb.AppendLine("  warnings (clips kept):");
+            foreach (var w in Warnings) sb.AppendLine("    " + w);
         }
         return sb.ToString();
     }

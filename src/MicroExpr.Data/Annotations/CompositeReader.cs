@@ -26,6 +26,7 @@ public static class CompositeReader
         {
             all.Clips.AddRange(p.Clips);
             all.Skipped.AddRange(p.Skipped);
+            all.Warnings.AddRange(p.Warnings);
         }
         return all;
     }

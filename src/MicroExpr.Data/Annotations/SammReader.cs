@@ -21,6 +21,7 @@ public static class SammReader
         var list = new ClipList("samm", classes);
         int cSub = table.Col("Subject"), cFile = table.Col("Filename"), cOn = table.Col("Onset Frame", "Onset"),
             cApex = table.Col("Apex Frame", "Apex"), cOff = table.Col("Offset Frame", "Offset"), cEmo = table.Col("Estimated Emotion", "Emotion");
+        int cAu = table.Col("Action Units", "ActionUnits");
         foreach (var row in table.Rows)
         {
             string subjectCell = row[cSub].Trim(), clip = row[cFile].Trim();
@@ -63,7 +64,7 @@ public static class SammReader
                 list.Skip(file, row.Number, reason);
                 continue;
             }
-            list.Clips.Add(new ClipSource("samm", subjectPrefix + subject, clip, label, classes[label], dir!, SourceKind.FrameFolder, onset, apex, offset, file, row.Number));
+            list.Clips.Add(new ClipSource("samm", subjectPrefix + subject, clip, label, classes[label], dir!, SourceKind.FrameFolder, onset, apex, offset, file, row.Number, ClipChecks.ActionUnits(list, file, row, cAu, "Action Units")));
         }
         return list;
     }

@@ -11,14 +11,35 @@ public sealed record SyntheticClass(int Index, string Name, IReadOnlyList<string
 /// <summary>
 /// Classes, emotions and action units of the synthetic set.
 /// <para>
-/// Class → emotion → action-unit codings (one is drawn per clip; L/R = the subject's left/right side, i.e. image right/left):
+/// Class → emotion → action-unit codings. A clip's coding is one <b>core</b> coding of its emotion (drawn uniformly),
+/// plus each of the emotion's <b>extra</b> AUs with its own probability (L/R = the subject's left/right side, i.e. image
+/// right/left):
 /// <list type="bullet">
-/// <item>happiness: <c>12</c>, <c>6+12</c>, <c>R12</c>, <c>L12</c> — lip corners out and up (AU12), cheeks up (AU6).</item>
-/// <item>disgust: <c>4+9</c>, <c>4+10</c>, <c>4+L10</c>, <c>4</c> — brows down and together (AU4), nose wrinkle (AU9), upper lip up (AU10).</item>
-/// <item>repression: <c>15</c>, <c>15+17</c>, <c>R15</c>, <c>17</c> — lip corners down (AU15), chin up (AU17).</item>
-/// <item>surprise: <c>1+2</c>, <c>1+2+26</c> — inner and outer brows up (AU1+2), jaw drop (AU26).</item>
-/// <item>others: <c>7</c>, <c>L7</c>, <c>24</c>, <c>7+24</c> — lids tightened (AU7), lips pressed (AU24).</item>
+/// <item>happiness: core <c>12</c>, <c>6+12</c>, <c>R12</c>, <c>L12</c> — lip corners out and up (AU12), cheeks up (AU6);
+/// extras AU7 (0.25), AU17 (0.15).</item>
+/// <item>disgust: core <c>4+9</c>, <c>4+10</c>, <c>4+L10</c>, <c>4</c> — brows down and together (AU4), nose wrinkle (AU9),
+/// upper lip up (AU10); extras AU7 (0.3), AU17 (0.2).</item>
+/// <item>repression: core <c>15</c>, <c>15+17</c>, <c>R15</c>, <c>17</c> — lip corners down (AU15), chin up (AU17);
+/// extras AU4 (0.25), AU24 (0.25), AU7 (0.15).</item>
+/// <item>surprise: core <c>1+2</c>, <c>1+2+26</c>, <c>2+26</c> — inner and outer brows up (AU1+2), jaw drop (AU26);
+/// extras AU7 (0.15), AU12 (0.1).</item>
+/// <item>others: core <c>7</c>, <c>L7</c>, <c>24</c>, <c>7+24</c> — lids tightened (AU7), lips pressed (AU24); extras AU4
+/// (0.2), AU17 (0.2), AU10 (0.1).</item>
 /// </list>
+/// So, as in CASME II and SAMM, AU sets vary within an emotion (4 core codings × the extras: up to 16 sets per emotion)
+/// and overlap across emotions (AU7 occurs in every emotion, AU17 in four, AU4 in three, AU12 in happiness and surprise),
+/// while each emotion's core AUs keep it learnable from the motion. An AU-set prototype is therefore not a sub-class
+/// label: whole sets are shared by emotions ("4+7" by disgust and others, "7+17" by repression and others, "4+17" by
+/// disgust and repression), sets of different MEGC classes share AUs (AU7 and AU17 in positive and negative clips, AU7
+/// in surprise ones too, AU12 in positive and surprise ones), and an attribute embedding built from the AUs places them
+/// by what they share, which the labels alone do not say. No extra opposes a core AU's motion in its region (no AU4
+/// with AU1, no AU17 with AU26): the blobs' displacements add, so opposing AUs would cancel rather than both show (an
+/// early draft let surprise add AU4: in 1+2+4 the brows barely moved and Farneback's flow no longer matched the field). Rejected: extra AUs drawn uniformly from all modelled AUs (the class
+/// would then hinge on the core alone and the extras would be noise, unlike real codings, where co-occurrence follows
+/// the emotion); identical whole sets shared across the 3 MEGC classes (sets that decide nothing about the class make
+/// the demo's figure hinge on how many clips draw them).
+/// The extras are drawn from a stream of their own (<c>SynthRandom.Derive(seed, "extra-aus", subject, clip)</c>), so
+/// the labels, core codings and every other draw are the same as before the extras existed.
 /// 3 classes (MEGC2019 composite): negative = disgust or repression (half each), positive = happiness, surprise = surprise;
 /// the coding file holds the emotion words, which the MEGC mapping turns back into these classes.
 /// 5 classes: happiness, disgust, repression, surprise, others (the CASME II 5-class protocol).
@@ -47,15 +68,37 @@ public static class ActionUnits
         new(4, "others", ["others"]),
     ];
 
-    /// <summary>The AU codings drawn for each emotion word.</summary>
+    /// <summary>The core AU codings of each emotion word (one is drawn per clip).</summary>
     public static readonly IReadOnlyDictionary<string, IReadOnlyList<string>> Codings = new Dictionary<string, IReadOnlyList<string>>
     {
         ["happiness"] = ["12", "6+12", "R12", "L12"],
         ["disgust"] = ["4+9", "4+10", "4+L10", "4"],
         ["repression"] = ["15", "15+17", "R15", "17"],
-        ["surprise"] = ["1+2", "1+2+26"],
+        ["surprise"] = ["1+2", "1+2+26", "2+26"],
         ["others"] = ["7", "L7", "24", "7+24"],
     };
+
+    /// <summary>The extra AUs of each emotion word with the probability that a clip adds each (bilateral).</summary>
+    public static readonly IReadOnlyDictionary<string, IReadOnlyList<(int Au, double P)>> Extras = new Dictionary<string, IReadOnlyList<(int, double)>>
+    {
+        ["happiness"] = [(7, 0.25), (17, 0.15)],
+        ["disgust"] = [(7, 0.3), (17, 0.2)],
+        ["repression"] = [(4, 0.25), (24, 0.25), (7, 0.15)],
+        ["surprise"] = [(7, 0.15), (12, 0.1)],
+        ["others"] = [(4, 0.2), (17, 0.2), (10, 0.1)],
+    };
+
+    /// <summary>
+    /// A clip's coding: the core coding plus the extras drawn from <paramref name="extras"/>, an extra AU already in the
+    /// core (on either side) skipped; units sorted by AU number as CASME II writes them (<c>4+7+L10</c>).
+    /// </summary>
+    public static string Compose(string core, string emotion, SynthRandom extras)
+    {
+        var units = core.Split('+').Select(u => (Number: int.Parse(u.TrimStart('L', 'R'), NumberStyles.None, CultureInfo.InvariantCulture), Text: u)).ToList();
+        foreach (var (au, p) in Extras[emotion])
+            if (extras.Chance(p) && units.All(u => u.Number != au)) units.Add((au, au.ToString(CultureInfo.InvariantCulture)));
+        return string.Join("+", units.OrderBy(u => u.Number).Select(u => u.Text));
+    }
 
     public static IReadOnlyList<SyntheticClass> ClassesFor(int classes) => classes switch
     {

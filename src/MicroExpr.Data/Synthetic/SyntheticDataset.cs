@@ -44,7 +44,8 @@ public static class SyntheticDataset
             {
                 var cls = classes[labels[j]];
                 string emotion = r.Pick(cls.Emotions);
-                string coding = r.Pick(ActionUnits.Codings[emotion]);
+                string core = r.Pick(ActionUnits.Codings[emotion]);
+                string coding = ActionUnits.Compose(core, emotion, SynthRandom.Derive(options.Seed, "extra-aus", subject, j));
                 clips.Add(new SyntheticClip(face, j, cls, emotion, coding, options));
             }
         }
@@ -118,10 +119,11 @@ public static class SyntheticDataset
         sb.AppendLine(CultureInfo.InvariantCulture, $"seed {o.Seed}, {o.Subjects} subjects x {o.ClipsPerSubject} clips, {o.Classes} classes, {o.Size} px, {o.Frames} frames per clip, distractors: {o.Distractors}");
         sb.AppendLine(CultureInfo.InvariantCulture, $"expression peak displacement {o.MinAmplitude}-{o.MaxAmplitude} px at 128 px (scaled with the size)");
         sb.AppendLine("Layout as CASME II: CASME2_RAW_selected/subNN/EPxx_yy/img<frame>.jpg, coding file " + CodingFileName + ".");
-        sb.AppendLine("Classes -> emotion words (Estimated Emotion) -> action-unit codings (L/R = subject's left/right):");
+        sb.AppendLine("Classes -> emotion words (Estimated Emotion) -> action-unit codings: one core coding plus each extra AU with its probability (L/R = subject's left/right):");
         foreach (var c in ActionUnits.ClassesFor(o.Classes))
             foreach (var e in c.Emotions)
-                sb.AppendLine(CultureInfo.InvariantCulture, $"  {c.Index} {c.Name}: {e}: {string.Join(", ", ActionUnits.Codings[e])}");
+                sb.AppendLine(CultureInfo.InvariantCulture,
+                    $"  {c.Index} {c.Name}: {e}: core {string.Join(", ", ActionUnits.Codings[e])}; extra {string.Join(", ", ActionUnits.Extras[e].Select(x => $"AU{x.Au} (p {x.P.ToString(CultureInfo.InvariantCulture)})"))}");
         sb.AppendLine("Distractors in every class, timed independently of it: blinks, head drift, static pose jitter, sensor noise, illumination flicker.");
         return sb.ToString();
     }

@@ -30,6 +30,8 @@ public class CliEntryTests
     [TestCase("frobnicate")]
     [TestCase("synth", "--size=8")]
     [TestCase("demo", "stray")]
+    [TestCase("train", "--data", "x", "--out", "y", "--model", "stt-tiny", "--con-weight", "0.5")]
+    [TestCase("demo", "--model", "aie-tiny", "--con-weight", "0", "--shuffle-aus")]
     public void AUsageErrorIsOneLineOnStderrAndExitCode2(params string[] args)
     {
         var (code, output, err) = Run(args);

@@ -76,7 +76,12 @@ public class ActionUnitParserTests
     [Test]
     public void EverySyntheticCodingParsesAndEveryAuItUsesHasAFacsName()
     {
-        foreach (var coding in MicroExpr.Data.Synthetic.ActionUnits.Codings.Values.SelectMany(c => c))
+        var all = MicroExpr.Data.Synthetic.ActionUnits.Codings
+            .SelectMany(e => e.Value.Select(core => (e.Key, core)))
+            .SelectMany(x => Enumerable.Range(0, 64).Select(k => MicroExpr.Data.Synthetic.ActionUnits.Compose(x.core, x.Key, MicroExpr.Data.Synthetic.SynthRandom.Derive(7, "t", k))))
+            .Distinct().ToList();
+        Assert.That(all, Has.Count.GreaterThan(MicroExpr.Data.Synthetic.ActionUnits.Codings.Values.Sum(c => c.Count)), "extras add codings");
+        foreach (var coding in all)
         {
             var set = ActionUnitParser.Parse(coding);
             Assert.That(set.Canonical, Is.EqualTo(coding));

@@ -250,8 +250,9 @@ public class CacheInputsTests
             Preprocessor.Run(list, Settings(AllKinds), outDir, workers: 1);
             var cache = PreprocessedCache.Open(outDir);
             var set = ClipSet.FromCache(outDir, [InputKind.RgbFrames, InputKind.DynamicImage]);
-            Assert.That(set.Shape.Inputs.Select(i => i.Kind), Is.EqualTo(new[] { InputKind.MotionFrames, InputKind.RgbFrames, InputKind.GreyFrames, InputKind.DynamicImage }),
-                "Shape lists every kind the cache holds");
+            Assert.That(set.Shape.Inputs.Select(i => i.Kind), Is.EqualTo(new[] { InputKind.MotionFrames, InputKind.RgbFrames, InputKind.GreyFrames, InputKind.DynamicImage, InputKind.ActionUnits }),
+                "Shape lists every kind the cache holds, and the action units its clips' codings give (AU4 and AU10)");
+            Assert.That(set.Shape.Find(InputKind.ActionUnits), Is.EqualTo(new InputShape(InputKind.ActionUnits, 1, 2, 1)));
             Assert.That(set.Shape.Find(InputKind.GreyFrames), Is.EqualTo(new InputShape(InputKind.GreyFrames, L, 1, S)));
             Assert.That(set.Shape.Find(InputKind.DynamicImage), Is.EqualTo(new InputShape(InputKind.DynamicImage, 1, 1, S)));
             Assert.That(set.Loaded.Select(i => i.Kind), Is.EqualTo(new[] { InputKind.RgbFrames, InputKind.DynamicImage }));

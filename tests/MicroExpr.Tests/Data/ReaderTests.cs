@@ -36,6 +36,8 @@ public class ReaderTests
             ("sub01", "EP02_01f", "happiness"), ("sub02", "EP03_02", "disgust"), ("sub11", "EP01_01", "repression"),
         }));
         Assert.That(list.Clips[0].Onset, Is.EqualTo(40));
+        Assert.That(list.Clips.Select(c => c.ActionUnits), Is.EqualTo(new[] { "4+L10", "R12", "4" }), "the Action Units column, as written");
+        Assert.That(list.Warnings, Is.Empty);
         Assert.That(list.Clips[2].Apex, Is.EqualTo(-1), "'/' is an unknown apex");
         var skipped = list.Skipped.ToDictionary(s => s.Row, s => s.Reason);
         Assert.That(skipped.Keys, Is.EquivalentTo(new[] { 5, 6, 7, 8, 9 }));
@@ -50,6 +52,26 @@ public class ReaderTests
 
         var three = Casme2Reader.Read(root, null, ClassScheme.Three);
         Assert.That(three.Clips.Select(c => c.LabelName), Is.EqualTo(new[] { "positive", "negative", "negative" }));
+        Directory.Delete(root, true);
+    }
+
+    [Test]
+    public void AnUnparsableActionUnitCodeIsReportedWithFileRowAndValueAndTheClipKeepsItsLabel()
+    {
+        string root = TempDir("casme2-au");
+        WriteClip(Path.Combine(root, "sub01", "EP01_01"), 6, first: 1, ext: ".jpg");
+        WriteClip(Path.Combine(root, "sub02", "EP01_02"), 6, first: 1, ext: ".jpg");
+        string file = Path.Combine(root, "CASME2-coding-test.xlsx");
+        Xlsx(file,
+            ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion"],
+            ["1", "EP01_01", "1", "3", "6", "4+X7", "disgust"],
+            ["2", "EP01_02", "1", "3", "6", "", "happiness"]);
+        var list = Casme2Reader.Read(root, file);
+        Assert.That(list.Clips.Select(c => (c.Clip, c.LabelName, c.ActionUnits)), Is.EqualTo(new[] { ("EP01_01", "disgust", "4+X7"), ("EP01_02", "happiness", "") }));
+        Assert.That(list.Skipped, Is.Empty);
+        var w = list.Warnings.Single();
+        Assert.That(w.ToString(), Does.Contain(file).And.Contain("row 2").And.Contain("Action Units '4+X7'").And.Contain("'X7' is not an action unit").And.Contain("kept"));
+        Assert.That(list.Summary(), Does.Contain("1 warnings").And.Contain("row 2"));
         Directory.Delete(root, true);
     }
 
@@ -74,13 +96,14 @@ public class ReaderTests
             ["Onset and offset are frame numbers"],
             ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration", "Type", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"],
             ["6", "006_1_2", "1", "5562", "-1", "5569", "8", "Micro - 1/2", "4", "Anger", "3", ""],
-            ["011", "011_2_1", "2", "100", "", "", "", "Micro - 1/2", "12", "Happiness", "1", ""],
+            ["011", "011_2_1", "2", "100", "", "", "", "Micro - 1/2", "R14A+12", "Happiness", "1", ""],
             ["6", "006_1_2", "1", "5562", "5564", "5569", "8", "Micro - 1/2", "4", "Sadness", "6", ""]);
         var list = SammReader.Read(root);
         Assert.That(list.Clips, Has.Count.EqualTo(2));
         Assert.That(list.Clips[0].Subject, Is.EqualTo("006"));
         Assert.That(list.Clips[0].Apex, Is.EqualTo(-1));
         Assert.That(list.Clips[1].Offset, Is.EqualTo(-1), "blank offset is unknown");
+        Assert.That(list.Clips.Select(c => c.ActionUnits), Is.EqualTo(new[] { "4", "R14A+12" }), "intensity letters kept as written");
         Assert.That(list.Skipped.Single().Row, Is.EqualTo(6), "row numbers count the title rows");
         Assert.That(list.Skipped.Single().Reason, Does.Contain("'Sadness' outside the mapping"));
         var three = SammReader.Read(root, file, ClassScheme.Three);
@@ -143,6 +166,7 @@ public class ReaderTests
         var list = Casme3Reader.Read(root, file);
         Assert.That(list.Clips.Select(c => (c.Clip, c.LabelName)), Is.EqualTo(new[] { ("b_172", "negative"), ("b_170", "positive") }));
         Assert.That(list.Clips[0].Path, Does.EndWith(Path.Combine("spNO.1", "b", "color")));
+        Assert.That(list.Clips.Select(c => c.ActionUnits), Is.EqualTo(new[] { "L4", "12" }), "the AU column");
         Assert.That(list.Skipped.Select(s => s.Row), Is.EqualTo(new[] { 4, 5 }));
         Assert.That(list.Skipped[1].Reason, Does.Contain("apex 190 outside"));
         Directory.Delete(root, true);
