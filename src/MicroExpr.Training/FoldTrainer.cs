@@ -142,25 +142,35 @@ public static class FoldTrainer
                 if (o.Steps > 0 && epoch * stepsPerEpoch + s >= o.Steps) break;
                 int b = Math.Min(o.BatchSize, train.Count - s * o.BatchSize);
                 var labels = new int[b];
-                for (int i = 0; i < b; i++)
-                {
-                    var clip = train[order[s * o.BatchSize + i]];
-                    labels[i] = clip.Label;
-                    var (flip, dx, dy) = Augment.Draw(rng, o.Flip, o.CropPad);
-                    batcher.Fill(i, clip, flip, dx, dy);
-                }
+                using (OpTrace.Phase("data"))
+                    for (int i = 0; i < b; i++)
+                    {
+                        var clip = train[order[s * o.BatchSize + i]];
+                        labels[i] = clip.Label;
+                        var (flip, dx, dy) = Augment.Draw(rng, o.Flip, o.CropPad);
+                        batcher.Fill(i, clip, flip, dx, dy);
+                    }
                 opt.LearningRate = o.Schedule == "constant" ? o.LearningRate
                     : Schedule.CosineWithWarmup(o.LearningRate, epoch * stepsPerEpoch + s, warmupSteps, totalSteps);
                 using (new TensorScope())
                 {
-                    var batch = batcher.Batch(b);
-                    var output = model.Forward(batch);
+                    ModelBatch batch;
+                    using (OpTrace.Phase("data")) batch = batcher.Batch(b);
+                    ModelOutput output;
+                    Tensor loss;
+                    using (OpTrace.Phase("forward"))
+                    {
+                        output = model.Forward(batch);
+                        loss = lossFn.Forward(output, batch, labels, classWeights, o.LabelSmoothing);
+                    }
                     var logits = output.Logits;
-                    var loss = lossFn.Forward(output, batch, labels, classWeights, o.LabelSmoothing);
-                    loss.Backward();
-                    if (o.ClipNorm > 0) opt.ClipGradNorm(o.ClipNorm);
-                    opt.Step();
-                    opt.ZeroGrad();
+                    using (OpTrace.Phase("backward")) loss.Backward();
+                    using (OpTrace.Phase("optimizer"))
+                    {
+                        if (o.ClipNorm > 0) opt.ClipGradNorm(o.ClipNorm);
+                        opt.Step();
+                        opt.ZeroGrad();
+                    }
                     float l = loss.Item();
                     if (!float.IsFinite(l)) throw new InvalidOperationException($"fold {testSubject}, epoch {epoch + 1}: the loss is {l}; lower the learning rate (now {o.LearningRate.ToString(CultureInfo.InvariantCulture)})");
                     lossSum += l * b;

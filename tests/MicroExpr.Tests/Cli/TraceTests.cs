@@ -72,6 +72,29 @@ public class TraceTests
     }
 
     [Test]
+    public void TrainingTracesItsDataForwardBackwardAndOptimizerPhases()
+    {
+        var rng = new Rng(3);
+        var clips = Enumerable.Range(0, 8).Select(i => new MicroExpr.Training.Clip($"s{i % 2}/c{i}", $"s{i % 2}", i % 3,
+            Enumerable.Range(0, 2 * 3 * 16 * 16).Select(_ => (float)rng.NextNormal()).ToArray())).ToList();
+        var set = new MicroExpr.Training.ClipSet(clips, ["a", "b", "c"], 2, 3, 16, "toy");
+        string run = Directory.CreateTempSubdirectory("trace-train").FullName;
+        try
+        {
+            OpProfiler.Reset();
+            OpTrace.Enabled = true;
+            MicroExpr.Training.LosoRunner.Train(set, new MicroExpr.Training.TrainOptions { Preset = "slstt-tiny", Epochs = 1, BatchSize = 4 },
+                Path.Combine(run, "r"), Device.Cpu, resume: false, onlyFold: 0, trainFinal: false);
+            var phases = OpTrace.Snapshot().Where(e => e.Category == "phase").Select(e => e.Name).Distinct().ToList();
+            Assert.That(phases, Is.EquivalentTo(new[] { "data", "forward", "backward", "optimizer" }));
+        }
+        finally
+        {
+            Directory.Delete(run, recursive: true);
+        }
+    }
+
+    [Test]
     public void OffRecordsNothing()
     {
         OpTrace.Enabled = true;
