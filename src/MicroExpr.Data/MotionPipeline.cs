@@ -179,6 +179,12 @@ public static class MotionPipeline
             case 4: Cv2.CvtColor(roi, bgr, ColorConversionCodes.BGRA2BGR); break;
             default: throw new ArgumentException($"frame {index} has {roi.Channels()} channels; expected 1, 3 or 4");
         }
+        return RgbPlanes(bgr, size);
+    }
+
+    /// <summary>An 8-bit BGR image resized to size×size with area interpolation, as RGB planes / 255: [3, size, size].</summary>
+    static float[] RgbPlanes(Mat bgr, int size)
+    {
         using var resized = new Mat();
         Cv2.Resize(bgr, resized, new Size(size, size), 0, 0, InterpolationFlags.Area);
         using var f = new Mat();
@@ -295,20 +301,7 @@ public static class MotionPipeline
         if (image.Channels() == 1) Cv2.CvtColor(image, bgr, ColorConversionCodes.GRAY2BGR);
         else if (image.Channels() == 4) Cv2.CvtColor(image, bgr, ColorConversionCodes.BGRA2BGR);
         else image.CopyTo(bgr);
-        using var resized = new Mat();
-        Cv2.Resize(bgr, resized, new Size(size, size), 0, 0, InterpolationFlags.Area);
-        using var f = new Mat();
-        resized.ConvertTo(f, MatType.CV_32FC3, 1 / 255.0);
-        var hwc = MatBuffers.ToArray(f);
-        int n = size * size;
-        var o = new float[3 * n];
-        for (int k = 0; k < n; k++)
-        {
-            o[k] = hwc[3 * k + 2];          // R
-            o[n + k] = hwc[3 * k + 1];      // G
-            o[2 * n + k] = hwc[3 * k];      // B
-        }
         t = 1; c = 3; h = size; w = size;
-        return o;
+        return RgbPlanes(bgr, size);
     }
 }

@@ -77,8 +77,8 @@ public static class OpTrace
         }
     }
 
-    /// <summary>Writes the events as Chrome trace-event JSON: one process, one named thread per track, "X" events in µs.</summary>
-    public static void Write(string path, string processName)
+    /// <summary>Writes the events as Chrome trace-event JSON: one process, one named thread per track, "X" events in µs; returns how many.</summary>
+    public static int Write(string path, string processName)
     {
         var events = Snapshot();
         var tracks = events.Select(e => e.Track).Distinct().OrderBy(t => t == "phases" ? 0 : t.StartsWith("thread", StringComparison.Ordinal) ? 1 : 2).ThenBy(t => t, StringComparer.Ordinal).ToList();
@@ -132,5 +132,6 @@ public static class OpTrace
         string tmp = $"{path}.{Environment.ProcessId}.tmp";
         File.WriteAllBytes(tmp, stream.ToArray());
         File.Move(tmp, path, overwrite: true);
+        return events.Count;
     }
 }

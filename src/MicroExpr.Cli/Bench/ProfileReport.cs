@@ -124,8 +124,7 @@ internal static class ProfileReport
     /// <summary>Writes the trace, stops recording and says where it went.</summary>
     public static void WriteTrace(string path, string what, TextWriter log)
     {
-        var n = OpTrace.Snapshot().Count;
-        OpTrace.Write(path, what);
+        int n = OpTrace.Write(path, what);
         OpTrace.Enabled = false;
         log.WriteLine($"trace: {path} ({n} events; open it in https://ui.perfetto.dev or chrome://tracing)");
     }
