@@ -16,7 +16,7 @@ public sealed record Timing(double MedianMs, double MinMs, double MaxMs, int Run
 /// </summary>
 public static class KernelTimer
 {
-    public static Timing Measure(string label, Action call, int warmup, int runs, Action<string>? progress = null,
+    public static Timing Measure(string label, Action call, int warmup, int runs, Action<TimerProgress>? progress = null,
         Action? synchronize = null, KernelTimerOptions? options = null)
     {
         if (runs < 1) throw new ArgumentOutOfRangeException(nameof(runs), runs, "runs must be >= 1");
@@ -32,7 +32,7 @@ public static class KernelTimer
         while (done < Math.Max(warmup, 1)
                || (warmup > 0 && Stopwatch.GetElapsedTime(start).TotalMilliseconds < o.WarmupMinMs))
         {
-            progress?.Invoke($"{label}: warm-up call {done + 1}");
+            progress?.Invoke(new($"{label}: warm-up call {done + 1}", 0, 0));
             synchronize?.Invoke();
             long t0 = Stopwatch.GetTimestamp();
             call();
@@ -47,7 +47,7 @@ public static class KernelTimer
         var samples = new double[runs];
         for (int r = 0; r < runs; r++)
         {
-            progress?.Invoke($"{label}: run {r + 1}/{runs} ({callsPerRun} call{(callsPerRun == 1 ? "" : "s")} each)");
+            progress?.Invoke(new($"{label}: run {r + 1}/{runs} ({callsPerRun} call{(callsPerRun == 1 ? "" : "s")} each)", r, runs));
             synchronize?.Invoke();
             long t0 = Stopwatch.GetTimestamp();
             for (int j = 0; j < callsPerRun; j++) call();

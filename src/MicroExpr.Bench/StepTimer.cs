@@ -15,11 +15,11 @@ public static class StepTimer
     /// has optimised the CPU kernels and ILGPU has compiled every device kernel). Each timed step is bracketed by
     /// <see cref="ModelStep.Synchronize"/>. <paramref name="beforeTimed"/> runs between warm-up and the timed steps,
     /// <paramref name="afterTimedStep"/> after each timed step, outside its timing (e.g. reading a profile's device events);
-    /// <paramref name="progress"/> gets "warm-up step k" or "step i/n" before every step. When <paramref name="timeBudgetSeconds"/> &gt; 0 and the
+    /// <paramref name="progress"/> gets "warm-up step k" (no total) or "step i/n" (i − 1 of n done) before every step. When <paramref name="timeBudgetSeconds"/> &gt; 0 and the
     /// last warm-up step says the timed steps would take longer, fewer steps are timed (at least
     /// <paramref name="minRuns"/>): <see cref="StepTimes.RunsCut"/> says so.
     /// </summary>
-    public static StepTimes Measure(ModelStep step, int warmup, int runs, double minWarmupSeconds = 2, Action<string>? progress = null, Action? beforeTimed = null,
+    public static StepTimes Measure(ModelStep step, int warmup, int runs, double minWarmupSeconds = 2, Action<TimerProgress>? progress = null, Action? beforeTimed = null,
         double timeBudgetSeconds = 0, int minRuns = 5, Action? afterTimedStep = null)
     {
         if (runs < 1) throw new ArgumentOutOfRangeException(nameof(runs), runs, "runs must be >= 1");
@@ -30,7 +30,7 @@ public static class StepTimer
         while (warmed < warmup || (warmup > 0 && warm.Elapsed.TotalSeconds < minWarmupSeconds))
         {
             warmed++; // not inside progress?.Invoke(...): its arguments are skipped when progress is null
-            progress?.Invoke($"warm-up step {warmed}");
+            progress?.Invoke(new($"warm-up step {warmed}", 0, 0));
             long w0 = Stopwatch.GetTimestamp();
             float loss = step.Run();
             step.Synchronize();
@@ -45,7 +45,7 @@ public static class StepTimer
         float last = float.NaN;
         for (int i = 0; i < planned; i++)
         {
-            progress?.Invoke($"step {i + 1}/{planned}");
+            progress?.Invoke(new($"step {i + 1}/{planned}", i, planned));
             step.Synchronize();
             long t0 = Stopwatch.GetTimestamp();
             last = step.Run();

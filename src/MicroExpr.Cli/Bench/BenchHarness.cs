@@ -11,7 +11,7 @@ internal static class BenchHarness
 {
     public static Timing Measure(string label, Action call, int warmup, int runs, Progress progress)
     {
-        var timing = KernelTimer.Measure(label, call, warmup, runs, progress.Report);
+        var timing = KernelTimer.Measure(label, call, warmup, runs, p => progress.Report(p));
         progress.Clear();
         return timing;
     }
@@ -27,6 +27,13 @@ internal sealed class Progress
 
     /// <summary>A phase without a known end (warm-up): a spinner.</summary>
     public void Report(string text) => line.Report(text);
+
+    /// <summary>A timing loop's report: a spinner in the warm-up, a bar with the remaining time over the timed samples.</summary>
+    public void Report(TimerProgress p, string prefix = "")
+    {
+        if (p.HasTotal) line.Report(prefix + p.Text, p.Done, p.Total);
+        else line.Report(prefix + p.Text);
+    }
 
     /// <summary><paramref name="done"/> of <paramref name="total"/> steps: a bar with the remaining time.</summary>
     public void Report(string text, int done, int total) => line.Report(text, done, total);

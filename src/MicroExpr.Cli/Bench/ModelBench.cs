@@ -57,7 +57,7 @@ internal static class ModelBench
         ProfileReport.CheckTrace(trace);
         bool profile = a.Switch("profile") || roofline != null || trace != null;
         // At least `warmup` steps and 2 s, so the tiered JIT has optimised the kernels (see BenchHarness).
-        var times = StepTimer.Measure(step, warmup, runs, minWarmupSeconds: 2, progress: line => bar.Report($"bench {op}: {line}"), beforeTimed: () =>
+        var times = StepTimer.Measure(step, warmup, runs, minWarmupSeconds: 2, progress: p => bar.Report(p, $"bench {op}: "), beforeTimed: () =>
         {
             OpProfiler.Reset();
             OpProfiler.Enabled = profile;

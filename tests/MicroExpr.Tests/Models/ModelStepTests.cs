@@ -52,11 +52,14 @@ public class ModelStepTests
     {
         using var step = new ModelStep(Small, Device.Cpu, batch: 2, frames: 2, train: false);
         var lines = new List<string>();
-        var times = StepTimer.Measure(step, warmup: 0, runs: 2, progress: lines.Add);
+        var reports = new List<TimerProgress>();
+        var times = StepTimer.Measure(step, warmup: 0, runs: 2, progress: reports.Add);
+        lines.AddRange(reports.Select(r => r.Text));
         Assert.That(times.WarmupSteps, Is.Zero);
         Assert.That(times.Ms, Has.Length.EqualTo(2));
         Assert.That(float.IsNaN(times.FirstLoss) && float.IsNaN(times.LastLoss));
         Assert.That(lines, Is.EqualTo(new[] { "step 1/2", "step 2/2" }));
+        Assert.That(reports.Select(r => (r.Done, r.Total)), Is.EqualTo(new[] { (0, 2), (1, 2) }), "the timed steps carry done/total for the ETA");
     }
 
     [Test]
