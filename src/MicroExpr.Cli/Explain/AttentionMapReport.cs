@@ -21,7 +21,7 @@ namespace MicroExpr.Cli.Explain;
 /// so it sums to 1), per frame the rollout's class-token row, and the temporal weights.</item>
 /// </list>
 /// The apex frame is the one whose motion image has the largest energy (Σ of squares over its pixels and channels): the
-/// frame of largest motion, as the apex is estimated where a data set has none.
+/// frame of largest motion, as the apex is estimated where a data set has none (the middle frame when only RGB frames are at hand).
 /// </summary>
 internal static class AttentionMapReport
 {
@@ -33,11 +33,14 @@ internal static class AttentionMapReport
     {
         Directory.CreateDirectory(dir);
         int t = att.Frames, g = att.Grid;
-        var motion = display.TryGetValue(CacheInputs.Motion, out var m) ? m : display.Values.First();
+        display.TryGetValue(CacheInputs.Motion, out var motion);
         display.TryGetValue(CacheInputs.Rgb, out var rgb);
-        int apex = Apex(motion);
-        var backgrounds = new List<(string Name, ClipTensor Frames)> { ("motion", motion) };
+        // Without motion frames (a cache of RGB frames only) the middle frame stands for the apex.
+        int apex = motion != null ? Apex(motion) : t / 2;
+        var backgrounds = new List<(string Name, ClipTensor Frames)>();
+        if (motion != null) backgrounds.Add(("motion", motion));
         if (rgb != null) backgrounds.Add(("face", rgb));
+        if (backgrounds.Count == 0) backgrounds.Add(("input", display.Values.First()));
 
         var files = new List<(string File, string Caption)>();
         foreach (var (bgName, bg) in backgrounds)
@@ -50,7 +53,7 @@ internal static class AttentionMapReport
             string file = $"layers-{bgName}.png";
             AttentionPlots.Grid(Path.Combine(dir, file), $"{att.Model}: class token -> patches, frame t{apex} of {t} ({bgName})",
                 [.. Enumerable.Range(0, att.Layers).Select(l => $"layer {l}"), "rollout"], [.. Enumerable.Range(0, att.Heads).Select(h => $"head {h}")], panels);
-            files.Add((file, $"Frame t{apex} (largest motion), over its {(bgName == "face" ? "RGB face crop" : "motion image")}: each layer's heads, then the rollout."));
+            files.Add((file, $"Frame t{apex}{(motion != null ? " (largest motion)" : " (the middle frame)")}, over its {bgName switch { "face" => "RGB face crop", "motion" => "motion image", _ => "model input" }}: each layer's heads, then the rollout."));
         }
         {
             var panels = new AttentionPlots.Panel?[backgrounds.Count, t];
