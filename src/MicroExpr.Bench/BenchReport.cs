@@ -106,6 +106,82 @@ public static class BenchReport
         output.WriteLine("  not on this one; libtorch is quoted only at its exact shape, forward, 2 threads.");
     }
 
+    /// <summary>
+    /// <c>--version</c>'s table: one row per kernel version — id and idea, max error against the double reference, median
+    /// and min–max time, rate, and speed-up over v1 (the first row timed) — then the file of each version and notes.
+    /// </summary>
+    public static void WriteVersions(TextWriter output, string title, IReadOnlyList<VersionResult> versions)
+    {
+        if (versions.Count == 0) return;
+        output.WriteLine(title);
+        var firstTimed = versions.FirstOrDefault(v => v.Timed != null)?.Timed;
+        if (firstTimed != null)
+            output.WriteLine($"  {firstTimed.Threads} thread{(firstTimed.Threads == 1 ? "" : "s")}, {firstTimed.Timing.Runs} timed runs per version; time per call; {firstTimed.Counting} = {FormatWork(firstTimed)} per call");
+        output.WriteLine("  each version is checked against the double reference (atol + rtol*|ref| per element) before it is timed");
+        output.WriteLine();
+        var baseline = versions.FirstOrDefault(v => v.Version == "v1")?.Timed;
+        string unit = versions.Select(v => v.Timed?.Unit).FirstOrDefault(u => u != null) ?? "rate";
+        string[] header = ["version", "what", "max error", "check", "median ms", "min-max ms", unit, "vs v1"];
+        var rows = new List<string[]> { header };
+        foreach (var v in versions)
+        {
+            var t = v.Timed;
+            string format = t is null ? "" : MsFormat(t.Timing.MedianMs);
+            rows.Add([
+                v.Version,
+                v.Label,
+                v.MaxError.ToString("0.0e+0", Inv),
+                (v.Passed ? "ok" : "FAIL") + (v.CheckedElements < v.TotalElements ? $" ({v.CheckedElements}/{v.TotalElements})" : ""),
+                t is null ? "-" : t.Timing.MedianMs.ToString(format, Inv),
+                t is null ? "-" : $"{t.Timing.MinMs.ToString(format, Inv)}-{t.Timing.MaxMs.ToString(format, Inv)}",
+                t is null ? "-" : t.Rate.ToString("0.0", Inv),
+                t is null || baseline is null ? "-" : (baseline.Timing.MedianMs / t.Timing.MedianMs).ToString("0.0", Inv) + "x",
+            ]);
+        }
+        WriteAligned(output, rows, rightAligned: [false, false, true, false, true, true, true, true]);
+        output.WriteLine();
+        foreach (var v in versions) output.WriteLine($"  {v.Version}: {v.File}");
+        foreach (var v in versions.Where(v => v.NotTimed != null)) output.WriteLine($"  {v.Version} not timed: {v.NotTimed}");
+        output.WriteLine("  (n/m): the version was checked on the first n of the m output elements");
+    }
+
+    /// <summary><c>--version --json</c>: one JSON object per version, one per line.</summary>
+    public static void WriteVersionsJson(TextWriter output, IEnumerable<VersionResult> versions)
+    {
+        foreach (var v in versions)
+        {
+            using var stream = new MemoryStream();
+            using (var w = new Utf8JsonWriter(stream, JsonOptions))
+            {
+                w.WriteStartObject();
+                w.WriteString("name", $"{v.Op}.{v.Version}");
+                w.WriteString("version", v.Version);
+                w.WriteString("label", v.Label);
+                w.WriteString("file", v.File);
+                w.WriteNumber("max_error", v.MaxError);
+                w.WriteNumber("checked_elements", v.CheckedElements);
+                w.WriteNumber("total_elements", v.TotalElements);
+                w.WriteBoolean("passed", v.Passed);
+                if (v.Timed is { } t)
+                {
+                    w.WriteNumber("threads", t.Threads);
+                    w.WriteNumber("median_ms", Math.Round(t.Timing.MedianMs, 6));
+                    w.WriteNumber("min_ms", Math.Round(t.Timing.MinMs, 6));
+                    w.WriteNumber("max_ms", Math.Round(t.Timing.MaxMs, 6));
+                    w.WriteNumber(t.Metric == Metric.Gflops ? "gflops" : "gbps", Math.Round(t.Rate, 3));
+                    w.WriteString("counting", t.Counting);
+                }
+                else
+                {
+                    w.WriteNull("median_ms");
+                    w.WriteString("not_timed", v.NotTimed);
+                }
+                w.WriteEndObject();
+            }
+            output.WriteLine(Encoding.UTF8.GetString(stream.ToArray()));
+        }
+    }
+
     static string FormatWork(BenchResult r) => r.Metric == Metric.Gflops
         ? $"{(r.WorkPerCall / 1e9).ToString("0.###", Inv)} GFLOP"
         : $"{(r.WorkPerCall / 1e6).ToString("0.###", Inv)} MB";

@@ -31,4 +31,17 @@ public sealed class BenchOutcome
 {
     public string Title { get; set; } = "";
     public List<BenchResult> Results { get; } = [];
+
+    /// <summary><c>--version</c>: the kernel versions side by side (checked, then timed), instead of <see cref="Results"/>.</summary>
+    public List<VersionResult> Versions { get; } = [];
 }
+
+/// <summary>
+/// One version of a kernel in <c>bench OP --version</c>: its id (v1, v2, …) and what it does in a few words, the file it
+/// lives in, its largest error against the op's double reference (<see cref="MaxError"/>, max over elements of
+/// |x − ref|, over <see cref="CheckedElements"/> elements) and whether every element was within
+/// atol + rtol·|ref| (<see cref="Passed"/>). <see cref="Timed"/> is its timing when it passed and is timed here; null with
+/// <see cref="NotTimed"/> saying why (it failed the check; ILGPU's CPU accelerator, whose times are not speeds).
+/// </summary>
+public sealed record VersionResult(string Op, string Version, string Label, string File, double MaxError, long CheckedElements,
+    long TotalElements, bool Passed, BenchResult? Timed, string? NotTimed);

@@ -78,6 +78,7 @@ internal static class Entry
         ("evaluate", EvaluateCommand.Spec.Summary),
         ("merge", "Alias of evaluate."),
         ("predict", PredictCommand.Spec.Summary),
+        ("attention-map", AttentionMapCommand.Spec.Summary),
     ];
 
     /// <summary>The ops of <c>bench</c>, read from its help ("ops:" then one indented line per op), for tab completion.</summary>
@@ -134,6 +135,8 @@ internal static class Entry
                 return ConvertCommand.Run(rest);
             case "explain":
                 return ExplainCommand.Run(rest);
+            case "attention-map":
+                return AttentionMapCommand.Run(rest);
         }
         throw new CliUsageException($"unknown command '{command}'{ArgParser.Suggest(command, Commands().Select(c => c.Name), "")}; see 'microexpr --help'");
     }
@@ -156,6 +159,8 @@ internal static class Entry
           predict     {PredictCommand.Spec.Summary}
           convert     {ConvertCommand.Spec.Summary}
           explain     {ExplainCommand.Spec.Summary}
+          attention-map
+                      {AttentionMapCommand.Spec.Summary}
 
         exit codes: 0 success, 1 failure, 2 usage error
         tab completion: dotnet-suggest (see README.md); MICROEXPR_DEBUG=1 prints the stack trace of an error

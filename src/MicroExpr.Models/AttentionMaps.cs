@@ -1,3 +1,4 @@
+using MicroExpr.Nn;
 using MicroExpr.Tensors;
 using MicroExpr.Tensors.Autograd;
 
@@ -56,10 +57,18 @@ public sealed record AttentionMaps(int Heads, int Tokens, IReadOnlyList<double[]
         int c = vit.Width;
         var tokens = vit.PatchEmbed.Forward(image);
         var x = Tensor.Concat(1, vit.ClsToken.BroadcastTo(1, 1, c), tokens) + vit.PosEmbed; // [1, N, C]
+        return OfBlocks(vit.Blocks, x);
+    }
+
+    /// <summary>Runs pre-norm <paramref name="blocks"/> on one token sequence x [1, N, C] (no gradients) and keeps every block's attention.</summary>
+    public static AttentionMaps OfBlocks(IReadOnlyList<TransformerBlock> blocks, Tensor x)
+    {
+        if (x.Rank != 3 || x.Shape[0] != 1) throw new ArgumentException($"attention maps: expected one token sequence [1, N, C], got {ShapeUtil.Format(x.Shape)}");
+        using var _ = GradMode.NoGrad();
         int n = x.Shape[1];
-        int heads = vit.Blocks.Length > 0 ? vit.Blocks[0].Attn.Heads : 1;
+        int heads = blocks.Count > 0 ? blocks[0].Attn.Heads : 1;
         var layers = new List<double[]>();
-        foreach (var block in vit.Blocks)
+        foreach (var block in blocks)
         {
             int h = block.Attn.Heads, d = block.Attn.HeadDim;
             var qkv = block.Attn.Qkv.Forward(block.Norm1.Forward(x)).ToArray(); // [1, N, 3, H, D]
@@ -69,8 +78,11 @@ public sealed record AttentionMaps(int Heads, int Tokens, IReadOnlyList<double[]
         return new AttentionMaps(heads, n, layers);
     }
 
+    /// <summary>The class token's row of the rollout over the patches [N − 1] (its share on itself left out; see <see cref="ClipAttention"/>).</summary>
+    public double[] ClassTokenRollout(double residual = 0.5) => Rollout(residual)[1..Tokens];
+
     /// <summary>P [H, N, N] from qkv rows [N, 3, H, D]: softmax_j(q_i·k_j / √D) per head.</summary>
-    internal static double[] Probabilities(float[] qkv, int n, int heads, int d)
+    public static double[] Probabilities(float[] qkv, int n, int heads, int d)
     {
         var p = new double[(long)heads * n * n];
         double scale = 1 / Math.Sqrt(d);

@@ -118,7 +118,7 @@ public static class SlsttPresets
 /// token is the frame feature), a temporal aggregator over the T frame features, and a head.
 /// Input [B, T, 3, H, W] → logits [B, classes].
 /// </summary>
-public sealed class SlsttModel : Module, IMerModel
+public sealed class SlsttModel : Module, IAttentionModel
 {
     public SlsttModel(SlsttConfig config, Rng rng)
     {
@@ -157,6 +157,22 @@ public sealed class SlsttModel : Module, IMerModel
 
     /// <summary>SLSTT trains with plain (class-weighted) cross-entropy, as the released code.</summary>
     public MerLoss CreateLoss(Rng rng) => new CrossEntropyLoss();
+
+    /// <summary>
+    /// The ViT's attention on each frame of one clip (<see cref="AttentionMaps.Of"/>) and, with a temporal transformer,
+    /// its attention over the frame features (its class token at 0); the LSTM, GRU and mean aggregators have none.
+    /// </summary>
+    public ClipAttention Attention(ModelBatch batch)
+    {
+        var clips = ClipAttention.One(batch, InputKind.MotionFrames, Config.Name);
+        using var _ = Tensors.Autograd.GradMode.NoGrad();
+        int t = clips.Shape[1], s = Config.ImageSize;
+        var frames = clips.Reshape(t, 3, s, s);
+        var spatial = Enumerable.Range(0, t).Select(f => AttentionMaps.Of(Spatial, frames.Slice(0, f, 1))).ToList();
+        AttentionMaps? temporal = null;
+        if (Temporal is TemporalTransformer tt) temporal = tt.Attention(Spatial.Forward(frames).Reshape(1, t, Config.Width));
+        return new ClipAttention(Config.Name, Spatial.PatchEmbed.Grid, spatial, temporal, TemporalClassToken: true);
+    }
 
     /// <summary>clips [B, T, 3, H, W] → logits [B, classes].</summary>
     public Tensor Forward(Tensor clips)

@@ -249,7 +249,7 @@ public sealed class SttBlock : Module
 /// across frames.</item>
 /// </list>
 /// </summary>
-public sealed class SttModel : Module, IMerModel
+public sealed class SttModel : Module, IAttentionModel
 {
     public SttModel(SttConfig config, Rng rng)
     {
@@ -297,6 +297,41 @@ public sealed class SttModel : Module, IMerModel
     };
 
     /// <summary>clips [B, T, 3, S, S] → logits [B, classes] and clip features [B, C].</summary>
+    /// <summary>
+    /// One clip's attention: per block, the spatial attention of each frame ([H, N, N], the frame's class token at 0) and the
+    /// temporal attention of the class-token position across the T frames ([H, T, T]); recomputed from each block's own
+    /// q and k (<see cref="AttentionMaps.Probabilities"/>) as the block's forward runs. See <see cref="ClipAttention"/> for
+    /// what is drawn from them.
+    /// </summary>
+    public ClipAttention Attention(ModelBatch batch)
+    {
+        var clips = ClipAttention.One(batch, Config.Input, Config.Name);
+        using var _ = Tensors.Autograd.GradMode.NoGrad();
+        int s = Config.ImageSize, c = Config.Width, t = clips.Shape[1];
+        if (t > Config.MaxFrames) throw new ShapeException($"{Config.Name}: {t} frames, but temporal position embeddings exist for {Config.MaxFrames}");
+        var tokens = Tokenizer.Forward(clips.Reshape(t, 3, s, s));                                // [T, N−1, C] (B = 1: time-major is frame order)
+        int n = tokens.Shape[1] + 1;
+        var x = Tensor.Concat(2, ClsToken.BroadcastTo(t, 1, 1, c), tokens.Reshape(t, 1, n - 1, c)) + PosSpatial + PosTemporal.Slice(0, 0, t);
+        var spatial = Enumerable.Range(0, t).Select(_ => new List<double[]>()).ToArray();
+        var temporal = new List<double[]>();
+        foreach (var block in Blocks)
+        {
+            int h = block.Spatial.Heads, d = block.Spatial.HeadDim;
+            var frames = x.Reshape(t, n, c);
+            var qkv = block.Spatial.Qkv.Forward(block.NormSpatial.Forward(frames)).ToArray();    // [T, N, 3C]
+            for (int f = 0; f < t; f++) spatial[f].Add(AttentionMaps.Probabilities(qkv[(f * n * 3 * c)..((f + 1) * n * 3 * c)], n, h, d));
+            var temporalIn = block.Joint == SttJoint.Sequential ? block.Spatial.Forward(block.NormSpatial.Forward(frames), residual: frames) : frames;
+            var tq = block.Temporal.Qkv.Forward(block.NormTemporal.Forward(temporalIn)).ToArray(); // [T, N, 3C]
+            var cls = new float[t * 3 * c];                                                      // the class-token position of each frame
+            for (int f = 0; f < t; f++) Array.Copy(tq, f * n * 3 * c, cls, f * 3 * c, 3 * c);
+            temporal.Add(AttentionMaps.Probabilities(cls, t, block.Temporal.Heads, block.Temporal.HeadDim));
+            x = block.Forward(x);
+        }
+        int grid = (int)Math.Round(Math.Sqrt(n - 1));
+        return new ClipAttention(Config.Name, grid, spatial.Select(l => new AttentionMaps(Config.Heads, n, l)).ToList(),
+            new AttentionMaps(Config.Heads, t, temporal), TemporalClassToken: false);
+    }
+
     public (Tensor Logits, Tensor Features) Forward(Tensor clips)
     {
         int s = Config.ImageSize, c = Config.Width;

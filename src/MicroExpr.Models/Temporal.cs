@@ -153,4 +153,13 @@ public sealed class TemporalTransformer : TemporalAggregator
         foreach (var block in Blocks) x = block.Forward(x);
         return Norm.Forward(x).Slice(1, 0, 1).Reshape(b, Width);
     }
+
+    /// <summary>Every block's attention over one clip's frame features [1, T, C]: [H, T + 1, T + 1] per block, the class token at 0.</summary>
+    public AttentionMaps Attention(Tensor frames)
+    {
+        int t = frames.Shape[1];
+        if (frames.Rank != 3 || frames.Shape[0] != 1 || t > MaxFrames) throw new ShapeException($"temporal transformer: attention maps take [1, T ≤ {MaxFrames}, {Width}], got {ShapeUtil.Format(frames.Shape)}");
+        var x = Tensor.Concat(1, ClsToken.BroadcastTo(1, 1, Width), frames) + PosEmbed.Slice(1, 0, t + 1);
+        return AttentionMaps.OfBlocks(Blocks, x);
+    }
 }

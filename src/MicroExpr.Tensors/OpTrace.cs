@@ -7,7 +7,8 @@ namespace MicroExpr.Tensors;
 /// <summary>
 /// The <c>--trace FILE.json</c> recorder: while <see cref="Enabled"/> (which also turns <see cref="OpProfiler"/> on), every
 /// timed backend op becomes one Chrome trace event ("ph": "X", complete event, microseconds) with its kind as the name and
-/// its FLOPs, bytes, device and clock as arguments, and the code that drives the ops adds phases (<see cref="Phase"/>: the
+/// its FLOPs, bytes, device and clock, and its operands' shapes (<see cref="OpShapes"/>: "operands" names them, inputs then
+/// outputs, "input_dims" and "output_dims" give their dims in that order, as PyTorch's profiler's "Input Dims") as arguments, and the code that drives the ops adds phases (<see cref="Phase"/>: the
 /// tape's forward and backward, the optimizer, loading a batch). <see cref="Write"/> writes the trace-event JSON that
 /// Perfetto (ui.perfetto.dev) and chrome://tracing open.
 /// <para>Tracks: a CPU op is on the track of the thread that issued it (its kernels' worker threads run inside that
@@ -21,7 +22,8 @@ namespace MicroExpr.Tensors;
 public static class OpTrace
 {
     /// <summary>One complete event: start and duration in Stopwatch ticks, a track, a name, a category and arguments.</summary>
-    public readonly record struct Event(string Name, string Category, long Start, long Duration, string Track, double Flops, double Bytes, string? Device);
+    public readonly record struct Event(string Name, string Category, long Start, long Duration, string Track, double Flops, double Bytes, string? Device,
+        OpShapes? Shapes = null);
 
     private static readonly List<Event> Events = new();
     private static readonly object Gate = new();
@@ -59,7 +61,7 @@ public static class OpTrace
     internal static void Op(string device, OpClock clock, in OpCost cost, long start, long duration, string track)
     {
         if (!enabled) return;
-        var e = new Event(cost.Kind, "op", start, duration, track, cost.Flops, cost.Bytes, $"{device}, {OpProfiler.Describe(clock)}");
+        var e = new Event(cost.Kind, "op", start, duration, track, cost.Flops, cost.Bytes, $"{device}, {OpProfiler.Describe(clock)}", cost.Shapes);
         lock (Gate) Events.Add(e);
     }
 
@@ -122,12 +124,29 @@ public static class OpTrace
                     w.WriteNumber("bytes", e.Bytes);
                     if (e.Flops > 0 && e.Bytes > 0) w.WriteNumber("flops_per_byte", Math.Round(e.Flops / e.Bytes, 3));
                     w.WriteString("device", e.Device);
+                    if (e.Shapes is { } shapes)
+                    {
+                        w.WriteString("operands", shapes.Operands);
+                        WriteDims(w, "input_dims", shapes.Inputs);
+                        WriteDims(w, "output_dims", shapes.Outputs);
+                    }
                     w.WriteEndObject();
                 }
                 w.WriteEndObject();
             }
             w.WriteEndArray();
             w.WriteEndObject();
+        }
+        static void WriteDims(Utf8JsonWriter w, string name, int[][] dims)
+        {
+            w.WriteStartArray(name);
+            foreach (var d in dims)
+            {
+                w.WriteStartArray();
+                foreach (int x in d) w.WriteNumberValue(x);
+                w.WriteEndArray();
+            }
+            w.WriteEndArray();
         }
         string tmp = $"{path}.{Environment.ProcessId}.tmp";
         File.WriteAllBytes(tmp, stream.ToArray());

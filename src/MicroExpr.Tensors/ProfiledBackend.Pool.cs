@@ -32,6 +32,6 @@ public sealed partial class ProfiledBackend
 
     public void MaxUnpoolBackward(Storage dx, Storage dy, Storage indices, int planes, int m, int n)
     {
-        using (Time(OpCost.MaxUnpoolBackward(planes, m))) Inner.MaxUnpoolBackward(dx, dy, indices, planes, m, n);
+        using (Time(OpCost.MaxUnpoolBackward(planes, m, n))) Inner.MaxUnpoolBackward(dx, dy, indices, planes, m, n);
     }
 }

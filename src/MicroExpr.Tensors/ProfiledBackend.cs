@@ -56,7 +56,7 @@ public sealed partial class ProfiledBackend(IBackend inner) : IBackend
 
     public void Binary(BinaryOp op, Storage z, int[] shape, Storage a, int[] aStrides, Storage b, int[] bStrides)
     {
-        using (Time(OpCost.Binary(op, shape))) Inner.Binary(op, z, shape, a, aStrides, b, bStrides);
+        using (Time(OpCost.Binary(op, shape, aStrides, bStrides))) Inner.Binary(op, z, shape, a, aStrides, b, bStrides);
     }
 
     public void Axpy(Storage y, Storage x, int n, float scale)
@@ -67,7 +67,7 @@ public sealed partial class ProfiledBackend(IBackend inner) : IBackend
     // --- reductions -----------------------------------------------------------------------------
     public void SumTo(Storage dst, int[] dstShape, Storage src, int[] srcShape)
     {
-        using (Time(OpCost.SumTo(src.Length, dst.Length))) Inner.SumTo(dst, dstShape, src, srcShape);
+        using (Time(OpCost.SumTo(srcShape, dstShape))) Inner.SumTo(dst, dstShape, src, srcShape);
     }
 
     public void MaxAxis(Storage y, Storage argmax, Storage x, int outer, int len, int inner)
@@ -82,25 +82,25 @@ public sealed partial class ProfiledBackend(IBackend inner) : IBackend
 
     public void IndexSelect(Storage y, Storage x, int[] indices, int outer, int len, int inner)
     {
-        using (Time(OpCost.IndexSelect(outer, indices.Length, inner))) Inner.IndexSelect(y, x, indices, outer, len, inner);
+        using (Time(OpCost.IndexSelect(outer, len, indices.Length, inner))) Inner.IndexSelect(y, x, indices, outer, len, inner);
     }
 
     public void IndexAdd(Storage dx, Storage dy, int[] indices, int outer, int len, int inner)
     {
-        using (Time(OpCost.IndexAdd(outer, indices.Length, inner))) Inner.IndexAdd(dx, dy, indices, outer, len, inner);
+        using (Time(OpCost.IndexAdd(outer, len, indices.Length, inner))) Inner.IndexAdd(dx, dy, indices, outer, len, inner);
     }
 
     // --- dense algebra and fused ops ------------------------------------------------------------
     public void Gemm(int batch, Storage c, int cOffset, long strideC, Storage a, int aOffset, long strideA, bool transA,
         Storage b, int bOffset, long strideB, bool transB, int m, int n, int k, float alpha, float beta)
     {
-        using (Time(OpCost.Gemm(batch, m, n, k, beta)))
+        using (Time(OpCost.Gemm(batch, m, n, k, beta, transA, transB)))
             Inner.Gemm(batch, c, cOffset, strideC, a, aOffset, strideA, transA, b, bOffset, strideB, transB, m, n, k, alpha, beta);
     }
 
     public void Linear(Storage y, Storage x, Storage w, Storage? b, Storage? residual, LinearActivation activation, int rows, int outF, int inF)
     {
-        using (Time(OpCost.Linear(rows, outF, inF, residual != null, activation))) Inner.Linear(y, x, w, b, residual, activation, rows, outF, inF);
+        using (Time(OpCost.Linear(rows, outF, inF, b != null, residual != null, activation))) Inner.Linear(y, x, w, b, residual, activation, rows, outF, inF);
     }
 
     public void Softmax(Storage y, Storage x, int rows, int cols)

@@ -277,7 +277,7 @@ public static class Plots
         WriteAtomic(path, image.GetImageBytes(ImageFormat.Png));
     }
 
-    private static void WriteAtomic(string path, byte[] bytes)
+    internal static void WriteAtomic(string path, byte[] bytes)
     {
         // A name of its own per writer: folds run as separate processes (--fold K, e.g. a Slurm array) write the
         // run's options.json and report files concurrently; each rename is atomic and the last one wins.

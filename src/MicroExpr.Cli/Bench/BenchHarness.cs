@@ -9,9 +9,9 @@ internal sealed record BenchSettings(int Threads, int Warmup, int Runs, int Seed
 /// <summary>The CLI's face of the harness's timing loop (<see cref="KernelTimer"/>), drawing its progress line.</summary>
 internal static class BenchHarness
 {
-    public static Timing Measure(string label, Action call, int warmup, int runs, Progress progress)
+    public static Timing Measure(string label, Action call, int warmup, int runs, Progress progress, Action? synchronize = null)
     {
-        var timing = KernelTimer.Measure(label, call, warmup, runs, p => progress.Report(p));
+        var timing = KernelTimer.Measure(label, call, warmup, runs, p => progress.Report(p), synchronize);
         progress.Clear();
         return timing;
     }

@@ -87,7 +87,14 @@ internal static class BenchCommand
             failure = $"microexpr: the {OpName(op.Spec)} kernel{pass} ({op.Kernel}) is not implemented in this build yet; it was not timed";
         }
 
-        if (settings.Json)
+        if (outcome.Versions.Count > 0)
+        {
+            if (settings.Json) BenchReport.WriteVersionsJson(Console.Out, outcome.Versions);
+            else BenchReport.WriteVersions(Console.Out, outcome.Title, outcome.Versions);
+            if (failure == null && outcome.Versions.FirstOrDefault(v => !v.Passed) is { } bad)
+                failure = $"microexpr: {bad.Op} {bad.Version} ({bad.File}) differs from the reference by {bad.MaxError:0.0e+0}; it was not timed";
+        }
+        else if (settings.Json)
             BenchReport.WriteJson(Console.Out, outcome.Results);
         else
             BenchReport.WriteTable(Console.Out, outcome.Title, outcome.Results);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using MicroExpr.Cli.Args;
+using MicroExpr.Cli.Explain;
 using MicroExpr.Data;
 using MicroExpr.Data.Frames;
 using MicroExpr.Models;
@@ -35,6 +36,7 @@ internal static class PredictCommand
             new("face", OptionKind.Text, "haar | landmarks | none: override the run's face crop (default: the crop the run's cache was made with; another one warns, since the model was not trained on it)"),
             new("no-face-detect", OptionKind.Switch, "an alias of --face none (the whole frame is the face)"),
             new("landmarks-model", OptionKind.Text, "dlib's 68-point model, for a run whose cache used --face landmarks (default: the path it was made with)"),
+            new("explain", OptionKind.Text, "DIR: also write the model's attention maps for this clip (PNGs and attention.html, as attention-map) into DIR"),
         ]);
 
     public static int Run(IReadOnlyList<string> args)
@@ -46,7 +48,7 @@ internal static class PredictCommand
         var device = DeviceOption.Resolve(a);
         CheckOrder(a); // the numbers as given, before anything is loaded
 
-        var (modelPath, settings, classes) = Locate(modelArg);
+        var (modelPath, settings, classes, _) = Locate(modelArg);
         if (a.Text("landmarks-model") is { } lm) settings = settings with { LandmarksModel = lm };
         if (Face(a) is { } face && face != settings.EffectiveFace)
         {
@@ -58,6 +60,99 @@ internal static class PredictCommand
         var kinds = Kinds(model.Config, modelPath);
         model.To(device);
 
+        string? explain = a.Text("explain");
+        if (explain != null && model is not IAttentionModel) throw AttentionMapCommand.NoAttention(model.Config, modelPath);
+        using var clip = LoadFrames(a, framesDir, video);
+        {
+            var (frames, onset, apex, offset) = (clip.Frames, clip.Onset, clip.Apex, clip.Offset);
+            var pre = System.Diagnostics.Stopwatch.StartNew();
+            IReadOnlyDictionary<InputKind, ClipTensor> tensors;
+            IReadOnlyDictionary<CacheInputs, ClipTensor> display;
+            try
+            {
+                tensors = Inputs(frames, onset, apex, offset, settings, model.Config, modelPath, out display, explain != null);
+            }
+            catch (FaceNotFoundException)
+            {
+                throw new InvalidDataException($"{framesDir ?? video}: no face found (--face {Name(settings.EffectiveFace)}, the crop the run was trained on); " +
+                    "give frames where the face is frontal and visible, or --face none for frames that are already face crops");
+            }
+            double preMs = pre.Elapsed.TotalMilliseconds;
+            float[] probs;
+            string? roofline = a.Text("roofline");
+            Bench.ProfileReport.CheckRoofline(roofline, device, CpuThreads.Count);
+            string? trace = a.Text("trace");
+            Bench.ProfileReport.CheckTrace(trace);
+            bool profile = a.Switch("profile") || roofline != null || trace != null;
+            OpProfiler.Reset();
+            OpProfiler.Enabled = profile;
+            OpTrace.Enabled = trace != null;
+            var fwd = System.Diagnostics.Stopwatch.StartNew();
+            using (GradMode.NoGrad())
+            using (new TensorScope())
+            {
+                model.Training = false;
+                var batch = new ModelBatch(tensors.ToDictionary(p => p.Key, p => Tensor.FromSpan(p.Value.Data, [1, p.Value.T, p.Value.C, p.Value.H, p.Value.W], device)));
+                probs = model.Forward(batch).Logits.Softmax().ToArray();
+                OpProfiler.Enabled = false;
+                if (explain != null)
+                {
+                    var page = AttentionMapReport.Write(explain, ((IAttentionModel)model).Attention(batch), display, classes, probs, clip.Name);
+                    Console.Error.WriteLine($"predict: attention maps in {page}");
+                }
+            }
+            OpProfiler.Enabled = false;
+            if (trace != null) Bench.ProfileReport.WriteTrace(trace, $"microexpr predict {model.Config.Name}", Console.Error);
+            if (roofline != null)
+                Bench.ProfileReport.WriteRoofline(roofline, OpProfiler.Snapshot(), device, CpuThreads.Count, $"one forward pass of {model.Config.Name}", Console.Error);
+            if (a.Switch("profile"))
+            {
+                Console.Error.WriteLine($"preprocessing (face crop, {CacheInputNames.Names(kinds)}): {preMs.ToString("F1", CultureInfo.InvariantCulture)} ms");
+                Bench.ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), fwd.Elapsed.TotalMilliseconds, CpuThreads.Count, device,
+                    $"one forward pass of {model.Config.Name} ({device.Name}; the first call includes JIT compilation)");
+            }
+            if (probs.Any(q => !float.IsFinite(q)))
+                throw new InvalidDataException($"{modelPath}: the model's output is not finite (NaN or infinity) for this clip; its weights are damaged or training diverged, so no prediction is printed");
+            int best = Array.IndexOf(probs, probs.Max());
+            if (a.Switch("json"))
+            {
+                Console.Out.WriteLine(JsonSerializer.Serialize(new
+                {
+                    predicted = classes[best],
+                    probabilities = classes.Select((name, i) => (name, i)).ToDictionary(x => x.name, x => Math.Round(probs[x.i], 4)),
+                }));
+            }
+            else
+            {
+                Console.Out.WriteLine($"predicted: {classes[best]}");
+                for (int i = 0; i < classes.Count; i++)
+                    Console.Out.WriteLine($"  {classes[i],-12} {probs[i].ToString("F3", CultureInfo.InvariantCulture)} {new string('#', (int)Math.Round(probs[i] * 30))}");
+            }
+            return Entry.Ok;
+        }
+    }
+
+    /// <summary>One clip's frames as read (BGR Mats, disposed with it), its onset, apex and offset indices (−1: not given) and a name.</summary>
+    internal sealed class LoadedClip(List<Mat> frames, int onset, int apex, int offset, string name) : IDisposable
+    {
+        public List<Mat> Frames { get; } = frames;
+        public int Onset { get; } = onset;
+        public int Apex { get; } = apex;
+        public int Offset { get; } = offset;
+        public string Name { get; } = name;
+
+        public void Dispose()
+        {
+            foreach (var m in Frames) m.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The frames of <c>--frames DIR</c> (numeric order, --onset/--apex/--offset as the numbers in the file names) or of
+    /// <c>--video FILE</c> (only onset..offset decoded, 0-based indices, downscaled to <see cref="VideoMaxSide"/>).
+    /// </summary>
+    internal static LoadedClip LoadFrames(ParsedArgs a, string? framesDir, string? video)
+    {
         var frames = new List<Mat>();
         try
         {
@@ -121,67 +216,12 @@ internal static class PredictCommand
                 offset = givenOffset < 0 ? -1 : givenOffset - first;
                 if (frames.Count < 2) throw new InvalidDataException(ClipLoader.TooShort(video!, frames.Count));
             }
-            var pre = System.Diagnostics.Stopwatch.StartNew();
-            IReadOnlyDictionary<InputKind, ClipTensor> tensors;
-            try
-            {
-                tensors = Inputs(frames, onset, apex, offset, settings, model.Config, modelPath);
-            }
-            catch (FaceNotFoundException)
-            {
-                throw new InvalidDataException($"{framesDir ?? video}: no face found (--face {Name(settings.EffectiveFace)}, the crop the run was trained on); " +
-                    "give frames where the face is frontal and visible, or --face none for frames that are already face crops");
-            }
-            double preMs = pre.Elapsed.TotalMilliseconds;
-            float[] probs;
-            string? roofline = a.Text("roofline");
-            Bench.ProfileReport.CheckRoofline(roofline, device, CpuThreads.Count);
-            string? trace = a.Text("trace");
-            Bench.ProfileReport.CheckTrace(trace);
-            bool profile = a.Switch("profile") || roofline != null || trace != null;
-            OpProfiler.Reset();
-            OpProfiler.Enabled = profile;
-            OpTrace.Enabled = trace != null;
-            var fwd = System.Diagnostics.Stopwatch.StartNew();
-            using (GradMode.NoGrad())
-            using (new TensorScope())
-            {
-                model.Training = false;
-                var batch = new ModelBatch(tensors.ToDictionary(p => p.Key, p => Tensor.FromSpan(p.Value.Data, [1, p.Value.T, p.Value.C, p.Value.H, p.Value.W], device)));
-                probs = model.Forward(batch).Logits.Softmax().ToArray();
-            }
-            OpProfiler.Enabled = false;
-            if (trace != null) Bench.ProfileReport.WriteTrace(trace, $"microexpr predict {model.Config.Name}", Console.Error);
-            if (roofline != null)
-                Bench.ProfileReport.WriteRoofline(roofline, OpProfiler.Snapshot(), device, CpuThreads.Count, $"one forward pass of {model.Config.Name}", Console.Error);
-            if (a.Switch("profile"))
-            {
-                Console.Error.WriteLine($"preprocessing (face crop, {CacheInputNames.Names(kinds)}): {preMs.ToString("F1", CultureInfo.InvariantCulture)} ms");
-                Bench.ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), fwd.Elapsed.TotalMilliseconds, CpuThreads.Count, device,
-                    $"one forward pass of {model.Config.Name} ({device.Name}; the first call includes JIT compilation)");
-            }
-            if (probs.Any(q => !float.IsFinite(q)))
-                throw new InvalidDataException($"{modelPath}: the model's output is not finite (NaN or infinity) for this clip; its weights are damaged or training diverged, so no prediction is printed");
-            int best = Array.IndexOf(probs, probs.Max());
-            if (a.Switch("json"))
-            {
-                Console.Out.WriteLine(JsonSerializer.Serialize(new
-                {
-                    predicted = classes[best],
-                    probabilities = classes.Select((name, i) => (name, i)).ToDictionary(x => x.name, x => Math.Round(probs[x.i], 4)),
-                }));
-            }
-            else
-            {
-                Console.Out.WriteLine($"predicted: {classes[best]}");
-                for (int i = 0; i < classes.Count; i++)
-                    Console.Out.WriteLine($"  {classes[i],-12} {probs[i].ToString("F3", CultureInfo.InvariantCulture)} {new string('#', (int)Math.Round(probs[i] * 30))}");
-            }
-            return Entry.Ok;
+            return new LoadedClip(frames, onset, apex, offset, Path.GetFileName(Path.TrimEndingDirectorySeparator(framesDir ?? video!)));
         }
-        finally
+        catch
         {
             foreach (var m in frames) m.Dispose();
+            throw;
         }
     }
 
@@ -201,9 +241,18 @@ internal static class PredictCommand
     /// for the dynamic image the frames it pooled), each checked against the shape the model declares.
     /// </summary>
     internal static IReadOnlyDictionary<InputKind, ClipTensor> Inputs(IReadOnlyList<Mat> frames, int onset, int apex, int offset, PreprocessSettings settings,
-        IMerModelConfig config, string modelPath)
+        IMerModelConfig config, string modelPath) => Inputs(frames, onset, apex, offset, settings, config, modelPath, out _, false);
+
+    /// <summary>
+    /// As above; with <paramref name="forDisplay"/> the motion frames and the RGB face frames are computed too (same face
+    /// box and selection), for drawing attention over them, and returned in <paramref name="display"/> with every kind computed.
+    /// </summary>
+    internal static IReadOnlyDictionary<InputKind, ClipTensor> Inputs(IReadOnlyList<Mat> frames, int onset, int apex, int offset, PreprocessSettings settings,
+        IMerModelConfig config, string modelPath, out IReadOnlyDictionary<CacheInputs, ClipTensor> display, bool forDisplay)
     {
-        var tensors = MotionPipeline.ProcessInputs(frames, onset, apex, offset, settings, Kinds(config, modelPath));
+        var tensors = MotionPipeline.ProcessInputs(frames, onset, apex, offset, settings,
+            Kinds(config, modelPath) | (forDisplay ? CacheInputs.Motion | CacheInputs.Rgb : CacheInputs.None));
+        display = tensors;
         var result = new Dictionary<InputKind, ClipTensor>();
         foreach (var input in config.Inputs)
         {
@@ -244,7 +293,7 @@ internal static class PredictCommand
     }
 
     /// <summary>The model file, the preprocessing settings its training cache used, and the class names.</summary>
-    private static (string Model, PreprocessSettings Settings, IReadOnlyList<string> Classes) Locate(string arg)
+    internal static (string Model, PreprocessSettings Settings, IReadOnlyList<string> Classes, string Data) Locate(string arg)
     {
         string run = Directory.Exists(arg) ? arg : Path.GetDirectoryName(Path.GetDirectoryName(Path.GetFullPath(arg)))!;
         string model = Directory.Exists(arg) ? Path.Combine(LosoRunner.FinalDir(arg), FoldTrainer.FinalModelFile) : arg;
@@ -255,7 +304,7 @@ internal static class PredictCommand
         var record = JsonSerializer.Deserialize<RunRecord>(File.ReadAllText(optionsPath)) ?? throw new InvalidDataException($"{optionsPath}: unreadable");
         var cache = PreprocessedCache.Open(record.Data);
         var settings = cache.Settings ?? throw new InvalidDataException($"{record.Data}: the cache does not record its settings (made by an older version); preprocess it again");
-        return (model, settings, record.ClassNames);
+        return (model, settings, record.ClassNames, record.Data);
     }
 
     /// <summary><c>--face</c> (or its alias <c>--no-face-detect</c>), null when neither is given.</summary>

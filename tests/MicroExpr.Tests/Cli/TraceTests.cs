@@ -56,6 +56,7 @@ public class TraceTests
                 Assert.That(args.GetProperty("device").GetString(), Does.StartWith(device.Name));
             }
             Assert.That(ops.Select(e => e.GetProperty("name").GetString()), Does.Contain("gemm").And.Contain("attention_backward"));
+            foreach (var e in ops) CheckShapes(e);
             var names = events.Where(e => e.GetProperty("ph").GetString() == "M" && e.GetProperty("name").GetString() == "thread_name")
                 .ToDictionary(e => e.GetProperty("tid").GetInt32(), e => e.GetProperty("args").GetProperty("name").GetString());
             var phases = events.Where(e => e.TryGetProperty("cat", out var c) && c.GetString() == "phase").ToList();
@@ -69,6 +70,89 @@ public class TraceTests
         {
             File.Delete(path);
         }
+    }
+
+    /// <summary>
+    /// An op event's shapes: one name per dims array on each side of "->", every dim ≥ 1, and for the primitives whose
+    /// operands must agree, that they do (a GEMM's inner sizes, a Linear's, attention's per-head shapes, a row op's rows).
+    /// </summary>
+    static void CheckShapes(JsonElement e)
+    {
+        string name = e.GetProperty("name").GetString()!;
+        var args = e.GetProperty("args");
+        Assert.That(args.TryGetProperty("operands", out var operands), $"{name}: no operands in {args}");
+        var sides = operands.GetString()!.Split("->");
+        Assert.That(sides, Has.Length.EqualTo(2), name);
+        int[][] Dims(string key) => args.GetProperty(key).EnumerateArray().Select(d => d.EnumerateArray().Select(x => x.GetInt32()).ToArray()).ToArray();
+        int Count(string side) => side.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Length;
+        var inputs = Dims("input_dims");
+        var outputs = Dims("output_dims");
+        Assert.That(inputs, Has.Length.EqualTo(Count(sides[0])), $"{name}: {operands}");
+        Assert.That(outputs, Has.Length.EqualTo(Count(sides[1])).And.Length.GreaterThan(0), $"{name}: {operands}");
+        Assert.That(inputs.Concat(outputs).SelectMany(d => d), Is.All.GreaterThan(0), name);
+        switch (name)
+        {
+            case "gemm" when operands.GetString()!.StartsWith("x, W", StringComparison.Ordinal):
+                // Linear: x [rows, in], W [out, in] -> y [rows, out].
+                Assert.That(inputs[0][1], Is.EqualTo(inputs[1][1]), $"{name} in features");
+                Assert.That(outputs[0], Is.EqualTo(new[] { inputs[0][0], inputs[1][0] }), $"{name} y");
+                break;
+            case "gemm":
+                // A [batch, M, K] (or [batch, K, M] transposed), B [batch, K, N] (or [batch, N, K]) -> C [batch, M, N].
+                var ops = operands.GetString()!;
+                int m = ops.StartsWith("A^T", StringComparison.Ordinal) ? inputs[0][2] : inputs[0][1];
+                int ka = ops.StartsWith("A^T", StringComparison.Ordinal) ? inputs[0][1] : inputs[0][2];
+                bool tb = ops.Contains("B^T", StringComparison.Ordinal);
+                int kb = tb ? inputs[1][2] : inputs[1][1], n = tb ? inputs[1][1] : inputs[1][2];
+                Assert.That(ka, Is.EqualTo(kb), $"{name} K");
+                Assert.That(outputs[0], Is.EqualTo(new[] { inputs[0][0], m, n }), $"{name} C");
+                break;
+            case "attention":
+                Assert.That(outputs[0], Is.EqualTo(inputs[0]), "o is q's shape");
+                Assert.That(inputs[1], Is.EqualTo(inputs[2]), "k and v");
+                Assert.That(outputs[1], Is.EqualTo(inputs[0][..2]), "lse [BH, Nq]");
+                break;
+            case "softmax" or "layernorm" or "log_softmax":
+                Assert.That(outputs[0], Is.EqualTo(inputs[0]), "y is x's shape");
+                break;
+        }
+    }
+
+    [Test]
+    public void AnOpEventCarriesThePrimitivesShapes()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"trace-{Guid.NewGuid():N}.json");
+        try
+        {
+            var rng = new Rng(5);
+            OpProfiler.Reset();
+            OpTrace.Enabled = true;
+            using (var scope = new TensorScope())
+            {
+                var x = Tensor.RandN([7, 3, 5], rng);
+                _ = Tensor.LayerNorm(x, Tensor.Ones([5]), Tensor.Zeros([5])).ToArray();
+            }
+            OpTrace.Write(path, "test");
+            OpTrace.Enabled = false;
+            var norm = Events(path).Single(e => e.GetProperty("ph").GetString() == "X" && e.GetProperty("name").GetString() == "layernorm");
+            var args = norm.GetProperty("args");
+            Assert.That(args.GetProperty("operands").GetString(), Is.EqualTo("x, gamma, beta -> y, mean, rstd"));
+            Assert.That(args.GetProperty("input_dims").ToString(), Is.EqualTo("[[21,5],[5],[5]]"), "the primitive's rows = 7·3, C = 5");
+            Assert.That(args.GetProperty("output_dims").ToString(), Is.EqualTo("[[21,5],[21],[21]]"));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Test]
+    public void AProfileWithoutATraceBuildsNoShapes()
+    {
+        OpProfiler.Enabled = true;
+        Assert.That(OpCost.LayerNorm(4, 8).Shapes, Is.Null, "no trace: no arrays");
+        OpTrace.Enabled = true;
+        Assert.That(OpCost.LayerNorm(4, 8).Shapes!.ToString(), Is.EqualTo("x[4, 8], gamma[8], beta[8] -> y[4, 8], mean[4], rstd[4]"));
     }
 
     [Test]
