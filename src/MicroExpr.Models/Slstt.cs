@@ -7,6 +7,19 @@ namespace MicroExpr.Models;
 [JsonConverter(typeof(JsonStringEnumConverter))]
 public enum TemporalKind { Mean, Lstm, Gru, Transformer }
 
+/// <summary>What the model does to its [0, 1] input images before the ViT (the cache stores them unnormalised).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter))]
+public enum InputNormalisation
+{
+    /// <summary>The images as the cache holds them (every preset before SLSTT's released recipe).</summary>
+    None,
+    /// <summary>
+    /// (x − mean) / std per RGB channel with ImageNet's mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225), as SLSTT's
+    /// released code does (torchvision's Normalize) before its ImageNet-pretrained ViT.
+    /// </summary>
+    ImageNet,
+}
+
 /// <summary>
 /// Everything that fixes an SLSTT model's shapes. Saved beside every checkpoint, so a checkpoint that
 /// does not match a preset is refused with the differing fields named.
@@ -30,6 +43,13 @@ public sealed record SlsttConfig : IMerModelConfig
     public int HeadHidden { get; init; }
     public int Classes { get; init; } = 5;
     public float LayerNormEps { get; init; } = 1e-5f;
+    /// <summary>
+    /// Input normalisation, applied inside the model (so evaluate and predict apply it too, and the cache stays [0, 1] for
+    /// every model): SLSTT's released recipe uses <see cref="InputNormalisation.ImageNet"/>. Rejected: normalising in the cache,
+    /// which would tie a cache to one model. (pytorch-pretrained-vit's own example normalises with 0.5 / 0.5; the release uses
+    /// ImageNet's statistics and this follows the release.)
+    /// </summary>
+    public InputNormalisation InputNorm { get; init; } = InputNormalisation.None;
 
     [JsonIgnore] public string Family => FamilyName;
 
@@ -67,6 +87,7 @@ public sealed record SlsttConfig : IMerModelConfig
         Cmp("head_hidden", HeadHidden, other.HeadHidden);
         Cmp("classes", Classes, other.Classes);
         Cmp("layer_norm_eps", LayerNormEps, other.LayerNormEps);
+        Cmp("input_norm", InputNorm, other.InputNorm);
         return d;
     }
 }
@@ -164,9 +185,21 @@ public sealed class SlsttModel : Module, IMerModel
         if (clips.Rank != 5 || clips.Shape[2] != 3 || clips.Shape[3] != Config.ImageSize || clips.Shape[4] != Config.ImageSize)
             throw new ShapeException($"{Config.Name}: expected clips [B, T, 3, {Config.ImageSize}, {Config.ImageSize}], got {ShapeUtil.Format(clips.Shape)}");
         int b = clips.Shape[0], t = clips.Shape[1];
+        if (Config.InputNorm == InputNormalisation.ImageNet) clips = NormaliseImageNet(clips);
         var frames = Spatial.Forward(clips.Reshape(b * t, 3, Config.ImageSize, Config.ImageSize)).Reshape(b, t, Config.Width);
         var clip = Temporal.Forward(frames);
         if (HeadHidden != null) clip = HeadHidden.Forward(clip).Relu();
         return Head.Forward(clip);
+    }
+
+    public static readonly float[] ImageNetMean = [0.485f, 0.456f, 0.406f];
+    public static readonly float[] ImageNetStd = [0.229f, 0.224f, 0.225f];
+
+    /// <summary>clips [B, T, 3, H, W] in [0, 1] → (x − mean_c) / std_c per channel c (broadcast over [1, 1, 3, 1, 1]).</summary>
+    public static Tensor NormaliseImageNet(Tensor clips)
+    {
+        var mean = Tensor.FromSpan(ImageNetMean, [1, 1, 3, 1, 1], clips.Device);
+        var invStd = Tensor.FromSpan(ImageNetStd.Select(s => 1f / s).ToArray(), [1, 1, 3, 1, 1], clips.Device);
+        return (clips - mean) * invStd;
     }
 }
