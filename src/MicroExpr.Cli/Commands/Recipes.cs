@@ -34,8 +34,9 @@ internal static class Recipes
     /// weights, no smoothing, no augmentation), batch 2, no gradient clipping, no warm-up, pretrained weights required.
     /// Differences that remain (documented, not hidden): the flow is computed on the crop resized to 384 px (the release: at
     /// the crop's native size, its images then resized to 384); the ViT's dropout 0.1 is not applied (our blocks have none;
-    /// in the release it stays active in the frozen ViT in train mode); the epoch is fixed in advance (the release keeps the
-    /// checkpoint best on the test subject: see <c>--oracle</c>).
+    /// in the release it stays active in the frozen ViT in train mode); the release greys its BGR crops with COLOR_RGB2GRAY
+    /// (red and blue weights swapped), we with the usual BGR weights; its JPEGs are decoded by PIL, ours by OpenCV; the epoch is
+    /// fixed in advance (the release keeps the checkpoint best on the test subject: see <c>--oracle</c>).
     /// </summary>
     public static Recipe SlsttOfficial { get; } = new(
         "slstt-official",

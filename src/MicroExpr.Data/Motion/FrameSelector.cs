@@ -91,8 +91,11 @@ public static class FrameSelector
 /// <summary>A clip whose apex SLSTT's released selection cannot use (unknown, or not after the onset): dropped and reported.</summary>
 public sealed class ApexUnusableException(string message) : ClipDroppedException(message);
 
-/// <summary>A clip a selection leaves out by design (not a failure): the preprocessor drops it and lists it with its reason.</summary>
-public abstract class ClipDroppedException(string message) : Exception(message);
+/// <summary>
+/// A clip a selection leaves out by design (not a failure): the preprocessor drops it and lists it with its reason. An
+/// <see cref="InvalidOperationException"/>, so a command that meets one elsewhere (predict on such a clip) reports it in one line.
+/// </summary>
+public abstract class ClipDroppedException(string message) : InvalidOperationException(message);
 
 /// <summary>A clip too short for a selection that never pads (FDP's): the preprocessor drops and reports it.</summary>
 public sealed class ClipTooShortException(int length, int needed)
