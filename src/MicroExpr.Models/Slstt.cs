@@ -186,10 +186,65 @@ public sealed class SlsttModel : Module, IMerModel
             throw new ShapeException($"{Config.Name}: expected clips [B, T, 3, {Config.ImageSize}, {Config.ImageSize}], got {ShapeUtil.Format(clips.Shape)}");
         int b = clips.Shape[0], t = clips.Shape[1];
         if (Config.InputNorm == InputNormalisation.ImageNet) clips = NormaliseImageNet(clips);
-        var frames = Spatial.Forward(clips.Reshape(b * t, 3, Config.ImageSize, Config.ImageSize)).Reshape(b, t, Config.Width);
+        var frames = FrameFeatures(clips.Reshape(b * t, 3, Config.ImageSize, Config.ImageSize)).Reshape(b, t, Config.Width);
         var clip = Temporal.Forward(frames);
         if (HeadHidden != null) clip = HeadHidden.Forward(clip).Relu();
         return Head.Forward(clip);
+    }
+
+    /// <summary>
+    /// The spatial encoder's class tokens [B·T, C] of the frames [B·T, 3, S, S]: the full forward, or, while every spatial
+    /// parameter before the final LayerNorm is frozen (none requires a gradient), the cached class tokens before that
+    /// LayerNorm (<see cref="FrozenFeatureCache"/>; missing frames computed and stored) followed by the LayerNorm, which trains.
+    /// </summary>
+    Tensor FrameFeatures(Tensor images)
+    {
+        if (!FrozenFeatureCache.Enabled || !SpatialFrozen) return Spatial.Forward(images);
+        frozenWeights ??= FrozenWeightsKey();
+        int n = images.Shape[0], c = Config.Width;
+        var host = images.ToArray();
+        int per = host.Length / n;
+        var features = new float[n * c];
+        var keys = new string[n];
+        var missing = new List<int>();
+        for (int f = 0; f < n; f++)
+        {
+            keys[f] = FrozenFeatureCache.Hash(host.AsSpan(f * per, per));
+            if (FrozenFeatureCache.TryGet(frozenWeights, keys[f], out var cached)) cached.CopyTo(features, f * c);
+            else missing.Add(f);
+        }
+        if (missing.Count > 0)
+        {
+            // Nothing here needs a gradient (frozen weights, data input), so no tape is recorded for the blocks.
+            var subset = missing.Count == n ? images : images.IndexSelect(0, missing.ToArray());
+            var computed = Spatial.ClassTokenBeforeNorm(subset).ToArray();
+            for (int i = 0; i < missing.Count; i++)
+            {
+                var row = computed.AsSpan(i * c, c).ToArray();
+                row.CopyTo(features, missing[i] * c);
+                FrozenFeatureCache.Add(frozenWeights, keys[missing[i]], row);
+            }
+        }
+        return Spatial.Norm.Forward(Tensor.FromSpan(features, [n, c], images.Device));
+    }
+
+    string? frozenWeights;
+
+    /// <summary>True when no spatial parameter before the final LayerNorm requires a gradient (the ViT is frozen).</summary>
+    bool SpatialFrozen => Spatial.NamedParameters().Where(p => !p.Name.StartsWith("norm.", StringComparison.Ordinal)).All(p => !p.Value.RequiresGrad);
+
+    /// <summary>SHA-256 over the frozen spatial weights (names, shapes, values) and the config fields that change their output.</summary>
+    string FrozenWeightsKey()
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        sha.AppendData(System.Text.Encoding.UTF8.GetBytes(FormattableString.Invariant(
+            $"S={Config.ImageSize};P={Config.PatchSize};C={Config.Width};depth={Config.Depth};heads={Config.Heads};mlp={Config.MlpHidden};eps={Config.LayerNormEps:R}")));
+        foreach (var (name, p) in Spatial.NamedParameters().Where(p => !p.Name.StartsWith("norm.", StringComparison.Ordinal)))
+        {
+            sha.AppendData(System.Text.Encoding.UTF8.GetBytes($"{name}{ShapeUtil.Format(p.Shape)}"));
+            sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(p.ToArray().AsSpan()));
+        }
+        return Convert.ToHexString(sha.GetHashAndReset());
     }
 
     public static readonly float[] ImageNetMean = [0.485f, 0.456f, 0.406f];
