@@ -60,6 +60,8 @@ public static class MotionPipeline
         if (offset < 0) offset = frames.Count - 1;
         if (onset >= frames.Count || offset >= frames.Count || offset < onset)
             throw new ArgumentException($"onset {onset} and offset {offset} must satisfy 0 <= onset <= offset < {frames.Count} (frame count)");
+        // SLSTT's released window drops a clip without a usable apex (never estimated): fail fast, before any face work.
+        if (settings.Selection == FrameSelection.SlsttReleased) FrameSelector.SlsttReleased(onset, apex, offset, settings.Frames);
         if (apex >= 0 && (apex < onset || apex > offset))
             throw new ArgumentException($"apex {apex} outside onset..offset {onset}..{offset}");
         var first = frames[onset];

@@ -20,6 +20,11 @@ public enum MotionEncoding
     Uvs,
     /// <summary>SLSTT's image: HSV with hue = flow angle, saturation 1, value = magnitude min–max stretched per frame, converted to RGB in [0, 1].</summary>
     Hsv,
+    /// <summary>
+    /// SLSTT's image as its released code stores it: 8-bit HSV (H = angle/2, S = 255, V = per-frame min–max of the magnitude),
+    /// HSV → BGR, written as JPEG (OpenCV's default quality 95) and read back as RGB in [0, 1] (<see cref="Motion.MotionEncoder.Hsv8Bgr"/>).
+    /// </summary>
+    Hsv8,
 }
 
 /// <summary>Which T frames of onset..offset are kept.</summary>
@@ -34,6 +39,12 @@ public enum FrameSelection
     /// frame is usually not the offset. A clip of fewer than T frames is dropped (reported), never padded.
     /// </summary>
     Fdp,
+    /// <summary>
+    /// SLSTT's released window (<c>preprocess/data_init.py</c>): start = max(apex − ⌊T/2⌋, onset + 1), end = min(start + T − 1,
+    /// offset), never shifted back; a window shorter than T is filled by blends of neighbouring frames spread over its gaps
+    /// (<see cref="Motion.FrameSelector.SlsttReleased"/>). A clip whose apex is unknown or not after the onset is dropped (reported).
+    /// </summary>
+    SlsttReleased,
 }
 
 /// <summary>How the face is found and cut (<c>--face</c>).</summary>
@@ -169,11 +180,17 @@ public sealed record PreprocessSettings(
         (StoredInputs != CacheInputs.Motion ? $", stores {CacheInputNames.Names(StoredInputs)}" : "");
 
     public static string Name(FlowMethod f) => f == FlowMethod.Farneback ? "farneback" : "tvl1";
-    public static string Name(MotionEncoding e) => e == MotionEncoding.Uvs ? "uvs" : "hsv";
+    public static string Name(MotionEncoding e) => e switch
+    {
+        MotionEncoding.Uvs => "uvs",
+        MotionEncoding.Hsv => "hsv",
+        _ => "hsv8",
+    };
     public static string Name(FrameSelection s) => s switch
     {
         FrameSelection.ApexCentred => "apex-centred",
         FrameSelection.Uniform => "uniform",
+        FrameSelection.SlsttReleased => "slstt-released",
         _ => "fdp",
     };
 

@@ -7,6 +7,19 @@ namespace MicroExpr.Models;
 [JsonConverter(typeof(JsonStringEnumConverter))]
 public enum TemporalKind { Mean, Lstm, Gru, Transformer }
 
+/// <summary>What the model does to its [0, 1] input images before the ViT (the cache stores them unnormalised).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter))]
+public enum InputNormalisation
+{
+    /// <summary>The images as the cache holds them (every preset before SLSTT's released recipe).</summary>
+    None,
+    /// <summary>
+    /// (x − mean) / std per RGB channel with ImageNet's mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225), as SLSTT's
+    /// released code does (torchvision's Normalize) before its ImageNet-pretrained ViT.
+    /// </summary>
+    ImageNet,
+}
+
 /// <summary>
 /// Everything that fixes an SLSTT model's shapes. Saved beside every checkpoint, so a checkpoint that
 /// does not match a preset is refused with the differing fields named.
@@ -30,6 +43,13 @@ public sealed record SlsttConfig : IMerModelConfig
     public int HeadHidden { get; init; }
     public int Classes { get; init; } = 5;
     public float LayerNormEps { get; init; } = 1e-5f;
+    /// <summary>
+    /// Input normalisation, applied inside the model (so evaluate and predict apply it too, and the cache stays [0, 1] for
+    /// every model): SLSTT's released recipe uses <see cref="InputNormalisation.ImageNet"/>. Rejected: normalising in the cache,
+    /// which would tie a cache to one model. (pytorch-pretrained-vit's own example normalises with 0.5 / 0.5; the release uses
+    /// ImageNet's statistics and this follows the release.)
+    /// </summary>
+    public InputNormalisation InputNorm { get; init; } = InputNormalisation.None;
 
     [JsonIgnore] public string Family => FamilyName;
 
@@ -67,6 +87,7 @@ public sealed record SlsttConfig : IMerModelConfig
         Cmp("head_hidden", HeadHidden, other.HeadHidden);
         Cmp("classes", Classes, other.Classes);
         Cmp("layer_norm_eps", LayerNormEps, other.LayerNormEps);
+        Cmp("input_norm", InputNorm, other.InputNorm);
         return d;
     }
 }
@@ -180,9 +201,76 @@ public sealed class SlsttModel : Module, IAttentionModel
         if (clips.Rank != 5 || clips.Shape[2] != 3 || clips.Shape[3] != Config.ImageSize || clips.Shape[4] != Config.ImageSize)
             throw new ShapeException($"{Config.Name}: expected clips [B, T, 3, {Config.ImageSize}, {Config.ImageSize}], got {ShapeUtil.Format(clips.Shape)}");
         int b = clips.Shape[0], t = clips.Shape[1];
-        var frames = Spatial.Forward(clips.Reshape(b * t, 3, Config.ImageSize, Config.ImageSize)).Reshape(b, t, Config.Width);
+        if (Config.InputNorm == InputNormalisation.ImageNet) clips = NormaliseImageNet(clips);
+        var frames = FrameFeatures(clips.Reshape(b * t, 3, Config.ImageSize, Config.ImageSize)).Reshape(b, t, Config.Width);
         var clip = Temporal.Forward(frames);
         if (HeadHidden != null) clip = HeadHidden.Forward(clip).Relu();
         return Head.Forward(clip);
+    }
+
+    /// <summary>
+    /// The spatial encoder's class tokens [B·T, C] of the frames [B·T, 3, S, S]: the full forward, or, while every spatial
+    /// parameter before the final LayerNorm is frozen (none requires a gradient), the cached class tokens before that
+    /// LayerNorm (<see cref="FrozenFeatureCache"/>; missing frames computed and stored) followed by the LayerNorm, which trains.
+    /// </summary>
+    Tensor FrameFeatures(Tensor images)
+    {
+        if (!FrozenFeatureCache.Enabled || !SpatialFrozen) return Spatial.Forward(images);
+        frozenWeights ??= FrozenWeightsKey();
+        int n = images.Shape[0], c = Config.Width;
+        var host = images.ToArray();
+        int per = host.Length / n;
+        var features = new float[n * c];
+        var keys = new string[n];
+        var missing = new List<int>();
+        for (int f = 0; f < n; f++)
+        {
+            keys[f] = FrozenFeatureCache.Hash(host.AsSpan(f * per, per));
+            if (FrozenFeatureCache.TryGet(frozenWeights, keys[f], out var cached)) cached.CopyTo(features, f * c);
+            else missing.Add(f);
+        }
+        if (missing.Count > 0)
+        {
+            // Nothing here needs a gradient (frozen weights, data input), so no tape is recorded for the blocks.
+            var subset = missing.Count == n ? images : images.IndexSelect(0, missing.ToArray());
+            var computed = Spatial.ClassTokenBeforeNorm(subset).ToArray();
+            for (int i = 0; i < missing.Count; i++)
+            {
+                var row = computed.AsSpan(i * c, c).ToArray();
+                row.CopyTo(features, missing[i] * c);
+                FrozenFeatureCache.Add(frozenWeights, keys[missing[i]], row);
+            }
+        }
+        return Spatial.Norm.Forward(Tensor.FromSpan(features, [n, c], images.Device));
+    }
+
+    string? frozenWeights;
+
+    /// <summary>True when no spatial parameter before the final LayerNorm requires a gradient (the ViT is frozen).</summary>
+    bool SpatialFrozen => Spatial.NamedParameters().Where(p => !p.Name.StartsWith("norm.", StringComparison.Ordinal)).All(p => !p.Value.RequiresGrad);
+
+    /// <summary>SHA-256 over the frozen spatial weights (names, shapes, values) and the config fields that change their output.</summary>
+    string FrozenWeightsKey()
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        sha.AppendData(System.Text.Encoding.UTF8.GetBytes(FormattableString.Invariant(
+            $"S={Config.ImageSize};P={Config.PatchSize};C={Config.Width};depth={Config.Depth};heads={Config.Heads};mlp={Config.MlpHidden};eps={Config.LayerNormEps:R}")));
+        foreach (var (name, p) in Spatial.NamedParameters().Where(p => !p.Name.StartsWith("norm.", StringComparison.Ordinal)))
+        {
+            sha.AppendData(System.Text.Encoding.UTF8.GetBytes($"{name}{ShapeUtil.Format(p.Shape)}"));
+            sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(p.ToArray().AsSpan()));
+        }
+        return Convert.ToHexString(sha.GetHashAndReset());
+    }
+
+    public static readonly float[] ImageNetMean = [0.485f, 0.456f, 0.406f];
+    public static readonly float[] ImageNetStd = [0.229f, 0.224f, 0.225f];
+
+    /// <summary>clips [B, T, 3, H, W] in [0, 1] → (x − mean_c) / std_c per channel c (broadcast over [1, 1, 3, 1, 1]).</summary>
+    public static Tensor NormaliseImageNet(Tensor clips)
+    {
+        var mean = Tensor.FromSpan(ImageNetMean, [1, 1, 3, 1, 1], clips.Device);
+        var invStd = Tensor.FromSpan(ImageNetStd.Select(s => 1f / s).ToArray(), [1, 1, 3, 1, 1], clips.Device);
+        return (clips - mean) * invStd;
     }
 }

@@ -67,11 +67,21 @@ public sealed class VisionTransformer : Module
     public Tensor Forward(Tensor images)
     {
         int b = images.Shape[0];
+        var x = Norm.Forward(Encode(images));
+        return x.Slice(1, 0, 1).Reshape(b, Width);
+    }
+
+    /// <summary>[B, 3, H, W] → the class token after the last block, before the final LayerNorm, [B, C] (what <see cref="FrozenFeatureCache"/> keeps).</summary>
+    public Tensor ClassTokenBeforeNorm(Tensor images) => Encode(images).Slice(1, 0, 1).Reshape(images.Shape[0], Width);
+
+    /// <summary>The tokens after the last block [B, N+1, C] (class token first), before the final LayerNorm.</summary>
+    Tensor Encode(Tensor images)
+    {
+        int b = images.Shape[0];
         var tokens = PatchEmbed.Forward(images);                          // [B, N, C]
         var cls = ClsToken.BroadcastTo(b, 1, Width);                       // [B, 1, C]
         var x = Tensor.Concat(1, cls, tokens) + PosEmbed;                  // [B, N+1, C]
         foreach (var block in Blocks) x = block.Forward(x);
-        x = Norm.Forward(x);
-        return x.Slice(1, 0, 1).Reshape(b, Width);
+        return x;
     }
 }

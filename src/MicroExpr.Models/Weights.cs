@@ -158,7 +158,7 @@ public static class Weights
                 shape = [shape[0], shape[1] * shape[2] * shape[3]]; // (c, kh, kw) flattening matches PatchEmbed's patch order
                 adapted.Add($"patch_embed.proj.weight {ShapeUtil.Format(a.Shape)} → {ShapeUtil.Format(shape)}");
             }
-            else if (a.Name == "pos_embed" && !ShapeUtil.SameShape(shape, p.Shape))
+            else if (a.Name == "pos_embed" && !ShapeUtil.SameShape(shape, p.Shape) && shape.Length == p.Shape.Length && shape[^1] == p.Shape[^1]) // another width: a mismatch, listed below
             {
                 data = ResizePositionEmbedding(data, shape, p.Shape);
                 adapted.Add($"pos_embed {ShapeUtil.Format(shape)} → {ShapeUtil.Format(p.Shape)} (bilinear)");
@@ -177,6 +177,28 @@ public static class Weights
     }
 
     public static ImportReport ImportTimmVit(SlsttModel model, string path) => ImportTimmVit(model, Safetensors.Read(path).Arrays);
+
+    /// <summary>
+    /// A pretrained ViT as users have it (<see cref="PyTorch.PretrainedFile.Read"/>: <c>B_16_imagenet1k.pth</c> in
+    /// pytorch-pretrained-vit's naming, a timm <c>.pth</c>, or a safetensors file) into the model's spatial encoder. Strict:
+    /// every spatial parameter must come from the file (a file of another shape is the users' most common problem, so it is
+    /// refused in one line naming the first missing or mismatched tensors), and a model without a ViT is refused.
+    /// </summary>
+    public static ImportReport ImportPretrainedVit(IMerModel model, string path)
+    {
+        if (model is not SlsttModel slstt)
+            throw new ArgumentException($"--pretrained {path}: a pretrained ViT fits the slstt presets' spatial encoder, not {model.Config.Name}");
+        var read = PyTorch.PretrainedFile.Read(path);
+        var report = ImportTimmVit(slstt, read.Arrays);
+        if (report.MissingInFile.Count > 0)
+        {
+            var mismatched = report.UnusedInFile.Where(u => u.Contains("(shape", StringComparison.Ordinal)).Take(3);
+            throw new InvalidDataException($"{path}: does not fit {slstt.Config.Name} (width {slstt.Config.Width}, depth {slstt.Config.Depth}, patch {slstt.Config.PatchSize}): " +
+                $"{report.MissingInFile.Count} parameters not in the file ({string.Join(", ", report.MissingInFile.Take(3))}{(report.MissingInFile.Count > 3 ? ", …" : "")})" +
+                (mismatched.Any() ? $"; mismatched: {string.Join(", ", mismatched)}" : ""));
+        }
+        return report;
+    }
 
     /// <summary>[1, 1 + G0², C] → [1, 1 + G1², C]: the class token's row is kept, the grid resized bilinearly (align_corners = false).</summary>
     public static float[] ResizePositionEmbedding(float[] src, int[] srcShape, int[] dstShape)

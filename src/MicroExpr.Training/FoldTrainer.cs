@@ -83,6 +83,7 @@ public static class FoldTrainer
         ulong foldSeed = o.Seed * 1_000_003UL + (ulong)foldIndex * 7919UL;
         using var model = ModelRegistry.Create(cfg, new Rng(foldSeed));
         model.To(device); // parameters are initialised on the CPU from the seed, so every device starts from the same weights
+        if (o.Pretrained.Length > 0) Weights.ImportPretrainedVit(model, o.Pretrained); // the same pretrained ViT in every fold
         // The model's own loss (the contract); its parameters, if any (STT's class centres), train with the model's.
         using var lossFn = model.CreateLoss(new Rng(foldSeed + 17));
         lossFn.To(device);
@@ -101,7 +102,7 @@ public static class FoldTrainer
         // A fixed step count (FDP's recipe) becomes whole epochs with the last one cut short.
         int epochs = o.Steps > 0 ? (o.Steps + stepsPerEpoch - 1) / stepsPerEpoch : o.Epochs;
         int totalSteps = o.Steps > 0 ? o.Steps : stepsPerEpoch * epochs, warmupSteps = stepsPerEpoch * o.WarmupEpochs;
-        if (o.Schedule is not ("cosine" or "constant")) throw new ArgumentException($"unknown schedule '{o.Schedule}' (cosine or constant)");
+        if (o.Schedule is not ("cosine" or "constant" or "step")) throw new ArgumentException($"unknown schedule '{o.Schedule}' (cosine, constant or step)");
 
         // Input statistics (FDP's mean and max) from the training subjects' clips only; saved with every checkpoint.
         var fit = model as IFitsInputStatistics;
@@ -150,8 +151,12 @@ public static class FoldTrainer
                         var (flip, dx, dy) = Augment.Draw(rng, o.Flip, o.CropPad);
                         batcher.Fill(i, clip, flip, dx, dy);
                     }
-                opt.LearningRate = o.Schedule == "constant" ? o.LearningRate
-                    : Schedule.CosineWithWarmup(o.LearningRate, epoch * stepsPerEpoch + s, warmupSteps, totalSteps);
+                opt.LearningRate = o.Schedule switch
+                {
+                    "constant" => o.LearningRate,
+                    "step" => Schedule.Step(o.LearningRate, epoch, o.StepEpoch, o.StepFactor),
+                    _ => Schedule.CosineWithWarmup(o.LearningRate, epoch * stepsPerEpoch + s, warmupSteps, totalSteps),
+                };
                 using (new TensorScope())
                 {
                     ModelBatch batch;

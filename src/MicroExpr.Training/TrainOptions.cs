@@ -23,8 +23,15 @@ public sealed record TrainOptions
     public float WeightDecay { get; init; } = 0.01f;
     public float Momentum { get; init; } = 0.9f;
     public int WarmupEpochs { get; init; } = 2;
-    /// <summary>cosine (linear warm-up, then cosine decay to zero) or constant (the learning rate throughout, as FDP's code).</summary>
+    /// <summary>
+    /// cosine (linear warm-up, then cosine decay to zero), constant (the learning rate throughout, as FDP's code) or step
+    /// (<see cref="LearningRate"/>, times <see cref="StepFactor"/> from epoch <see cref="StepEpoch"/> on, as SLSTT's code).
+    /// </summary>
     public string Schedule { get; init; } = "cosine";
+    /// <summary>step schedule: the 1-based epoch from which the rate is multiplied by <see cref="StepFactor"/> (SLSTT: 30 of 40).</summary>
+    public int StepEpoch { get; init; } = 30;
+    /// <summary>step schedule: the factor applied from <see cref="StepEpoch"/> on (SLSTT: 0.1).</summary>
+    public float StepFactor { get; init; } = 0.1f;
     /// <summary>
     /// For a model that standardises its inputs by data statistics (<see cref="IFitsInputStatistics"/>, FDP): fit them on
     /// the test subject's clips for its predictions, as FDP's released code does per split (it sees the test split's
@@ -54,6 +61,16 @@ public sealed record TrainOptions
     /// </summary>
     public bool ShuffleActionUnits { get; init; }
 
+    /// <summary>The named recipe this run started from (<c>--recipe</c>, e.g. slstt-official); "" for none. Recorded only: the recipe's settings are the fields themselves.</summary>
+    public string Recipe { get; init; } = "";
+    /// <summary>
+    /// A pretrained ViT (<c>--pretrained FILE</c>: a PyTorch <c>.pth</c> in pytorch-pretrained-vit's or timm's naming, or a
+    /// safetensors file in timm's) imported into every fold's spatial encoder before training (<see cref="Weights.ImportPretrainedVit"/>);
+    /// "" for none (random initialisation).
+    /// </summary>
+    public string Pretrained { get; init; } = "";
+    public string Freeze { get; init; } = "";
+
     /// <summary>The preset's config fitted to the data (classes, image size, frames), or a one-line error saying what the data lacks.</summary>
     public IMerModelConfig ModelConfig(ClipSet data) => WithOverrides(ModelRegistry.Preset(Preset, ModelSettings)).ForData(data.Shape);
 
@@ -68,9 +85,15 @@ public sealed record TrainOptions
     }
 }
 
-/// <summary>Learning rate per step: linear warm-up, then cosine decay to zero at the last step.</summary>
+/// <summary>Learning rate per step: linear warm-up, then cosine decay to zero at the last step; or SLSTT's step schedule.</summary>
 public static class Schedule
 {
+    /// <summary>
+    /// SLSTT's released <c>adjust_learning_rate</c> as it behaves: the base rate for epochs 1 … stepEpoch − 1 and base ·
+    /// factor from 1-based epoch <paramref name="stepEpoch"/> on (0.01, then 0.001 from epoch 30 of 40); <paramref name="epoch"/> is 0-based.
+    /// </summary>
+    public static float Step(float baseLr, int epoch, int stepEpoch, float factor) => epoch + 1 >= stepEpoch ? baseLr * factor : baseLr;
+
     public static float CosineWithWarmup(float baseLr, int step, int warmupSteps, int totalSteps)
     {
         if (warmupSteps > 0 && step < warmupSteps) return baseLr * (step + 1) / warmupSteps;

@@ -16,6 +16,7 @@ internal static class PreprocessCommand
         "Read a data set as distributed, crop faces, compute optical flow and write one tensor per clip plus an index.",
         [
             new("dataset", OptionKind.Text, "casme2 | samm | smic | casme3 | composite | manifest"),
+            Recipes.Option,
             new("root", OptionKind.Text, "the data set's folder (composite: the folder holding CASME2*, SAMM*, SMIC*; manifest: the CSV or its folder)"),
             new("annotations", OptionKind.Text, "annotation file (default: looked for in ROOT and its parent; manifest: the CSV)"),
             new("out", OptionKind.Text, "cache folder to write (created; a rerun reuses finished clips)"),
@@ -23,8 +24,8 @@ internal static class PreprocessCommand
             new("flow", OptionKind.Text, "farneback | tvl1", "farneback"),
             new("frames", OptionKind.Int, "T, frames per clip", "11", 1),
             new("size", OptionKind.Int, "S, the face crop is resized to SxS", "112", 16),
-            new("encoding", OptionKind.Text, "uvs (u, v, optical strain) | hsv (SLSTT's flow image)", "uvs"),
-            new("selection", OptionKind.Text, "apex (T frames centred on the apex, SLSTT) | uniform (over onset..offset, both ends) | fdp (onset + i·⌊L/T⌋ as FDP's code; clips under T frames dropped)", "apex"),
+            new("encoding", OptionKind.Text, "uvs (u, v, optical strain) | hsv (SLSTT's flow image) | hsv8 (SLSTT's image as its code stores it: 8-bit HSV, JPEG round trip)", "uvs"),
+            new("selection", OptionKind.Text, "apex (T frames centred on the apex, shifted to fit) | uniform (over onset..offset, both ends) | fdp (onset + i·⌊L/T⌋ as FDP's code; clips under T frames dropped) | slstt-released (SLSTT's code: from max(apex − T/2, onset + 1), never shifted, gaps filled by blends; clips without a usable apex dropped)", "apex"),
             new("classes", OptionKind.Text, "native | 3 (negative, positive, surprise); composite and smic are always 3", "native"),
             new("no-face-detect", OptionKind.Switch, "use the whole frame as the face (pre-cropped data sets); an alias of --face none"),
             new("face", OptionKind.Text, "haar (Haar box + margin on the onset frame) | landmarks (SLSTT's square from dlib's 68 landmarks on the apex frame) | none (whole frame)", "haar"),
@@ -68,22 +69,28 @@ internal static class PreprocessCommand
         string dataset = Required(p, "dataset").ToLowerInvariant();
         string root = Required(p, "root");
         string outDir = Required(p, "out");
+        var recipe = Recipes.From(p);
+        var d = recipe?.Preprocess ?? new PreprocessSettings();
+        var face = Face(p, d.EffectiveFace);
         var settings = new PreprocessSettings(
-            Flow: Choice(p, "flow", "farneback", ("farneback", FlowMethod.Farneback), ("tvl1", FlowMethod.TvL1)),
-            Frames: p.Int("frames", 11),
-            Size: p.Int("size", 112),
-            Encoding: Choice(p, "encoding", "uvs", ("uvs", MotionEncoding.Uvs), ("hsv", MotionEncoding.Hsv)),
-            Selection: Choice(p, "selection", "apex", ("apex", FrameSelection.ApexCentred), ("uniform", FrameSelection.Uniform), ("fdp", FrameSelection.Fdp)),
-            FaceDetect: Face(p) != FaceMode.None,
-            CascadePath: p.Text("cascade"),
-            Margin: p.Float("margin", 0.1),
-            RemoveGlobalMotion: p.Switch("remove-global-motion"),
-            FlowSize: p.Int("flow-size", 0),
-            FlowScale: p.Float("flow-scale", 0),
-            Face: Face(p) == FaceMode.Landmarks ? FaceMode.Landmarks : FaceMode.Haar,
-            LandmarksModel: p.Text("landmarks-model"),
-            FaceFallback: Choice(p, "face-fallback", "skip", ("skip", false), ("haar", true)),
-            Inputs: Inputs(p));
+            Flow: Pick(p, "flow", d.Flow, ("farneback", FlowMethod.Farneback), ("tvl1", FlowMethod.TvL1)),
+            Frames: p.Int("frames", d.Frames),
+            Size: p.Int("size", d.Size),
+            Encoding: Pick(p, "encoding", d.Encoding, ("uvs", MotionEncoding.Uvs), ("hsv", MotionEncoding.Hsv), ("hsv8", MotionEncoding.Hsv8)),
+            Selection: Pick(p, "selection", d.Selection, ("apex", FrameSelection.ApexCentred), ("uniform", FrameSelection.Uniform), ("fdp", FrameSelection.Fdp),
+                ("slstt-released", FrameSelection.SlsttReleased)),
+            FaceDetect: face != FaceMode.None,
+            CascadePath: p.Text("cascade") ?? d.CascadePath,
+            Margin: p.Float("margin", d.Margin),
+            RemoveGlobalMotion: p.Switch("remove-global-motion") || d.RemoveGlobalMotion,
+            FlowSize: p.Int("flow-size", d.FlowSize),
+            FlowScale: p.Float("flow-scale", d.FlowScale),
+            Face: face == FaceMode.Landmarks ? FaceMode.Landmarks : FaceMode.Haar,
+            LandmarksModel: p.Text("landmarks-model") ?? d.LandmarksModel,
+            FaceFallback: Pick(p, "face-fallback", d.FaceFallback, ("skip", false), ("haar", true)),
+            Inputs: p.Has("inputs") ? Inputs(p) : d.Inputs);
+        if (recipe != null)
+            Console.Error.WriteLine(Recipes.Describe(recipe, RecipeOptions.Where(p.Has)));
         var scheme = Choice(p, "classes", "native", ("native", ClassScheme.Native), ("3", ClassScheme.Three));
         string? annotations = p.Text("annotations");
         bool outside = p.Switch("allow-outside-root");
@@ -151,7 +158,7 @@ internal static class PreprocessCommand
             Console.Out.Write(list.Summary());
             if (list.Clips.Any(c => c.ActionUnits.Length > 0)) Console.Out.Write(ActionUnitFrequencies(list));
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"computed {result.Computed}, reused {result.Reused}, failed {result.Failed.Count}{(result.Dropped.Count > 0 ? $", dropped {result.Dropped.Count} (too short for the selection)" : "")} in {seconds:0.0} s ({(result.Computed > 0 ? result.Computed / seconds : 0):0.00} clips/s computed)"));
+                $"computed {result.Computed}, reused {result.Reused}, failed {result.Failed.Count}{(result.Dropped.Count > 0 ? $", dropped {result.Dropped.Count} (unusable for the selection)" : "")} in {seconds:0.0} s ({(result.Computed > 0 ? result.Computed / seconds : 0):0.00} clips/s computed)"));
             Console.Out.WriteLine($"index: {result.IndexPath}");
             if (p.Int("preview", 0) > 0)
             {
@@ -180,10 +187,13 @@ internal static class PreprocessCommand
         }
     }
 
-    /// <summary><c>--face</c>, with <c>--no-face-detect</c> as an alias of <c>none</c>.</summary>
-    static FaceMode Face(ParsedArgs p)
+    /// <summary>The options whose defaults a recipe replaces (listed at the start of a recipe run when given explicitly).</summary>
+    static readonly string[] RecipeOptions = ["flow", "frames", "size", "encoding", "selection", "face", "no-face-detect", "inputs", "margin", "flow-size", "flow-scale", "remove-global-motion"];
+
+    /// <summary><c>--face</c> (<paramref name="fallback"/> when absent: haar, or the recipe's), with <c>--no-face-detect</c> as an alias of <c>none</c>.</summary>
+    static FaceMode Face(ParsedArgs p, FaceMode fallback = FaceMode.Haar)
     {
-        var face = Choice(p, "face", "haar", ("haar", FaceMode.Haar), ("landmarks", FaceMode.Landmarks), ("none", FaceMode.None));
+        var face = Pick(p, "face", fallback, ("haar", FaceMode.Haar), ("landmarks", FaceMode.Landmarks), ("none", FaceMode.None));
         if (!p.Switch("no-face-detect")) return face;
         if (p.Has("face") && face != FaceMode.None) throw new CliUsageException("--no-face-detect (= --face none) contradicts --face " + p.Text("face"));
         return FaceMode.None;
@@ -200,6 +210,10 @@ internal static class PreprocessCommand
 
     static string Required(ParsedArgs p, string name) =>
         p.Text(name) ?? throw new CliUsageException($"option --{name} is required; see 'microexpr preprocess --help'");
+
+    /// <summary>The named choice when the option is given, else <paramref name="fallback"/> (the default, or the recipe's value).</summary>
+    static T Pick<T>(ParsedArgs p, string name, T fallback, params (string Name, T Value)[] options) =>
+        p.Has(name) ? Choice(p, name, "", options) : fallback;
 
     static T Choice<T>(ParsedArgs p, string name, string fallback, params (string Name, T Value)[] options)
     {

@@ -16,7 +16,9 @@ internal static class TrainCommand
         "Train a model with leave-one-subject-out evaluation on a preprocessed cache and write a report.",
         [
             new("data", OptionKind.Text, "preprocessed cache folder (from 'microexpr preprocess' or 'microexpr synth')"),
+            Recipes.Option,
             new("model", OptionKind.Text, $"model preset: {string.Join(", ", ModelRegistry.Names)}", "slstt-tiny"),
+            new("pretrained", OptionKind.Text, "a pretrained ViT for the slstt presets' spatial encoder, imported in every fold: B_16_imagenet1k.pth (pytorch-pretrained-vit), a timm .pth, or a .safetensors from 'microexpr convert'"),
             new("set", OptionKind.Text, "change fields of the preset's config: KEY=VALUE[,KEY=VALUE...] (e.g. compact=symmetric-kl,compact-weight=0.1)"),
             new("protocol", OptionKind.Text, "evaluation protocol (loso)", "loso"),
             new("fold", OptionKind.Text, "train and evaluate one fold only: 1-based index or subject id"),
@@ -24,7 +26,7 @@ internal static class TrainCommand
             new("batch", OptionKind.Int, "clips per batch", "8", 1),
             new("steps", OptionKind.Int, "train exactly this many steps per fold instead of --epochs (FDP's code: 500)", "0 (use --epochs)", 0),
             new("optimizer", OptionKind.Text, "adamw, adam (coupled weight decay, FDP's) or sgd", "adamw"),
-            new("schedule", OptionKind.Text, "cosine (after warm-up) or constant (FDP's)", "cosine"),
+            new("schedule", OptionKind.Text, "cosine (after warm-up), constant (FDP's) or step (x0.1 from epoch 30, SLSTT's)", "cosine"),
             new("transductive-stats", OptionKind.Switch, "FDP: normalise the test subject's frames by its own mean and max, as the released code does per split (labelled transductive; default: the training subjects')"),
             new("lr", OptionKind.Float, "peak learning rate (cosine schedule after warm-up)", "0.001", 0),
             new("weight-decay", OptionKind.Float, "weight decay", "0.01", 0),
@@ -58,6 +60,7 @@ internal static class TrainCommand
         string run = a.Text("out") ?? throw new CliUsageException("train: --out RUN is required");
         if (a.Text("protocol") is string p && p != "loso") throw new CliUsageException($"train: --protocol {p} is not supported (loso)");
         var options = OptionsFrom(a);
+        if (Recipes.From(a) is { } recipe) Console.Error.WriteLine(Recipes.Describe(recipe, RecipeOptions.Where(a.Has)));
         OutFolder.Prepare("out", run);
         var device = DeviceOption.Resolve(a);
         var watch = Stopwatch.StartNew();
@@ -88,43 +91,55 @@ internal static class TrainCommand
         return Finish(run, a.Switch("json"), watch.Elapsed.TotalSeconds);
     }
 
+    /// <summary>The options whose values a recipe sets (listed at the start of a recipe run when given explicitly; --set merges instead).</summary>
+    static readonly string[] RecipeOptions = ["model", "epochs", "batch", "steps", "optimizer", "schedule", "lr", "weight-decay", "warmup", "clip-norm",
+        "no-class-weights", "label-smoothing", "flip", "crop-pad"];
+
     internal static TrainOptions OptionsFrom(ParsedArgs a)
     {
-        var d = new TrainOptions();
+        // A recipe replaces the defaults; every option given explicitly still wins (--set adds to the recipe's fields).
+        var recipe = Recipes.From(a);
+        var d = recipe?.Train ?? new TrainOptions();
+        string pretrained = a.Text("pretrained") ?? "";
+        if (recipe is { Pretrained.Length: > 0 } && pretrained.Length == 0) throw new CliUsageException(Recipes.SlsttPretrainedNeeded);
+        if (pretrained.Length > 0 && !File.Exists(pretrained)) throw new CliUsageException($"--pretrained {pretrained}: file not found");
         if (a.Has("threads")) CpuThreads.Count = a.Int("threads", Environment.ProcessorCount);
         string preset = a.Text("model") ?? d.Preset;
         if (!ModelRegistry.IsPreset(preset)) throw new CliUsageException($"--model {preset}: unknown preset; known: {string.Join(", ", ModelRegistry.Names)}");
         string opt = a.Text("optimizer") ?? d.Optimizer;
         if (opt is not ("adamw" or "adam" or "sgd")) throw new CliUsageException($"--optimizer {opt}: expected adamw, adam or sgd");
         string schedule = a.Text("schedule") ?? d.Schedule;
-        if (schedule is not ("cosine" or "constant")) throw new CliUsageException($"--schedule {schedule}: expected cosine or constant");
+        if (schedule is not ("cosine" or "constant" or "step")) throw new CliUsageException($"--schedule {schedule}: expected cosine, constant or step");
         return AuOptions(a, preset, d) with
         {
             Preset = preset,
-            ModelSettings = ModelSettingsFrom(a, preset),
+            ModelSettings = ModelSettingsFrom(a, preset, preset == d.Preset ? d.ModelSettings : ""),
+            Pretrained = pretrained.Length > 0 ? Path.GetFullPath(pretrained) : d.Pretrained,
             Epochs = a.Int("epochs", d.Epochs),
             BatchSize = a.Int("batch", d.BatchSize),
             Optimizer = opt,
             Steps = a.Int("steps", d.Steps),
             Schedule = schedule,
-            TransductiveStatistics = a.Switch("transductive-stats"),
+            TransductiveStatistics = a.Switch("transductive-stats") || d.TransductiveStatistics,
             LearningRate = (float)a.Float("lr", d.LearningRate),
             WeightDecay = (float)a.Float("weight-decay", d.WeightDecay),
             WarmupEpochs = a.Int("warmup", d.WarmupEpochs),
             ClipNorm = (float)a.Float("clip-norm", d.ClipNorm),
-            ClassWeights = !a.Switch("no-class-weights"),
+            ClassWeights = !a.Switch("no-class-weights") && d.ClassWeights,
             LabelSmoothing = (float)a.Float("label-smoothing", d.LabelSmoothing),
-            Flip = a.Switch("flip"),
+            Flip = a.Switch("flip") || d.Flip,
             CropPad = a.Int("crop-pad", d.CropPad),
             Seed = (ulong)a.Int("seed", (int)d.Seed),
-            Oracle = a.Switch("oracle"),
+            Oracle = a.Switch("oracle") || d.Oracle,
         };
     }
 
     /// <summary>--set, checked against the preset now (an unknown field fails before any work), "" when absent.</summary>
-    internal static string ModelSettingsFrom(ParsedArgs a, string preset)
+    /// <param name="recipe">the recipe's own --set fields for this preset ("" for none): the user's come after them, so theirs win</param>
+    internal static string ModelSettingsFrom(ParsedArgs a, string preset, string recipe = "")
     {
-        string settings = a.Text("set")?.Trim() ?? "";
+        string user = a.Text("set")?.Trim() ?? "";
+        string settings = string.Join(",", new[] { recipe, user }.Where(x => x.Length > 0));
         try
         {
             ModelRegistry.Preset(preset, settings);

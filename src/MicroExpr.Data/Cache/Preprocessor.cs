@@ -10,7 +10,7 @@ namespace MicroExpr.Data.Cache;
 /// <summary>What a preprocessing run did: clips computed now, reused from an earlier run, and failed (with reasons).</summary>
 public sealed record PreprocessResult(int Computed, int Reused, IReadOnlyList<SkippedRow> Failed, IReadOnlyList<ClipSource> FailedClips, string IndexPath)
 {
-    /// <summary>Clips dropped by design (too short for FDP's selection): listed among the index's skipped rows, not failures.</summary>
+    /// <summary>Clips dropped by design (too short for FDP's selection, no usable apex for SLSTT's released one): listed among the index's skipped rows, not failures.</summary>
     public IReadOnlyList<SkippedRow> Dropped { get; init; } = [];
     public IReadOnlyList<ClipSource> DroppedClips { get; init; } = [];
 }
@@ -101,7 +101,7 @@ public static class Preprocessor
                 {
                     throw;
                 }
-                catch (ClipTooShortException e)
+                catch (ClipDroppedException e)
                 {
                     dropped[i] = new SkippedRow(clip.Row > 0 ? clip.AnnotationFile : clip.Path, clip.Row, $"{clip.Dataset} {clip.Subject}/{clip.Clip}: {e.Message}");
                 }

@@ -1,3 +1,5 @@
+using OpenCvSharp;
+
 namespace MicroExpr.Data.Motion;
 
 /// <summary>Turns the T flow fields of a clip into the [T, 3, H, W] tensor (see <see cref="MotionEncoding"/>).</summary>
@@ -8,6 +10,7 @@ public static class MotionEncoder
     /// largest strain (0 where the clip does not move): zero motion stays 0, the sign of u, v is kept.
     /// <see cref="MotionEncoding.Hsv"/> (SLSTT): per frame, hue = angle of (u, v) in 0..360°, saturation 1, value =
     /// magnitude min–max stretched over the frame, converted to RGB in [0, 1] (channels R, G, B).
+    /// <see cref="MotionEncoding.Hsv8"/> (SLSTT as released): per frame <see cref="Hsv8Bgr"/> then <see cref="JpegRoundTrip"/>.
     /// </summary>
     /// <param name="fixedScale">uvs only: when &gt; 0, u, v and ε are divided by this fixed value (pixels) instead of the
     /// clip's maxima, and clipped to ±4, so equal motions give equal values in every clip (a blink no longer shrinks the
@@ -45,6 +48,15 @@ public static class MotionEncoder
             }
             return o;
         }
+        if (encoding == MotionEncoding.Hsv8)
+        {
+            for (int i = 0; i < t; i++)
+            {
+                using var bgr = Hsv8Bgr(flows[i].U, flows[i].V, h, w);
+                JpegRoundTrip(bgr).CopyTo(o, i * 3 * n);
+            }
+            return o;
+        }
         var mag = new float[n];
         for (int i = 0; i < t; i++)
         {
@@ -71,6 +83,94 @@ public static class MotionEncoder
         }
         return o;
     }
+
+    /// <summary>
+    /// One flow field [h·w] (u, v) → the 8-bit BGR image SLSTT's <c>preprocess/data_init.py</c> writes (a CV_8UC3 Mat; the
+    /// caller disposes it): <c>mag, ang = cv2.cartToPolar(u, v)</c> (OpenCV's, so its approximate angle), H =
+    /// <see cref="QuantiseHue"/>(ang), S = 255, V = <see cref="QuantiseValue"/>(mag), then <c>cv2.COLOR_HSV2BGR</c> (OpenCV's
+    /// 8-bit HSV, H in 0..179).
+    /// </summary>
+    public static Mat Hsv8Bgr(float[] u, float[] v, int h, int w)
+    {
+        int n = h * w;
+        if (u.Length != n || v.Length != n) throw new ArgumentException($"flow of {u.Length} and {v.Length} values for a {h}x{w} image");
+        using var mu = new Mat(h, w, MatType.CV_32F);
+        using var mv = new Mat(h, w, MatType.CV_32F);
+        mu.SetArray(u);
+        mv.SetArray(v);
+        using var mag = new Mat();
+        using var ang = new Mat();
+        Cv2.CartToPolar(mu, mv, mag, ang);
+        mag.GetArray(out float[] m);
+        ang.GetArray(out float[] a);
+        var value = QuantiseValue(m);
+        var hsv = new Vec3b[n];
+        for (int k = 0; k < n; k++) hsv[k] = new Vec3b(QuantiseHue(a[k]), 255, value[k]);
+        using var hsvMat = new Mat(h, w, MatType.CV_8UC3);
+        hsvMat.SetArray(hsv);
+        var bgr = new Mat();
+        Cv2.CvtColor(hsvMat, bgr, ColorConversionCodes.HSV2BGR);
+        return bgr;
+    }
+
+    /// <summary>
+    /// The release's hue: <c>hsv[..., 0] = ang*180/np.pi/2</c>, evaluated as NumPy does on a float32 array (float32
+    /// arithmetic, left to right) and stored into uint8 by truncation toward zero: an angle in [0, 2π) radians → 0..179.
+    /// </summary>
+    public static byte QuantiseHue(float angleRadians)
+    {
+        float h = angleRadians * 180f / MathF.PI / 2f;
+        return (byte)Math.Clamp(MathF.Truncate(h), 0f, 255f);
+    }
+
+    /// <summary>
+    /// The release's value: <c>cv2.normalize(mag, None, 0, 255, cv2.NORM_MINMAX)</c> (float32 out: scale = 255/(max − min),
+    /// or 0 when max − min ≤ DBL_EPSILON, so a still frame is 0; shift = −min·scale), stored into uint8 by NumPy's
+    /// truncation toward zero (not rounding: a magnitude halfway up the range gives 127).
+    /// </summary>
+    public static byte[] QuantiseValue(float[] magnitude)
+    {
+        double lo = double.MaxValue, hi = double.MinValue;
+        foreach (float x in magnitude)
+        {
+            lo = Math.Min(lo, x);
+            hi = Math.Max(hi, x);
+        }
+        double scale = hi - lo > DblEpsilon ? 255.0 / (hi - lo) : 0, shift = -lo * scale;
+        var o = new byte[magnitude.Length];
+        for (int k = 0; k < o.Length; k++)
+        {
+            float y = (float)(magnitude[k] * scale + shift);
+            o[k] = (byte)Math.Clamp(MathF.Truncate(y), 0f, 255f);
+        }
+        return o;
+    }
+
+    /// <summary>
+    /// The release's storage round trip: <c>cv2.imwrite(… .jpg)</c> at OpenCV's default JPEG quality (95, 4:2:0 chroma),
+    /// read back (the release reads with PIL as RGB; here OpenCV's <c>imdecode</c>, both libjpeg decoders, which may differ by
+    /// a level where their upsampling differs) → RGB planes / 255, [3, h·w]. The loss is part of the recipe: the
+    /// pretrained ViT saw these images, artefacts included.
+    /// </summary>
+    public static float[] JpegRoundTrip(Mat bgr)
+    {
+        Cv2.ImEncode(".jpg", bgr, out byte[] jpeg);
+        using var back = Cv2.ImDecode(jpeg, ImreadModes.Color);
+        if (back.Empty() || back.Rows != bgr.Rows || back.Cols != bgr.Cols)
+            throw new InvalidOperationException($"JPEG round trip of a {bgr.Cols}x{bgr.Rows} motion image failed");
+        back.GetArray(out Vec3b[] px);
+        int n = px.Length;
+        var o = new float[3 * n];
+        for (int k = 0; k < n; k++)
+        {
+            o[k] = px[k].Item2 / 255f;          // R
+            o[n + k] = px[k].Item1 / 255f;      // G
+            o[2 * n + k] = px[k].Item0 / 255f;  // B
+        }
+        return o;
+    }
+
+    const double DblEpsilon = 2.220446049250313e-16; // C's DBL_EPSILON, OpenCV's test in normalize
 
     /// <summary>HSV (hue in degrees 0..360, saturation and value in 0..1) to RGB in 0..1.</summary>
     public static (float R, float G, float B) HsvToRgb(float h, float s, float v)

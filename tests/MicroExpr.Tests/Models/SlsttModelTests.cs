@@ -18,6 +18,7 @@ public class SlsttModelTests
                 int i => i + 1,
                 float f => f * 2 + 1,
                 TemporalKind k => k == TemporalKind.Lstm ? TemporalKind.Gru : TemporalKind.Lstm,
+                InputNormalisation n => n == InputNormalisation.None ? InputNormalisation.ImageNet : InputNormalisation.None,
                 _ => throw new InvalidOperationException($"{prop.Name}: add a case for {prop.PropertyType.Name}"),
             };
             var changed = baseConfig with { };

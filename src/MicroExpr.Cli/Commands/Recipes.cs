@@ -1,0 +1,92 @@
+using System.Globalization;
+using MicroExpr.Cli.Args;
+using MicroExpr.Data;
+using MicroExpr.Training;
+
+namespace MicroExpr.Cli.Commands;
+
+/// <summary>
+/// A named bundle of settings (<c>--recipe NAME</c> on <c>preprocess</c> and <c>train</c>): the preprocessing settings and
+/// the training options of one published recipe, defined here and nowhere else. A run prints the recipe at its start,
+/// records its name in the run's options (<see cref="TrainOptions.Recipe"/>), and any option the user gives explicitly
+/// overrides the recipe's value for it (the recipe only replaces the defaults).
+/// </summary>
+/// <param name="Pretrained">what the recipe's <c>--pretrained</c> must be ("" when it needs none): the one line a user gets without it</param>
+internal sealed record Recipe(string Name, string Summary, PreprocessSettings Preprocess, TrainOptions Train, string Pretrained);
+
+internal static class Recipes
+{
+    /// <summary>The one line printed when <c>--recipe slstt-official</c> is run without <c>--pretrained</c>.</summary>
+    public const string SlsttPretrainedNeeded =
+        "--recipe slstt-official needs --pretrained FILE: B_16_imagenet1k.pth, the ImageNet ViT-B/16 (384 px) that SLSTT's code loads, " +
+        "from pytorch-pretrained-vit's release (github.com/lukemelas/PyTorch-Pretrained-ViT, releases); train reads the .pth safely as it is, " +
+        "and 'microexpr convert B_16_imagenet1k.pth vit.safetensors' converts it once";
+
+    /// <summary>
+    /// SLSTT as released (Vision-Intelligence-and-Robots-Group/SLSTT; ../shared/docs/papers.md §1), point by point:
+    /// preprocessing: Farneback from the onset at SLSTT's parameters, T = 11 frames by the released window
+    /// (<see cref="FrameSelection.SlsttReleased"/>: never shifted, gaps filled by linear blends where the release uses RIFE,
+    /// clips without a usable apex dropped), dlib's 68 landmarks on the apex frame and SLSTT's square for every frame,
+    /// 384 px, 8-bit HSV stored as JPEG (<see cref="MotionEncoding.Hsv8"/>);
+    /// training: slstt-b16 (ViT-B/16, LayerNorm eps 1e-6; LSTM 3 layers of 512, zero state, last step; FC 512 → 256, ReLU,
+    /// FC → classes) with ImageNet mean/std inside the model, the ViT frozen (<see cref="TrainOptions.Freeze"/> "spatial"),
+    /// SGD lr 0.01, momentum 0.9, weight decay 1e-4, 40 epochs with lr × 0.1 from epoch 30, plain cross-entropy (no class
+    /// weights, no smoothing, no augmentation), batch 2, no gradient clipping, no warm-up, pretrained weights required.
+    /// Differences that remain (documented, not hidden): the flow is computed on the crop resized to 384 px (the release: at
+    /// the crop's native size, its images then resized to 384); the ViT's dropout 0.1 is not applied (our blocks have none;
+    /// in the release it stays active in the frozen ViT in train mode); the release greys its BGR crops with COLOR_RGB2GRAY
+    /// (red and blue weights swapped), we with the usual BGR weights; its JPEGs are decoded by PIL, ours by OpenCV; the epoch is
+    /// fixed in advance (the release keeps the checkpoint best on the test subject: see <c>--oracle</c>).
+    /// </summary>
+    public static Recipe SlsttOfficial { get; } = new(
+        "slstt-official",
+        "SLSTT as released: T 11 (released window), landmark face square on the apex frame, 384 px, 8-bit HSV flow via JPEG; " +
+        "slstt-b16 + ImageNet mean/std, ViT frozen, SGD 0.01 (momentum 0.9, wd 1e-4), x0.1 from epoch 30 of 40, plain CE, batch 2",
+        new PreprocessSettings(
+            Flow: FlowMethod.Farneback, Frames: 11, Size: 384, Encoding: MotionEncoding.Hsv8, Selection: FrameSelection.SlsttReleased,
+            FaceDetect: true, Face: FaceMode.Landmarks),
+        new TrainOptions
+        {
+            Recipe = "slstt-official",
+            Preset = "slstt-b16",
+            ModelSettings = "input-norm=imagenet",
+            Epochs = 40,
+            BatchSize = 2,
+            Optimizer = "sgd",
+            LearningRate = 0.01f,
+            Momentum = 0.9f,
+            WeightDecay = 1e-4f,
+            Schedule = "step",
+            StepEpoch = 30,
+            StepFactor = 0.1f,
+            WarmupEpochs = 0,
+            ClipNorm = 0,
+            ClassWeights = false,
+            LabelSmoothing = 0,
+            Flip = false,
+            CropPad = 0,
+            Freeze = "spatial",
+        },
+        "B_16_imagenet1k.pth");
+
+    public static IReadOnlyList<Recipe> All { get; } = [SlsttOfficial];
+
+    public static OptionSpec Option { get; } = new("recipe", OptionKind.Text,
+        $"a named bundle of settings: {string.Join(", ", All.Select(r => r.Name))} (SLSTT's released recipe); options given explicitly override the recipe's values");
+
+    /// <summary><c>--recipe</c>, or null when absent; an unknown name is a usage error listing the known ones.</summary>
+    public static Recipe? From(ParsedArgs a)
+    {
+        if (a.Text("recipe") is not string name) return null;
+        return All.FirstOrDefault(r => r.Name == name.ToLowerInvariant())
+            ?? throw new CliUsageException($"--recipe {name}: unknown recipe; known: {string.Join(", ", All.Select(r => r.Name))}");
+    }
+
+    /// <summary>The line a run prints at its start: the recipe and which of its settings the user's options replaced.</summary>
+    public static string Describe(Recipe r, IEnumerable<string> overridden)
+    {
+        var o = overridden.ToList();
+        return string.Create(CultureInfo.InvariantCulture,
+            $"recipe {r.Name}: {r.Summary}{(o.Count > 0 ? $"; overridden by explicit options: {string.Join(", ", o.Select(n => "--" + n))}" : "")}");
+    }
+}
