@@ -169,8 +169,9 @@ public sealed class ResNetTokenizer : FrameTokenizer
 /// tokens of each frame ([T·B, N, C], <see cref="Tensor.SelfAttention"/>), pre-norm temporal attention over the T frames
 /// of each token position ([T, B·N, C], <see cref="Tensor.SelfAttentionAcross"/>), combined as <see cref="SttJoint"/>
 /// says, then a pre-norm GELU MLP. Both attentions read the same storage through reshapes (views): no token is copied.
+/// x [T, B, N, C] → [T, B, N, C]; without the tape the block's intermediates are freed when it returns (<see cref="ScopedBlock"/>).
 /// </summary>
-public sealed class SttBlock : Module
+public sealed class SttBlock : ScopedBlock
 {
     public SttBlock(int dim, int heads, int mlpHidden, SttJoint joint, Rng rng, float eps = 1e-5f, float? initStd = 0.02f)
     {
@@ -192,15 +193,7 @@ public sealed class SttBlock : Module
     public LayerNorm NormMlp { get; }
     public Mlp Mlp { get; }
 
-    /// <summary>x [T, B, N, C] → [T, B, N, C]. Without the tape, the block's intermediates are freed when it returns.</summary>
-    public Tensor Forward(Tensor x)
-    {
-        if (Tensors.Autograd.GradMode.Enabled) return ForwardCore(x);
-        using var scope = new TensorScope();
-        return scope.Return(ForwardCore(x));
-    }
-
-    private Tensor ForwardCore(Tensor x)
+    protected override Tensor ForwardCore(Tensor x)
     {
         if (x.Rank != 4) throw new ShapeException($"stt block: expected tokens [T, B, N, C], got {ShapeUtil.Format(x.Shape)}");
         int t = x.Shape[0], b = x.Shape[1], n = x.Shape[2], c = x.Shape[3];

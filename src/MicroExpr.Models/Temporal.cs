@@ -19,15 +19,20 @@ public sealed class MeanAggregator(int features) : TemporalAggregator
 
 /// <summary>
 /// The weights every recurrent aggregator has, per layer k, in PyTorch's naming: weight_ih_l{k} [G·H, in],
-/// weight_hh_l{k} [G·H, H], bias_ih_l{k}, bias_hh_l{k} [G·H], with G gates; initialised uniformly in ±1/√H.
+/// weight_hh_l{k} [G·H, H], bias_ih_l{k}, bias_hh_l{k} [G·H], with G gates; initialised uniformly in ±1/√H. And the
+/// loop they share (<see cref="Forward"/>): per layer the input projection of all frames as one GEMM, then one cell step
+/// per frame from a zero initial state; a layer's hidden states are the next layer's input, and the last layer's last
+/// hidden state is the clip feature. A subclass writes the projection and the cell (<see cref="Project"/>, <see cref="Step"/>).
 /// </summary>
 public abstract class RecurrentAggregator : TemporalAggregator
 {
     protected readonly Tensor[] wIh, wHh, bIh, bHh;
+    readonly int gates;
 
     protected RecurrentAggregator(int inFeatures, int hidden, int layers, int gates, Rng rng)
     {
         Hidden = hidden;
+        this.gates = gates;
         wIh = new Tensor[layers];
         wHh = new Tensor[layers];
         bIh = new Tensor[layers];
@@ -46,6 +51,34 @@ public abstract class RecurrentAggregator : TemporalAggregator
     public int Hidden { get; }
     public int Layers => wIh.Length;
     public override int OutFeatures => Hidden;
+
+    /// <summary>[B, T, C] → the last layer's last hidden state [B, H].</summary>
+    public sealed override Tensor Forward(Tensor frames)
+    {
+        int b = frames.Shape[0], t = frames.Shape[1];
+        var input = frames;
+        Tensor? h = null;
+        for (int l = 0; l < Layers; l++)
+        {
+            var xProj = Project(input, l);                                               // [B, T, G·H]
+            h = null;
+            Tensor? cell = null;
+            var outputs = new Tensor[t];
+            for (int s = 0; s < t; s++)
+                outputs[s] = h = Step(l, xProj.Slice(1, s, 1).Reshape(b, gates * Hidden), h, ref cell);
+            if (l < Layers - 1) input = Tensor.Stack(1, outputs);
+        }
+        return h!;
+    }
+
+    /// <summary>The input part of every frame's gate pre-activations, input [B, T, in] → [B, T, G·H], biases included.</summary>
+    protected abstract Tensor Project(Tensor input, int layer);
+
+    /// <summary>
+    /// One frame: gx the frame's row of <see cref="Project"/> [B, G·H], h the previous hidden state [B, H] (null at the
+    /// first frame: the zero state), cell a state the cell keeps besides h (LSTM's c; null at the first frame) → the new h.
+    /// </summary>
+    protected abstract Tensor Step(int layer, Tensor gx, Tensor? h, ref Tensor? cell);
 }
 
 /// <summary>
@@ -56,33 +89,19 @@ public abstract class RecurrentAggregator : TemporalAggregator
 public sealed class LstmAggregator(int inFeatures, int hidden, int layers, Rng rng)
     : RecurrentAggregator(inFeatures, hidden, layers, 4, rng)
 {
-    /// <summary>[B, T, C] → last hidden state [B, H].</summary>
-    public override Tensor Forward(Tensor frames)
+    // Both biases add to every gate, so they join the input projection.
+    protected override Tensor Project(Tensor input, int l) => Tensor.MatMul(input, wIh[l], false, true) + (bIh[l] + bHh[l]);
+
+    protected override Tensor Step(int l, Tensor gates, Tensor? h, ref Tensor? c)
     {
-        int b = frames.Shape[0], t = frames.Shape[1], hsz = Hidden;
-        var input = frames;
-        Tensor? h = null;
-        for (int l = 0; l < Layers; l++)
-        {
-            var xProj = Tensor.MatMul(input, wIh[l], false, true) + (bIh[l] + bHh[l]);   // [B, T, 4H]
-            h = null;
-            Tensor? c = null;
-            var outputs = new Tensor[t];
-            for (int s = 0; s < t; s++)
-            {
-                var gates = xProj.Slice(1, s, 1).Reshape(b, 4 * hsz);
-                if (h != null) gates = gates + Tensor.MatMul(h, wHh[l], false, true);
-                var i = gates.Slice(1, 0, hsz).Sigmoid();
-                var f = gates.Slice(1, hsz, hsz).Sigmoid();
-                var g = gates.Slice(1, 2 * hsz, hsz).Tanh();
-                var o = gates.Slice(1, 3 * hsz, hsz).Sigmoid();
-                c = c is null ? i * g : f * c + i * g;
-                h = o * c.Tanh();
-                outputs[s] = h;
-            }
-            if (l < Layers - 1) input = Tensor.Stack(1, outputs);
-        }
-        return h!;
+        int hsz = Hidden;
+        if (h != null) gates = gates + Tensor.MatMul(h, wHh[l], false, true);
+        var i = gates.Slice(1, 0, hsz).Sigmoid();
+        var f = gates.Slice(1, hsz, hsz).Sigmoid();
+        var g = gates.Slice(1, 2 * hsz, hsz).Tanh();
+        var o = gates.Slice(1, 3 * hsz, hsz).Sigmoid();
+        c = c is null ? i * g : f * c + i * g;
+        return o * c.Tanh();
     }
 }
 
@@ -93,30 +112,18 @@ public sealed class LstmAggregator(int inFeatures, int hidden, int layers, Rng r
 public sealed class GruAggregator(int inFeatures, int hidden, int layers, Rng rng)
     : RecurrentAggregator(inFeatures, hidden, layers, 3, rng)
 {
-    public override Tensor Forward(Tensor frames)
+    // b_hn sits inside r∘(W_hn h + b_hn), so the hidden bias stays with the hidden projection.
+    protected override Tensor Project(Tensor input, int l) => Tensor.MatMul(input, wIh[l], false, true) + bIh[l];
+
+    protected override Tensor Step(int l, Tensor gx, Tensor? h, ref Tensor? cell)
     {
-        int b = frames.Shape[0], t = frames.Shape[1], hsz = Hidden;
-        var input = frames;
-        Tensor? h = null;
-        for (int l = 0; l < Layers; l++)
-        {
-            var xProj = Tensor.MatMul(input, wIh[l], false, true) + bIh[l];   // [B, T, 3H]
-            h = null;
-            var outputs = new Tensor[t];
-            for (int s = 0; s < t; s++)
-            {
-                var gx = xProj.Slice(1, s, 1).Reshape(b, 3 * hsz);
-                Tensor gh = h is null ? bHh[l].BroadcastTo(b, 3 * hsz) : Tensor.MatMul(h, wHh[l], false, true) + bHh[l];
-                var r = (gx.Slice(1, 0, hsz) + gh.Slice(1, 0, hsz)).Sigmoid();
-                var z = (gx.Slice(1, hsz, hsz) + gh.Slice(1, hsz, hsz)).Sigmoid();
-                var n = (gx.Slice(1, 2 * hsz, hsz) + r * gh.Slice(1, 2 * hsz, hsz)).Tanh();
-                // h' = (1 − z)·n + z·h = n + z·(h − n); with h = 0 at the first step, h' = n − z·n.
-                h = h is null ? n - z * n : n + z * (h - n);
-                outputs[s] = h;
-            }
-            if (l < Layers - 1) input = Tensor.Stack(1, outputs);
-        }
-        return h!;
+        int b = gx.Shape[0], hsz = Hidden;
+        Tensor gh = h is null ? bHh[l].BroadcastTo(b, 3 * hsz) : Tensor.MatMul(h, wHh[l], false, true) + bHh[l];
+        var r = (gx.Slice(1, 0, hsz) + gh.Slice(1, 0, hsz)).Sigmoid();
+        var z = (gx.Slice(1, hsz, hsz) + gh.Slice(1, hsz, hsz)).Sigmoid();
+        var n = (gx.Slice(1, 2 * hsz, hsz) + r * gh.Slice(1, 2 * hsz, hsz)).Tanh();
+        // h' = (1 − z)·n + z·h = n + z·(h − n); with h = 0 at the first step, h' = n − z·n.
+        return h is null ? n - z * n : n + z * (h - n);
     }
 }
 

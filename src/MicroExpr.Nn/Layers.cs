@@ -120,8 +120,32 @@ public sealed class Mlp : Module
         : Fc2.Forward(Tensor.LinearGelu(x, Fc1.Weight, Fc1.Bias), residual);
 }
 
-/// <summary>Pre-norm transformer block: h = x + attn(norm1(x)), then h + mlp(norm2(h)).</summary>
-public sealed class TransformerBlock : Module
+/// <summary>
+/// A block of a network, x → y, whose intermediates are freed as soon as it returns when no tape records (inference), so
+/// inference holds one block's activations at a time instead of the whole network's; with the tape they belong to the
+/// graph and are left alone. A block writes <see cref="ForwardCore"/>; <see cref="Forward"/> is the scope around it.
+/// <para>Choice: a base class rather than a helper taking a delegate: the training path then calls the block's body
+/// directly, with no delegate allocated per call (a steady training loop allocates nothing after its first step).</para>
+/// </summary>
+public abstract class ScopedBlock : Module
+{
+    /// <summary>x → the block's output; without the tape every other tensor made inside is freed on return.</summary>
+    public Tensor Forward(Tensor x)
+    {
+        if (Tensors.Autograd.GradMode.Enabled) return ForwardCore(x);
+        using var scope = new TensorScope();
+        return scope.Return(ForwardCore(x));
+    }
+
+    /// <summary>The block's computation.</summary>
+    protected abstract Tensor ForwardCore(Tensor x);
+}
+
+/// <summary>
+/// Pre-norm transformer block: h = x + attn(norm1(x)), then h + mlp(norm2(h)); x [B, N, C] → [B, N, C]. Without the
+/// tape (inference) its intermediates are freed as soon as it returns (<see cref="ScopedBlock"/>).
+/// </summary>
+public sealed class TransformerBlock : ScopedBlock
 {
     public TransformerBlock(int dim, int heads, int mlpHidden, Rng rng, float eps = 1e-5f, float? initStd = null)
     {
@@ -136,20 +160,9 @@ public sealed class TransformerBlock : Module
     public LayerNorm Norm2 { get; }
     public Mlp Mlp { get; }
 
-    /// <summary>
-    /// x [B, N, C] → [B, N, C]. Without the tape (inference) the block's intermediates are freed as soon as it
-    /// returns, so inference holds one block's activations at a time instead of the whole network's.
-    /// </summary>
-    public Tensor Forward(Tensor x)
-    {
-        if (Tensors.Autograd.GradMode.Enabled) return ForwardCore(x);
-        using var scope = new TensorScope();
-        return scope.Return(ForwardCore(x));
-    }
-
     // The residual adds are folded into proj and fc2 (their GEMMs start from the residual stream), so no branch
     // output is ever materialised apart from the stream itself.
-    private Tensor ForwardCore(Tensor x)
+    protected override Tensor ForwardCore(Tensor x)
     {
         var h = Attn.Forward(Norm1.Forward(x), residual: x);
         return Mlp.Forward(Norm2.Forward(h), residual: h);

@@ -172,6 +172,23 @@ public sealed class AttentionKernels : IDisposable
         }
     }
 
+    /// <summary>
+    /// The backward kernels' staging of warp <paramref name="w"/>'s own row pair: D floats at <paramref name="aRow"/> of
+    /// <paramref name="a"/>, times <paramref name="s"/>, into aS and D floats at <paramref name="bRow"/> of
+    /// <paramref name="b"/> into bS, each in the warp's slice [w·MaxD, w·MaxD + D) of a shared [W][MaxD] buffer, lanes
+    /// striding over the columns (one loop for both); zeros when the warp owns no row (it still joins the group's
+    /// barriers). dK/dV: (k pre-scaled, v); dQ: (q pre-scaled, dO). The forward stages its one row (q) inline.
+    /// </summary>
+    private static void StageOwnRows(ArrayView<float> aS, ArrayView<float> a, long aRow, ArrayView<float> bS, ArrayView<float> b,
+        long bRow, float s, bool own, int w, int lane, int d)
+    {
+        for (int c = lane; c < d; c += Warp.WarpSize)
+        {
+            aS[w * MaxD + c] = own ? a[aRow + c] * s : 0f;
+            bS[w * MaxD + c] = own ? b[bRow + c] : 0f;
+        }
+    }
+
     /// <summary>This lane's four columns (lane, lane+32, lane+64, lane+96) of tile row r; columns ≥ D read padding and are never stored.</summary>
     private static Vec4 TileColumns(ArrayView<float> tile, int r, int lane) =>
         new(tile[r * Stride + lane], tile[r * Stride + lane + 32], tile[r * Stride + lane + 64], tile[r * Stride + lane + 96]);
@@ -277,11 +294,7 @@ public sealed class AttentionKernels : IDisposable
         int b = Grid.IdxY, j = Grid.IdxX * (Group.DimX / Warp.WarpSize) + w;
         bool own = j < p.Nk;
         long kRow = p.K.RowStart(b, j), vRow = p.V.RowStart(b, j), qBase = p.Q.RowStart(b, 0), dOBase = p.O.RowStart(b, 0);
-        for (int c = lane; c < d; c += Warp.WarpSize)
-        {
-            kS[w * MaxD + c] = own ? k[kRow + c] * p.Scale : 0f;
-            vS[w * MaxD + c] = own ? v[vRow + c] : 0f;
-        }
+        StageOwnRows(kS, k, kRow, vS, v, vRow, p.Scale, own, w, lane, d);
 
         Vec4 dK = Vec4.Zero, dV = Vec4.Zero;
         for (int q0 = 0; q0 < p.Nq; q0 += Tile)
@@ -336,11 +349,7 @@ public sealed class AttentionKernels : IDisposable
         int b = Grid.IdxY, i = Grid.IdxX * (Group.DimX / Warp.WarpSize) + w;
         bool own = i < p.Nq;
         long qRow = p.Q.RowStart(b, i), dORow = p.O.RowStart(b, i), kBase = p.K.RowStart(b, 0), vBase = p.V.RowStart(b, 0);
-        for (int c = lane; c < d; c += Warp.WarpSize)
-        {
-            qS[w * MaxD + c] = own ? q[qRow + c] * p.Scale : 0f;
-            dOS[w * MaxD + c] = own ? dO[dORow + c] : 0f;
-        }
+        StageOwnRows(qS, q, qRow, dOS, dO, dORow, p.Scale, own, w, lane, d);
         float lseI = own ? lse[(long)b * p.Nq + i] : 0f, diI = own ? di[(long)b * p.Nq + i] : 0f;
 
         Vec4 dQ = Vec4.Zero;

@@ -289,7 +289,6 @@ public static unsafe class AttentionSimd
         new Span<float>(m, qcPad).Fill(float.NegativeInfinity);
         new Span<float>(l, qcPad).Clear();
         float** rows = stackalloc float*[Mr];
-        float** outs = stackalloc float*[Mr];
         var pf = new Prefetcher();
         long next = item + 1;
         if (next < a.Total)
@@ -313,11 +312,7 @@ public static unsafe class AttentionSimd
             PackT(kt, knp, k + (long)j0 * ldk, ldk, kn, d);
             for (int r0 = 0; r0 < qc; r0 += Mr)
             {
-                for (int i = 0; i < Mr; i++)
-                {
-                    rows[i] = q + (long)Math.Min(r0 + i, qc - 1) * ldq;
-                    outs[i] = oacc + (long)(r0 + i) * dp;
-                }
+                for (int i = 0; i < Mr; i++) rows[i] = q + (long)Math.Min(r0 + i, qc - 1) * ldq;
                 pf.Step(perBlock);
                 MulPackedT<TS, TV>(st, knp, rows, d, kt, knp / TS.Count);
                 for (int i = 0; i < Mr; i++)
@@ -331,7 +326,7 @@ public static unsafe class AttentionSimd
                     l[r0 + i] = l[r0 + i] * al + sum;
                     m[r0 + i] = mNew;
                 }
-                AccumRows<TS, TV>(outs, alpha, st, knp, kn, v + (long)j0 * ldv, ldv, dp / TS.Count);
+                AccumRows<TS, TV>(oacc + (long)r0 * dp, dp, alpha, st, knp, kn, v + (long)j0 * ldv, ldv, dp / TS.Count);
             }
         }
 
@@ -405,7 +400,6 @@ public static unsafe class AttentionSimd
         long perBlock = pf.Lines / ((long)((nk + KT - 1) / KT) * ((nq + Mr - 1) / Mr)) + 1;
         float** rq = stackalloc float*[Mr];
         float** rdo = stackalloc float*[Mr];
-        float** outs = stackalloc float*[Mr];
         int nvD = dp / TS.Count;
 
         for (int j0 = 0; j0 < nk; j0 += KT)
@@ -443,10 +437,7 @@ public static unsafe class AttentionSimd
                 AccumT<TS, TV>(dkT, dp, dsb, knp, bn, knp, qv + (long)b0 * ldqv, ldqv, nvD);
                 // dQ_rows += dS·K_tile (unscaled)
                 for (int r0 = 0; r0 < bn; r0 += Mr)
-                {
-                    for (int i = 0; i < Mr; i++) outs[i] = dqAcc + (long)(b0 + r0 + i) * dp;
-                    AccumRows<TS, TV>(outs, null, dsb + (long)r0 * knp, knp, kn, kv + (long)j0 * ldkv, ldkv, nvD);
-                }
+                    AccumRows<TS, TV>(dqAcc + (long)(b0 + r0) * dp, dp, null, dsb + (long)r0 * knp, knp, kn, kv + (long)j0 * ldkv, ldkv, nvD);
             }
             float* dkOut = a.DK + lay.K.RowStart(hi, j0), dvOut = a.DV + lay.V.RowStart(hi, j0);
             for (int j = 0; j < kn; j++)
@@ -627,92 +618,71 @@ public static unsafe class AttentionSimd
     // ---------------------------------------------------------------- micro-kernels
 
     /// <summary>
-    /// C[i, :] = Σ_t a_i[t]·B[t, :] for the Mr rows a_i (length kd, contiguous) and the packed panel B [kd, ldb]
-    /// of nv vectors per row; C has row stride ldc. 5 rows × 4 vectors in registers, then 5 × 1.
+    /// C[i, :] = Σ_t a_i[t]·B[t, :] for the Mr rows a_i (length kd, each its own pointer: the last real row stands in for
+    /// padding rows) and the packed panel B [kd, ldb] of nv vectors per row; C has row stride ldc (the score tile).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void MulPackedT<TS, TV>(float* cOut, int ldc, float** rows, int kd, float* b, int nv)
+        where TS : struct, ISimd<TV> where TV : struct =>
+        MulAdd5<TS, TV, StartFromZero>(cOut, ldc, null, rows[0], rows[1], rows[2], rows[3], rows[4], kd, b, nv * TS.Count, nv);
+
+    /// <summary>
+    /// out[i, :] = alpha_i·out[i, :] + Σ_{j&lt;cnt} A[i, j]·B[j, :] for Mr rows (out row stride ldo, A row stride lda,
+    /// B row stride ldb, nv vectors per row); alpha null means 1 (O += P·V with the online-softmax rescale; dQ += dS·K).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void AccumRows<TS, TV>(float* outRows, int ldo, float* alpha, float* a, int lda, int cnt, float* b, int ldb, int nv)
+        where TS : struct, ISimd<TV> where TV : struct =>
+        MulAdd5<TS, TV, StartFromOutput>(outRows, ldo, alpha, a, a + lda, a + 2 * lda, a + 3 * lda, a + 4 * lda, cnt, b, ldb, nv);
+
+    /// <summary>How the register tile of <see cref="MulAdd5"/> starts: from zero (the product overwrites the output, which
+    /// is not read) or from alpha·output (the product is added to it). A struct type argument, so the JIT compiles each
+    /// start as its own specialisation and the test folds away.</summary>
+    interface ITileStart { static abstract bool FromOutput { get; } }
+    struct StartFromZero : ITileStart { public static bool FromOutput => false; }
+    struct StartFromOutput : ITileStart { public static bool FromOutput => true; }
+
+    /// <summary>
+    /// The one broadcast-FMA micro-kernel of the score tile (S = Q·Kᵀ, dP = dO·Vᵀ) and of the row updates (O += P·V,
+    /// dQ += dS·K): out[i, :] = start_i + Σ_{j&lt;cnt} a_i[j]·B[j, :] for the Mr = 5 rows a0..a4, with B [cnt, ldb] of nv
+    /// vectors per row and out row stride ldo; start_i is 0 (<see cref="StartFromZero"/>, out not read) or
+    /// alpha_i·out[i, :] (<see cref="StartFromOutput"/>, alpha null = 1). 5 rows × 4 vectors in 20 registers (4 loads,
+    /// 5 broadcasts, 20 FMAs per j), then 5 × 1 for the last vectors.
     /// </summary>
     [SkipLocalsInit]
-    static void MulPackedT<TS, TV>(float* cOut, int ldc, float** rows, int kd, float* b, int nv)
-        where TS : struct, ISimd<TV> where TV : struct
+    static void MulAdd5<TS, TV, TStart>(float* outRows, int ldo, float* alpha, float* a0, float* a1, float* a2, float* a3, float* a4,
+        int cnt, float* b, int ldb, int nv)
+        where TS : struct, ISimd<TV> where TV : struct where TStart : struct, ITileStart
     {
         int w = TS.Count;
-        int ldb = nv * w;
-        float* a0 = rows[0], a1 = rows[1], a2 = rows[2], a3 = rows[3], a4 = rows[4];
+        float* o0 = outRows, o1 = o0 + ldo, o2 = o1 + ldo, o3 = o2 + ldo, o4 = o3 + ldo;
+        TV s0 = default, s1 = default, s2 = default, s3 = default, s4 = default;
+        if (TStart.FromOutput)
+        {
+            if (alpha != null)
+            {
+                s0 = TS.Splat(alpha[0]); s1 = TS.Splat(alpha[1]); s2 = TS.Splat(alpha[2]);
+                s3 = TS.Splat(alpha[3]); s4 = TS.Splat(alpha[4]);
+            }
+            else s0 = s1 = s2 = s3 = s4 = TS.Splat(1f);
+        }
         int v = 0;
         for (; v + 4 <= nv; v += 4)
         {
+            int e = v * w;
             TV c00 = default, c01 = default, c02 = default, c03 = default;
             TV c10 = default, c11 = default, c12 = default, c13 = default;
             TV c20 = default, c21 = default, c22 = default, c23 = default;
             TV c30 = default, c31 = default, c32 = default, c33 = default;
             TV c40 = default, c41 = default, c42 = default, c43 = default;
-            float* bp = b + v * w;
-            for (int t = 0; t < kd; t++, bp += ldb)
+            if (TStart.FromOutput)
             {
-                TV b0 = TS.Load(bp), b1 = TS.Load(bp + w), b2 = TS.Load(bp + 2 * w), b3 = TS.Load(bp + 3 * w);
-                TV x = TS.Splat(a0[t]);
-                c00 = TS.Fma(x, b0, c00); c01 = TS.Fma(x, b1, c01); c02 = TS.Fma(x, b2, c02); c03 = TS.Fma(x, b3, c03);
-                x = TS.Splat(a1[t]);
-                c10 = TS.Fma(x, b0, c10); c11 = TS.Fma(x, b1, c11); c12 = TS.Fma(x, b2, c12); c13 = TS.Fma(x, b3, c13);
-                x = TS.Splat(a2[t]);
-                c20 = TS.Fma(x, b0, c20); c21 = TS.Fma(x, b1, c21); c22 = TS.Fma(x, b2, c22); c23 = TS.Fma(x, b3, c23);
-                x = TS.Splat(a3[t]);
-                c30 = TS.Fma(x, b0, c30); c31 = TS.Fma(x, b1, c31); c32 = TS.Fma(x, b2, c32); c33 = TS.Fma(x, b3, c33);
-                x = TS.Splat(a4[t]);
-                c40 = TS.Fma(x, b0, c40); c41 = TS.Fma(x, b1, c41); c42 = TS.Fma(x, b2, c42); c43 = TS.Fma(x, b3, c43);
+                c00 = TS.Mul(TS.Load(o0 + e), s0); c01 = TS.Mul(TS.Load(o0 + e + w), s0); c02 = TS.Mul(TS.Load(o0 + e + 2 * w), s0); c03 = TS.Mul(TS.Load(o0 + e + 3 * w), s0);
+                c10 = TS.Mul(TS.Load(o1 + e), s1); c11 = TS.Mul(TS.Load(o1 + e + w), s1); c12 = TS.Mul(TS.Load(o1 + e + 2 * w), s1); c13 = TS.Mul(TS.Load(o1 + e + 3 * w), s1);
+                c20 = TS.Mul(TS.Load(o2 + e), s2); c21 = TS.Mul(TS.Load(o2 + e + w), s2); c22 = TS.Mul(TS.Load(o2 + e + 2 * w), s2); c23 = TS.Mul(TS.Load(o2 + e + 3 * w), s2);
+                c30 = TS.Mul(TS.Load(o3 + e), s3); c31 = TS.Mul(TS.Load(o3 + e + w), s3); c32 = TS.Mul(TS.Load(o3 + e + 2 * w), s3); c33 = TS.Mul(TS.Load(o3 + e + 3 * w), s3);
+                c40 = TS.Mul(TS.Load(o4 + e), s4); c41 = TS.Mul(TS.Load(o4 + e + w), s4); c42 = TS.Mul(TS.Load(o4 + e + 2 * w), s4); c43 = TS.Mul(TS.Load(o4 + e + 3 * w), s4);
             }
-            float* cp = cOut + v * w;
-            TS.Store(cp, c00); TS.Store(cp + w, c01); TS.Store(cp + 2 * w, c02); TS.Store(cp + 3 * w, c03); cp += ldc;
-            TS.Store(cp, c10); TS.Store(cp + w, c11); TS.Store(cp + 2 * w, c12); TS.Store(cp + 3 * w, c13); cp += ldc;
-            TS.Store(cp, c20); TS.Store(cp + w, c21); TS.Store(cp + 2 * w, c22); TS.Store(cp + 3 * w, c23); cp += ldc;
-            TS.Store(cp, c30); TS.Store(cp + w, c31); TS.Store(cp + 2 * w, c32); TS.Store(cp + 3 * w, c33); cp += ldc;
-            TS.Store(cp, c40); TS.Store(cp + w, c41); TS.Store(cp + 2 * w, c42); TS.Store(cp + 3 * w, c43);
-        }
-        for (; v < nv; v++)
-        {
-            TV c0 = default, c1 = default, c2 = default, c3 = default, c4 = default;
-            float* bp = b + v * w;
-            for (int t = 0; t < kd; t++, bp += ldb)
-            {
-                TV b0 = TS.Load(bp);
-                c0 = TS.Fma(TS.Splat(a0[t]), b0, c0);
-                c1 = TS.Fma(TS.Splat(a1[t]), b0, c1);
-                c2 = TS.Fma(TS.Splat(a2[t]), b0, c2);
-                c3 = TS.Fma(TS.Splat(a3[t]), b0, c3);
-                c4 = TS.Fma(TS.Splat(a4[t]), b0, c4);
-            }
-            float* cp = cOut + v * w;
-            TS.Store(cp, c0); TS.Store(cp + ldc, c1); TS.Store(cp + 2 * ldc, c2);
-            TS.Store(cp + 3 * ldc, c3); TS.Store(cp + 4 * ldc, c4);
-        }
-    }
-
-    /// <summary>
-    /// out_i[:] = alpha_i·out_i[:] + Σ_{j&lt;cnt} A[i, j]·B[j, :] for Mr rows (A row stride lda, B row stride ldb,
-    /// nv vectors per row); alpha null means 1. 5 rows × 4 vectors in registers, then 5 × 1.
-    /// </summary>
-    [SkipLocalsInit]
-    static void AccumRows<TS, TV>(float** outs, float* alpha, float* a, int lda, int cnt, float* b, int ldb, int nv)
-        where TS : struct, ISimd<TV> where TV : struct
-    {
-        int w = TS.Count;
-        float* o0 = outs[0], o1 = outs[1], o2 = outs[2], o3 = outs[3], o4 = outs[4];
-        float* a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda;
-        TV s0, s1, s2, s3, s4;
-        if (alpha != null)
-        {
-            s0 = TS.Splat(alpha[0]); s1 = TS.Splat(alpha[1]); s2 = TS.Splat(alpha[2]);
-            s3 = TS.Splat(alpha[3]); s4 = TS.Splat(alpha[4]);
-        }
-        else s0 = s1 = s2 = s3 = s4 = TS.Splat(1f);
-        int v = 0;
-        for (; v + 4 <= nv; v += 4)
-        {
-            int e = v * w;
-            TV c00 = TS.Mul(TS.Load(o0 + e), s0), c01 = TS.Mul(TS.Load(o0 + e + w), s0), c02 = TS.Mul(TS.Load(o0 + e + 2 * w), s0), c03 = TS.Mul(TS.Load(o0 + e + 3 * w), s0);
-            TV c10 = TS.Mul(TS.Load(o1 + e), s1), c11 = TS.Mul(TS.Load(o1 + e + w), s1), c12 = TS.Mul(TS.Load(o1 + e + 2 * w), s1), c13 = TS.Mul(TS.Load(o1 + e + 3 * w), s1);
-            TV c20 = TS.Mul(TS.Load(o2 + e), s2), c21 = TS.Mul(TS.Load(o2 + e + w), s2), c22 = TS.Mul(TS.Load(o2 + e + 2 * w), s2), c23 = TS.Mul(TS.Load(o2 + e + 3 * w), s2);
-            TV c30 = TS.Mul(TS.Load(o3 + e), s3), c31 = TS.Mul(TS.Load(o3 + e + w), s3), c32 = TS.Mul(TS.Load(o3 + e + 2 * w), s3), c33 = TS.Mul(TS.Load(o3 + e + 3 * w), s3);
-            TV c40 = TS.Mul(TS.Load(o4 + e), s4), c41 = TS.Mul(TS.Load(o4 + e + w), s4), c42 = TS.Mul(TS.Load(o4 + e + 2 * w), s4), c43 = TS.Mul(TS.Load(o4 + e + 3 * w), s4);
             float* bp = b + e;
             for (int j = 0; j < cnt; j++, bp += ldb)
             {
@@ -737,8 +707,12 @@ public static unsafe class AttentionSimd
         for (; v < nv; v++)
         {
             int e = v * w;
-            TV c0 = TS.Mul(TS.Load(o0 + e), s0), c1 = TS.Mul(TS.Load(o1 + e), s1), c2 = TS.Mul(TS.Load(o2 + e), s2);
-            TV c3 = TS.Mul(TS.Load(o3 + e), s3), c4 = TS.Mul(TS.Load(o4 + e), s4);
+            TV c0 = default, c1 = default, c2 = default, c3 = default, c4 = default;
+            if (TStart.FromOutput)
+            {
+                c0 = TS.Mul(TS.Load(o0 + e), s0); c1 = TS.Mul(TS.Load(o1 + e), s1); c2 = TS.Mul(TS.Load(o2 + e), s2);
+                c3 = TS.Mul(TS.Load(o3 + e), s3); c4 = TS.Mul(TS.Load(o4 + e), s4);
+            }
             float* bp = b + e;
             for (int j = 0; j < cnt; j++, bp += ldb)
             {

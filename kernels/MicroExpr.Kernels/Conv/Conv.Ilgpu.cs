@@ -21,7 +21,8 @@ namespace MicroExpr.Kernels;
 /// </summary>
 public sealed class ConvKernels : IDisposable
 {
-    public const int TileK = 16;
+    /// <summary>K-step of the shared-memory tiles: the GEMM's, since the tiles are multiplied by <see cref="GemmTile.MultiplyAdd"/>.</summary>
+    public const int TileK = GemmKernels.TileK;
     private const int Block = 4;
 
     /// <summary>Default reduction depth per dW slice: K = N·P is cut into slices of at least this many positions (at most 64 slices).</summary>
@@ -214,7 +215,7 @@ public sealed class ConvKernels : IDisposable
         int kPer = (p.K + p.Slices - 1) / p.Slices;
         int kBegin = slice * kPer, kEnd = kBegin + kPer < p.K ? kBegin + kPer : p.K;
 
-        Vec4 acc0 = Vec4.Zero, acc1 = Vec4.Zero, acc2 = Vec4.Zero, acc3 = Vec4.Zero;
+        var acc = RegisterBlock.Zero;
         for (int k0 = kBegin; k0 < kEnd; k0 += TileK)
         {
             for (int l = tid; l < TileK * bm; l += threads)
@@ -230,21 +231,13 @@ public sealed class ConvKernels : IDisposable
                 bS[kk * bn + nn] = gn < p.Cols && gk < kEnd ? LoadB(a, b, p, grp, gk, gn) : 0f;
             }
             Group.Barrier();
-            for (int kk = 0; kk < TileK; kk++)
-            {
-                int ar = kk * bm + ty, br = kk * bn + tx;
-                var bv = new Vec4(bS[br], bS[br + gx], bS[br + 2 * gx], bS[br + 3 * gx]);
-                acc0 = Vec4.Fma(acc0, aS[ar], bv);
-                acc1 = Vec4.Fma(acc1, aS[ar + gy], bv);
-                acc2 = Vec4.Fma(acc2, aS[ar + 2 * gy], bv);
-                acc3 = Vec4.Fma(acc3, aS[ar + 3 * gy], bv);
-            }
+            acc = GemmTile.MultiplyAdd(acc, aS, bS, bm, bn, ty, tx, gy, gx);
             Group.Barrier();
         }
-        StoreRow(c, bias, p, grp, slice, row0 + ty, col0 + tx, gx, acc0);
-        StoreRow(c, bias, p, grp, slice, row0 + ty + gy, col0 + tx, gx, acc1);
-        StoreRow(c, bias, p, grp, slice, row0 + ty + 2 * gy, col0 + tx, gx, acc2);
-        StoreRow(c, bias, p, grp, slice, row0 + ty + 3 * gy, col0 + tx, gx, acc3);
+        StoreRow(c, bias, p, grp, slice, row0 + ty, col0 + tx, gx, acc.R0);
+        StoreRow(c, bias, p, grp, slice, row0 + ty + gy, col0 + tx, gx, acc.R1);
+        StoreRow(c, bias, p, grp, slice, row0 + ty + 2 * gy, col0 + tx, gx, acc.R2);
+        StoreRow(c, bias, p, grp, slice, row0 + ty + 3 * gy, col0 + tx, gx, acc.R3);
     }
 
     private static void StoreRow(ArrayView<float> c, ArrayView<float> bias, ConvArgs p, int grp, int slice, int row, int col, int gx, Vec4 acc)

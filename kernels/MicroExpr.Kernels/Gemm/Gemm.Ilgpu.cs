@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -81,49 +82,21 @@ public sealed class GemmKernels
         long batch = Grid.IdxZ;
         long aOff = batch * p.StrideA, bOff = batch * p.StrideB, cOff = batch * p.StrideC;
 
-        Vec4 acc0 = Vec4.Zero, acc1 = Vec4.Zero, acc2 = Vec4.Zero, acc3 = Vec4.Zero;
+        var acc = RegisterBlock.Zero;
         for (int k0 = 0; k0 < p.K; k0 += TileK)
         {
-            // op(A) tile element (mm, kk) → aS[kk·BM + mm]; the stored operand's contiguous axis varies fastest over tid.
-            for (int l = tid; l < TileK * bm; l += threads)
-            {
-                int mm, kk;
-                if (p.TransA == 0) { mm = l / TileK; kk = l - mm * TileK; }
-                else { kk = l / bm; mm = l - kk * bm; }
-                int gm = row0 + mm, gk = k0 + kk;
-                float v = 0f;
-                if (gm < p.M && gk < p.K)
-                    v = p.TransA == 0 ? a[aOff + (long)gm * p.K + gk] : a[aOff + (long)gk * p.M + gm];
-                aS[kk * bm + mm] = v;
-            }
-            // op(B) tile element (kk, nn) → bS[kk·BN + nn].
-            for (int l = tid; l < TileK * bn; l += threads)
-            {
-                int nn, kk;
-                if (p.TransB == 0) { kk = l / bn; nn = l - kk * bn; }
-                else { nn = l / TileK; kk = l - nn * TileK; }
-                int gn = col0 + nn, gk = k0 + kk;
-                float v = 0f;
-                if (gn < p.N && gk < p.K)
-                    v = p.TransB == 0 ? b[bOff + (long)gk * p.N + gn] : b[bOff + (long)gn * p.K + gk];
-                bS[kk * bn + nn] = v;
-            }
+            // op(A) tile element (mm, kk) → aS[kk·BM + mm] (A stored [M, K], or [K, M] when transposed).
+            GemmTile.Stage(aS, a, aOff, p.TransA == 0, row0, bm, p.M, k0, p.K, tid, threads);
+            // op(B) tile element (kk, nn) → bS[kk·BN + nn] (B stored [K, N], or [N, K] when transposed).
+            GemmTile.Stage(bS, b, bOff, p.TransB != 0, col0, bn, p.N, k0, p.K, tid, threads);
             Group.Barrier();
-            for (int kk = 0; kk < TileK; kk++)
-            {
-                int ar = kk * bm + ty, br = kk * bn + tx;
-                var bv = new Vec4(bS[br], bS[br + gx], bS[br + 2 * gx], bS[br + 3 * gx]);
-                acc0 = Vec4.Fma(acc0, aS[ar], bv);
-                acc1 = Vec4.Fma(acc1, aS[ar + gy], bv);
-                acc2 = Vec4.Fma(acc2, aS[ar + 2 * gy], bv);
-                acc3 = Vec4.Fma(acc3, aS[ar + 3 * gy], bv);
-            }
+            acc = GemmTile.MultiplyAdd(acc, aS, bS, bm, bn, ty, tx, gy, gx);
             Group.Barrier();
         }
-        Store(c, cOff, p, row0 + ty, col0 + tx, gx, acc0);
-        Store(c, cOff, p, row0 + ty + gy, col0 + tx, gx, acc1);
-        Store(c, cOff, p, row0 + ty + 2 * gy, col0 + tx, gx, acc2);
-        Store(c, cOff, p, row0 + ty + 3 * gy, col0 + tx, gx, acc3);
+        Store(c, cOff, p, row0 + ty, col0 + tx, gx, acc.R0);
+        Store(c, cOff, p, row0 + ty + gy, col0 + tx, gx, acc.R1);
+        Store(c, cOff, p, row0 + ty + 2 * gy, col0 + tx, gx, acc.R2);
+        Store(c, cOff, p, row0 + ty + 3 * gy, col0 + tx, gx, acc.R3);
     }
 
     /// <summary>Guarded store of one register row: columns col, col+gx, col+2gx, col+3gx of row <paramref name="row"/>.</summary>
@@ -152,4 +125,68 @@ internal struct GemmArgs
     public int M, N, K;
     public float Alpha, Beta;
     public int TransA, TransB;
+}
+
+/// <summary>
+/// A thread's 4×4 register block of the tiled GEMMs: row i of the block (R0..R3) is output row ty + i·groupY, lane j of
+/// each <see cref="Vec4"/> output column tx + j·groupX. Value semantics only, like <see cref="Vec4"/>, so ILGPU keeps it in
+/// registers.
+/// </summary>
+internal struct RegisterBlock
+{
+    public Vec4 R0, R1, R2, R3;
+
+    public static RegisterBlock Zero => new() { R0 = Vec4.Zero, R1 = Vec4.Zero, R2 = Vec4.Zero, R3 = Vec4.Zero };
+}
+
+/// <summary>
+/// Device helpers of the shared-memory tiled GEMM, used by <see cref="GemmKernels"/>' v1 and <see cref="ConvKernels"/>'
+/// implicit GEMM: staging one k tile of a stored operand, and the register block's update from the staged tiles. They
+/// hold no barrier: each kernel keeps its own stage → barrier → multiply-add → barrier order. Inlined into the kernels.
+/// </summary>
+internal static class GemmTile
+{
+    /// <summary>
+    /// Stages the k tile [k0, k0 + TileK) of the rows x0 .. x0 + len of an operand X[x, k] (x &lt; count, k &lt; K) into
+    /// dst[kk·len + xx] (k-major), zero outside. <paramref name="kContiguous"/>: X is stored [count, K] (element (x, k) at
+    /// off + x·K + k), else [K, count] (at off + k·count + x). The stored operand's contiguous axis varies fastest over
+    /// tid, so the loads are coalesced for either storage. A GEMM's op(A) tile is (x, k) = (m, k); op(B)'s is (n, k).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Stage(ArrayView<float> dst, ArrayView<float> src, long off, bool kContiguous, int x0, int len, int count,
+        int k0, int k, int tid, int threads)
+    {
+        const int tileK = GemmKernels.TileK;
+        for (int l = tid; l < tileK * len; l += threads)
+        {
+            int xx, kk;
+            if (kContiguous) { xx = l / tileK; kk = l - xx * tileK; }
+            else { kk = l / len; xx = l - kk * len; }
+            int gx = x0 + xx, gk = k0 + kk;
+            float v = 0f;
+            if (gx < count && gk < k)
+                v = kContiguous ? src[off + (long)gx * k + gk] : src[off + (long)gk * count + gx];
+            dst[kk * len + xx] = v;
+        }
+    }
+
+    /// <summary>
+    /// acc + the product of one staged k tile: row i, lane j gains Σ_kk aS[kk·bm + ty + i·gy]·bS[kk·bn + tx + j·gx] over
+    /// kk &lt; TileK (aS [TileK][bm], bS [TileK][bn], both k-major).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static RegisterBlock MultiplyAdd(RegisterBlock acc, ArrayView<float> aS, ArrayView<float> bS, int bm, int bn, int ty, int tx,
+        int gy, int gx)
+    {
+        for (int kk = 0; kk < GemmKernels.TileK; kk++)
+        {
+            int ar = kk * bm + ty, br = kk * bn + tx;
+            var bv = new Vec4(bS[br], bS[br + gx], bS[br + 2 * gx], bS[br + 3 * gx]);
+            acc.R0 = Vec4.Fma(acc.R0, aS[ar], bv);
+            acc.R1 = Vec4.Fma(acc.R1, aS[ar + gy], bv);
+            acc.R2 = Vec4.Fma(acc.R2, aS[ar + 2 * gy], bv);
+            acc.R3 = Vec4.Fma(acc.R3, aS[ar + 3 * gy], bv);
+        }
+        return acc;
+    }
 }

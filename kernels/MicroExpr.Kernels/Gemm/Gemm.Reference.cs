@@ -12,14 +12,7 @@ public static class GemmReference
     {
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)
-            {
-                double s = 0;
-                for (int p = 0; p < k; p++)
-                    s += (double)A(a, lda, transA, i, p) * B(b, ldb, transB, p, j);
-                double r = alpha * s;
-                if (beta != 0f) r += (double)beta * c[i * ldc + j];
-                c[i * ldc + j] = (float)r;
-            }
+                c[i * ldc + j] = (float)Element(c, ldc, a, lda, transA, b, ldb, transB, i, j, k, alpha, beta);
     }
 
     /// <summary>
@@ -32,14 +25,19 @@ public static class GemmReference
         var r = new double[(long)m * n];
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)
-            {
-                double s = 0;
-                for (int p = 0; p < k; p++)
-                    s += (double)A(a, lda, transA, i, p) * B(b, ldb, transB, p, j);
-                double v = alpha * s;
-                if (beta != 0f) v += (double)beta * c[i * ldc + j];
-                r[(long)i * n + j] = v;
-            }
+                r[(long)i * n + j] = Element(c, ldc, a, lda, transA, b, ldb, transB, i, j, k, alpha, beta);
+        return r;
+    }
+
+    /// <summary>alpha·Σ_p op(A)[i, p]·op(B)[p, j] + beta·C[i, j] in double; C[i, j] is read only when beta ≠ 0.</summary>
+    static double Element(ReadOnlySpan<float> c, int ldc, ReadOnlySpan<float> a, int lda, bool transA, ReadOnlySpan<float> b, int ldb,
+        bool transB, int i, int j, int k, float alpha, float beta)
+    {
+        double s = 0;
+        for (int p = 0; p < k; p++)
+            s += (double)A(a, lda, transA, i, p) * B(b, ldb, transB, p, j);
+        double r = alpha * s;
+        if (beta != 0f) r += (double)beta * c[i * ldc + j];
         return r;
     }
 

@@ -12,20 +12,25 @@ namespace MicroExpr.Cli.Bench;
 /// </summary>
 internal static unsafe class ConvBench
 {
+    // The options conv2d and conv3d share (declared before the specs: static initialisers run in text order).
+    static readonly OptionSpec Cin = new("cin", OptionKind.Int, "input channels", "64", 1);
+    static readonly OptionSpec Cout = new("cout", OptionKind.Int, "output channels", "64", 1);
+    static readonly OptionSpec Size = new("size", OptionKind.Int, "input height = width", "28", 1);
+    static readonly OptionSpec Stride = new("stride", OptionKind.Int, "stride", "1", 1);
+    static readonly OptionSpec Pad = new("pad", OptionKind.Int, "zero padding", "1", 0);
+    static readonly OptionSpec Backward = new("backward", OptionKind.Switch, "also time the backward (dx, dw, db) and forward + backward");
+
     public static CommandSpec Spec2d { get; } = new("bench conv2d",
         "Time the SIMD 2-d convolution (im2col + packed GEMM; 1x1 is a plain GEMM), NCHW, fp32.",
         [
             .. BenchOptions.Common,
             new("batch", OptionKind.Int, "samples N (B*T frames)", "64", 1),
-            new("cin", OptionKind.Int, "input channels", "64", 1),
-            new("cout", OptionKind.Int, "output channels", "64", 1),
-            new("size", OptionKind.Int, "input height = width", "28", 1),
+            Cin, Cout, Size,
             new("kernel", OptionKind.Int, "kernel height = width", "3", 1),
-            new("stride", OptionKind.Int, "stride", "1", 1),
-            new("pad", OptionKind.Int, "zero padding", "1", 0),
+            Stride, Pad,
             new("dilation", OptionKind.Int, "dilation", "1", 1),
             new("groups", OptionKind.Int, "groups (cin = cout = groups is depthwise)", "1", 1),
-            new("backward", OptionKind.Switch, "also time the backward (dx, dw, db) and forward + backward"),
+            Backward,
         ],
         "Peer figures (libtorch 2.10 with oneDNN, performance.md) exist for 3x3 [64,64,28,28]->64 (forward, and\n" +
         "forward + backward), 3x3 [64,128,14,14]->128 and the stem 7x7/2 [64,3,112,112]->64 (--size 112 --kernel 7\n" +
@@ -36,14 +41,11 @@ internal static unsafe class ConvBench
         [
             .. BenchOptions.Common,
             new("batch", OptionKind.Int, "samples N (clips)", "8", 1),
-            new("cin", OptionKind.Int, "input channels", "64", 1),
-            new("cout", OptionKind.Int, "output channels", "64", 1),
+            Cin, Cout,
             new("depth", OptionKind.Int, "input depth (frames)", "8", 1),
-            new("size", OptionKind.Int, "input height = width", "28", 1),
+            Size,
             new("kernel", OptionKind.Int, "kernel depth = height = width", "3", 1),
-            new("stride", OptionKind.Int, "stride", "1", 1),
-            new("pad", OptionKind.Int, "zero padding", "1", 0),
-            new("backward", OptionKind.Switch, "also time the backward (dx, dw, db) and forward + backward"),
+            Stride, Pad, Backward,
         ],
         "The peer figure (libtorch 2.10, performance.md) is 3x3x3 [8,64,8,28,28]->64 at 1 and 2 threads.");
 

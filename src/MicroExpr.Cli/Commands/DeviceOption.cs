@@ -1,11 +1,5 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json;
 using MicroExpr.Cli.Args;
-using MicroExpr.Cli.Bench;
-using MicroExpr.Models;
 using MicroExpr.Tensors;
-using MicroExpr.Training;
 
 namespace MicroExpr.Cli.Commands;
 

@@ -23,20 +23,8 @@ public sealed partial class Tensor
         int l = qkv.Shape[0], m = qkv.Shape[1], c = qkv.Shape[2] / 3, d = c / heads;
         if (l == 0 || m == 0)
             throw new ShapeException($"self_attention_across: qkv {ShapeUtil.Format(qkv.Shape)} has no tokens (needs L ≥ 1 and M ≥ 1)");
-        int bh = m * heads;
-        float s = scale ?? 1f / MathF.Sqrt(d);
-        var layout = AcrossLayout(m, heads, d);
-        var o = qkv.NewLike([l, m, c]);
-        var lse = qkv.NewLike([m, heads, l]);
-        var be = qkv.Backend;
-        be.Attention(o.Storage, lse.Storage, qkv.Storage, qkv.Storage, qkv.Storage, bh, l, l, d, s, layout);
-        return Record(o, "self_attention_across", [qkv, lse], g =>
-        {
-            var dqkv = qkv.NewLike(qkv.Shape);
-            be.AttentionBackward(dqkv.Storage, dqkv.Storage, dqkv.Storage, qkv.Storage, qkv.Storage, qkv.Storage, o.Storage,
-                g.Storage, lse.Storage, bh, l, l, d, s, layout);
-            return [dqkv, null];
-        });
+        return PackedAttention("self_attention_across", qkv, [l, m, c], [m, heads, l], m * heads, l, d, scale ?? 1f / MathF.Sqrt(d),
+            AcrossLayout(m, heads, d));
     }
 
     /// <summary>

@@ -129,19 +129,30 @@ public sealed partial class Tensor
         int batch = ShapeUtil.Numel(qkv.Shape[..^2]);
         if (n == 0 || batch == 0)
             throw new ShapeException($"self_attention: qkv {ShapeUtil.Format(qkv.Shape)} has no tokens (needs N ≥ 1 and a non-empty batch)");
-        int bh = batch * heads;
-        float s = scale ?? 1f / MathF.Sqrt(d);
-        var layout = AttentionLayout.PackedQkv(n, heads, d);
-        var o = qkv.NewLike([.. qkv.Shape[..^1], c]);
-        var lse = qkv.NewLike([.. qkv.Shape[..^2], heads, n]);
+        return PackedAttention("self_attention", qkv, [.. qkv.Shape[..^1], c], [.. qkv.Shape[..^2], heads, n], batch * heads, n, d,
+            scale ?? 1f / MathF.Sqrt(d), AttentionLayout.PackedQkv(n, heads, d));
+    }
+
+    /// <summary>
+    /// Self-attention of the q, k, v that <paramref name="layout"/> reads in place out of one packed qkv (bh heads of n
+    /// tokens, head dimension d) into a new o of <paramref name="oShape"/>, keeping the per-row log-sum-exp of
+    /// <paramref name="lseShape"/> [.., H, n]. Backward writes dq, dk, dv into one dqkv of qkv's shape through the same
+    /// layout: they tile it exactly (columns [0, C), [C, 2C), [2C, 3C) of every row), so it is neither zero-filled nor
+    /// accumulated. The common part of <see cref="SelfAttention"/> and <see cref="SelfAttentionAcross"/>, which differ
+    /// only in their shape checks and layouts.
+    /// </summary>
+    private static Tensor PackedAttention(string op, Tensor qkv, int[] oShape, int[] lseShape, int bh, int n, int d, float scale,
+        AttentionLayout layout)
+    {
+        var o = qkv.NewLike(oShape);
+        var lse = qkv.NewLike(lseShape);
         var be = qkv.Backend;
-        be.Attention(o.Storage, lse.Storage, qkv.Storage, qkv.Storage, qkv.Storage, bh, n, n, d, s, layout);
-        return Record(o, "self_attention", [qkv, lse], g =>
+        be.Attention(o.Storage, lse.Storage, qkv.Storage, qkv.Storage, qkv.Storage, bh, n, n, d, scale, layout);
+        return Record(o, op, [qkv, lse], g =>
         {
-            // dq, dk, dv tile dqkv exactly (columns [0, C), [C, 2C), [2C, 3C) of every row): no zero fill needed.
             var dqkv = qkv.NewLike(qkv.Shape);
             be.AttentionBackward(dqkv.Storage, dqkv.Storage, dqkv.Storage, qkv.Storage, qkv.Storage, qkv.Storage, o.Storage,
-                g.Storage, lse.Storage, bh, n, n, d, s, layout);
+                g.Storage, lse.Storage, bh, n, n, d, scale, layout);
             return [dqkv, null];
         });
     }

@@ -18,6 +18,9 @@ public class PtxCompileTests
     private static readonly (Type Type, string Method)[] Kernels =
     {
         (typeof(GemmKernels), "TiledKernel"),
+        (typeof(ConvKernels), "ImplicitGemmKernel"),
+        (typeof(ConvKernels), "SliceSumKernel"),
+        (typeof(ConvKernels), "BiasGradKernel"),
         (typeof(AttentionKernels), "ForwardKernel"),
         (typeof(AttentionKernels), "RowDotKernel"),
         (typeof(AttentionKernels), "BackwardKvKernel"),
