@@ -38,7 +38,8 @@ namespace MicroExpr.Kernels;
 /// reads its input straight from a padded, phase-split copy of x in NCHW (the layout the ops already use) rather than an
 /// NHWC / NCHWc one, so no layout change of x, w or y is needed; the same tile serves 2-d and 3-d. Forward 102–139
 /// (1.9× im2col) on the 3×3 at 28 px, 101–132 (1.8×) at 14 px, stem 73–95 (2.2–2.4×), conv3d 137 (1.6×); dx 100 (3.7×)
-/// and 99 (2.7×), conv3d 140 (1.8×); dw 92 (1.6×), 96 (1.5×), stem 60 (1.8×), conv3d 125 (1.4×).</item>
+/// and 99 (2.7×), conv3d 140 (1.8×); dw 92 (1.6×), 96 (1.5×), stem 60 (1.8×; 95, 3.0×, once dyᵀ was walked in
+/// L2-sized blocks of Q), conv3d 125 (1.4×).</item>
 /// <item>(c) several images in one GEMM (large N): not tried. The phase grid already gives N ≈ 840 positions per sample
 /// at 28 px and the tile has no per-GEMM packing to amortise; it would only pay for the 7×7 stride-2 backward data, which
 /// stays on im2col.</item>
