@@ -23,6 +23,9 @@ public unsafe class ConvSimdTests
         yield return new TestCaseData("3x3/3 pad 0, 9 channels out (6 + 3 rows)", 2, 5, 9, 17, 17, 3, 3, 0, 1, 1);
         yield return new TestCaseData("7x7/2 pad 3, odd 13, one sample (row blocks on 2 threads)", 1, 3, 8, 13, 13, 7, 2, 3, 1, 1);
         yield return new TestCaseData("2x2/2 pad 0, 1 px output rows of 33", 2, 7, 17, 2, 66, 2, 2, 0, 1, 1);
+        yield return new TestCaseData("3x3/2 pad 1, 16 in, 14 px (strided dx by residues)", 2, 16, 16, 14, 14, 3, 2, 1, 1, 1);
+        yield return new TestCaseData("5x5/3 pad 2, 9 in, 17 px (strided dx, uneven residues)", 2, 9, 12, 17, 17, 5, 3, 2, 1, 1);
+        yield return new TestCaseData("7x7/2 pad 3, 8 in, 13 px, one sample", 1, 8, 8, 13, 13, 7, 2, 3, 1, 1);
         yield return new TestCaseData("the stem at 112 px, one sample (grid outputs in several row blocks)", 1, 3, 64, 112, 112, 7, 2, 3, 1, 1);
     }
 

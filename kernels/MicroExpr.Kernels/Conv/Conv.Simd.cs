@@ -168,7 +168,7 @@ public static unsafe partial class ConvSimd
     public static void BackwardData(float* dx, float* dy, float* w, in ConvGeometry g, int threads)
     {
         if (g.N == 0) return;
-        if (TryBackwardDataImplicit(dx, dy, w, g, threads)) return;
+        if (TryBackwardDataImplicit(dx, dy, w, g, threads) || TryBackwardDataStrided(dx, dy, w, g, threads)) return;
         var geo = g;
         if (threads <= 1 || g.N >= threads)
             For(g.N, threads, (s, e) =>
