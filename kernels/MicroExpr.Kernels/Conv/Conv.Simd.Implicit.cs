@@ -58,23 +58,8 @@ public static unsafe partial class ConvSimd
         }
     }
 
-    /// <summary>
-    /// Where output (co, oz, oy, ox) of a sample goes: y + co·D·H·W + (oz·Sz + Z0)·H·W + (oy·Sy + Y0)·W + ox·Sx + X0 in a
-    /// sample of Cout·D·H·W floats. The forward's own map is the identity over [Do, Ho, Wo]; backward data at a stride
-    /// writes one stride residue of dx (every s-th input position from an offset).
-    /// </summary>
-    private struct OutMap
-    {
-        public int D, H, W, Sz, Sy, Sx, Z0, Y0, X0;
-
-        public static OutMap Identity(in ConvGeometry g) => new() { D = g.Do, H = g.Ho, W = g.Wo, Sz = 1, Sy = 1, Sx = 1 };
-    }
-
     /// <summary>The forward by the implicit phase GEMM (<see cref="UsesImplicit"/> must hold).</summary>
     private static void ForwardImplicit(float* y, float* x, float* w, float* b, in ConvGeometry g, bool relu, int threads)
-        => ForwardImplicit(y, x, w, b, g, relu, threads, OutMap.Identity(g));
-
-    private static void ForwardImplicit(float* y, float* x, float* w, float* b, in ConvGeometry g, bool relu, int threads, in OutMap map)
     {
         var lay = new PhaseLayout(g);
         // off[k] is the same for every sample: built once, on the calling thread's scratch, read by every part.
@@ -84,7 +69,7 @@ public static unsafe partial class ConvSimd
         // Enough parts for the threads: whole (sample, group) planes, or, with fewer planes than threads, each plane
         // cut into blocks of output rows (a block recomputes the phase split; its strips may overlap its neighbour's).
         int blocks = planes >= threads ? 1 : Math.Min(rowsOut, (threads + planes - 1) / planes);
-        var work = new ImplicitWork { Y = y, X = x, W = w, B = b, G = g, Lay = lay, Off = off, Relu = relu, Blocks = blocks, Map = map };
+        var work = new ImplicitWork { Y = y, X = x, W = w, B = b, G = g, Lay = lay, Off = off, Relu = relu, Blocks = blocks };
         long items = (long)planes * blocks;
         WorkSplit.Run(ref work, items, (int)Math.Min(items, Math.Max(1, threads)), threads);
     }
@@ -97,7 +82,6 @@ public static unsafe partial class ConvSimd
         public PhaseLayout Lay;
         public bool Relu;
         public int Blocks;
-        public OutMap Map;
 
         public readonly void Run(int part, long start, long end)
         {
@@ -106,7 +90,7 @@ public static unsafe partial class ConvSimd
                 int plane = (int)(i / Blocks), block = (int)(i % Blocks);
                 int n = plane / G.Groups, grp = plane % G.Groups;
                 int rows = G.Do * G.Ho;
-                ImplicitPlane(Y, X, W, B, G, Lay, Off, Relu, Map, n, grp, (int)((long)rows * block / Blocks), (int)((long)rows * (block + 1) / Blocks));
+                ImplicitPlane(Y, X, W, B, G, Lay, Off, Relu, n, grp, (int)((long)rows * block / Blocks), (int)((long)rows * (block + 1) / Blocks));
             }
         }
     }
@@ -142,91 +126,6 @@ public static unsafe partial class ConvSimd
         ForwardImplicit(dx, dy, wt, null, t, false, threads);
         return true;
     }
-
-    /// <summary>
-    /// Backward data at a stride above 1 (dilation 1), by stride residues: along an axis, input i with padded coordinate
-    /// u = i + p = m·s + ρ receives dy[m − a] · w[ρ + a·s] for the taps t = ρ + a·s &lt; k, so each residue class
-    /// (ρz, ρy, ρx) of dx is a stride-1 convolution of dy with the sub-kernel of those taps (reversed, channels swapped),
-    /// left padding J − 1 − m_lo (J taps, m_lo the first m inside the input), written to every s-th input position. A
-    /// class without taps (1×1/2: the odd positions) is zero. Returns false, doing nothing, where a class's padding would
-    /// be negative or the sub-convolution is not one the implicit GEMM takes (fewer than 8 input channels per group: the stem).
-    /// </summary>
-    private static bool TryBackwardDataStrided(float* dx, float* dy, float* w, in ConvGeometry g, int threads)
-    {
-        if (g.Sd == 1 && g.Sh == 1 && g.Sw == 1) return false;
-        if (g.Dd != 1 || g.Dh != 1 || g.Dw != 1 || g.IsPointwise || g.Cg < 8 || NoImplicit) return false;
-        if (!Vector512.IsHardwareAccelerated || !Avx512F.IsSupported) return false;
-        Span<int> ks = [g.Kd, g.Kh, g.Kw], ss = [g.Sd, g.Sh, g.Sw], ps = [g.Pd, g.Ph, g.Pw], ins = [g.D, g.H, g.W], outs = [g.Do, g.Ho, g.Wo];
-        // First check every class (nothing is written unless all of them can run).
-        for (int ax = 0; ax < 3; ax++)
-            for (int rho = 0; rho < ss[ax]; rho++)
-            {
-                Residue(ks[ax], ss[ax], ps[ax], ins[ax], rho, out int j, out int mlo, out int m);
-                if (j > 0 && m > 0 && j - 1 - mlo < 0) return false;
-            }
-        bool anyEmpty = false;
-        for (int ax = 0; ax < 3; ax++)
-            for (int rho = 0; rho < ss[ax]; rho++)
-            {
-                Residue(ks[ax], ss[ax], ps[ax], ins[ax], rho, out int j, out _, out int m);
-                if (j == 0 && m > 0) anyEmpty = true;
-            }
-        if (anyEmpty) new Span<float>(dx, (int)g.XLength).Clear();
-        int cg = g.Cg, coutg = g.Coutg, kvol = g.KVol;
-        float* wt = ThreadScratch.Get(ScratchSlot.ConvWeightT, g.WLength);
-        for (int rz = 0; rz < g.Sd; rz++)
-            for (int ry = 0; ry < g.Sh; ry++)
-                for (int rx = 0; rx < g.Sw; rx++)
-                {
-                    Residue(g.Kd, g.Sd, g.Pd, g.D, rz, out int jz, out int mlz, out int mz);
-                    Residue(g.Kh, g.Sh, g.Ph, g.H, ry, out int jy, out int mly, out int my);
-                    Residue(g.Kw, g.Sw, g.Pw, g.W, rx, out int jx, out int mlx, out int mx);
-                    if (jz == 0 || jy == 0 || jx == 0 || mz <= 0 || my <= 0 || mx <= 0) continue;
-                    var t = new ConvGeometry
-                    {
-                        N = g.N, Cin = g.Cout, Cout = g.Cin, Groups = g.Groups, D = g.Do, H = g.Ho, W = g.Wo,
-                        Kd = jz, Kh = jy, Kw = jx, Sd = 1, Sh = 1, Sw = 1, Pd = jz - 1 - mlz, Ph = jy - 1 - mly, Pw = jx - 1 - mlx,
-                        Dd = 1, Dh = 1, Dw = 1, Do = mz, Ho = my, Wo = mx,
-                    };
-                    int jvol = jz * jy * jx;
-                    // w′[g·Cg + c, co, jz, jy, jx] = w[g·Coutg + co, c, rz + (Jz − 1 − jz)·sd, …] (taps of the class, reversed).
-                    for (int grp = 0; grp < g.Groups; grp++)
-                        for (int co = 0; co < coutg; co++)
-                            for (int c = 0; c < cg; c++)
-                            {
-                                float* src = w + ((long)(grp * coutg + co) * cg + c) * kvol;
-                                float* dst = wt + ((long)(grp * cg + c) * coutg + co) * jvol;
-                                int k = 0;
-                                for (int a = 0; a < jz; a++)
-                                    for (int b2 = 0; b2 < jy; b2++)
-                                        for (int e = 0; e < jx; e++, k++)
-                                        {
-                                            int tz = rz + (jz - 1 - a) * g.Sd, ty = ry + (jy - 1 - b2) * g.Sh, tx = rx + (jx - 1 - e) * g.Sw;
-                                            dst[k] = src[(tz * g.Kh + ty) * g.Kw + tx];
-                                        }
-                            }
-                    var map = new OutMap
-                    {
-                        D = g.D, H = g.H, W = g.W, Sz = g.Sd, Sy = g.Sh, Sx = g.Sw,
-                        Z0 = mlz * g.Sd + rz - g.Pd, Y0 = mly * g.Sh + ry - g.Ph, X0 = mlx * g.Sw + rx - g.Pw,
-                    };
-                    ForwardImplicit(dx, dy, wt, null, t, false, threads, map);
-                }
-        return true;
-    }
-
-    /// <summary>Along one axis (kernel k, stride s, padding p, input size n), residue ρ: J taps t ≡ ρ (mod s), and the
-    /// inputs i = m·s + ρ − p inside [0, n) for m in [mlo, mlo + count).</summary>
-    private static void Residue(int k, int s, int p, int n, int rho, out int taps, out int mlo, out int count)
-    {
-        taps = rho < k ? (k - 1 - rho) / s + 1 : 0;
-        // mlo = ⌈(p − ρ) / s⌉, mhi = ⌊(n − 1 + p − ρ) / s⌋ (floor division of possibly negative numbers).
-        mlo = FloorDiv(p - rho + s - 1, s);
-        int mhi = FloorDiv(n - 1 + p - rho, s);
-        count = mhi - mlo + 1;
-    }
-
-    private static int FloorDiv(int a, int b) => a >= 0 ? a / b : -((-a + b - 1) / b);
 
     /// <summary>
     /// Backward weight on the phase grid: dW_g[co, k] = Σ_n Σ_q dy_g[n, co, q] · xph_n[off[k] + q], with dy placed on the
@@ -415,7 +314,7 @@ public static unsafe partial class ConvSimd
     /// <summary>Output rows r0..r1 (r = oz·Ho + oy) of every output channel of group grp of sample n.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ImplicitPlane(float* y, float* x, float* w, float* b, in ConvGeometry g, in PhaseLayout lay, int* off, bool relu,
-        in OutMap map, int n, int grp, int r0, int r1)
+        int n, int grp, int r0, int r1)
     {
         if (r0 >= r1) return;
         int cg = g.Cg, coutg = g.Coutg, kg = g.Kg, hw = lay.Hph * lay.Wph;
@@ -426,8 +325,7 @@ public static unsafe partial class ConvSimd
         int rowsPer = Math.Max(1, OutBudget / Math.Max(1, coutg * lay.Wph));
         float* wg = w + (long)grp * coutg * kg;
         float* tile = stackalloc float[6 * Strip];
-        int wo = g.Wo;
-        long mapPlane = (long)map.D * map.H * map.W;
+        int p = g.P, wo = g.Wo;
         for (int ra = r0; ra < r1; ra += rowsPer)
         {
             int rb = Math.Min(r1, ra + rowsPer);
@@ -461,17 +359,11 @@ public static unsafe partial class ConvSimd
                 int oc = grp * coutg + co;
                 float bias = b == null ? 0f : b[oc];
                 float* src = cs + (long)co * ldc - s0;
-                float* dst = y + ((long)n * g.Cout + oc) * mapPlane;
+                float* dst = y + ((long)n * g.Cout + oc) * p;
                 for (int r = ra; r < rb; r++)
                 {
                     int oz = r / g.Ho, oy = r - oz * g.Ho;
-                    float* drow = dst + ((long)(oz * map.Sz + map.Z0) * map.H + oy * map.Sy + map.Y0) * map.W + map.X0;
-                    if (map.Sx == 1) RowOut(drow, src + oz * hw + oy * lay.Wph, wo, bias, relu);
-                    else
-                    {
-                        float* srow = src + oz * hw + oy * lay.Wph;
-                        for (int ox = 0; ox < wo; ox++) drow[(long)ox * map.Sx] = relu ? MathF.Max(srow[ox] + bias, 0f) : srow[ox] + bias;
-                    }
+                    RowOut(dst + (long)r * wo, src + oz * hw + oy * lay.Wph, wo, bias, relu);
                 }
             }
         }

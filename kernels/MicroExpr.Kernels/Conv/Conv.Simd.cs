@@ -22,7 +22,12 @@ namespace MicroExpr.Kernels;
 /// 28 px, 14 % at 14 px), and the valid ones are copied into y with the bias and ReLU. Backward data at stride 1 is the
 /// same forward on dy with the kernel's taps reversed and its channels swapped (padding d·(k − 1) − p); backward weight is
 /// dWᵀ[k, co] = Σ_q xph[off[k] + q]·dyᵀ[q, co] by a 6×32 tile of six k rows (read in place) by 32 output channels (dy
-/// transposed onto the grid). Stride-2 backward data (the stem, the downsampling 3×3/2 and 1×1/2) stays on GEMM + col2im.</para>
+/// transposed onto the grid). Stride-2 backward data (the stem, the downsampling 3×3/2 and 1×1/2) stays on GEMM + col2im:
+/// doing it on the phase GEMM by stride residues (each residue class of dx a stride-1 convolution of dy with the taps of
+/// that class, written to every s-th input position; commit "Conv backward data at stride > 1 by stride residues" on
+/// branch convperf) measured 0.84× and 1.08× of GEMM + col2im on the 3×3/2 [8, 64, 28, 28] → 128 (per CPU-second, one
+/// thread, two runs): four small GEMMs of K = 128–512 over 14×14 outputs, four phase splits of dy and strided writes eat
+/// the gain, so it was not kept.</para>
 /// <para><b>Choice and measurements.</b> The three candidates, measured as GFLOP per CPU-second on one thread,
 /// the variants interleaved in one process (tools: a throwaway probe around <see cref="Forward"/>, NoImplicit toggled), on
 /// the shared 2-core machine under load average 50–180, so only ratios within a run mean anything (N = 4 samples):
@@ -168,7 +173,7 @@ public static unsafe partial class ConvSimd
     public static void BackwardData(float* dx, float* dy, float* w, in ConvGeometry g, int threads)
     {
         if (g.N == 0) return;
-        if (TryBackwardDataImplicit(dx, dy, w, g, threads) || TryBackwardDataStrided(dx, dy, w, g, threads)) return;
+        if (TryBackwardDataImplicit(dx, dy, w, g, threads)) return;
         var geo = g;
         if (threads <= 1 || g.N >= threads)
             For(g.N, threads, (s, e) =>
