@@ -5,7 +5,8 @@ namespace MicroExpr.Tests;
 /// <summary>
 /// <see cref="ConvSimd"/> (im2col + packed GEMM) against <see cref="ConvReference"/> in double on the model's shapes: forward
 /// (bias, ReLU), dx, dw, db; on 1 and 2 threads, on the Vector512 and the Vector256 GEMM paths (forced on one thread,
-/// where the GEMM's path hook applies), outputs NaN-filled; and bit-identical on a second run.
+/// where the GEMM's path hook applies), the forward by the implicit phase GEMM and by im2col (forced), outputs NaN-filled;
+/// and bit-identical on a second run.
 /// </summary>
 public unsafe class ConvSimdTests
 {
@@ -19,6 +20,13 @@ public unsafe class ConvSimdTests
         yield return new TestCaseData("3x3/2, one sample (threaded GEMMs)", 1, 17, 33, 28, 28, 3, 2, 1, 1, 1);
         yield return new TestCaseData("dilated, groups 2", 2, 16, 32, 13, 13, 3, 1, 2, 2, 2);
         yield return new TestCaseData("depthwise", 2, 64, 64, 14, 14, 3, 1, 1, 1, 64);
+        yield return new TestCaseData("3x3/3 pad 0, 9 channels out (6 + 3 rows)", 2, 5, 9, 17, 17, 3, 3, 0, 1, 1);
+        yield return new TestCaseData("7x7/2 pad 3, odd 13, one sample (row blocks on 2 threads)", 1, 3, 8, 13, 13, 7, 2, 3, 1, 1);
+        yield return new TestCaseData("2x2/2 pad 0, 1 px output rows of 33", 2, 7, 17, 2, 66, 2, 2, 0, 1, 1);
+        yield return new TestCaseData("3x3/2 pad 1, 16 in, 14 px (strided dx by residues)", 2, 16, 16, 14, 14, 3, 2, 1, 1, 1);
+        yield return new TestCaseData("5x5/3 pad 2, 9 in, 17 px (strided dx, uneven residues)", 2, 9, 12, 17, 17, 5, 3, 2, 1, 1);
+        yield return new TestCaseData("7x7/2 pad 3, 8 in, 13 px, one sample", 1, 8, 8, 13, 13, 7, 2, 3, 1, 1);
+        yield return new TestCaseData("the stem at 112 px, one sample (grid outputs in several row blocks)", 1, 3, 64, 112, 112, 7, 2, 3, 1, 1);
     }
 
     [TestCaseSource(nameof(Shapes))]
@@ -37,10 +45,12 @@ public unsafe class ConvSimdTests
         ConvReference.BackwardData<double>(dxRef, D(dy), D(wt), g);
         ConvReference.BackwardWeight<double>(dwRef, dbRef, D(dy), D(x), g);
 
-        foreach (var (threads, path) in new[] { (1, GemmSimd.Path.Auto), (2, GemmSimd.Path.Auto), (1, GemmSimd.Path.Avx2) })
+        foreach (var (threads, path, im2col) in new[] { (1, GemmSimd.Path.Auto, false), (2, GemmSimd.Path.Auto, false),
+                     (1, GemmSimd.Path.Auto, true), (2, GemmSimd.Path.Auto, true), (1, GemmSimd.Path.Avx2, true) })
         {
-            string what = $"{name} {g} threads={threads} path={path}";
+            string what = $"{name} {g} threads={threads} path={path} {(im2col || !ConvSimd.UsesImplicit(g) ? "im2col" : "implicit")}";
             GemmSimd.ForcePath = path;
+            ConvSimd.NoImplicit = im2col;
             try
             {
                 var (y, dx, dw, db) = Run(g, x, wt, b, dy, threads);
@@ -55,6 +65,7 @@ public unsafe class ConvSimdTests
             finally
             {
                 GemmSimd.ForcePath = GemmSimd.Path.Auto;
+                ConvSimd.NoImplicit = false;
             }
         }
     }

@@ -7,10 +7,50 @@ namespace MicroExpr.Kernels;
 
 /// <summary>
 /// Convolutions on the CPU (2-d and 3-d, groups, stride, padding, dilation; shapes and the GEMM view in
-/// <see cref="ConvGeometry"/>; the literal version is <see cref="ConvReference"/>): im2col + the packed SIMD GEMM
-/// (<see cref="GemmSimd"/>, Vector512 6×32 micro-kernel with its Vector256 6×16 path), over chunks of output positions.
+/// <see cref="ConvGeometry"/>; the literal version is <see cref="ConvReference"/>). On Vector512 (with at least 8 output
+/// channels per group, not pointwise) the forward, the backward weight and the stride-1 backward data run as an implicit
+/// GEMM over stride phases (Conv.Simd.Implicit.cs); otherwise im2col + the packed SIMD GEMM (<see cref="GemmSimd"/>,
+/// Vector512 6×32 micro-kernel with its Vector256 6×16 path), over chunks of output positions, described below.
 /// </summary>
 /// <remarks>
+/// <para><b>The implicit phase GEMM (the default on Vector512).</b> Per sample and group the zero-padded input is split
+/// once into its sd·sh·sw stride phases (a stride-1 convolution has one phase: the padded input), so that im2col row
+/// k = (c, kz, ky, kx) at output positions q..q+31 of the phase grid (rows Wph = Wo + ⌊(kw − 1)·dw/sw⌋ wide) is one
+/// contiguous run at xph + off[k] + q. A 6×32 register tile (6 output channels × 32 grid positions, 12 Vector512
+/// accumulators) then runs over all of K with w read in place and B read in place through the tap offsets: no im2col
+/// buffer, no packing of B, no K slices (C written once); the few grid positions past Wo are computed and dropped (7 % at
+/// 28 px, 14 % at 14 px), and the valid ones are copied into y with the bias and ReLU. Backward data at stride 1 is the
+/// same forward on dy with the kernel's taps reversed and its channels swapped (padding d·(k − 1) − p); backward weight is
+/// dWᵀ[k, co] = Σ_q xph[off[k] + q]·dyᵀ[q, co] by a 6×32 tile of six k rows (read in place) by 32 output channels (dy
+/// transposed onto the grid). Stride-2 backward data (the stem, the downsampling 3×3/2 and 1×1/2) stays on GEMM + col2im:
+/// doing it on the phase GEMM by stride residues (each residue class of dx a stride-1 convolution of dy with the taps of
+/// that class, written to every s-th input position; commit "Conv backward data at stride > 1 by stride residues" on
+/// branch convperf) measured 0.84× and 1.08× of GEMM + col2im on the 3×3/2 [8, 64, 28, 28] → 128 (per CPU-second, one
+/// thread, two runs): four small GEMMs of K = 128–512 over 14×14 outputs, four phase splits of dy and strided writes eat
+/// the gain, so it was not kept.</para>
+/// <para><b>Choice and measurements.</b> The three candidates, measured as GFLOP per CPU-second on one thread,
+/// the variants interleaved in one process (tools: a throwaway probe around <see cref="Forward"/>, NoImplicit toggled), on
+/// the shared 2-core machine under load average 50–180, so only ratios within a run mean anything (N = 4 samples):
+/// <list type="bullet">
+/// <item>im2col + GEMM (before): 3×3 [64, 28, 28] → 64 forward 53–73, backward data 27, backward weight 58; 3×3
+/// [128, 14, 14] → 128 forward 58–77, dx 37, dw 63; the 7×7/2 stem forward 33–39, dw 33; 3×3×3 [64, 8, 28, 28] → 64 forward 86, dx
+/// 79, dw 86. Its gap to the bare GEMM (116–129) is im2col plus the GEMM's packing of col: about one cycle per im2col
+/// element, amortised over only M = Cout = 64 rows.</item>
+/// <item>(a) implicit GEMM packing im2col straight into the GEMM's packed-B strips: was already here (the packer below,
+/// still used where the phase GEMM is not); the conv helper found it within the noise of plain im2col + GEMM (forward
+/// 0.68–0.75 ms per sample against 0.67–0.71): it removes the copy into col, not the per-element im2col work.</item>
+/// <item>(b) direct convolution with an output-channel-blocked register tile, taken here in the form above: the tile
+/// reads its input straight from a padded, phase-split copy of x in NCHW (the layout the ops already use) rather than an
+/// NHWC / NCHWc one, so no layout change of x, w or y is needed; the same tile serves 2-d and 3-d. Forward 102–139
+/// (1.9× im2col) on the 3×3 at 28 px, 101–132 (1.8×) at 14 px, stem 73–95 (2.2–2.4×), conv3d 137 (1.6×); dx 100 (3.7×)
+/// and 99 (2.7×), conv3d 140 (1.8×); dw 92 (1.6×), 96 (1.5×), stem 60 (1.8×; 95, 3.0×, once dyᵀ was walked in
+/// L2-sized blocks of Q), conv3d 125 (1.4×).</item>
+/// <item>(c) several images in one GEMM (large N): not tried. The phase grid already gives N ≈ 840 positions per sample
+/// at 28 px and the tile has no per-GEMM packing to amortise; it would only pay for the 7×7 stride-2 backward data, which
+/// stays on im2col.</item>
+/// </list>
+/// Quiet-machine figures at 1 and 2 threads: benchmarks/RESULTS.md.</para>
+/// <para><b>im2col + GEMM (the fallback).</b></para>
 /// <para><b>Forward.</b> For each sample n, group g and chunk of pc output positions, the im2col rows
 /// col[Kg, pc] (row k = (c, kz, ky, kx): for stride 1 a contiguous copy of an input row with zeros at the padded ends,
 /// otherwise a strided gather) are written into a per-thread buffer and y_ng[:, chunk] = W_g·col is one GEMM
@@ -25,24 +65,16 @@ namespace MicroExpr.Kernels;
 /// B, accumulating with beta = 1 after the first chunk). Split over (group, block of im2col rows k0..k1): each thread
 /// builds only its own rows of col and owns its columns of dW, so there are no partial sums to add and no redundant
 /// im2col. db[co] = Σ_n Σ_p dy, split over channels, summed in double.</para>
-/// <para>Every split depends only on the shape and the thread count: results are deterministic. Scratch (col, the
+/// <para>Every split depends only on the shape and the thread count: results are deterministic (the phase GEMM's do not
+/// depend on the thread count either: each output or dW element is one tile's sum in a fixed order). Scratch (col, the
 /// output-row segments of a chunk) is per thread, native, 64-byte aligned and reused: no allocation per call once warm.</para>
 /// <para><b>Forward on the Vector512 path: implicit GEMM.</b> When a work item runs its GEMMs on one thread and the
 /// GEMM takes its 6×32 Vector512 kernel, the im2col rows are not stored as a matrix: each is built in an L1 row buffer and
 /// copied straight into the kernel's packed 32-column strips (<see cref="GemmSimd.TryRunPackedB{TPack}"/>), which removes
 /// the GEMM's own packing pass over col. The Vector256 path and threaded GEMMs use im2col + <see cref="GemmSimd.Run"/>.</para>
-/// <para><b>Choice and measurements.</b> Of the three candidates (direct convolution with an output-channel-blocked register
-/// tile, implicit GEMM on the packed GEMM's micro-kernel, im2col + GEMM), im2col + GEMM came first: it reuses the tuned
-/// 6×32 kernel for every shape, groups and dilation included. Measured on one thread as GFLOP per CPU-second (the machine
-/// was shared by eight builds, load average 100–370 on 2 cores, so only ratios within one run mean anything): the GEMM
-/// 64×784×576 alone 116–129, the 3×3 [8, 64, 28, 28] → 64 forward 67–87 (per sample: im2col 0.20 ms, its GEMMs 0.39–0.45 ms
-/// of 0.67–0.71 ms), backward data 63–74, backward weight 65–88, 3×3 [8, 128, 14, 14] → 128 75–83, the 7×7/2 stem 57–65.
-/// im2col plus the GEMM's packing of col is the gap to the GEMM, hence the implicit GEMM above; its gain could not be
-/// measured under that load (forward 0.68–0.75 ms per sample, within the noise). The direct register-tiled convolution
-/// was not tried. Quiet-machine figures: benchmarks/RESULTS.md.</para>
 /// </remarks>
 [SkipLocalsInit]
-public static unsafe class ConvSimd
+public static unsafe partial class ConvSimd
 {
     /// <summary>Largest im2col chunk in floats (Kg·pc): 96 Ki floats = 384 KiB, inside the 1 MiB L2 with the GEMM's packed B.</summary>
     internal const int ColBudget = 96 * 1024;
@@ -77,6 +109,11 @@ public static unsafe class ConvSimd
     public static void Forward(float* y, float* x, float* w, float* b, in ConvGeometry g, bool relu, int threads)
     {
         if (g.N == 0) return;
+        if (UsesImplicit(g))
+        {
+            ForwardImplicit(y, x, w, b, g, relu, threads);
+            return;
+        }
         var geo = g;
         int p = g.P, pc = g.IsPointwise ? ChunkOf(p, 8) : ChunkOf(p, g.Kg);
         int chunks = (p + pc - 1) / pc;
@@ -136,6 +173,7 @@ public static unsafe class ConvSimd
     public static void BackwardData(float* dx, float* dy, float* w, in ConvGeometry g, int threads)
     {
         if (g.N == 0) return;
+        if (TryBackwardDataImplicit(dx, dy, w, g, threads)) return;
         var geo = g;
         if (threads <= 1 || g.N >= threads)
             For(g.N, threads, (s, e) =>
@@ -180,13 +218,31 @@ public static unsafe class ConvSimd
     public static void BackwardWeight(float* dw, float* db, float* dy, float* x, in ConvGeometry g, int threads)
     {
         var geo = g;
-        int kg = g.Kg;
         if (g.N == 0)
         {
             new Span<float>(dw, (int)g.WLength).Clear();
             if (db != null) new Span<float>(db, g.Cout).Clear();
             return;
         }
+        if (UsesImplicit(geo)) BackwardWeightImplicit(dw, dy, x, geo, threads);
+        else BackwardWeightIm2col(dw, dy, x, geo, threads);
+        if (db == null) return;
+        int cout = g.Cout, p = g.P, nn = g.N;
+        For(cout, threads, (s, e) =>
+        {
+            for (int co = s; co < e; co++)
+            {
+                double acc = 0;
+                for (int n = 0; n < nn; n++) acc += TensorPrimitives.Sum(new ReadOnlySpan<float>(dy + ((long)n * cout + co) * p, p));
+                db[co] = (float)acc;
+            }
+        });
+    }
+
+    private static void BackwardWeightIm2col(float* dw, float* dy, float* x, in ConvGeometry g, int threads)
+    {
+        var geo = g;
+        int kg = g.Kg;
         // Blocks of im2col rows per group: enough items for the threads, each a multiple of the 32-column tile.
         int blocksPerGroup = Math.Max(1, Math.Min((kg + Tile - 1) / Tile, (threads + g.Groups - 1) / g.Groups));
         int rowsPerBlock = ((kg + blocksPerGroup - 1) / blocksPerGroup + Tile - 1) / Tile * Tile;
@@ -198,17 +254,6 @@ public static unsafe class ConvSimd
             {
                 int grp = i / blocksPerGroup, k0 = (i % blocksPerGroup) * rowsPerBlock;
                 WeightBlock(dw, dy, x, geo, grp, k0, Math.Min(kg, k0 + rowsPerBlock));
-            }
-        });
-        if (db == null) return;
-        int cout = g.Cout, p = g.P, nn = g.N;
-        For(cout, threads, (s, e) =>
-        {
-            for (int co = s; co < e; co++)
-            {
-                double acc = 0;
-                for (int n = 0; n < nn; n++) acc += TensorPrimitives.Sum(new ReadOnlySpan<float>(dy + ((long)n * cout + co) * p, p));
-                db[co] = (float)acc;
             }
         });
     }

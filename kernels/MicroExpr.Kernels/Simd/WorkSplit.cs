@@ -164,6 +164,10 @@ internal enum ScratchSlot
     RowPartials,
     GemmPackA, GemmPackB,
     ConvCol, ConvSegments,
+    /// <summary>Convolution's implicit phase GEMM: the tap offsets (on the calling thread) and the grid output.</summary>
+    ConvOffsets, ConvOut, ConvWeightT, ConvDyT,
+    /// <summary>Max pooling: the plane copy with zero-padded rows, and the per-chunk column indices and masks.</summary>
+    PoolRows, PoolLanes,
     Attention0, Attention1, Attention2, Attention3, Attention4, Attention5,
     Attention6, Attention7, Attention8, Attention9, Attention10, Attention11,
     Count,

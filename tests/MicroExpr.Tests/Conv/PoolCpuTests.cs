@@ -1,0 +1,94 @@
+using MicroExpr.Kernels;
+
+namespace MicroExpr.Tests.Conv;
+
+/// <summary>
+/// <see cref="PoolCpu.MaxPool"/> (the Vector512 kernel, and the scalar loop forced) against <see cref="PoolReference"/>:
+/// values and int32 indices exactly, on inputs full of ties (ReLU zeros and values rounded to a few levels, as the stem
+/// pool sees after ReLU) and with NaNs, outputs NaN-poisoned, on rows narrower than, equal to and wider than a vector's
+/// 16 outputs, strides 1, 2, 3, padding 0 to 3, ceil mode, 2-d and 3-d, planes split at an odd point.
+/// </summary>
+public unsafe class PoolCpuTests
+{
+    // name, planes, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw, ceil
+    private static IEnumerable<TestCaseData> Cases()
+    {
+        yield return new TestCaseData("stem 3x3/2 pad 1, 56", 3, 1, 56, 56, 1, 3, 3, 1, 2, 2, 0, 1, 1, false);
+        yield return new TestCaseData("3x3/2 pad 1, 28 (one partial chunk)", 4, 1, 28, 28, 1, 3, 3, 1, 2, 2, 0, 1, 1, false);
+        yield return new TestCaseData("3x3/2 pad 1, 33, ceil", 3, 1, 33, 33, 1, 3, 3, 1, 2, 2, 0, 1, 1, true);
+        yield return new TestCaseData("2x2/2, 64 (exactly two chunks)", 2, 1, 64, 64, 1, 2, 2, 1, 2, 2, 0, 0, 0, false);
+        yield return new TestCaseData("3x3/1 pad 1, 17 (16 + 1 lanes)", 3, 1, 17, 17, 1, 3, 3, 1, 1, 1, 0, 1, 1, false);
+        yield return new TestCaseData("3x3/1 pad 0, 40x9", 2, 1, 9, 40, 1, 3, 3, 1, 1, 1, 0, 0, 0, false);
+        yield return new TestCaseData("7x7/3 pad 3, 50 (gather)", 2, 1, 50, 50, 1, 7, 7, 1, 3, 3, 0, 3, 3, true);
+        yield return new TestCaseData("5x2/2x3 pad 2x1, 19x61", 2, 1, 19, 61, 1, 5, 2, 1, 2, 3, 0, 2, 1, false);
+        yield return new TestCaseData("1x1/1, 20", 2, 1, 5, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, false);
+        yield return new TestCaseData("narrow 7 (scalar loop)", 3, 1, 7, 7, 1, 3, 3, 1, 2, 2, 0, 1, 1, true);
+        yield return new TestCaseData("3d 2x3x3/1x2x2 pad 0,1,1, 5x29x29", 3, 5, 29, 29, 2, 3, 3, 1, 2, 2, 0, 1, 1, false);
+        yield return new TestCaseData("3d 3x3x3/2 pad 1, 4x18x40, ceil", 2, 4, 18, 40, 3, 3, 3, 2, 2, 2, 1, 1, 1, true);
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void MaxPoolMatchesReference(string name, int planes, int d, int h, int w, int kd, int kh, int kw, int sd, int sh, int sw,
+        int pd, int ph, int pw, bool ceil)
+    {
+        var g = new PoolGeometry
+        {
+            Planes = planes, D = d, H = h, W = w, Kd = kd, Kh = kh, Kw = kw, Sd = sd, Sh = sh, Sw = sw, Pd = pd, Ph = ph, Pw = pw,
+            Do = PoolGeometry.OutputSize(d, kd, sd, pd, ceil, "test"),
+            Ho = PoolGeometry.OutputSize(h, kh, sh, ph, ceil, "test"),
+            Wo = PoolGeometry.OutputSize(w, kw, sw, pw, ceil, "test"),
+        };
+        foreach (var kind in new[] { "random", "ties", "nan" })
+        {
+            var x = Input(kind, planes * g.InPlane, name.Length + kind.Length);
+            var yRef = new double[planes * g.OutPlane];
+            var iRef = new int[yRef.Length];
+            PoolReference.MaxPool(yRef, iRef, x.Select(v => (double)v).ToArray(), g);
+            foreach (bool scalar in new[] { false, true })
+            {
+                string what = $"{name} {kind} {(scalar ? "scalar" : "vector")}";
+                var y = Check.NaNs(yRef.Length);
+                var idx = Enumerable.Repeat(int.MinValue, yRef.Length).ToArray();
+                PoolCpu.ForceScalar = scalar;
+                try
+                {
+                    fixed (float* py = y, px = x)
+                    fixed (int* pi = idx)
+                    {
+                        // Two calls over an odd split of the planes, as the backend's threads would take them.
+                        int split = planes / 2 + 1;
+                        PoolCpu.MaxPool(py, pi, px, g, 0, split);
+                        PoolCpu.MaxPool(py, pi, px, g, split, planes);
+                    }
+                }
+                finally
+                {
+                    PoolCpu.ForceScalar = false;
+                }
+                Assert.That(idx, Is.EqualTo(iRef), what + ": indices");
+                for (int i = 0; i < y.Length; i++)
+                {
+                    // The value is the input at the index (NaN where the window's winner is a NaN).
+                    if (double.IsNaN(yRef[i])) Assert.That(float.IsNaN(y[i]), what + $": y[{i}] = {y[i]}, reference NaN");
+                    else Assert.That(y[i], Is.EqualTo((float)yRef[i]), what + $": y[{i}]");
+                }
+            }
+        }
+    }
+
+    /// <summary>random: uniform in [−1, 1); ties: ReLU of values rounded to quarters (about half zeros, many equal maxima,
+    /// some −0); nan: the ties input with one element in 7 NaN and a few −∞.</summary>
+    private static float[] Input(string kind, int n, int seed)
+    {
+        var x = Check.Random(n, seed);
+        if (kind == "random") return x;
+        for (int i = 0; i < n; i++) x[i] = x[i] < 0 ? (i % 5 == 0 ? -0f : 0f) : MathF.Round(x[i] * 4) / 4;
+        if (kind == "nan")
+            for (int i = 0; i < n; i++)
+            {
+                if (i % 7 == 3) x[i] = float.NaN;
+                else if (i % 11 == 5) x[i] = float.NegativeInfinity;
+            }
+        return x;
+    }
+}
