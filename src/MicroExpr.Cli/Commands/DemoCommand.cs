@@ -82,9 +82,13 @@ internal static class DemoCommand
         // A model that fixes T (FDP: 8) gets it by default; FDP samples its frames as its released code does.
         int frames = a.Int("frames", model.Inputs.Max(i => i.Frames) is > 0 and var t ? t : 4);
         int size = a.Has("size") ? a.Int("size", DefaultSize) : DemoSize(model, frames);
-        var selection = model.Family == FdpConfig.FamilyName ? FrameSelection.Fdp : FrameSelection.ApexCentred;
+        // FDP aligns every frame by its landmarks, as released: here the generator's true ones (landmarks.csv beside the
+        // frames), so no landmark model is needed.
+        bool fdp = model.Family == FdpConfig.FamilyName;
+        var selection = fdp ? FrameSelection.Fdp : FrameSelection.ApexCentred;
         var settings = new PreprocessSettings(flow, frames, size, MotionEncoding.Uvs, selection,
-            FaceDetect: false, RemoveGlobalMotion: true, FlowSize: synth.Size, FlowScale: 0.25, Inputs: CacheKinds.Preprocess(model));
+            FaceDetect: fdp, RemoveGlobalMotion: true, FlowSize: synth.Size, FlowScale: 0.25, Face: fdp ? FaceMode.Fdp : FaceMode.Haar,
+            Inputs: CacheKinds.Preprocess(model));
         watch.Restart();
         var pre = Preprocessor.Run(list, settings, cacheDir, progress: (done, n) => bar.Report($"preprocess: clip {done}/{n}", done, n));
         bar.Clear();

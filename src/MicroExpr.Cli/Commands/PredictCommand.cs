@@ -59,6 +59,7 @@ internal static class PredictCommand
         model.To(device);
 
         var frames = new List<Mat>();
+        List<Point2d[]?>? landmarks = null;
         try
         {
             int onset = 0, apex = -1, offset = -1;
@@ -89,6 +90,13 @@ internal static class PredictCommand
                     }
                     frames.Add(m);
                     if (frames.Count > 1) ClipLoader.CheckSameSize(frames[0], files[0].Path, m, f.Path);
+                }
+                // FDP's alignment reads the folder's landmarks file when there is one (as preprocess does).
+                string lmFile = Path.Combine(framesDir, MicroExpr.Data.Faces.LandmarkFile.FileName);
+                if (settings.EffectiveFace == FaceMode.Fdp && File.Exists(lmFile))
+                {
+                    var byFrame = MicroExpr.Data.Faces.LandmarkFile.Read(lmFile);
+                    landmarks = files.Select(f => byFrame.GetValueOrDefault(f.Number)).ToList();
                 }
             }
             else
@@ -125,7 +133,7 @@ internal static class PredictCommand
             IReadOnlyDictionary<InputKind, ClipTensor> tensors;
             try
             {
-                tensors = Inputs(frames, onset, apex, offset, settings, model.Config, modelPath);
+                tensors = Inputs(frames, onset, apex, offset, settings, model.Config, modelPath, landmarks);
             }
             catch (FaceNotFoundException)
             {
@@ -201,9 +209,9 @@ internal static class PredictCommand
     /// for the dynamic image the frames it pooled), each checked against the shape the model declares.
     /// </summary>
     internal static IReadOnlyDictionary<InputKind, ClipTensor> Inputs(IReadOnlyList<Mat> frames, int onset, int apex, int offset, PreprocessSettings settings,
-        IMerModelConfig config, string modelPath)
+        IMerModelConfig config, string modelPath, IReadOnlyList<Point2d[]?>? landmarks = null)
     {
-        var tensors = MotionPipeline.ProcessInputs(frames, onset, apex, offset, settings, Kinds(config, modelPath));
+        var tensors = MotionPipeline.ProcessInputs(frames, onset, apex, offset, settings, Kinds(config, modelPath), landmarks);
         var result = new Dictionary<InputKind, ClipTensor>();
         foreach (var input in config.Inputs)
         {
@@ -266,8 +274,9 @@ internal static class PredictCommand
             {
                 "haar" => FaceMode.Haar,
                 "landmarks" => FaceMode.Landmarks,
+                "fdp" => FaceMode.Fdp,
                 "none" => FaceMode.None,
-                _ => throw new CliUsageException($"option --face expects haar, landmarks or none, got '{f}'"),
+                _ => throw new CliUsageException($"option --face expects haar, landmarks, fdp or none, got '{f}'"),
             }
             : null;
         if (!a.Switch("no-face-detect")) return face;

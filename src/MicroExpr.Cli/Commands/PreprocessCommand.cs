@@ -27,7 +27,7 @@ internal static class PreprocessCommand
             new("selection", OptionKind.Text, "apex (T frames centred on the apex, SLSTT) | uniform (over onset..offset, both ends) | fdp (onset + i·⌊L/T⌋ as FDP's code; clips under T frames dropped)", "apex"),
             new("classes", OptionKind.Text, "native | 3 (negative, positive, surprise); composite and smic are always 3", "native"),
             new("no-face-detect", OptionKind.Switch, "use the whole frame as the face (pre-cropped data sets); an alias of --face none"),
-            new("face", OptionKind.Text, "haar (Haar box + margin on the onset frame) | landmarks (SLSTT's square from dlib's 68 landmarks on the apex frame) | none (whole frame)", "haar"),
+            new("face", OptionKind.Text, "haar (Haar box + margin on the onset frame) | landmarks (SLSTT's square from dlib's 68 landmarks on the apex frame) | fdp (FDP's alignment of every frame by its own landmarks: the clip's landmarks.csv, else dlib) | none (whole frame)", "haar"),
             new("landmarks-model", OptionKind.Text, "dlib's 68-point shape predictor (Debian: libdlib-data)", Data.Faces.ShapePredictor.DebianModelPath),
             new("face-fallback", OptionKind.Text, "--face landmarks, when no sensible landmarks are found: skip (the clip is reported and left out) | haar (use the Haar box)", "skip"),
             new("preview", OptionKind.Int, "also write OUT/face-preview.png: the face, landmarks and crop of the first N clips", "0", 0),
@@ -80,7 +80,7 @@ internal static class PreprocessCommand
             RemoveGlobalMotion: p.Switch("remove-global-motion"),
             FlowSize: p.Int("flow-size", 0),
             FlowScale: p.Float("flow-scale", 0),
-            Face: Face(p) == FaceMode.Landmarks ? FaceMode.Landmarks : FaceMode.Haar,
+            Face: Face(p) is FaceMode.Landmarks or FaceMode.Fdp ? Face(p) : FaceMode.Haar,
             LandmarksModel: p.Text("landmarks-model"),
             FaceFallback: Choice(p, "face-fallback", "skip", ("skip", false), ("haar", true)),
             Inputs: Inputs(p));
@@ -183,7 +183,7 @@ internal static class PreprocessCommand
     /// <summary><c>--face</c>, with <c>--no-face-detect</c> as an alias of <c>none</c>.</summary>
     static FaceMode Face(ParsedArgs p)
     {
-        var face = Choice(p, "face", "haar", ("haar", FaceMode.Haar), ("landmarks", FaceMode.Landmarks), ("none", FaceMode.None));
+        var face = Choice(p, "face", "haar", ("haar", FaceMode.Haar), ("landmarks", FaceMode.Landmarks), ("fdp", FaceMode.Fdp), ("none", FaceMode.None));
         if (!p.Switch("no-face-detect")) return face;
         if (p.Has("face") && face != FaceMode.None) throw new CliUsageException("--no-face-detect (= --face none) contradicts --face " + p.Text("face"));
         return FaceMode.None;
