@@ -147,6 +147,47 @@ public class FdpModelTests
     }
 
     /// <summary>
+    /// The paper's reading (<see cref="FdpRankLayout.Temporal"/>): the Conv3d sees the features over (D, H) and the 8 frames
+    /// over W, i.e. the released reference applied to the [B, F, 8] transpose; a change to frame 0 alone reaches every
+    /// output row, since every output's 8-wide kernel spans all frames.
+    /// </summary>
+    [TestCase(16)]
+    [TestCase(32)]
+    public void TheTemporalRankLayoutPutsTheFramesOnTheKernelsWideAxis(int s)
+    {
+        var cfg = FdpPresets.Tiny with { ImageSize = s, RankLayout = FdpRankLayout.Temporal };
+        using var scorer = new FdpRankScorer(cfg, new Rng(4));
+        var w = D(scorer.Conv3d.Weight.ToArray());
+        var bias = D(scorer.Conv3d.Bias!.ToArray());
+        int f = s * s;
+        double[] Transposed(double[] x)
+        {
+            var t = new double[x.Length];
+            for (int b = 0; b < 2; b++)
+                for (int fr = 0; fr < 8; fr++)
+                    for (int k = 0; k < f; k++) t[b * 8 * f + k * 8 + fr] = x[b * 8 * f + fr * f + k];
+            return t;
+        }
+        new GradCheck
+        {
+            Name = "fdp_rank_scorer_temporal", Shapes = [[2, 8, f]],
+            Op = x => scorer.Scores(x[0]),
+            Reference = x => RankRef(Transposed(x[0]), w, bias, 2, s, cfg.RankChannels),
+            MaxGradChecks = 60,
+        }.Run();
+
+        using var scope = new TensorScope();
+        using var noGrad = GradMode.NoGrad();
+        var a = Check.Random(2 * 8 * f, 5);
+        var changed = (float[])a.Clone();
+        for (int i = 0; i < f; i++) changed[i] += 1f;
+        var ra = scorer.Scores(Tensor.FromSpan(a, [2, 8, f], Device.Cpu)).ToArray();
+        var rb = scorer.Scores(Tensor.FromSpan(changed, [2, 8, f], Device.Cpu)).ToArray();
+        var rows = Enumerable.Range(0, s * cfg.RankChannels).Where(r => Enumerable.Range(0, s).Any(h => ra[r * s + h] != rb[r * s + h])).Count();
+        Assert.That(rows, Is.EqualTo(s * cfg.RankChannels), "frame 0 reaches every row of D of every channel of clip 0");
+    }
+
+    /// <summary>
     /// SegNet in eval mode in double: conv (bias) → BN (running statistics) → ReLU per unit, 2×2 max pool with indices per
     /// stage; then per stage from the deepest, unpooling (each value back at its index, zeros elsewhere) and the mirrored
     /// units, the last conv without BN or ReLU.
