@@ -116,6 +116,7 @@ public sealed record FdpConfig : IMerModelConfig
 }
 
 /// <summary>The rank scorer's layout of the frame features [B, T = 8, F] before its Conv3d (kernel (3, 3, 8) over (D, H, W)).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter))]
 public enum FdpRankLayout
 {
     /// <summary>As released: <c>reshape(-1, 1, S, S, 8)</c> with no permute, so W spans 8 consecutive features of one frame.</summary>
