@@ -51,7 +51,12 @@ public static class MotionPipeline
     /// Flow is computed only when motion is asked for. Rejected alternative for rgb: the frames at the flow resolution
     /// (<see cref="PreprocessSettings.FlowSize"/>): every stored kind shares S so a model can read several together.
     /// </summary>
-    public static IReadOnlyDictionary<CacheInputs, ClipTensor> ProcessInputs(IReadOnlyList<Mat> frames, int onset, int apex, int offset, PreprocessSettings settings, CacheInputs kinds)
+    /// <para><paramref name="landmarks"/> (optional, per frame of <paramref name="frames"/>, null entries allowed): the frames'
+    /// 68 landmarks, used by <see cref="FaceMode.Fdp"/>, which warps every frame by its own landmarks straight to the size
+    /// wanted (S for rgb and grey, the flow resolution for motion) instead of cutting one box; a frame without landmarks
+    /// gets dlib's.</para>
+    public static IReadOnlyDictionary<CacheInputs, ClipTensor> ProcessInputs(IReadOnlyList<Mat> frames, int onset, int apex, int offset, PreprocessSettings settings, CacheInputs kinds,
+        IReadOnlyList<Point2d[]?>? landmarks = null)
     {
         settings.Validate();
         if (kinds == CacheInputs.None || (kinds & ~CacheInputNames.Known) != 0) throw new ArgumentException($"no or unknown input kinds requested: {kinds}");
@@ -66,7 +71,10 @@ public static class MotionPipeline
             throw new ArgumentException($"apex {apex} outside onset..offset {onset}..{offset}");
         var first = frames[onset];
         if (first.Empty()) throw new ArgumentException($"frame {onset} (onset) is empty");
-        Rect box = FaceBox(frames, onset, apex, settings);
+        bool align = settings.EffectiveFace == FaceMode.Fdp;
+        if (landmarks != null && landmarks.Count != frames.Count) throw new ArgumentException($"{landmarks.Count} landmark sets for {frames.Count} frames");
+        Rect box = align ? new Rect(0, 0, first.Cols, first.Rows) : FaceBox(frames, onset, apex, settings);
+        var points = new Dictionary<int, Point2d[]>();
         int s = settings.FlowResolution;
         int size = settings.Size;
         var gray = new Dictionary<int, Mat>();
@@ -74,6 +82,17 @@ public static class MotionPipeline
         var result = new Dictionary<CacheInputs, ClipTensor>();
         try
         {
+            // FDP: frame i warped by its own landmarks to side×side (8-bit, the frame's channels).
+            Mat Aligned(int i, int side)
+            {
+                if (!points.TryGetValue(i, out var p))
+                {
+                    p = landmarks?[i] ?? LandmarkFaceFinder.Find(frames[i], settings.Cascade, ShapePredictor.Shared(settings.LandmarksModelPath), $"frame {i} of the clip").Points;
+                    points[i] = p;
+                }
+                return FaceCrops.FdpWarp(frames[i], p, side);
+            }
+
             Mat Crop(int i)
             {
                 var f = frames[i];
@@ -85,7 +104,7 @@ public static class MotionPipeline
             Mat Gray(int i)
             {
                 if (gray.TryGetValue(i, out var g)) return g;
-                using var roi = Crop(i);
+                using var roi = align ? Aligned(i, s) : Crop(i);
                 using var gr = FaceDetector.ToGray(roi);
                 using var small = new Mat();
                 Cv2.Resize(gr, small, new Size(s, s), 0, 0, InterpolationFlags.Area);
@@ -98,7 +117,7 @@ public static class MotionPipeline
             float[] Rgb(int i)
             {
                 if (rgb.TryGetValue(i, out var r)) return r;
-                using var roi = Crop(i);
+                using var roi = align ? Aligned(i, size) : Crop(i);
                 r = FaceRgb(roi, size, i);
                 rgb[i] = r;
                 return r;
@@ -240,7 +259,7 @@ public static class MotionPipeline
         var first = frames[onset];
         switch (settings.EffectiveFace)
         {
-            case FaceMode.None: return new Rect(0, 0, first.Cols, first.Rows);
+            case FaceMode.None or FaceMode.Fdp: return new Rect(0, 0, first.Cols, first.Rows);   // FDP warps each frame instead (ProcessInputs)
             case FaceMode.Haar: return FaceDetector.Detect(first, settings.Cascade, settings.Margin);
         }
         int at = apex >= 0 ? apex : onset;

@@ -57,6 +57,13 @@ public enum FaceMode
     Landmarks,
     /// <summary>The whole frame (pre-cropped data sets).</summary>
     None,
+    /// <summary>
+    /// FDP's released alignment, per frame: each frame warped by its own 68 landmarks (<see cref="Faces.FaceCrops.FdpTransform"/>:
+    /// eye line levelled, a square of half-side 1.25 × the five points' extent, bilinear, border 128) straight to S×S. The
+    /// landmarks are the clip's <see cref="Faces.LandmarkFile"/> (<c>landmarks.csv</c> beside the frames; the synthetic
+    /// generator writes its true ones) where it lists the frame, else dlib's on that frame.
+    /// </summary>
+    Fdp,
 }
 
 /// <summary>
@@ -135,8 +142,12 @@ public sealed record PreprocessSettings(
     {
         FaceMode.None => "off",
         FaceMode.Haar => Cascade,
+        FaceMode.Fdp => $"fdp-align:{LandmarkFileOrModel}",
         _ => $"landmarks-slstt:{Cascade}:{LandmarksModelPath}{(FaceFallback ? ":fallback-haar" : "")}",
     };
+
+    /// <summary>FDP alignment's landmark sources, in order: the clip's landmarks file, then the dlib model (with its cascade).</summary>
+    string LandmarkFileOrModel => $"{Faces.LandmarkFile.FileName}|{Cascade}:{LandmarksModelPath}";
 
     /// <summary>The resolution the flow is computed at.</summary>
     public int FlowResolution => Math.Max(Size, FlowSize);
@@ -172,6 +183,7 @@ public sealed record PreprocessSettings(
         {
             FaceMode.Haar => FormattableString.Invariant($"face detection (margin {Margin}, cascade {Cascade})"),
             FaceMode.Landmarks => $"SLSTT landmark crop (cascade {Cascade}, model {LandmarksModelPath}{(FaceFallback ? ", Haar fallback" : "")})",
+            FaceMode.Fdp => $"FDP landmark alignment per frame ({Faces.LandmarkFile.FileName} beside the frames, else cascade {Cascade}, model {LandmarksModelPath})",
             _ => "no face detection (whole frame)",
         } +
         (RemoveGlobalMotion ? ", global motion removed (affine)" : "") +

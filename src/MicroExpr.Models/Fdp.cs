@@ -43,6 +43,9 @@ public sealed record FdpConfig : IMerModelConfig
     public float DynamicImageWeight { get; init; } = 100f;
     /// <summary>BatchNorm eps of the frame encoder (released NORM_EPS 1e-5; SegNet uses PyTorch's default, also 1e-5).</summary>
     public float NormEps { get; init; } = 1e-5f;
+    /// <summary>How the rank scorer lays the frame features out for its Conv3d: <see cref="FdpRankLayout.Released"/> (the code's
+    /// reshape without a permute) or <see cref="FdpRankLayout.Temporal"/> (the paper's reading: time on the kernel's 8-wide axis).</summary>
+    public FdpRankLayout RankLayout { get; init; } = FdpRankLayout.Released;
 
     [JsonIgnore] public string Family => FamilyName;
 
@@ -103,12 +106,27 @@ public sealed record FdpConfig : IMerModelConfig
         Cmp("classes", Classes, o.Classes);
         Cmp("dynamic_image_weight", DynamicImageWeight, o.DynamicImageWeight);
         Cmp("norm_eps", NormEps, o.NormEps);
+        Cmp("rank_layout", RankLayout, o.RankLayout);
         return d;
     }
 
     public bool Equals(FdpConfig? other) => other is not null && Name == other.Name && Differences(other).Count == 0;
 
     public override int GetHashCode() => HashCode.Combine(Name, ImageSize, Classes, Widths.Length > 0 ? Widths[^1] : 0);
+}
+
+/// <summary>The rank scorer's layout of the frame features [B, T = 8, F] before its Conv3d (kernel (3, 3, 8) over (D, H, W)).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter))]
+public enum FdpRankLayout
+{
+    /// <summary>As released: <c>reshape(-1, 1, S, S, 8)</c> with no permute, so W spans 8 consecutive features of one frame.</summary>
+    Released,
+    /// <summary>
+    /// The paper's reading, offered as an option: features over (D, H) = (S, S), the T = 8 frames over W
+    /// (<c>permute(0, 2, 1).reshape(-1, 1, S, S, 8)</c>), so each output is a learned temporal filter over all 8 frames of
+    /// a 3×3 neighbourhood of features, as the "rank scorer" is described.
+    /// </summary>
+    Temporal,
 }
 
 /// <summary>The FDP presets.</summary>
@@ -327,6 +345,7 @@ public sealed class FdpRankScorer : Module
     public FdpRankScorer(FdpConfig c, Rng rng)
     {
         Size = c.ImageSize;
+        Layout = c.RankLayout;
         Conv3d = Child("conv3d", new Conv3d(1, c.RankChannels, (3, 3, FdpConfig.ClipFrames), rng, padding: (1, 1, 0)));
         int pooled = c.ImageSize / 3;
         Fc1 = Child("fc1", new Linear(c.RankChannels * pooled * pooled, c.HeadHidden, rng));
@@ -334,6 +353,7 @@ public sealed class FdpRankScorer : Module
     }
 
     public int Size { get; }
+    public FdpRankLayout Layout { get; }
     public Conv3d Conv3d { get; }
     public Linear Fc1 { get; }
     public Linear Fc2 { get; }
@@ -351,7 +371,8 @@ public sealed class FdpRankScorer : Module
     public Tensor Scores(Tensor features)
     {
         int b = features.Shape[0], s = Size;
-        var grid = features.Reshape(b, 1, s, s, FdpConfig.ClipFrames);   // [B, 1, D = S, H = S, W = 8], no permute
+        if (Layout == FdpRankLayout.Temporal) features = features.Transpose(1, 2);  // [B, F, 8]: time on W (the paper's reading)
+        var grid = features.Reshape(b, 1, s, s, FdpConfig.ClipFrames);   // [B, 1, D = S, H = S, W = 8], released: no permute
         return Conv3d.Forward(grid).Reshape(b, Conv3d.OutChannels, s, s); // [B, 8, S, S, 1] → [B, 8, S, S]
     }
 

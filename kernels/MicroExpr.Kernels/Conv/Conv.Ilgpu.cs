@@ -31,6 +31,7 @@ public sealed class ConvKernels : IDisposable
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvArgs> _gemm;
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ConvArgs> _sliceSum;
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ConvArgs> _bias;
+    private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvArgs> _direct;
     private readonly Scratch _scratch;
     private readonly int _group;
 
@@ -57,6 +58,7 @@ public sealed class ConvKernels : IDisposable
         _gemm = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvArgs>(ImplicitGemmKernel);
         _sliceSum = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ConvArgs>(SliceSumKernel);
         _bias = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ConvArgs>(BiasGradKernel);
+        _direct = accelerator.LoadKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ConvArgs>(DirectBackwardDataKernel);
         _scratch = new Scratch(accelerator);
     }
 
@@ -77,12 +79,29 @@ public sealed class ConvKernels : IDisposable
         Launch(stream, y, x, w, bias ? b : y, args, g.Groups);
     }
 
-    /// <summary>dx overwritten from dy and w.</summary>
+    /// <summary>
+    /// Input channels per group up to which backward data runs as <see cref="DirectBackwardDataKernel"/> (one thread per dx
+    /// element, no shared memory) instead of the tiled GEMM, whose BM-row tile would be at least 3/4 empty rows there.
+    /// </summary>
+    public const int DirectBackwardDataMaxChannels = Block - 1;
+
+    /// <summary>
+    /// dx overwritten from dy and w. With at most <see cref="DirectBackwardDataMaxChannels"/> input channels per group
+    /// (FDP's rank-scorer Conv3d and its stem's first conv: 1) the direct kernel, which sums the same products in the same
+    /// k = (co, tap) order: on ILGPU's CPU accelerator
+    /// the tiled launch's group barriers (two per 16-deep K tile, per 32-column tile of N·Pin) made the rank scorer's
+    /// backward data half of an fdp-tiny training step (its K = 8·72 = 576 over N·8192 columns and one useful row).
+    /// </summary>
     public void BackwardData(AcceleratorStream stream, ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> w, in ConvGeometry g)
     {
         if (g.N == 0) return;
         Check(dx, g.XLength, "dx"); Check(dy, g.YLength, "dy"); Check(w, g.WLength, "w");
         var args = new ConvArgs { G = g, Pass = ConvPass.BackwardData, M = g.Cg, Cols = g.N * g.Pin, K = g.Coutg * g.KVol, Slices = 1 };
+        if (g.Cg <= DirectBackwardDataMaxChannels)
+        {
+            _direct(stream, KernelGrid.For((int)g.XLength, _group, KernelGrid.MaxGroups(Accelerator)), dx, dy, w, args);
+            return;
+        }
         Launch(stream, dx, dy, w, dx, args, g.Groups);
     }
 
@@ -246,6 +265,28 @@ public sealed class ConvKernels : IDisposable
         StoreC(c, bias, p, grp, slice, row, col + gx, acc.Y);
         StoreC(c, bias, p, grp, slice, row, col + 2 * gx, acc.Z);
         StoreC(c, bias, p, grp, slice, row, col + 3 * gx, acc.W);
+    }
+
+    /// <summary>
+    /// Backward data without tiles: dx[n, grp·Cg + m, i] = Σ_k A(m, k)·B(k, (n, i)) over k = (co, tap) in order, acc + a·b
+    /// per term as the tiled kernel accumulates; one thread per dx element (grid-stride loop).
+    /// </summary>
+    internal static void DirectBackwardDataKernel(ArrayView<float> dx, ArrayView<float> dy, ArrayView<float> w, ConvArgs p)
+    {
+        var g = p.G;
+        int pin = g.D * g.H * g.W, cg = g.Cin / g.Groups, stride = KernelGrid.Stride;
+        long total = (long)g.N * g.Cin * pin;
+        for (long e = Grid.GlobalIndex.X; e < total; e += stride)
+        {
+            int i = (int)(e % pin);
+            long nc = e / pin;
+            int cin = (int)(nc % g.Cin), n = (int)(nc / g.Cin);
+            int grp = cin / cg, m = cin - grp * cg;
+            int col = n * pin + i;
+            float acc = 0f;
+            for (int k = 0; k < p.K; k++) acc += LoadA(dy, w, p, grp, 0, m, k) * LoadB(dy, w, p, grp, k, col);
+            dx[e] = acc;
+        }
     }
 
     /// <summary>dw[i] = Σ_s partial[s, i], slices in order.</summary>

@@ -61,7 +61,7 @@ internal static class AttentionMapCommand
         else
         {
             using var clip = PredictCommand.LoadFrames(a, framesDir, video);
-            inputs = PredictCommand.Inputs(clip.Frames, clip.Onset, clip.Apex, clip.Offset, settings, model.Config, modelPath, out display, forDisplay: true);
+            inputs = PredictCommand.Inputs(clip.Frames, clip.Onset, clip.Apex, clip.Offset, settings, model.Config, modelPath, out display, forDisplay: true, landmarks: clip.Landmarks);
             name = clip.Name;
         }
 

@@ -70,7 +70,7 @@ internal static class PredictCommand
             IReadOnlyDictionary<CacheInputs, ClipTensor> display;
             try
             {
-                tensors = Inputs(frames, onset, apex, offset, settings, model.Config, modelPath, out display, explain != null);
+                tensors = Inputs(frames, onset, apex, offset, settings, model.Config, modelPath, out display, explain != null, clip.Landmarks);
             }
             catch (FaceNotFoundException)
             {
@@ -133,8 +133,10 @@ internal static class PredictCommand
     }
 
     /// <summary>One clip's frames as read (BGR Mats, disposed with it), its onset, apex and offset indices (−1: not given) and a name.</summary>
-    internal sealed class LoadedClip(List<Mat> frames, int onset, int apex, int offset, string name) : IDisposable
+    internal sealed class LoadedClip(List<Mat> frames, int onset, int apex, int offset, string name, IReadOnlyList<Point2d[]?>? landmarks = null) : IDisposable
     {
+        /// <summary>Each frame's 68 landmarks from the folder's landmarks file (FDP's alignment), or null without one.</summary>
+        public IReadOnlyList<Point2d[]?>? Landmarks { get; } = landmarks;
         public List<Mat> Frames { get; } = frames;
         public int Onset { get; } = onset;
         public int Apex { get; } = apex;
@@ -154,6 +156,7 @@ internal static class PredictCommand
     internal static LoadedClip LoadFrames(ParsedArgs a, string? framesDir, string? video)
     {
         var frames = new List<Mat>();
+        List<Point2d[]?>? landmarks = null;
         try
         {
             int onset = 0, apex = -1, offset = -1;
@@ -184,6 +187,13 @@ internal static class PredictCommand
                     }
                     frames.Add(m);
                     if (frames.Count > 1) ClipLoader.CheckSameSize(frames[0], files[0].Path, m, f.Path);
+                }
+                // FDP's alignment reads the folder's landmarks file when there is one (as preprocess does).
+                string lmFile = Path.Combine(framesDir, MicroExpr.Data.Faces.LandmarkFile.FileName);
+                if (settings.EffectiveFace == FaceMode.Fdp && File.Exists(lmFile))
+                {
+                    var byFrame = MicroExpr.Data.Faces.LandmarkFile.Read(lmFile);
+                    landmarks = files.Select(f => byFrame.GetValueOrDefault(f.Number)).ToList();
                 }
             }
             else
@@ -216,7 +226,7 @@ internal static class PredictCommand
                 offset = givenOffset < 0 ? -1 : givenOffset - first;
                 if (frames.Count < 2) throw new InvalidDataException(ClipLoader.TooShort(video!, frames.Count));
             }
-            return new LoadedClip(frames, onset, apex, offset, Path.GetFileName(Path.TrimEndingDirectorySeparator(framesDir ?? video!)));
+            return new LoadedClip(frames, onset, apex, offset, Path.GetFileName(Path.TrimEndingDirectorySeparator(framesDir ?? video!)), landmarks);
         }
         catch
         {
@@ -241,17 +251,20 @@ internal static class PredictCommand
     /// for the dynamic image the frames it pooled), each checked against the shape the model declares.
     /// </summary>
     internal static IReadOnlyDictionary<InputKind, ClipTensor> Inputs(IReadOnlyList<Mat> frames, int onset, int apex, int offset, PreprocessSettings settings,
-        IMerModelConfig config, string modelPath) => Inputs(frames, onset, apex, offset, settings, config, modelPath, out _, false);
+        IMerModelConfig config, string modelPath, IReadOnlyList<Point2d[]?>? landmarks = null) =>
+        Inputs(frames, onset, apex, offset, settings, config, modelPath, out _, false, landmarks);
 
     /// <summary>
     /// As above; with <paramref name="forDisplay"/> the motion frames and the RGB face frames are computed too (same face
     /// box and selection), for drawing attention over them, and returned in <paramref name="display"/> with every kind computed.
+    /// <paramref name="landmarks"/>: each frame's 68 points from the clip folder's landmarks file (FDP's alignment), or null.
     /// </summary>
     internal static IReadOnlyDictionary<InputKind, ClipTensor> Inputs(IReadOnlyList<Mat> frames, int onset, int apex, int offset, PreprocessSettings settings,
-        IMerModelConfig config, string modelPath, out IReadOnlyDictionary<CacheInputs, ClipTensor> display, bool forDisplay)
+        IMerModelConfig config, string modelPath, out IReadOnlyDictionary<CacheInputs, ClipTensor> display, bool forDisplay,
+        IReadOnlyList<Point2d[]?>? landmarks = null)
     {
         var tensors = MotionPipeline.ProcessInputs(frames, onset, apex, offset, settings,
-            Kinds(config, modelPath) | (forDisplay ? CacheInputs.Motion | CacheInputs.Rgb : CacheInputs.None));
+            Kinds(config, modelPath) | (forDisplay ? CacheInputs.Motion | CacheInputs.Rgb : CacheInputs.None), landmarks);
         display = tensors;
         var result = new Dictionary<InputKind, ClipTensor>();
         foreach (var input in config.Inputs)
@@ -315,8 +328,9 @@ internal static class PredictCommand
             {
                 "haar" => FaceMode.Haar,
                 "landmarks" => FaceMode.Landmarks,
+                "fdp" => FaceMode.Fdp,
                 "none" => FaceMode.None,
-                _ => throw new CliUsageException($"option --face expects haar, landmarks or none, got '{f}'"),
+                _ => throw new CliUsageException($"option --face expects haar, landmarks, fdp or none, got '{f}'"),
             }
             : null;
         if (!a.Switch("no-face-detect")) return face;

@@ -28,7 +28,7 @@ internal static class PreprocessCommand
             new("selection", OptionKind.Text, "apex (T frames centred on the apex, shifted to fit) | uniform (over onset..offset, both ends) | fdp (onset + i·⌊L/T⌋ as FDP's code; clips under T frames dropped) | slstt-released (SLSTT's code: from max(apex − T/2, onset + 1), never shifted, gaps filled by blends; clips without a usable apex dropped)", "apex"),
             new("classes", OptionKind.Text, "native | 3 (negative, positive, surprise); composite and smic are always 3", "native"),
             new("no-face-detect", OptionKind.Switch, "use the whole frame as the face (pre-cropped data sets); an alias of --face none"),
-            new("face", OptionKind.Text, "haar (Haar box + margin on the onset frame) | landmarks (SLSTT's square from dlib's 68 landmarks on the apex frame) | none (whole frame)", "haar"),
+            new("face", OptionKind.Text, "haar (Haar box + margin on the onset frame) | landmarks (SLSTT's square from dlib's 68 landmarks on the apex frame) | fdp (FDP's alignment of every frame by its own landmarks: the clip's landmarks.csv, else dlib) | none (whole frame)", "haar"),
             new("landmarks-model", OptionKind.Text, "dlib's 68-point shape predictor (Debian: libdlib-data)", Data.Faces.ShapePredictor.DebianModelPath),
             new("face-fallback", OptionKind.Text, "--face landmarks, when no sensible landmarks are found: skip (the clip is reported and left out) | haar (use the Haar box)", "skip"),
             new("preview", OptionKind.Int, "also write OUT/face-preview.png: the face, landmarks and crop of the first N clips", "0", 0),
@@ -85,7 +85,7 @@ internal static class PreprocessCommand
             RemoveGlobalMotion: p.Switch("remove-global-motion") || d.RemoveGlobalMotion,
             FlowSize: p.Int("flow-size", d.FlowSize),
             FlowScale: p.Float("flow-scale", d.FlowScale),
-            Face: face == FaceMode.Landmarks ? FaceMode.Landmarks : FaceMode.Haar,
+            Face: face is FaceMode.Landmarks or FaceMode.Fdp ? face : FaceMode.Haar,
             LandmarksModel: p.Text("landmarks-model") ?? d.LandmarksModel,
             FaceFallback: Pick(p, "face-fallback", d.FaceFallback, ("skip", false), ("haar", true)),
             Inputs: p.Has("inputs") ? Inputs(p) : d.Inputs);
@@ -193,7 +193,7 @@ internal static class PreprocessCommand
     /// <summary><c>--face</c> (<paramref name="fallback"/> when absent: haar, or the recipe's), with <c>--no-face-detect</c> as an alias of <c>none</c>.</summary>
     static FaceMode Face(ParsedArgs p, FaceMode fallback = FaceMode.Haar)
     {
-        var face = Pick(p, "face", fallback, ("haar", FaceMode.Haar), ("landmarks", FaceMode.Landmarks), ("none", FaceMode.None));
+        var face = Pick(p, "face", fallback, ("haar", FaceMode.Haar), ("landmarks", FaceMode.Landmarks), ("fdp", FaceMode.Fdp), ("none", FaceMode.None));
         if (!p.Switch("no-face-detect")) return face;
         if (p.Has("face") && face != FaceMode.None) throw new CliUsageException("--no-face-detect (= --face none) contradicts --face " + p.Text("face"));
         return FaceMode.None;

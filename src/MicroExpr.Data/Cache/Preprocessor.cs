@@ -38,7 +38,8 @@ public static class Preprocessor
         Action<int, int>? progress = null, CancellationToken ct = default)
     {
         settings.Validate();
-        if (settings.FaceDetect && list.Clips.Any(c => c.Kind != SourceKind.MotionImage))
+        // (FDP alignment reads the clips' landmark files first and needs the cascade only for a frame without one: not checked here.)
+        if (settings.FaceDetect && settings.EffectiveFace != FaceMode.Fdp && list.Clips.Any(c => c.Kind != SourceKind.MotionImage))
             FaceDetector.Cascade(settings.Cascade); // a missing cascade fails now, once, with the fix
         if (settings.EffectiveFace == FaceMode.Landmarks && list.Clips.Any(c => c.Kind != SourceKind.MotionImage))
             Faces.ShapePredictor.Shared(settings.LandmarksModelPath); // so does a missing landmark model
@@ -155,7 +156,7 @@ public static class Preprocessor
             using var loaded = ClipLoader.Load(clip, ct);
             try
             {
-                tensors = MotionPipeline.ProcessInputs(loaded.Frames, 0, loaded.Apex, loaded.Frames.Count - 1, settings, kinds);
+                tensors = MotionPipeline.ProcessInputs(loaded.Frames, 0, loaded.Apex, loaded.Frames.Count - 1, settings, kinds, loaded.Landmarks);
             }
             catch (FaceNotFoundException e)
             {

@@ -72,13 +72,19 @@ public static class FaceCrops
     /// <summary>FDP's aligned face: <see cref="FdpTransform"/> applied with bilinear warpAffine, constant border 128, to the grey of <paramref name="frame"/>; an S×S 8-bit Mat.</summary>
     public static Mat FdpAlign(Mat frame, IReadOnlyList<Point2d> landmarks, int size = 64)
     {
-        var m = FdpTransform(landmarks, size);
         using var grey = Frames.FaceDetector.ToGray(frame);
+        return FdpWarp(grey, landmarks, size);
+    }
+
+    /// <summary><see cref="FdpTransform"/> applied to <paramref name="frame"/> as it is (grey or colour): bilinear warpAffine to S×S, constant border 128 in every channel.</summary>
+    public static Mat FdpWarp(Mat frame, IReadOnlyList<Point2d> landmarks, int size = 64)
+    {
+        var m = FdpTransform(landmarks, size);
         using var mm = new Mat(2, 3, MatType.CV_64FC1);
         for (int r = 0; r < 2; r++)
             for (int col = 0; col < 3; col++) mm.Set(r, col, m[r, col]);
         var dst = new Mat();
-        Cv2.WarpAffine(grey, dst, mm, new Size(size, size), InterpolationFlags.Linear, BorderTypes.Constant, new Scalar(128));
+        Cv2.WarpAffine(frame, dst, mm, new Size(size, size), InterpolationFlags.Linear, BorderTypes.Constant, new Scalar(128, 128, 128, 128));
         return dst;
     }
 

@@ -4,11 +4,16 @@ using OpenCvSharp;
 namespace MicroExpr.Data.Frames;
 
 /// <summary>The frames of a clip's onset..offset range, loaded, with the apex as an index into them (-1 unknown).</summary>
-public sealed class LoadedClip(List<Mat> frames, int apex) : IDisposable
+public sealed class LoadedClip(List<Mat> frames, int apex, IReadOnlyList<Point2d[]?>? landmarks = null) : IDisposable
 {
     public List<Mat> Frames { get; } = frames;
     /// <summary>0-based index of the apex in <see cref="Frames"/> (whose first frame is the onset), or -1.</summary>
     public int Apex { get; } = apex;
+    /// <summary>
+    /// Per loaded frame, its 68 landmarks from the clip's <see cref="Faces.LandmarkFile"/> (null for a frame the file does
+    /// not list); null when the clip has no such file (videos never do).
+    /// </summary>
+    public IReadOnlyList<Point2d[]?>? Landmarks { get; } = landmarks;
 
     public void Dispose()
     {
@@ -74,7 +79,22 @@ public static class ClipLoader
             foreach (var f in frames) f.Dispose();
             throw;
         }
-        return new LoadedClip(frames, apex);
+        IReadOnlyList<Point2d[]?>? landmarks = null;
+        string file = Path.Combine(clip.Path, Faces.LandmarkFile.FileName);
+        if (File.Exists(file))
+        {
+            try
+            {
+                var byFrame = Faces.LandmarkFile.Read(file);
+                landmarks = Enumerable.Range(lo, hi - lo + 1).Select(i => byFrame.GetValueOrDefault(files[i].Number)).ToList();
+            }
+            catch
+            {
+                foreach (var f in frames) f.Dispose();
+                throw;
+            }
+        }
+        return new LoadedClip(frames, apex, landmarks);
     }
 
     static LoadedClip FromVideo(ClipSource clip, CancellationToken ct)

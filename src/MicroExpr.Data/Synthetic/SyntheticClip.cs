@@ -210,6 +210,35 @@ public sealed class SyntheticClip
         return (dxs, dys);
     }
 
+    /// <summary>
+    /// The true 68 landmarks at frame <paramref name="i"/>, in frame pixels (dlib's order; <see cref="SyntheticFace.Landmarks"/>):
+    /// each canonical point p (where it shows in the canonical image: <see cref="SyntheticFace.ImageOffset"/>) moved by the
+    /// expression as the image content there moves, p + a·D(p) (a the frame's
+    /// intensity, D the field), then posed as the frame is, c + t + s·R(θ)(p − c). Written beside the frames as
+    /// <see cref="Faces.LandmarkFile"/> so that FDP's landmark alignment needs no landmark model on synthetic data.
+    /// </summary>
+    public OpenCvSharp.Point2d[] Landmarks(int i)
+    {
+        if ((uint)i >= (uint)FrameCount) throw new ArgumentOutOfRangeException(nameof(i), i, $"the clip has {FrameCount} frames");
+        double a = Intensity(i);
+        var (c, s, cx, cy, tX, tY, sc) = PoseTerms(i);
+        var canonical = Face.Landmarks;
+        var o = new OpenCvSharp.Point2d[canonical.Length];
+        for (int k = 0; k < o.Length; k++)
+        {
+            double px = canonical[k].X + Face.ImageOffset, py = canonical[k].Y + Face.ImageOffset;
+            if (a != 0)
+            {
+                var (fx, fy) = SampleField(px, py);
+                px += a * fx;
+                py += a * fy;
+            }
+            double ux = px - cx, uy = py - cy;
+            o[k] = new OpenCvSharp.Point2d(cx + tX + sc * (c * ux - s * uy), cy + tY + sc * (s * ux + c * uy));
+        }
+        return o;
+    }
+
     (double C, double S, double Cx, double Cy, double Tx, double Ty, double Scale) PoseTerms(int i) =>
         (Math.Cos(rot[i]), Math.Sin(rot[i]), Face.Center.X, Face.Center.Y, tx[i], ty[i], scale);
 

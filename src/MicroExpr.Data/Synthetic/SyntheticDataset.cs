@@ -11,6 +11,7 @@ namespace MicroExpr.Data.Synthetic;
 /// on a fresh machine without licensed data.
 /// <code>
 /// DIR/CASME2_RAW_selected/sub01/EP01_03/img46.jpg …   (frame numbers in the names, from a random first number)
+/// DIR/CASME2_RAW_selected/sub01/EP01_03/landmarks.csv (the true 68 landmarks of every frame: Faces.LandmarkFile)
 /// DIR/CASME2-coding-synthetic.xlsx                    (Subject, Filename, OnsetFrame, ApexFrame, OffsetFrame, Action Units, Estimated Emotion)
 /// DIR/synthetic-readme.txt                            (options, class → emotion → AU mapping)
 /// DIR/preview.png                                     (optional: onset, apex, |apex − onset|×20, expression field per class)
@@ -78,6 +79,8 @@ public static class SyntheticDataset
                 if (!Cv2.ImWrite(path, frame, jpeg))
                     throw new IOException($"could not write {path}");
             }
+            Faces.LandmarkFile.Write(Path.Combine(dir, Faces.LandmarkFile.FileName),
+                Enumerable.Range(0, clip.FrameCount).Select(i => (clip.FirstFrameNumber + i, (IReadOnlyList<Point2d>)clip.Landmarks(i))));
             Interlocked.Add(ref frames, clip.FrameCount);
             progress?.Invoke(Interlocked.Increment(ref done), clips.Count);
         });

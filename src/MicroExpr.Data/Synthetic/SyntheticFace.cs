@@ -47,6 +47,77 @@ public sealed class SyntheticFace : IDisposable
     public Point2d LowerLip { get; }
     public Point2d Chin { get; }
 
+    /// <summary>
+    /// The face's 68 landmarks in dlib's (iBUG 300-W) order, 0-based, in frame pixels of the canonical face: 0–16 the jaw
+    /// (the head ellipse from the image-left temple at eye level round the chin, 8 at its bottom), 17–21 and 22–26 the brows
+    /// (outer → inner on the image left, inner → outer on the right, on the drawn arch), 27–30 the nose bridge (root →
+    /// tip), 31–35 the nostrils, 36–41 and 42–47 the eyes (corner, two upper-lid, corner, two lower-lid points on the
+    /// eye's ellipse, so each eye's six points average to its centre, the pupil), 48–59 the outer lips (48 and 54 the
+    /// corners, 51 the upper lip's top, 57 the lower lip's bottom), 60–67 the inner lips. The lid points mark the eye at
+    /// rest and do not follow blinks (a choice: FDP aligns on the eye centres, which a blink should not move; a fitted
+    /// detector would follow the lid). <see cref="SyntheticClip.Landmarks"/> poses them per frame.
+    /// </summary>
+    public Point2d[] Landmarks { get; }
+
+    /// <summary>
+    /// Where a point drawn at nominal coordinate x shows in the frame: x + <see cref="ImageOffset"/>, in both axes. The
+    /// primitives are drawn at integer coordinates round(x·hi) of the hi× drawing and area-downsampled twice (pixel centres
+    /// at integers), so drawing coordinate d lands at frame coordinate (d + 0.5)/hi − 0.5. <see cref="SyntheticClip.Landmarks"/>
+    /// adds it so that the written landmarks sit on the image content (0.375 px at hi = 4).
+    /// </summary>
+    public double ImageOffset => 0.5 / hi - 0.5;
+
+    Point2d[] Landmarks68()
+    {
+        var p = new Point2d[68];
+        double a = HalfWidth, b = HalfHeight, cx = Center.X, cy = Center.Y;
+        // Jaw: the head ellipse from angle φ0 (image-left, at eye level) down through the chin (90°) to the mirror angle.
+        double phi0 = Math.PI - Math.Asin((Eyes[0].Y - cy) / b);
+        for (int k = 0; k <= 16; k++)
+        {
+            double phi = phi0 - k * (2 * phi0 - Math.PI) / 16;
+            p[k] = new Point2d(cx + a * Math.Cos(phi), cy + b * Math.Sin(phi));
+        }
+        // Brows: five points each along the arch between the outer and inner ends (raised by BrowArch at the middle).
+        for (int k = 0; k < 5; k++)
+        {
+            double t = k / 4.0, arch = BrowArch * 4 * t * (1 - t);
+            p[17 + k] = new Point2d(BrowOuter[0].X + t * (BrowInner[0].X - BrowOuter[0].X), BrowOuter[0].Y + t * (BrowInner[0].Y - BrowOuter[0].Y) - arch);
+            p[22 + k] = new Point2d(BrowInner[1].X + t * (BrowOuter[1].X - BrowInner[1].X), BrowInner[1].Y + t * (BrowOuter[1].Y - BrowInner[1].Y) - arch);
+        }
+        for (int k = 0; k < 4; k++) p[27 + k] = new Point2d(cx, NoseRoot.Y + k / 3.0 * (NoseTip.Y - NoseRoot.Y));
+        double ew = EyeHalfWidth, nw = NoseHalfWidth;
+        for (int k = 0; k < 5; k++) p[31 + k] = new Point2d(cx + (k - 2) * 0.4 * nw, NoseTip.Y + (k is 0 or 4 ? 0.15 : k == 2 ? 0.3 : 0.25) * ew);
+        // Eyes: corners at ±w, lid points at ±w/3 on the ellipse (w, h); six points average to the centre.
+        double ly = EyeHalfHeight * Math.Sqrt(1 - 1 / 9.0), w3 = ew / 3;
+        for (int s = 0; s < 2; s++)
+        {
+            var e = Eyes[s];
+            int at = s == 0 ? 36 : 42;   // both run left → right along the top, then right → left along the bottom
+            p[at] = new Point2d(e.X - ew, e.Y);
+            p[at + 1] = new Point2d(e.X - w3, e.Y - ly);
+            p[at + 2] = new Point2d(e.X + w3, e.Y - ly);
+            p[at + 3] = new Point2d(e.X + ew, e.Y);
+            p[at + 4] = new Point2d(e.X + w3, e.Y + ly);
+            p[at + 5] = new Point2d(e.X - w3, e.Y + ly);
+        }
+        // Lips: corners, then the upper outline through UpperLip, the lower through LowerLip (parabolas), inner lips between.
+        var l = MouthCorners[0];
+        var r = MouthCorners[1];
+        double mw = MouthHalfWidth, my = l.Y;
+        Point2d Outline(double u, double top) => new(cx + u * mw, my + (top - my) * (1 - u * u));
+        p[48] = l;
+        p[54] = r;
+        for (int k = 1; k <= 5; k++) p[48 + k] = Outline(-1 + k / 3.0, UpperLip.Y);            // 49..53: u = -2/3 .. 2/3
+        for (int k = 1; k <= 5; k++) p[54 + k] = Outline(1 - k / 3.0, LowerLip.Y);             // 55..59: u = 2/3 .. -2/3
+        double innerUp = my - 0.25 * (my - UpperLip.Y), innerDown = my + 0.25 * (LowerLip.Y - my);
+        p[60] = new Point2d(cx - 0.85 * mw, my);
+        p[64] = new Point2d(cx + 0.85 * mw, my);
+        for (int k = 1; k <= 3; k++) p[60 + k] = Outline(-0.5 + (k - 1) * 0.5, innerUp);       // 61..63
+        for (int k = 1; k <= 3; k++) p[64 + k] = Outline(0.5 - (k - 1) * 0.5, innerDown);      // 65..67
+        return p;
+    }
+
     readonly Scalar skin, hair, brow, lip, iris, background, clothes;
     readonly bool longHair;
     readonly double hairlineTop, hairlineSide, hairlineSkew, lightX, fineTexture, coarseTexture, mouthCurve;
@@ -102,6 +173,7 @@ public sealed class SyntheticFace : IDisposable
         UpperLip = new Point2d(cx, mouthY - ew * r.Uniform(0.25, 0.4));
         LowerLip = new Point2d(cx, mouthY + ew * r.Uniform(0.35, 0.55));
         Chin = new Point2d(cx, cy + b * 0.9);
+        Landmarks = Landmarks68();
 
         double L = r.Uniform(0.42, 0.9);
         skin = new Scalar(255 * L * r.Uniform(0.6, 0.72), 255 * L * r.Uniform(0.74, 0.84), Math.Min(250, 255 * L * r.Uniform(0.92, 1.02)));

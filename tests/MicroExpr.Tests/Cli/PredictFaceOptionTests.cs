@@ -14,6 +14,7 @@ public class PredictFaceOptionTests
 
     [TestCase("haar", FaceMode.Haar)]
     [TestCase("landmarks", FaceMode.Landmarks)]
+    [TestCase("fdp", FaceMode.Fdp)]
     [TestCase("none", FaceMode.None)]
     [TestCase("LANDMARKS", FaceMode.Landmarks)]
     public void FaceNamesAMode(string value, FaceMode mode) => Assert.That(Face("--face", value), Is.EqualTo(mode));
@@ -24,6 +25,6 @@ public class PredictFaceOptionTests
         Assert.That(Face("--no-face-detect"), Is.EqualTo(FaceMode.None));
         Assert.That(Face("--no-face-detect", "--face", "none"), Is.EqualTo(FaceMode.None));
         Assert.That(Assert.Throws<CliUsageException>(() => Face("--no-face-detect", "--face", "haar"))!.Message, Does.Contain("contradicts --face haar"));
-        Assert.That(Assert.Throws<CliUsageException>(() => Face("--face", "dlib"))!.Message, Does.Contain("expects haar, landmarks or none, got 'dlib'"));
+        Assert.That(Assert.Throws<CliUsageException>(() => Face("--face", "dlib"))!.Message, Does.Contain("expects haar, landmarks, fdp or none, got 'dlib'"));
     }
 }

@@ -6,7 +6,7 @@ namespace MicroExpr.Tests.Kernels;
 
 /// <summary>
 /// <see cref="ConvKernels"/> (tiled implicit GEMM) against <see cref="ConvReference"/> in double: forward with bias and
-/// ReLU, dx, dw (one slice and several: the deterministic sliced reduction), db; small shapes on ILGPU's CPU accelerator,
+/// ReLU, dx (tiled, and direct for at most 3 input channels per group), dw (one slice and several: the deterministic sliced reduction), db; small shapes on ILGPU's CPU accelerator,
 /// the model's shapes on CUDA (category Gpu, ignored without a GPU). Outputs NaN-filled.
 /// </summary>
 [TestFixture(KernelBackend.Cpu)]
@@ -23,6 +23,9 @@ public class ConvKernelsTests : KernelFixture
         yield return new TestCaseData("depthwise dilated", 2, 6, 6, (1, 7, 7), (1, 3, 3), (1, 1, 1), (0, 2, 2), (1, 2, 2), 6, false);
         yield return new TestCaseData("1x1/2 groups 2", 2, 4, 6, (1, 5, 5), (1, 1, 1), (1, 2, 2), (0, 0, 0), (1, 1, 1), 2, false);
         yield return new TestCaseData("3d", 1, 3, 5, (4, 5, 6), (3, 3, 3), (2, 1, 2), (1, 1, 0), (1, 1, 1), 1, false);
+        // FDP's rank scorer (fdp-tiny, batch 2): one input channel, so backward data takes the direct kernel.
+        yield return new TestCaseData("fdp rank scorer 3d", 2, 1, 8, (32, 32, 8), (3, 3, 8), (1, 1, 1), (1, 1, 0), (1, 1, 1), 1, false);
+        yield return new TestCaseData("4 channels per group (tiled dx)", 1, 8, 4, (1, 6, 5), (1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1), 2, false);
         yield return new TestCaseData("resnet 3x3 64 (GPU)", 8, 64, 64, (1, 28, 28), (1, 3, 3), (1, 1, 1), (0, 1, 1), (1, 1, 1), 1, true);
         yield return new TestCaseData("3d 64 (GPU)", 2, 64, 64, (4, 14, 14), (3, 3, 3), (1, 1, 1), (1, 1, 1), (1, 1, 1), 1, true);
     }

@@ -147,6 +147,47 @@ public class FdpModelTests
     }
 
     /// <summary>
+    /// The paper's reading (<see cref="FdpRankLayout.Temporal"/>): the Conv3d sees the features over (D, H) and the 8 frames
+    /// over W, i.e. the released reference applied to the [B, F, 8] transpose; a change to frame 0 alone reaches every
+    /// output row, since every output's 8-wide kernel spans all frames.
+    /// </summary>
+    [TestCase(16)]
+    [TestCase(32)]
+    public void TheTemporalRankLayoutPutsTheFramesOnTheKernelsWideAxis(int s)
+    {
+        var cfg = FdpPresets.Tiny with { ImageSize = s, RankLayout = FdpRankLayout.Temporal };
+        using var scorer = new FdpRankScorer(cfg, new Rng(4));
+        var w = D(scorer.Conv3d.Weight.ToArray());
+        var bias = D(scorer.Conv3d.Bias!.ToArray());
+        int f = s * s;
+        double[] Transposed(double[] x)
+        {
+            var t = new double[x.Length];
+            for (int b = 0; b < 2; b++)
+                for (int fr = 0; fr < 8; fr++)
+                    for (int k = 0; k < f; k++) t[b * 8 * f + k * 8 + fr] = x[b * 8 * f + fr * f + k];
+            return t;
+        }
+        new GradCheck
+        {
+            Name = "fdp_rank_scorer_temporal", Shapes = [[2, 8, f]],
+            Op = x => scorer.Scores(x[0]),
+            Reference = x => RankRef(Transposed(x[0]), w, bias, 2, s, cfg.RankChannels),
+            MaxGradChecks = 60,
+        }.Run();
+
+        using var scope = new TensorScope();
+        using var noGrad = GradMode.NoGrad();
+        var a = Check.Random(2 * 8 * f, 5);
+        var changed = (float[])a.Clone();
+        for (int i = 0; i < f; i++) changed[i] += 1f;
+        var ra = scorer.Scores(Tensor.FromSpan(a, [2, 8, f], Device.Cpu)).ToArray();
+        var rb = scorer.Scores(Tensor.FromSpan(changed, [2, 8, f], Device.Cpu)).ToArray();
+        var rows = Enumerable.Range(0, s * cfg.RankChannels).Where(r => Enumerable.Range(0, s).Any(h => ra[r * s + h] != rb[r * s + h])).Count();
+        Assert.That(rows, Is.EqualTo(s * cfg.RankChannels), "frame 0 reaches every row of D of every channel of clip 0");
+    }
+
+    /// <summary>
     /// SegNet in eval mode in double: conv (bias) → BN (running statistics) → ReLU per unit, 2×2 max pool with indices per
     /// stage; then per stage from the deepest, unpooling (each value back at its index, zeros elsewhere) and the mirrored
     /// units, the last conv without BN or ReLU.
@@ -334,8 +375,12 @@ public class FdpModelTests
 /// fdp-tiny trains the same on ILGPU's CPU accelerator as on the SIMD CPU: three Adam steps (coupled weight decay 1e-3 and
 /// lr 1e-4, as released) from the same weights and batch give losses within rtol 1e-4, and the first step's gradients
 /// agree within 1e-5 + 1e-4·|ref|. The everyday case is fdp-tiny's encoder, rank scorer and head at 16 px with four of
-/// SegNet's five stages (16 px halves four times): ILGPU's CPU accelerator runs the full fdp-tiny at 32 px in about four
-/// minutes per step on the 2-core machine (its conv3d backward-data pass alone over a minute), so that case is explicit.
+/// SegNet's five stages (16 px halves four times): ILGPU's CPU accelerator ran the full fdp-tiny at 32 px in about four
+/// minutes per step on the 2-core machine. Profiled (batch 1, benchmarks/RESULTS.md): the rank scorer's conv3d backward
+/// data was half the step (the tiled GEMM's group barriers over one useful row); with the direct kernel for it one batch-1
+/// step took 58 s under a load average of 200 (607 s before, at 300–400), still too slow for CI, so the full case stays
+/// explicit. (At batch 1 the full case matched the CPU's losses but failed the gradient check, not yet explained: a batch
+/// of one clip puts BatchNorm over 8 nearly equal frames.)
 /// A larger learning rate makes the comparison fragile rather than wrong: a few-ulp difference can flip a near-tie of a
 /// 2×2 max pool, and the unpooling then moves a value to another pixel of the reconstruction.
 /// </summary>
@@ -346,18 +391,18 @@ public class FdpDeviceTests
         ImageSize = size, DecoderWidths = FdpPresets.Tiny.DecoderWidths[..stages], DecoderDepths = FdpPresets.Tiny.DecoderDepths[..stages],
     };
 
-    private static (float[] Losses, Dictionary<string, float[]> Grads) Train(FdpConfig cfg, Device device, int steps)
+    private static (float[] Losses, Dictionary<string, float[]> Grads) Train(FdpConfig cfg, Device device, int steps, int b)
     {
         using var model = ModelRegistry.Create(cfg, new Rng(1));
         model.To(device);
         using var loss = model.CreateLoss(new Rng(2));
         var named = model.NamedParameters().ToList();
         using var opt = new Adam(named.Select(p => p.Value), lr: 1e-4f, weightDecay: 1e-3f);
-        int b = 2, s = cfg.ImageSize;
+        int s = cfg.ImageSize;
         var xs = Check.Random(b * 8 * s * s, 3, 0f, 1f);
         var di = Check.Random(b * s * s, 4, 0f, 1f);
         ((FdpModel)model).FitInputStatistics([xs]);
-        int[] labels = [0, 2];
+        int[] labels = b == 1 ? [2] : [0, 2];
         var losses = new float[steps];
         var grads = new Dictionary<string, float[]>();
         for (int st = 0; st < steps; st++)
@@ -378,13 +423,13 @@ public class FdpDeviceTests
         return (losses, grads);
     }
 
-    [TestCase(16, 4)]
-    [TestCase(32, 5, Explicit = true, Reason = "the full fdp-tiny: about 4 minutes per step on ILGPU's CPU accelerator")]
-    public void ThreeTrainingStepsOnIlgpuCpuMatchTheCpu(int size, int stages)
+    [TestCase(16, 4, 2)]
+    [TestCase(32, 5, 2, Explicit = true, Reason = "the full fdp-tiny: about a minute per step on ILGPU's CPU accelerator under load, even after the direct conv3d backward")]
+    public void ThreeTrainingStepsOnIlgpuCpuMatchTheCpu(int size, int stages, int batch)
     {
         var cfg = Config(size, stages);
-        var cpu = Train(cfg, Device.Cpu, 3);
-        var ilgpu = Train(cfg, Devices.IlgpuCpu, 3);
+        var cpu = Train(cfg, Device.Cpu, 3, batch);
+        var ilgpu = Train(cfg, Devices.IlgpuCpu, 3, batch);
         TestContext.Out.WriteLine($"losses cpu {string.Join(", ", cpu.Losses)}; ilgpu-cpu {string.Join(", ", ilgpu.Losses)}");
         for (int s = 0; s < 3; s++)
             Assert.That(ilgpu.Losses[s], Is.EqualTo(cpu.Losses[s]).Within(1e-4 * Math.Abs(cpu.Losses[s])), $"loss of step {s + 1}");
