@@ -60,7 +60,7 @@ internal static class AttentionMapCommand
             (inputs, display, name) = FromCache(data, cached, model.Config, modelPath);
         else
         {
-            using var clip = PredictCommand.LoadFrames(a, framesDir, video);
+            using var clip = PredictCommand.LoadFrames(a, framesDir, video, settings);
             inputs = PredictCommand.Inputs(clip.Frames, clip.Onset, clip.Apex, clip.Offset, settings, model.Config, modelPath, out display, forDisplay: true, landmarks: clip.Landmarks);
             name = clip.Name;
         }

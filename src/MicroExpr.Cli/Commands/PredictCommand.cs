@@ -62,7 +62,7 @@ internal static class PredictCommand
 
         string? explain = a.Text("explain");
         if (explain != null && model is not IAttentionModel) throw AttentionMapCommand.NoAttention(model.Config, modelPath);
-        using var clip = LoadFrames(a, framesDir, video);
+        using var clip = LoadFrames(a, framesDir, video, settings);
         {
             var (frames, onset, apex, offset) = (clip.Frames, clip.Onset, clip.Apex, clip.Offset);
             var pre = System.Diagnostics.Stopwatch.StartNew();
@@ -151,9 +151,10 @@ internal static class PredictCommand
 
     /// <summary>
     /// The frames of <c>--frames DIR</c> (numeric order, --onset/--apex/--offset as the numbers in the file names) or of
-    /// <c>--video FILE</c> (only onset..offset decoded, 0-based indices, downscaled to <see cref="VideoMaxSide"/>).
+    /// <c>--video FILE</c> (only onset..offset decoded, 0-based indices, downscaled to <see cref="VideoMaxSide"/>); with
+    /// <paramref name="settings"/> of FDP's per-frame alignment, also the folder's landmarks file when there is one.
     /// </summary>
-    internal static LoadedClip LoadFrames(ParsedArgs a, string? framesDir, string? video)
+    internal static LoadedClip LoadFrames(ParsedArgs a, string? framesDir, string? video, PreprocessSettings settings)
     {
         var frames = new List<Mat>();
         List<Point2d[]?>? landmarks = null;
