@@ -152,9 +152,25 @@ public static class InnerSelection
         Path.Combine(run, "inner", Path.GetFileName(LosoRunner.FoldDir(run, index, subject)));
 
     /// <summary>Trainings per outer fold, for help and output: "k × g + 1".</summary>
-    public static string Cost(TrainOptions o) =>
-        $"{o.InnerFolds} inner folds × {InnerGrid.Parse(o.Grid)?.Values.Count ?? 1} setting(s) + 1 = {o.InnerFolds * (InnerGrid.Parse(o.Grid)?.Values.Count ?? 1) + 1} trainings per outer fold" +
-        (InnerGrid.Parse(o.Grid) is null ? "" : " (+1 when a setting other than the run's own wins)");
+    public static string Cost(TrainOptions o)
+    {
+        var grid = InnerGrid.Parse(o.Grid);
+        int settings = grid?.Values.Count ?? 1;
+        return $"{o.InnerFolds} inner folds × {settings} setting(s) + 1 = {o.InnerFolds * settings + 1} trainings per outer fold" +
+            (grid is null ? "" : " (+1 when a setting other than the run's own wins)");
+    }
+
+    /// <summary>
+    /// The options the selection can work with, or a one-line <see cref="ArgumentException"/>: it picks an epoch count, so
+    /// a fixed step count (<c>--steps</c>, whose epochs depend on the training set's size and so differ between the inner
+    /// and outer folds) is refused, as are fewer than 2 inner folds and a malformed grid.
+    /// </summary>
+    public static void Check(TrainOptions o)
+    {
+        if (o.Steps > 0) throw new ArgumentException("--select inner picks an epoch count: give --epochs, not --steps");
+        if (o.InnerFolds < 2) throw new ArgumentException($"--inner-folds {o.InnerFolds}: expected at least 2");
+        InnerGrid.Parse(o.Grid)?.Check(o);
+    }
 
     /// <summary>
     /// Runs (or, resuming, reads) the inner selection of outer fold <paramref name="outerIndex"/>. <paramref name="fixedFold"/>

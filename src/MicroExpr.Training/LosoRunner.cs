@@ -40,8 +40,12 @@ public static class LosoRunner
         if (o.ShuffleActionUnits) data = data.WithShuffledActionUnits(o.Seed); // the control: folds and the final model alike
         if (o.Select is not ("" or "inner")) throw new ArgumentException($"--select {o.Select}: expected inner");
         // The inner selection reads each fixed-epoch fold's per-epoch test predictions (its chosen epoch, and the oracle figure).
-        if (o.Select == "inner") o = o with { Oracle = true };
-        InnerGrid.Parse(o.Grid)?.Check(o);
+        if (o.Select == "inner")
+        {
+            InnerSelection.Check(o);
+            o = o with { Oracle = true };
+        }
+        else if (o.Grid.Length > 0) throw new ArgumentException("--grid needs --select inner");
         Directory.CreateDirectory(run);
         string optionsPath = Path.Combine(run, OptionsFile);
         var record = new RunRecord(o, data.Source, data.ClassNames, data.Frames, data.Size, subjects, data.SettingsHash, RunFingerprint.Of(data));

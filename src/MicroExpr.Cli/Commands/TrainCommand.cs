@@ -162,7 +162,7 @@ internal static class TrainCommand
         o = o with { Select = select, InnerFolds = a.Int("inner-folds", o.InnerFolds), Grid = a.Text("grid") ?? "", Freeze = freeze };
         try
         {
-            InnerGrid.Parse(o.Grid)?.Check(o);
+            if (select == "inner") InnerSelection.Check(o);
             if (freeze.Length > 0)
             {
                 using var probe = ModelRegistry.Create(ModelRegistry.Preset(o.Preset, o.ModelSettings), new Rng(1));

@@ -60,9 +60,10 @@ public class HonestSelectionCliTests
     [TestCase("--grid", "lr=0.1,0.2", "needs --select inner")]
     [TestCase("--select", "outer", "--select outer")]
     [TestCase("--seeds", "3", "at least two seeds")]
+    [TestCase("--select", "inner --steps 50", "not --steps")]
     public void WrongSelectionOptionsAreUsageErrors(string option, string value, string message)
     {
-        var (code, _, err) = Run("train", "--data", "nowhere", "--out", "nowhere-run", option, value);
+        var (code, _, err) = Run(["train", "--data", "nowhere", "--out", "nowhere-run", option, .. value.Split(' ')]);
         Assert.That(code, Is.EqualTo(2), err);
         Assert.That(err, Does.Contain(message));
         Assert.That(Directory.Exists("nowhere-run"), Is.False, "nothing is written before the options are checked");
