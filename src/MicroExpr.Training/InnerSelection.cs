@@ -255,7 +255,7 @@ public static class InnerSelection
     }
 
     /// <summary>A seed index per (outer fold, inner group), apart from every outer fold's (0..folds) and the final model's.</summary>
-    private static int InnerSeedIndex(int folds, int outer, int group) => folds + 2 + outer * 64 + group;
+    private static int InnerSeedIndex(int folds, int outer, int group) => folds + 2 + outer * folds + group; // group < k ≤ folds − 1
 
     /// <summary>True when the chosen options train exactly what the run's own do (same fields, same model config).</summary>
     private static bool SameRecipe(TrainOptions chosen, TrainOptions o, ClipSet data) =>
