@@ -13,7 +13,7 @@ public sealed record Prediction(string Clip, string Subject, int Label, int Pred
     /// </summary>
     public string DatasetOf()
     {
-        if (Dataset.Length > 0) return Dataset;
+        if (!string.IsNullOrEmpty(Dataset)) return Dataset;
         var parts = Clip.Split('/');
         return parts.Length >= 3 && parts[1] == Subject ? parts[0] : "";
     }

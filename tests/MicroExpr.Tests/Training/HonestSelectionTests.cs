@@ -216,6 +216,9 @@ public class HonestSelectionTests
         Assert.That(per["casme2"].Uf1, Is.EqualTo(1.0 / 3).Within(1e-12));
         Assert.That(MetricSet.PerDataset(preds.Take(2).ToList(), 3), Is.Empty, "one data set: no per-data-set table");
         Assert.That(new Prediction("s1/a", "s1", 0, 0, [1f]).DatasetOf(), Is.EqualTo(""));
+        // A fold result written before the field existed reads back, its data set taken from the clip id.
+        var old = JsonSerializer.Deserialize<Prediction>("""{"Clip":"smic/smic_s01/s01_ne_01","Subject":"smic_s01","Label":0,"Predicted":0,"Probabilities":[1,0,0]}""")!;
+        Assert.That(old.DatasetOf(), Is.EqualTo("smic"));
     }
 
     [Test]
