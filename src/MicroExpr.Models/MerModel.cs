@@ -132,6 +132,40 @@ public sealed record ModelOutput(Tensor Logits, IReadOnlyDictionary<string, Tens
 }
 
 /// <summary>
+/// A model whose named parts can be frozen for training (<c>train --freeze PART</c>): the part's parameters get
+/// <see cref="Tensor.RequiresGrad"/> false, so no op records their gradients (and, when nothing before them trains, no
+/// backward runs through them), and the trainer gives them no optimizer state. Their values stay as initialised or loaded.
+/// </summary>
+public interface IFreezable
+{
+    /// <summary>The parts this model can freeze (e.g. "spatial").</summary>
+    IReadOnlyList<string> FreezableParts { get; }
+    /// <summary>The parameters <paramref name="part"/> freezes; a one-line <see cref="ArgumentException"/> for an unknown part.</summary>
+    IEnumerable<Tensor> FrozenBy(string part);
+}
+
+/// <summary>Freezing by name (<see cref="IFreezable"/>), with a one-line error for a model or part that has none.</summary>
+public static class Freezing
+{
+    /// <summary>Freezes <paramref name="part"/> of the model ("" freezes nothing); returns how many parameters were frozen.</summary>
+    public static int Apply(IMerModel model, string part)
+    {
+        if (string.IsNullOrEmpty(part)) return 0;
+        if (model is not IFreezable f || !f.FreezableParts.Contains(part))
+            throw new ArgumentException($"--freeze {part}: {model.Config.Name} has no such part" +
+                (model is IFreezable g ? $" (it can freeze: {string.Join(", ", g.FreezableParts)})" : " (only SLSTT-family presets can freeze their spatial encoder)"));
+        int n = 0;
+        foreach (var p in f.FrozenBy(part))
+        {
+            p.RequiresGrad = false;
+            n++;
+        }
+        return n;
+    }
+}
+
+
+/// <summary>
 /// The model contract every MER model follows, so that one trainer (FoldTrainer/LosoRunner), <c>predict</c>,
 /// <c>evaluate</c> and <c>bench</c> run any of them:
 /// <list type="bullet">

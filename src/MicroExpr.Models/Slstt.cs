@@ -139,7 +139,7 @@ public static class SlsttPresets
 /// token is the frame feature), a temporal aggregator over the T frame features, and a head.
 /// Input [B, T, 3, H, W] → logits [B, classes].
 /// </summary>
-public sealed class SlsttModel : Module, IAttentionModel
+public sealed class SlsttModel : Module, IAttentionModel, IFreezable
 {
     public SlsttModel(SlsttConfig config, Rng rng)
     {
@@ -175,6 +175,18 @@ public sealed class SlsttModel : Module, IAttentionModel
 
     /// <summary>The contract's forward: the batch's motion frames → logits (no auxiliary outputs).</summary>
     public ModelOutput Forward(ModelBatch batch) => new(Forward(batch[InputKind.MotionFrames]));
+
+    public IReadOnlyList<string> FreezableParts { get; } = ["spatial"];
+
+    /// <summary>
+    /// "spatial": the ViT's patch embedding, class token, position embedding and blocks, i.e. every spatial parameter but
+    /// the final LayerNorm, which trains with the temporal aggregator and the head (SLSTT's released code: only the last
+    /// norm, the LSTM and the classifier have requires_grad). Rejected: freezing the final norm too (the released code
+    /// trains it, and it rescales frozen features for the aggregator at 2·C parameters).
+    /// </summary>
+    public IEnumerable<Tensor> FrozenBy(string part) => part == "spatial"
+        ? Spatial.NamedParameters().Where(p => !p.Name.StartsWith("norm.", StringComparison.Ordinal)).Select(p => p.Value)
+        : throw new ArgumentException($"--freeze {part}: {Config.Name} can freeze: spatial");
 
     /// <summary>SLSTT trains with plain (class-weighted) cross-entropy, as the released code.</summary>
     public MerLoss CreateLoss(Rng rng) => new CrossEntropyLoss();

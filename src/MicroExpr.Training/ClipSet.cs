@@ -14,6 +14,9 @@ public sealed record Clip(string Id, string Subject, int Label, IReadOnlyDiction
     public Clip(string id, string subject, int label, float[] data)
         : this(id, subject, label, new Dictionary<InputKind, float[]> { [InputKind.MotionFrames] = data }) { }
 
+    /// <summary>The data set the clip came from (the cache index's <c>dataset</c>: casme2, samm, smic, a manifest's column), "" when unknown.</summary>
+    public string Dataset { get; init; } = "";
+
     /// <summary>The raw action-unit string ("4+L10"), "" when the data set has none.</summary>
     public string ActionUnits { get; init; } = "";
 
@@ -209,7 +212,7 @@ public sealed class ClipSet
         {
             var inputs = new Dictionary<InputKind, float[]>();
             foreach (var k in load) inputs[CacheKinds.ToInput(k)] = cache.Load(e, k);
-            clips.Add(new Clip(string.IsNullOrEmpty(e.Dataset) ? $"{e.Subject}/{e.Clip}" : $"{e.Dataset}/{e.Subject}/{e.Clip}", e.Subject, e.Label, inputs) { ActionUnits = e.ActionUnits });
+            clips.Add(new Clip(string.IsNullOrEmpty(e.Dataset) ? $"{e.Subject}/{e.Clip}" : $"{e.Dataset}/{e.Subject}/{e.Clip}", e.Subject, e.Label, inputs) { ActionUnits = e.ActionUnits, Dataset = e.Dataset });
         }
         // u, v, strain caches hold signed u in channel 0; HSV images and precomputed motion images are in [0, 1].
         bool uvs = false;

@@ -62,6 +62,27 @@ public static class FoldTrainer
     }
 
     /// <summary>
+    /// Trains on the clips of <paramref name="trainSubjects"/> and predicts those of <paramref name="heldOutSubjects"/>
+    /// (both lists of subject ids, disjoint: checked), for the inner folds and the outer retraining of
+    /// <see cref="InnerSelection"/>. <paramref name="seedIndex"/> plays the fold index's part in the seed (distinct per
+    /// split); <paramref name="stopAfter"/> &gt; 0 stops after that many epochs of the schedule the options define (the
+    /// learning rate follows the full <see cref="TrainOptions.Epochs"/> schedule, as in the runs the choice was scored on).
+    /// </summary>
+    public static FoldResult RunSplit(ClipSet data, IReadOnlyCollection<string> trainSubjects, IReadOnlyCollection<string> heldOutSubjects, string name,
+        int seedIndex, int foldIndex, int folds, TrainOptions o, string dir, Device device, int stopAfter = 0,
+        ITrainingProgress? progress = null, TextWriter? log = null, CancellationToken cancel = default)
+    {
+        var watch = Stopwatch.StartNew();
+        if (trainSubjects.Intersect(heldOutSubjects).FirstOrDefault() is string both)
+            throw new InvalidOperationException($"split '{name}': subject {both} is on both sides");
+        var train = data.Clips.Where(c => trainSubjects.Contains(c.Subject)).ToList();
+        var test = data.Clips.Where(c => heldOutSubjects.Contains(c.Subject)).ToList();
+        if (train.Count == 0 || test.Count == 0) throw new ArgumentException($"split '{name}': {(train.Count == 0 ? "no training" : "no held-out")} clips in {data.Source}");
+        var ordered = trainSubjects.OrderBy(s => s, StringComparer.Ordinal).ToList();
+        return Train(data, train, test, name, ordered, foldIndex, folds, o, dir, device, progress, log, cancel, watch, seedIndex, stopAfter);
+    }
+
+    /// <summary>
     /// Trains the model that 'predict' uses: every clip of every subject, the same options and epochs as the folds
     /// (nothing is evaluated: there is no held-out subject). Writes DIR/model.safetensors with the model config.
     /// </summary>
@@ -76,20 +97,22 @@ public static class FoldTrainer
 
     private static FoldResult Train(ClipSet data, List<Clip> train, List<Clip> test, string testSubject, IReadOnlyList<string> trainSubjects,
         int foldIndex, int folds, TrainOptions o, string foldDir, Device device, ITrainingProgress? progress, TextWriter? log,
-        CancellationToken cancel, Stopwatch watch)
+        CancellationToken cancel, Stopwatch watch, int? seedIndex = null, int stopAfter = 0)
     {
         Directory.CreateDirectory(foldDir);
         var cfg = o.ModelConfig(data);
-        ulong foldSeed = o.Seed * 1_000_003UL + (ulong)foldIndex * 7919UL;
+        ulong foldSeed = o.Seed * 1_000_003UL + (ulong)(seedIndex ?? foldIndex) * 7919UL;
         using var model = ModelRegistry.Create(cfg, new Rng(foldSeed));
         model.To(device); // parameters are initialised on the CPU from the seed, so every device starts from the same weights
         if (o.Pretrained.Length > 0) Weights.ImportPretrainedVit(model, o.Pretrained); // the same pretrained ViT in every fold
+        // --freeze: the frozen parameters record no gradient and get no optimizer state (they are left out of 'trained').
+        Freezing.Apply(model, o.Freeze);
         // The model's own loss (the contract); its parameters, if any (STT's class centres), train with the model's.
         using var lossFn = model.CreateLoss(new Rng(foldSeed + 17));
         lossFn.To(device);
         // A loss that needs the fold as a whole (AIE-CCL's AU-set prototypes) sees the training clips, never the test subject's.
         lossFn.BeginFold(new TrainingFold(train.Count, (i, kind) => data.Input(train[i], kind)));
-        var trained = model.Parameters().Concat(lossFn.Parameters()).ToList();
+        var trained = model.Parameters().Concat(lossFn.Parameters()).Where(p => p.RequiresGrad).ToList();
         using Optimizer opt = o.Optimizer switch
         {
             "adamw" => new AdamW(trained, o.LearningRate, weightDecay: o.WeightDecay),
@@ -101,6 +124,7 @@ public static class FoldTrainer
         int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
         // A fixed step count (FDP's recipe) becomes whole epochs with the last one cut short.
         int epochs = o.Steps > 0 ? (o.Steps + stepsPerEpoch - 1) / stepsPerEpoch : o.Epochs;
+        int lastEpoch = stopAfter > 0 ? Math.Min(stopAfter, epochs) : epochs;
         int totalSteps = o.Steps > 0 ? o.Steps : stepsPerEpoch * epochs, warmupSteps = stepsPerEpoch * o.WarmupEpochs;
         if (o.Schedule is not ("cosine" or "constant" or "step")) throw new ArgumentException($"unknown schedule '{o.Schedule}' (cosine, constant or step)");
 
@@ -125,7 +149,7 @@ public static class FoldTrainer
         if (File.Exists(ckpt)) startEpoch = RestoreCheckpoint(ckpt, model, lossFn, opt, losses, trainAccuracy, oracle);
 
         var batcher = new Batcher(data, cfg, o.BatchSize, device, targets: true);
-        for (int epoch = startEpoch; epoch < epochs; epoch++)
+        for (int epoch = startEpoch; epoch < lastEpoch; epoch++)
         {
             cancel.ThrowIfCancellationRequested();
             model.Training = true;
@@ -201,7 +225,7 @@ public static class FoldTrainer
         if (test.Count == 0) Weights.Save(model, Path.Combine(foldDir, FinalModelFile), new Dictionary<string, string> { ["classes"] = JsonSerializer.Serialize(data.ClassNames) });
         var result = new FoldResult
         {
-            Subject = testSubject, Epochs = epochs, TrainSubjects = trainSubjects, Predictions = PredictTest(),
+            Subject = testSubject, Epochs = lastEpoch, TrainSubjects = trainSubjects, Predictions = PredictTest(),
             EpochLoss = losses, EpochTrainAccuracy = trainAccuracy, OracleByEpoch = oracle, Seconds = watch.Elapsed.TotalSeconds,
             Reconstructions = Reconstruct(model, test.Take(2).ToList(), data, device),
         };
@@ -277,7 +301,7 @@ public static class FoldTrainer
                     int arg = 0;
                     for (int c = 1; c < k; c++) if (p[c] > p[arg]) arg = c;
                     var clip = clips[s + i];
-                    result.Add(new Prediction(clip.Id, clip.Subject, clip.Label, arg, p));
+                    result.Add(new Prediction(clip.Id, clip.Subject, clip.Label, arg, p, clip.Dataset));
                 }
             }
         }

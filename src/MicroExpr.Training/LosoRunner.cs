@@ -38,6 +38,14 @@ public static class LosoRunner
         var subjects = data.Subjects;
         if (subjects.Count < 2) throw new ArgumentException($"{data.Source}: LOSO needs at least 2 subjects; found {subjects.Count}");
         if (o.ShuffleActionUnits) data = data.WithShuffledActionUnits(o.Seed); // the control: folds and the final model alike
+        if (o.Select is not ("" or "inner")) throw new ArgumentException($"--select {o.Select}: expected inner");
+        // The inner selection reads each fixed-epoch fold's per-epoch test predictions (its chosen epoch, and the oracle figure).
+        if (o.Select == "inner")
+        {
+            InnerSelection.Check(o);
+            o = o with { Oracle = true };
+        }
+        else if (o.Grid.Length > 0) throw new ArgumentException("--grid needs --select inner");
         Directory.CreateDirectory(run);
         string optionsPath = Path.Combine(run, OptionsFile);
         var record = new RunRecord(o, data.Source, data.ClassNames, data.Frames, data.Size, subjects, data.SettingsHash, RunFingerprint.Of(data));
@@ -72,14 +80,19 @@ public static class LosoRunner
             if (onlyFold is int only && only != i) continue;
             string dir = FoldDir(run, i, subjects[i]);
             string resultPath = Path.Combine(dir, FoldTrainer.ResultFile);
+            FoldResult fold;
             if (File.Exists(resultPath) && resume)
             {
-                results.Add(ReadFold(resultPath));
+                fold = ReadFold(resultPath);
                 progress?.OnEpoch(subjects[i], i, subjects.Count, o.Epochs, o.Epochs, double.NaN, 0);
-                continue;
             }
-            if (!resume && Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-            results.Add(FoldTrainer.Run(data, subjects[i], i, subjects.Count, o, dir, device, progress, log, cancel));
+            else
+            {
+                if (!resume && Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+                fold = FoldTrainer.Run(data, subjects[i], i, subjects.Count, o, dir, device, progress, log, cancel);
+            }
+            results.Add(fold);
+            if (o.Select == "inner") InnerSelection.RunFold(data, o, i, run, device, resume, fold, progress, log, cancel);
         }
         // The model 'predict' uses: trained on every subject, only for full runs (a single --fold run leaves it out).
         string final = FinalDir(run);
@@ -102,7 +115,7 @@ public static class LosoRunner
             ? Directory.GetDirectories(foldsDir).OrderBy(d => d, StringComparer.Ordinal).Select(d => Path.Combine(d, FoldTrainer.ResultFile)).Where(File.Exists).Select(ReadFold).ToList()
             : [];
         if (folds.Count == 0) throw new InvalidOperationException($"{run}: no finished fold yet (folds/*/{FoldTrainer.ResultFile})");
-        var summary = RunSummary.Create(record, folds);
+        var summary = RunSummary.Create(record, folds, InnerSelection.ReadAll(run));
         Report.Write(run, summary);
         return summary;
     }
@@ -115,22 +128,47 @@ public static class LosoRunner
 public sealed record RunRecord(TrainOptions Options, string Data, IReadOnlyList<string> ClassNames, int Frames, int Size, IReadOnlyList<string> Subjects,
     string? SettingsHash = null, string? Fingerprint = null);
 
-/// <summary>The pooled result of a run: the honest metrics first, the oracle-epoch figure beside when recorded.</summary>
+/// <summary>
+/// The pooled result of a run: the honest fixed-epoch metrics first; the inner-selection figure when the run made one
+/// (<see cref="Inner"/>, over the folds whose selection finished); the oracle-epoch figure beside when recorded; the
+/// per-data-set figures of a composite (<see cref="PerDataset"/>, of the fixed-epoch predictions).
+/// </summary>
 public sealed record RunSummary(RunRecord Record, IReadOnlyList<FoldResult> Folds, MetricSet Honest, MetricSet? Oracle, double Seconds)
 {
     public bool Complete => Folds.Count == Record.Subjects.Count;
 
-    public static RunSummary Create(RunRecord record, IReadOnlyList<FoldResult> folds)
+    /// <summary>Pooled over the outer folds' predictions with the inner choice (<c>--select inner</c>); null without one.</summary>
+    public MetricSet? Inner { get; init; }
+    public IReadOnlyList<InnerChoice> InnerChoices { get; init; } = [];
+    /// <summary>Per data set (<see cref="MetricSet.PerDataset"/>) of the fixed-epoch, inner and oracle predictions; empty for a single data set.</summary>
+    public IReadOnlyDictionary<string, MetricSet> PerDataset { get; init; } = new Dictionary<string, MetricSet>();
+    public IReadOnlyDictionary<string, MetricSet> PerDatasetInner { get; init; } = new Dictionary<string, MetricSet>();
+    public IReadOnlyDictionary<string, MetricSet> PerDatasetOracle { get; init; } = new Dictionary<string, MetricSet>();
+    /// <summary>All predictions of the fixed-epoch folds, pooled (the seeds' ensemble averages these).</summary>
+    public IReadOnlyList<Prediction> Predictions => Folds.SelectMany(f => f.Predictions).ToList();
+
+    public static RunSummary Create(RunRecord record, IReadOnlyList<FoldResult> folds, IReadOnlyList<InnerChoice>? inner = null)
     {
         int k = record.ClassNames.Count;
-        var honest = MetricSet.Compute(folds.SelectMany(f => f.Predictions).ToList(), k);
+        var pooled = folds.SelectMany(f => f.Predictions).ToList();
+        var honest = MetricSet.Compute(pooled, k);
+        var innerPreds = inner is { Count: > 0 } ? inner.SelectMany(c => c.Predictions).ToList() : null;
         MetricSet? oracle = null;
+        IReadOnlyDictionary<string, MetricSet> perOracle = new Dictionary<string, MetricSet>();
         if (folds.All(f => f.OracleByEpoch is { Count: > 0 }))
         {
             // Per fold, the epoch whose predictions score best on that fold's own test subject: what much published code reports.
             var picked = folds.SelectMany(f => f.OracleByEpoch!.OrderByDescending(e => e.Count(p => p.Label == p.Predicted)).First()).ToList();
             oracle = MetricSet.Compute(picked, k);
+            perOracle = MetricSet.PerDataset(picked, k);
         }
-        return new RunSummary(record, folds, honest, oracle, folds.Sum(f => f.Seconds));
+        return new RunSummary(record, folds, honest, oracle, folds.Sum(f => f.Seconds) + (inner?.Sum(c => c.Seconds) ?? 0))
+        {
+            Inner = innerPreds is null ? null : MetricSet.Compute(innerPreds, k),
+            InnerChoices = inner ?? [],
+            PerDataset = MetricSet.PerDataset(pooled, k),
+            PerDatasetInner = innerPreds is null ? new Dictionary<string, MetricSet>() : MetricSet.PerDataset(innerPreds, k),
+            PerDatasetOracle = perOracle,
+        };
     }
 }

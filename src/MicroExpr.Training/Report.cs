@@ -25,6 +25,22 @@ public static class Report
             recall_per_class = s.Honest.RecallPerClass.Select(v => Math.Round(v, 4)).ToArray(),
             confusion = ToJagged(s.Honest.Confusion),
             per_subject_accuracy = s.Honest.PerSubjectAccuracy.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 4)),
+            inner_selection = s.Inner is null ? null : new
+            {
+                uf1 = Math.Round(s.Inner.Uf1, 4), uar = Math.Round(s.Inner.Uar, 4), accuracy = Math.Round(s.Inner.Accuracy, 4), folds = s.InnerChoices.Count,
+                inner_folds = s.Record.Options.InnerFolds, grid = s.Record.Options.Grid,
+                trainings = s.InnerChoices.Sum(c => c.Trainings), cost = InnerSelection.Cost(s.Record.Options),
+                chosen = s.InnerChoices.Select(c => new { fold = c.Subject, setting = c.Settings[c.ChosenSetting], epoch = c.ChosenEpoch, pooled_inner_uf1 = c.PooledUf1[c.ChosenSetting][c.ChosenEpoch - 1] }).ToArray(),
+                note = "epoch (and setting) chosen per outer fold by the pooled UF1 of inner folds over its training subjects; the test subject is predicted once",
+            },
+            per_dataset = s.PerDataset.Count == 0 ? null : s.PerDataset.ToDictionary(kv => kv.Key, kv => new
+            {
+                uf1 = Math.Round(kv.Value.Uf1, 4), uar = Math.Round(kv.Value.Uar, 4), accuracy = Math.Round(kv.Value.Accuracy, 4), clips = kv.Value.Count,
+                inner_uf1 = s.PerDatasetInner.TryGetValue(kv.Key, out var i) ? Math.Round(i.Uf1, 4) : (double?)null,
+                inner_uar = i is null ? (double?)null : Math.Round(i.Uar, 4),
+                oracle_uf1 = s.PerDatasetOracle.TryGetValue(kv.Key, out var x) ? Math.Round(x.Uf1, 4) : (double?)null,
+                oracle_uar = x is null ? (double?)null : Math.Round(x.Uar, 4),
+            }),
             oracle_epoch = s.Oracle is null ? null : new { uf1 = Math.Round(s.Oracle.Uf1, 4), uar = Math.Round(s.Oracle.Uar, 4), accuracy = Math.Round(s.Oracle.Accuracy, 4), note = "epoch chosen on each test subject: optimistic, for comparison with papers only" },
             train_seconds = Math.Round(s.Seconds, 1),
             options = s.Record.Options,
@@ -58,9 +74,32 @@ public static class Report
         sb.AppendLine($"| UAR | {F(s.Honest.Uar)} |");
         sb.AppendLine($"| accuracy | {F(s.Honest.Accuracy)} |");
         sb.AppendLine($"| clips / subjects | {s.Honest.Count} / {s.Folds.Count} |");
+        if (s.Inner != null)
+            sb.AppendLine($"| inner selection UF1 / UAR ({s.InnerChoices.Count} folds; {InnerSelection.Cost(s.Record.Options)}) | {F(s.Inner.Uf1)} / {F(s.Inner.Uar)} |");
         if (s.Oracle != null)
-            sb.AppendLine($"| *oracle epoch* UF1 / UAR (epoch picked on the test subject: optimistic, papers-style) | *{F(s.Oracle.Uf1)} / {F(s.Oracle.Uar)}* |");
+            sb.AppendLine($"| *oracle epoch* UF1 / UAR (oracle — looks at test labels, for comparison with published numbers only) | *{F(s.Oracle.Uf1)} / {F(s.Oracle.Uar)}* |");
         sb.AppendLine();
+        if (s.PerDataset.Count > 0)
+        {
+            sb.AppendLine("## Per data set\n");
+            sb.AppendLine("| data set | clips | UF1 | UAR |" + (s.Inner is null ? "" : " inner UF1 / UAR |") + (s.Oracle is null ? "" : " *oracle* UF1 / UAR |"));
+            sb.AppendLine("|---|---|---|---|" + (s.Inner is null ? "" : "---|") + (s.Oracle is null ? "" : "---|"));
+            foreach (var (name, m) in s.PerDataset)
+                sb.AppendLine($"| {name} | {m.Count} | {F(m.Uf1)} | {F(m.Uar)} |" +
+                    (s.Inner is null ? "" : s.PerDatasetInner.TryGetValue(name, out var i) ? $" {F(i.Uf1)} / {F(i.Uar)} |" : " - |") +
+                    (s.Oracle is null ? "" : s.PerDatasetOracle.TryGetValue(name, out var x) ? $" *{F(x.Uf1)} / {F(x.Uar)}* |" : " - |"));
+            sb.AppendLine();
+        }
+        if (s.InnerChoices.Count > 0)
+        {
+            sb.AppendLine("## Inner selection\n");
+            sb.AppendLine($"Per outer fold, the training subjects in {s.Record.Options.InnerFolds} groups; the epoch{(string.IsNullOrEmpty(s.Record.Options.Grid) ? "" : $" and one of --grid {s.Record.Options.Grid}")} chosen by the pooled inner-fold UF1; cost {InnerSelection.Cost(s.Record.Options)} ({s.InnerChoices.Sum(c => c.Trainings)} in all).\n");
+            sb.AppendLine("| fold | setting | epoch | pooled inner UF1 |");
+            sb.AppendLine("|---|---|---|---|");
+            foreach (var c in s.InnerChoices)
+                sb.AppendLine($"| {c.Subject} | {(c.Settings[c.ChosenSetting] is { Length: > 0 } set ? set : "(the run's)")} | {c.ChosenEpoch} | {F(c.PooledUf1[c.ChosenSetting][c.ChosenEpoch - 1])} |");
+            sb.AppendLine();
+        }
         if (s.Honest.AbsentClasses.Count > 0)
             sb.AppendLine($"Classes absent from the pooled set, left out of UF1 and UAR: {string.Join(", ", s.Honest.AbsentClasses.Select(c => names[c]))}.\n");
         sb.AppendLine("## Per class\n");

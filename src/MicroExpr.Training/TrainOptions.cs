@@ -52,6 +52,19 @@ public sealed record TrainOptions
     /// <summary>Also evaluate the test subject after every epoch, for the "oracle epoch" figure (never used for the honest result).</summary>
     public bool Oracle { get; init; }
 
+    /// <summary>
+    /// "" (fixed epochs only) or "inner": nested honest selection (<see cref="InnerSelection"/>): in each outer fold the
+    /// epoch count, and one setting of <see cref="Grid"/> when given, are picked by the pooled UF1 of inner folds over the
+    /// training subjects alone, then the outer subject is tested once. Implies <see cref="Oracle"/> (printed beside, labelled).
+    /// </summary>
+    public string Select { get; init; } = "";
+    /// <summary>k of <see cref="Select"/> "inner": the outer fold's training subjects are split into this many groups.</summary>
+    public int InnerFolds { get; init; } = 5;
+    /// <summary>"KEY=A,B,…" (at most 4 values) searched by the inner selection beside the epoch count; "" for none (<see cref="InnerGrid"/>).</summary>
+    public string Grid { get; init; } = "";
+    /// <summary>"" (train everything) or "spatial": the spatial encoder of an SLSTT-family model is frozen but its final LayerNorm (<see cref="IFreezable"/>).</summary>
+    public string Freeze { get; init; } = "";
+
     /// <summary>λ of AIE-CCL's contrastive term (<c>--con-weight</c>); null keeps the preset's (1). Only the aie presets have one.</summary>
     public float? ContrastiveWeight { get; init; }
     /// <summary>
@@ -69,7 +82,6 @@ public sealed record TrainOptions
     /// "" for none (random initialisation).
     /// </summary>
     public string Pretrained { get; init; } = "";
-    public string Freeze { get; init; } = "";
 
     /// <summary>The preset's config fitted to the data (classes, image size, frames), or a one-line error saying what the data lacks.</summary>
     public IMerModelConfig ModelConfig(ClipSet data) => WithOverrides(ModelRegistry.Preset(Preset, ModelSettings)).ForData(data.Shape);

@@ -32,6 +32,7 @@ internal static class DemoCommand
             new("size", OptionKind.Int, "image size S (the flow is computed at the frames' 128 px and area-averaged down)", "32, or the size the model fixes (112 for stt-r18)", 16),
             new("flow", OptionKind.Text, "farneback or tvl1", "farneback"),
             new("seed", OptionKind.Int, "seed of the synthetic set and of training", "1", 0),
+            TrainCommand.SeedsOption with { Help = TrainCommand.SeedsOption.Help + "; the synthetic set is made with the first seed, so seed-S1 equals 'demo --seed S1'" },
             new("con-weight", OptionKind.Float, "aie presets: λ of the contrastive term (0: cross-entropy alone)", "1", 0),
             new("shuffle-aus", OptionKind.Switch, "aie presets: permute the action-unit codings across clips (the control)"),
             new("device", OptionKind.Text, "auto, cpu, cuda or ilgpu-cpu", "auto"),
@@ -47,7 +48,8 @@ internal static class DemoCommand
         if (!ModelRegistry.IsPreset(preset)) throw new CliUsageException($"--model {preset}: unknown preset; known: {string.Join(", ", ModelRegistry.Names)}");
         string modelSettings = TrainCommand.ModelSettingsFrom(a, preset);
         string root = OutFolder.Prepare("out", a.Text("out") ?? "runs/demo");
-        int seed = a.Int("seed", 1);
+        var seeds = TrainCommand.SeedsFrom(a);
+        int seed = seeds is null ? a.Int("seed", 1) : (int)seeds[0];
         var recipe = TrainCommand.AuOptions(a, preset, Recipe(preset)); // checked before any work: a wrong --con-weight or --shuffle-aus is a usage error
         string synthDir = Path.Combine(root, "synthetic"), cacheDir = Path.Combine(root, "cache"), runDir = Path.Combine(root, "run");
         var device = DeviceOption.Resolve(a);
@@ -102,9 +104,10 @@ internal static class DemoCommand
         watch.Restart();
         if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true); // a demo always trains afresh
         var progress = new TrainingProgressBar(options.Epochs);
-        LosoRunner.Train(clips, options, runDir, device, resume: false, progress: progress, trainFinal: true);
+        if (seeds is null) LosoRunner.Train(clips, options, runDir, device, resume: false, progress: progress, trainFinal: true);
+        else SeedRuns.Train(clips, options, seeds, runDir, device, resume: false, progress: progress, trainFinal: true);
         progress.Done();
-        Console.Error.WriteLine($"3/4 train: {clips.Subjects.Count} LOSO folds × {(options.Steps > 0 ? $"{options.Steps} steps" : $"{options.Epochs} epochs")} of {options.Preset} in {watch.Elapsed.TotalSeconds:F1} s");
+        Console.Error.WriteLine($"3/4 train: {(seeds is null ? "" : $"{seeds.Count} seeds × ")}{clips.Subjects.Count} LOSO folds × {(options.Steps > 0 ? $"{options.Steps} steps" : $"{options.Epochs} epochs")} of {options.Preset} in {watch.Elapsed.TotalSeconds:F1} s");
         Console.Error.WriteLine("4/4 report:");
         return TrainCommand.Finish(runDir, a.Switch("json"), total.Elapsed.TotalSeconds);
     }

@@ -12,6 +12,10 @@ namespace MicroExpr.Cli.Commands;
 /// <summary><c>microexpr train</c>: LOSO training of a preset on a preprocessed cache, with an honest report.</summary>
 internal static class TrainCommand
 {
+    /// <summary><c>--seeds S1,S2,…</c> (shared by train and demo; declared before the specs that list it: static fields initialise in order): at least two distinct seeds; null when absent.</summary>
+    internal static readonly OptionSpec SeedsOption = new("seeds", OptionKind.Text,
+        "run the whole LOSO once per seed (RUN/seed-S/) and report mean ± sd of UF1 and UAR and the seeds' ensemble (mean of softmax), e.g. 1,2,3");
+
     public static CommandSpec Spec { get; } = new("train",
         "Train a model with leave-one-subject-out evaluation on a preprocessed cache and write a report.",
         [
@@ -37,6 +41,13 @@ internal static class TrainCommand
             new("flip", OptionKind.Switch, "random horizontal flip (u channel negated)"),
             new("crop-pad", OptionKind.Int, "random crop after padding by N pixels", "0", 0),
             new("seed", OptionKind.Int, "random seed", "1", 0),
+            SeedsOption,
+            new("select", OptionKind.Text, "inner: nested honest selection. In each outer fold the training subjects are split into --inner-folds groups; " +
+                "the epoch count (and one --grid setting) is chosen by the pooled UF1 of the inner held-out groups, then the test subject is predicted once. " +
+                "Costs k × (grid values, 1 without --grid) + 1 trainings per outer fold (+1 when a grid value other than the run's own wins). Implies --oracle"),
+            new("inner-folds", OptionKind.Int, "--select inner: groups k of training subjects per outer fold", "5", 2),
+            new("grid", OptionKind.Text, $"--select inner: KEY=A,B,... (at most {InnerGrid.MaxValues} values) searched beside the epoch count; KEY is lr, weight-decay, label-smoothing, crop-pad or a --set field"),
+            new("freeze", OptionKind.Text, "spatial: freeze an SLSTT-family model's spatial encoder but its final LayerNorm (train only that norm, the temporal aggregator and the head)"),
             new("con-weight", OptionKind.Float, "aie presets: λ of the contrastive term, L = CE + λ·InfoNCE (0: cross-entropy alone)", "1", 0),
             new("shuffle-aus", OptionKind.Switch, "aie presets: permute the clips' action-unit codings across clips before training (the control for the attribute embedding)"),
             new("oracle", OptionKind.Switch, "also record the 'oracle epoch' figure (epoch picked on the test subject; labelled, never the headline)"),
@@ -61,6 +72,8 @@ internal static class TrainCommand
         if (a.Text("protocol") is string p && p != "loso") throw new CliUsageException($"train: --protocol {p} is not supported (loso)");
         var options = OptionsFrom(a);
         if (Recipes.From(a) is { } recipe) Console.Error.WriteLine(Recipes.Describe(recipe, RecipeOptions.Where(a.Has)));
+        SeedsFrom(a); // a wrong --seeds fails before any work
+        if (options.Select == "inner") Console.Error.WriteLine($"--select inner: {InnerSelection.Cost(options)}");
         OutFolder.Prepare("out", run);
         var device = DeviceOption.Resolve(a);
         var watch = Stopwatch.StartNew();
@@ -80,7 +93,10 @@ internal static class TrainCommand
         OpProfiler.Enabled = profile;
         OpTrace.Enabled = trace != null;
         var trainWatch = Stopwatch.StartNew();
-        LosoRunner.Train(clips, options, run, device, a.Switch("resume"), fold, progress, trainFinal: !a.Switch("no-final"));
+        if (SeedsFrom(a) is { } seeds)
+            SeedRuns.Train(clips, options, seeds, run, device, a.Switch("resume"), fold, progress, trainFinal: !a.Switch("no-final"));
+        else
+            LosoRunner.Train(clips, options, run, device, a.Switch("resume"), fold, progress, trainFinal: !a.Switch("no-final"));
         OpProfiler.Enabled = false;
         progress.Done();
         if (a.Switch("profile"))
@@ -93,7 +109,7 @@ internal static class TrainCommand
 
     /// <summary>The options whose values a recipe sets (listed at the start of a recipe run when given explicitly; --set merges instead).</summary>
     static readonly string[] RecipeOptions = ["model", "epochs", "batch", "steps", "optimizer", "schedule", "lr", "weight-decay", "warmup", "clip-norm",
-        "no-class-weights", "label-smoothing", "flip", "crop-pad"];
+        "no-class-weights", "label-smoothing", "flip", "crop-pad", "freeze"];
 
     internal static TrainOptions OptionsFrom(ParsedArgs a)
     {
@@ -110,7 +126,7 @@ internal static class TrainCommand
         if (opt is not ("adamw" or "adam" or "sgd")) throw new CliUsageException($"--optimizer {opt}: expected adamw, adam or sgd");
         string schedule = a.Text("schedule") ?? d.Schedule;
         if (schedule is not ("cosine" or "constant" or "step")) throw new CliUsageException($"--schedule {schedule}: expected cosine, constant or step");
-        return AuOptions(a, preset, d) with
+        var o = AuOptions(a, preset, d) with
         {
             Preset = preset,
             ModelSettings = ModelSettingsFrom(a, preset, preset == d.Preset ? d.ModelSettings : ""),
@@ -130,8 +146,47 @@ internal static class TrainCommand
             Flip = a.Switch("flip") || d.Flip,
             CropPad = a.Int("crop-pad", d.CropPad),
             Seed = (ulong)a.Int("seed", (int)d.Seed),
-            Oracle = a.Switch("oracle") || d.Oracle,
+            Oracle = a.Switch("oracle") || d.Oracle || a.Text("select") == "inner",
         };
+        return SelectionOptions(a, o);
+    }
+
+    internal static IReadOnlyList<ulong>? SeedsFrom(ParsedArgs a)
+    {
+        if (a.Text("seeds") is not string text) return null;
+        if (a.Has("seed")) throw new CliUsageException("--seeds and --seed: give one of them");
+        try
+        {
+            return SeedRuns.Parse(text);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException(e.Message);
+        }
+    }
+
+    /// <summary>--select, --inner-folds, --grid and --freeze, checked now (a wrong grid or part fails before any work).</summary>
+    private static TrainOptions SelectionOptions(ParsedArgs a, TrainOptions o)
+    {
+        string select = a.Text("select") ?? "";
+        if (select is not ("" or "inner")) throw new CliUsageException($"--select {select}: expected inner");
+        if (select == "" && (a.Has("inner-folds") || a.Has("grid"))) throw new CliUsageException($"--{(a.Has("grid") ? "grid" : "inner-folds")} needs --select inner");
+        string freeze = a.Text("freeze") ?? o.Freeze; // a recipe's (slstt-official: spatial) unless given
+        o = o with { Select = select, InnerFolds = a.Int("inner-folds", o.InnerFolds), Grid = a.Text("grid") ?? "", Freeze = freeze };
+        try
+        {
+            if (select == "inner") InnerSelection.Check(o);
+            if (freeze.Length > 0)
+            {
+                using var probe = ModelRegistry.Create(ModelRegistry.Preset(o.Preset, o.ModelSettings), new Rng(1));
+                Freezing.Apply(probe, freeze);
+            }
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException(e.Message);
+        }
+        return o;
     }
 
     /// <summary>--set, checked against the preset now (an unknown field fails before any work), "" when absent.</summary>
@@ -175,6 +230,7 @@ internal static class TrainCommand
     /// <summary>Pools the fold results in RUN, writes the report and prints the summary (and the JSON line).</summary>
     internal static int Finish(string run, bool json, double seconds)
     {
+        if (SeedRuns.IsSeedsRun(run)) return FinishSeeds(run, json, seconds);
         var s = LosoRunner.Merge(run);
         var h = s.Honest;
         // With --json, stdout holds only the JSON line: the summary for people goes to stderr.
@@ -186,6 +242,27 @@ internal static class TrainCommand
             {
                 uf1 = Math.Round(h.Uf1, 4), uar = Math.Round(h.Uar, 4), accuracy = Math.Round(h.Accuracy, 4), seconds = Math.Round(seconds, 1),
                 folds = s.Folds.Count, complete = s.Complete, clips = h.Count, run,
+                inner = s.Inner is { } i ? new { uf1 = Math.Round(i.Uf1, 4), uar = Math.Round(i.Uar, 4) } : null,
+                oracle_epoch = s.Oracle is { } x ? new { uf1 = Math.Round(x.Uf1, 4), uar = Math.Round(x.Uar, 4) } : null,
+                per_dataset = s.PerDataset.Count == 0 ? null : s.PerDataset.ToDictionary(kv => kv.Key, kv => new { uf1 = Math.Round(kv.Value.Uf1, 4), uar = Math.Round(kv.Value.Uar, 4) }),
+            }));
+        return Entry.Ok;
+    }
+
+    /// <summary>A multi-seed run (<c>--seeds</c>): merges every seed and prints the spread and the ensemble.</summary>
+    private static int FinishSeeds(string run, bool json, double seconds)
+    {
+        var s = SeedRuns.Merge(run);
+        var people = json ? Console.Error : Console.Out;
+        Output.RunSummaryTable.Write(people, s);
+        people.WriteLine($"report: {Path.Combine(run, "report.md")}");
+        if (json)
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                uf1 = Math.Round(s.Uf1.Mean, 4), uf1_sd = Math.Round(s.Uf1.Sd, 4), uar = Math.Round(s.Uar.Mean, 4), uar_sd = Math.Round(s.Uar.Sd, 4),
+                ensemble = new { uf1 = Math.Round(s.Ensemble.Uf1, 4), uar = Math.Round(s.Ensemble.Uar, 4), accuracy = Math.Round(s.Ensemble.Accuracy, 4) },
+                seeds = s.Runs.Select(r => new { seed = r.Seed, uf1 = Math.Round(r.Summary.Honest.Uf1, 4), uar = Math.Round(r.Summary.Honest.Uar, 4) }).ToArray(),
+                seconds = Math.Round(seconds, 1), complete = s.Complete, run,
             }));
         return Entry.Ok;
     }

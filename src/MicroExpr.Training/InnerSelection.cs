@@ -1,0 +1,275 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using MicroExpr.Tensors;
+
+namespace MicroExpr.Training;
+
+/// <summary>
+/// The inner split of one outer LOSO fold: the fold's training subjects (never its test subject) dealt into k groups.
+/// </summary>
+public static class InnerSplit
+{
+    /// <summary>
+    /// The training subjects of an outer fold in min(k, n) groups: sorted ordinally, shuffled (Fisher–Yates from
+    /// <paramref name="seed"/>), then dealt round-robin, so group sizes differ by at most one and the split depends on the
+    /// seed and the subject ids alone, never on labels. Each group is sorted. Grouped by subject, not by clip: an inner
+    /// held-out group is a set of unseen people, as the outer test subject is. Rejected: class-stratified groups (they
+    /// would read labels to form the split; with 4–8 clips per subject the pooled inner UF1 sees every class anyway).
+    /// </summary>
+    /// <param name="outerTest">the outer fold's test subject: refused if it is among <paramref name="trainSubjects"/></param>
+    public static IReadOnlyList<IReadOnlyList<string>> Groups(IReadOnlyList<string> trainSubjects, string outerTest, int k, ulong seed)
+    {
+        if (k < 2) throw new ArgumentException($"--inner-folds {k}: expected at least 2");
+        var subjects = trainSubjects.Distinct().OrderBy(s => s, StringComparer.Ordinal).ToArray();
+        if (subjects.Contains(outerTest))
+            throw new InvalidOperationException($"inner split: the outer test subject {outerTest} is among the training subjects");
+        if (subjects.Length < 2)
+            throw new ArgumentException($"inner selection needs at least 2 training subjects per outer fold; the fold of {outerTest} has {subjects.Length}");
+        var rng = new Rng(seed ^ 0x1A2B_3C4D_5E6F_7081UL);
+        for (int i = subjects.Length - 1; i > 0; i--)
+        {
+            int j = rng.NextInt(i + 1);
+            (subjects[i], subjects[j]) = (subjects[j], subjects[i]);
+        }
+        int groups = Math.Min(k, subjects.Length);
+        var result = Enumerable.Range(0, groups).Select(_ => new List<string>()).ToArray();
+        for (int i = 0; i < subjects.Length; i++) result[i % groups].Add(subjects[i]);
+        return result.Select(g => (IReadOnlyList<string>)g.OrderBy(s => s, StringComparer.Ordinal).ToList()).ToList();
+    }
+}
+
+/// <summary>
+/// <c>--grid KEY=A,B,…</c>: at most <see cref="MaxValues"/> values of one setting searched beside the epoch count. KEY is
+/// <c>lr</c>, <c>weight-decay</c>, <c>label-smoothing</c> or <c>crop-pad</c> (training options) or else a field of the
+/// preset's config, as <c>--set</c> takes it (e.g. <c>dropout</c>).
+/// </summary>
+public sealed record InnerGrid(string Key, IReadOnlyList<string> Values)
+{
+    public const int MaxValues = 4;
+    private static readonly string[] TrainingKeys = ["lr", "weight-decay", "label-smoothing", "crop-pad"];
+
+    /// <summary>Null for ""; a one-line <see cref="ArgumentException"/> for a malformed grid.</summary>
+    public static InnerGrid? Parse(string text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        int eq = text.IndexOf('=', StringComparison.Ordinal);
+        if (eq <= 0) throw new ArgumentException($"--grid {text}: expected KEY=A,B,... (e.g. lr=0.0003,0.001)");
+        var values = text[(eq + 1)..].Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList();
+        if (values.Count == 0 || values.Count > MaxValues)
+            throw new ArgumentException($"--grid {text}: expected 1 to {MaxValues} values, got {values.Count}");
+        if (values.Distinct().Count() != values.Count) throw new ArgumentException($"--grid {text}: a value is repeated");
+        return new InnerGrid(text[..eq].Trim(), values);
+    }
+
+    public string Label(int i) => $"{Key}={Values[i]}";
+
+    /// <summary>The options with value i of the grid; a one-line <see cref="ArgumentException"/> for a value of the wrong kind.</summary>
+    public TrainOptions Apply(TrainOptions o, int i)
+    {
+        string v = Values[i];
+        float Number(float min)
+        {
+            if (!float.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out float x) || !float.IsFinite(x) || x < min)
+                throw new ArgumentException($"--grid {Key}: value '{v}' is not a number >= {min.ToString(CultureInfo.InvariantCulture)}");
+            return x;
+        }
+        switch (Key)
+        {
+            case "lr": return o with { LearningRate = Number(0) };
+            case "weight-decay": return o with { WeightDecay = Number(0) };
+            case "label-smoothing": return o with { LabelSmoothing = Number(0) };
+            case "crop-pad":
+                if (!int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int pad))
+                    throw new ArgumentException($"--grid crop-pad: value '{v}' is not an integer >= 0");
+                return o with { CropPad = pad };
+        }
+        static string Plain(string k) => k.Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal).ToLowerInvariant();
+        if (o.ModelSettings.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Any(p => Plain(p.Split('=')[0]) == Plain(Key)))
+            throw new ArgumentException($"--grid {Key}: --set also sets {Key}; name it in one of them");
+        string settings = string.IsNullOrEmpty(o.ModelSettings) ? $"{Key}={v}" : $"{o.ModelSettings},{Key}={v}";
+        Models.ModelRegistry.Preset(o.Preset, settings); // a field the preset lacks fails here, naming it and the fields
+        return o with { ModelSettings = settings };
+    }
+
+    /// <summary>Checks every value against the preset now, so a wrong grid fails before any training.</summary>
+    public void Check(TrainOptions o)
+    {
+        if (Key is "epochs" or "steps")
+            throw new ArgumentException($"--grid {Key}: the epoch count is always selected; grid another setting");
+        for (int i = 0; i < Values.Count; i++) Apply(o, i);
+    }
+}
+
+/// <summary>What the inner selection of one outer fold chose, and the outer test subject's predictions with that choice.</summary>
+public sealed record InnerChoice
+{
+    public required string Subject { get; init; }
+    /// <summary>The inner groups of training subjects (the outer test subject is in none: checked).</summary>
+    public required IReadOnlyList<IReadOnlyList<string>> Groups { get; init; }
+    /// <summary>The grid's settings ("KEY=VALUE"), or one "" when no grid was given.</summary>
+    public required IReadOnlyList<string> Settings { get; init; }
+    /// <summary>Pooled inner-fold UF1 [setting][epoch − 1]: the held-out predictions of all inner groups pooled, per epoch.</summary>
+    public required IReadOnlyList<IReadOnlyList<double>> PooledUf1 { get; init; }
+    public required int ChosenSetting { get; init; }
+    /// <summary>1-based.</summary>
+    public required int ChosenEpoch { get; init; }
+    /// <summary>Trainings this outer fold cost: k × settings inner ones, plus the outer one(s).</summary>
+    public required int Trainings { get; init; }
+    /// <summary>The outer test subject's predictions by the model trained on all its training subjects with the choice.</summary>
+    public required IReadOnlyList<Prediction> Predictions { get; init; }
+    public double Seconds { get; init; }
+}
+
+/// <summary>
+/// Nested honest selection (<c>train --select inner</c>). For one outer LOSO fold: its training subjects are split into k
+/// groups (<see cref="InnerSplit"/>); for every grid setting and every group a model trains on the other k − 1 groups and
+/// predicts the held-out group after every epoch; per setting and epoch, the held-out predictions of all k groups are
+/// pooled and scored by UF1 (the protocol's metric, computed as the outer figure is: pooled, not averaged over groups,
+/// which with 1–3 clips per class in a group would be noise); the best (setting, epoch) is kept (ties: the earlier
+/// setting, then the later epoch, nearer the fixed-epoch recipe); the outer test subject is then predicted once by a model
+/// trained on all the fold's training subjects with that choice. Nothing in it reads the outer test subject's clips.
+/// <para>
+/// Cost per outer fold: k × (grid values, 1 without a grid) inner trainings + 1 outer training. The epoch count is chosen
+/// within the fixed schedule of <see cref="TrainOptions.Epochs"/> (cosine over all of them): epoch e means "that schedule,
+/// stopped after e epochs", as the inner models were scored. Rejected: retraining with the schedule compressed to e epochs
+/// (a recipe no inner model was scored with). When the chosen setting is the run's own, the outer model is the
+/// fixed-epoch fold itself, whose test predictions are recorded after every epoch (the run implies <c>--oracle</c>):
+/// every random draw derives from (seed, fold, epoch), so its epoch-e predictions are exactly those of a retraining stopped
+/// at e, and no further training is needed; otherwise a model with the chosen setting is trained from the fold's seed and
+/// stopped at e (one more training).
+/// </para>
+/// <para>
+/// Inner models of the same group share their seed across the grid's settings (paired comparison), and differ from the
+/// outer fold's.
+/// </para>
+/// </summary>
+public static class InnerSelection
+{
+    public const string ChoiceFile = "choice.json";
+
+    public static string FoldDir(string run, int index, string subject) =>
+        Path.Combine(run, "inner", Path.GetFileName(LosoRunner.FoldDir(run, index, subject)));
+
+    /// <summary>Trainings per outer fold, for help and output: "k × g + 1".</summary>
+    public static string Cost(TrainOptions o)
+    {
+        var grid = InnerGrid.Parse(o.Grid);
+        int settings = grid?.Values.Count ?? 1;
+        return $"{o.InnerFolds} inner folds × {settings} setting(s) + 1 = {o.InnerFolds * settings + 1} trainings per outer fold" +
+            (grid is null ? "" : " (+1 when a setting other than the run's own wins)");
+    }
+
+    /// <summary>
+    /// The options the selection can work with, or a one-line <see cref="ArgumentException"/>: it picks an epoch count, so
+    /// a fixed step count (<c>--steps</c>, whose epochs depend on the training set's size and so differ between the inner
+    /// and outer folds) is refused, as are fewer than 2 inner folds and a malformed grid.
+    /// </summary>
+    public static void Check(TrainOptions o)
+    {
+        if (o.Steps > 0) throw new ArgumentException("--select inner picks an epoch count: give --epochs, not --steps");
+        if (o.InnerFolds < 2) throw new ArgumentException($"--inner-folds {o.InnerFolds}: expected at least 2");
+        InnerGrid.Parse(o.Grid)?.Check(o);
+    }
+
+    /// <summary>
+    /// Runs (or, resuming, reads) the inner selection of outer fold <paramref name="outerIndex"/>. <paramref name="fixedFold"/>
+    /// is that fold's fixed-epoch result with its per-epoch test predictions.
+    /// </summary>
+    public static InnerChoice RunFold(ClipSet data, TrainOptions o, int outerIndex, string run, Device device, bool resume, FoldResult fixedFold,
+        ITrainingProgress? progress = null, TextWriter? log = null, CancellationToken cancel = default)
+    {
+        var watch = Stopwatch.StartNew();
+        var subjects = data.Subjects;
+        string outer = subjects[outerIndex];
+        string dir = FoldDir(run, outerIndex, outer);
+        string file = Path.Combine(dir, ChoiceFile);
+        if (resume && File.Exists(file)) return Read(file);
+        if (!resume && Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        Directory.CreateDirectory(dir);
+
+        var trainSubjects = subjects.Where(s => s != outer).ToList();
+        var groups = InnerSplit.Groups(trainSubjects, outer, o.InnerFolds, o.Seed * 0x9E37_79B9UL + (ulong)outerIndex);
+        var grid = InnerGrid.Parse(o.Grid);
+        int settings = grid?.Values.Count ?? 1;
+        var scores = new List<IReadOnlyList<double>>();
+        int trainings = 0;
+        for (int g = 0; g < settings; g++)
+        {
+            // Per-epoch predictions of each held-out group (the FoldResult's per-epoch record; here inner held-out clips).
+            var options = (grid?.Apply(o, g) ?? o) with { Oracle = true, Select = "" };
+            var perGroup = new List<FoldResult>();
+            for (int j = 0; j < groups.Count; j++)
+            {
+                var held = groups[j];
+                var inner = trainSubjects.Where(s => !held.Contains(s)).ToList();
+                string name = $"{outer} inner {j + 1}/{groups.Count}{(grid is null ? "" : " " + grid.Label(g))}";
+                string splitDir = Path.Combine(dir, $"s{g + 1}-k{j + 1}");
+                string resultPath = Path.Combine(splitDir, FoldTrainer.ResultFile);
+                var r = resume && File.Exists(resultPath)
+                    ? LosoRunner.ReadFold(resultPath)
+                    : FoldTrainer.RunSplit(data, inner, held, name, InnerSeedIndex(subjects.Count, outerIndex, j), outerIndex, subjects.Count,
+                        options, splitDir, device, 0, progress, log, cancel);
+                trainings++;
+                // The guarantee, checked on what was actually trained and predicted.
+                if (r.TrainSubjects.Contains(outer) || r.OracleByEpoch!.Any(e => e.Any(p => p.Subject == outer || !held.Contains(p.Subject))))
+                    throw new InvalidOperationException($"inner selection of {outer}: the outer test subject entered inner split {j + 1}");
+                perGroup.Add(r);
+            }
+            int epochs = perGroup.Min(r => r.OracleByEpoch!.Count);
+            scores.Add(Enumerable.Range(0, epochs)
+                .Select(e => MetricSet.Compute(perGroup.SelectMany(r => r.OracleByEpoch![e]).ToList(), data.ClassNames.Count).Uf1).ToList());
+        }
+
+        int bestG = 0, bestE = 0;
+        for (int g = 0; g < settings; g++)
+            for (int e = 0; e < scores[g].Count; e++)
+                if (scores[g][e] > scores[bestG][bestE] || (g == bestG && scores[g][e] == scores[bestG][bestE])) (bestG, bestE) = (g, e);
+
+        var chosen = grid?.Apply(o, bestG) ?? o;
+        IReadOnlyList<Prediction> predictions;
+        if (SameRecipe(chosen, o, data))
+        {
+            if (fixedFold.OracleByEpoch is not { } byEpoch || byEpoch.Count <= bestE)
+                throw new InvalidOperationException($"fold {outer}: its fixed-epoch result holds no per-epoch test predictions; rerun it with --select inner");
+            predictions = byEpoch[bestE];
+        }
+        else
+        {
+            var retrain = FoldTrainer.RunSplit(data, trainSubjects, [outer], $"{outer} with {grid!.Label(bestG)}", outerIndex, outerIndex, subjects.Count,
+                chosen with { Oracle = false, Select = "" }, Path.Combine(dir, "chosen"), device, bestE + 1, progress, log, cancel);
+            trainings++;
+            predictions = retrain.Predictions;
+        }
+        trainings++; // the outer fold's own training (the fixed-epoch one, or the retraining's)
+        var choice = new InnerChoice
+        {
+            Subject = outer, Groups = groups, Settings = grid is null ? [""] : grid.Values.Select((_, i) => grid.Label(i)).ToList(),
+            PooledUf1 = scores.Select(s => (IReadOnlyList<double>)s.Select(v => Math.Round(v, 6)).ToList()).ToList(),
+            ChosenSetting = bestG, ChosenEpoch = bestE + 1, Trainings = trainings, Predictions = predictions, Seconds = watch.Elapsed.TotalSeconds,
+        };
+        FoldTrainer.WriteJsonAtomic(file, choice);
+        log?.WriteLine(JsonSerializer.Serialize(new { fold = outer, inner_choice = choice.Settings[bestG], epoch = bestE + 1, pooled_inner_uf1 = Math.Round(scores[bestG][bestE], 4), trainings }));
+        log?.Flush();
+        return choice;
+    }
+
+    /// <summary>A seed index per (outer fold, inner group), apart from every outer fold's (0..folds) and the final model's.</summary>
+    private static int InnerSeedIndex(int folds, int outer, int group) => folds + 2 + outer * folds + group; // group < k ≤ folds − 1
+
+    /// <summary>True when the chosen options train exactly what the run's own do (same fields, same model config).</summary>
+    private static bool SameRecipe(TrainOptions chosen, TrainOptions o, ClipSet data) =>
+        chosen with { ModelSettings = "" } == o with { ModelSettings = "" } && chosen.ModelConfig(data).Differences(o.ModelConfig(data)).Count == 0;
+
+    public static InnerChoice Read(string path) =>
+        JsonSerializer.Deserialize<InnerChoice>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path}: unreadable inner choice");
+
+    /// <summary>The inner choices found in a run (RUN/inner/*/choice.json), in fold order; empty when it has none.</summary>
+    public static IReadOnlyList<InnerChoice> ReadAll(string run)
+    {
+        string root = Path.Combine(run, "inner");
+        return Directory.Exists(root)
+            ? Directory.GetDirectories(root).OrderBy(d => d, StringComparer.Ordinal).Select(d => Path.Combine(d, ChoiceFile)).Where(File.Exists).Select(Read).ToList()
+            : [];
+    }
+}
