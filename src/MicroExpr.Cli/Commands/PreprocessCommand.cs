@@ -117,6 +117,12 @@ internal static class PreprocessCommand
                 "manifest" => ManifestReader.Read(annotations ?? ManifestPath(root), outside),
                 _ => throw new CliUsageException($"option --dataset expects casme2, samm, smic, casme3, composite or manifest, got '{dataset}'"),
             };
+            if (!p.Has("recipe") && list.Clips.Count > 0 && list.Clips.All(c => c.Kind == SourceKind.MotionImage))
+            {
+                // Only the size matters for precomputed images: the motion-images recipe's (native 28 px) unless --size is given.
+                settings = settings with { Size = p.Int("size", Recipes.MotionImages.Preprocess.Size) };
+                Console.Error.WriteLine(Recipes.DescribeDefault(Recipes.MotionImages, "for a manifest of precomputed motion images", RecipeOptions.Where(p.Has)));
+            }
             if (list.Clips.Count == 0)
             {
                 Console.Out.Write(list.Summary());

@@ -71,7 +71,10 @@ internal static class TrainCommand
         string run = a.Text("out") ?? throw new CliUsageException("train: --out RUN is required");
         if (a.Text("protocol") is string p && p != "loso") throw new CliUsageException($"train: --protocol {p} is not supported (loso)");
         var options = OptionsFrom(a);
-        if (Recipes.From(a) is { } recipe) Console.Error.WriteLine(Recipes.Describe(recipe, RecipeOptions.Where(a.Has)));
+        if (Recipes.From(a, Recipes.IsMotionImageCache(data), out bool byDefault) is { } recipe)
+            Console.Error.WriteLine(byDefault
+                ? Recipes.DescribeDefault(recipe, "for a cache of single 28×28 motion images", RecipeOptions.Where(a.Has))
+                : Recipes.Describe(recipe, RecipeOptions.Where(a.Has)));
         SeedsFrom(a); // a wrong --seeds fails before any work
         if (options.Select == "inner") Console.Error.WriteLine($"--select inner: {InnerSelection.Cost(options)}");
         OutFolder.Prepare("out", run);
@@ -114,7 +117,7 @@ internal static class TrainCommand
     internal static TrainOptions OptionsFrom(ParsedArgs a)
     {
         // A recipe replaces the defaults; every option given explicitly still wins (--set adds to the recipe's fields).
-        var recipe = Recipes.From(a);
+        var recipe = Recipes.From(a, Recipes.IsMotionImageCache(a.Text("data")), out _);
         var d = recipe?.Train ?? new TrainOptions();
         string pretrained = a.Text("pretrained") ?? "";
         if (recipe is { Pretrained.Length: > 0 } && pretrained.Length == 0) throw new CliUsageException(Recipes.SlsttPretrainedNeeded);
