@@ -103,7 +103,7 @@ internal static class DemoCommand
         var options = recipe with { ModelSettings = modelSettings, Epochs = a.Int("epochs", recipe.Epochs), Steps = a.Has("epochs") ? 0 : recipe.Steps, Seed = (ulong)seed };
         watch.Restart();
         if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true); // a demo always trains afresh
-        var progress = new TrainingProgressBar(options.Epochs);
+        var progress = new TrainingProgressBar(TrainingProgressBar.Trainings(options, clips.Subjects.Count, seeds?.Count ?? 1, final: true));
         if (seeds is null) LosoRunner.Train(clips, options, runDir, device, resume: false, progress: progress, trainFinal: true);
         else SeedRuns.Train(clips, options, seeds, runDir, device, resume: false, progress: progress, trainFinal: true);
         progress.Done();

@@ -86,7 +86,7 @@ internal static class TrainCommand
         Console.Error.WriteLine($"classes: {ClassCheck.Describe(clips)}");
         foreach (var w in ClassCheck.Warnings(clips)) Console.Error.WriteLine($"warning: {w}");
         int? fold = a.Text("fold") is string f ? LosoRunner.ResolveFold(clips, f) : null;
-        var progress = new TrainingProgressBar(options.Epochs);
+        var progress = new TrainingProgressBar(TrainingProgressBar.Trainings(options, fold is null ? clips.Subjects.Count : 1, SeedsFrom(a)?.Count ?? 1, final: !a.Switch("no-final") && fold is null));
         string? roofline = a.Text("roofline");
         ProfileReport.CheckRoofline(roofline, device, CpuThreads.Count);
         string? trace = a.Text("trace");

@@ -6,31 +6,51 @@ using MicroExpr.Training;
 namespace MicroExpr.Cli.Commands;
 
 /// <summary>
-/// Fold, epoch and loss on the progress bar (<see cref="ProgressLine"/>: epochs done of all folds' epochs, with the
-/// remaining time); when stderr is not a terminal, one line per fold with its own ETA (logs of batch jobs).
+/// Fold, epoch and loss on the progress bar (<see cref="ProgressLine"/>: trainings done of all the run's trainings, with
+/// the remaining time); when stderr is not a terminal, one line per finished training with the run's ETA (logs of batch
+/// jobs). A run's trainings are every seed's folds, each outer fold's inner trainings under <c>--select inner</c>, and the
+/// final model (<see cref="Trainings"/>), so the ETA of a multi-seed or nested run covers all of it. Progress within a
+/// training is its epoch over its epochs (whatever --steps makes of them). Trainings a resumed run finds done count as
+/// done but not in the rate.
 /// </summary>
-internal sealed class TrainingProgressBar(int epochs) : ITrainingProgress
+internal sealed class TrainingProgressBar(int trainings) : ITrainingProgress
 {
     private readonly ProgressLine bar = new();
     private readonly bool terminal = Terminal.ErrorIsTerminal;
     private readonly Stopwatch watch = Stopwatch.StartNew();
-    private int epochsDone;
+    private int done, skipped;
+
+    /// <summary>
+    /// The trainings of a run: per seed, each fold's (1, or k × g + 1 under --select inner: the "+1 when another setting
+    /// wins" is not known in advance and is left out), plus the final model once.
+    /// </summary>
+    public static int Trainings(TrainOptions o, int folds, int seeds, bool final)
+    {
+        int perFold = o.Select == "inner" ? o.InnerFolds * (InnerGrid.Parse(o.Grid)?.Values.Count ?? 1) + 1 : 1;
+        return Math.Max(1, seeds * folds * perFold + (final ? 1 : 0));
+    }
 
     public void OnEpoch(string fold, int foldIndex, int folds, int epoch, int total, double loss, double seconds)
     {
-        epochsDone++;
-        string lossText = double.IsNaN(loss) ? "done earlier" : $"loss {loss.ToString("F3", CultureInfo.InvariantCulture)}";
+        bool earlier = double.IsNaN(loss);
+        if (epoch == total)
+        {
+            done++;
+            if (earlier) skipped++;
+        }
+        string lossText = earlier ? "done earlier" : $"loss {loss.ToString("F3", CultureInfo.InvariantCulture)}";
         string where = foldIndex >= folds - 1 && fold == "all subjects" ? "final model (all subjects)" : $"fold {foldIndex + 1}/{folds} ({fold})";
         string line = $"{where} epoch {epoch}/{total} {lossText}";
+        double position = Math.Min(trainings, epoch == total ? done : done + epoch / (double)Math.Max(1, total));
         if (terminal)
         {
-            bar.Report(line, foldIndex * (double)epochs + epoch, folds * (double)epochs);
+            bar.Report(line, position, trainings);
         }
         else if (epoch == total)
         {
-            int remaining = (folds - foldIndex - 1) * epochs;
-            var eta = TimeSpan.FromSeconds(remaining * watch.Elapsed.TotalSeconds / Math.Max(1, epochsDone));
-            Console.Error.WriteLine($"{line} ETA {eta:mm\\:ss}");
+            double rate = watch.Elapsed.TotalSeconds / Math.Max(1e-9, position - skipped);
+            var eta = TimeSpan.FromSeconds(position - skipped > 0 ? Math.Max(0, trainings - position) * rate : 0);
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{line} [training {done}/{trainings}] ETA {(int)eta.TotalHours}:{eta:mm\\:ss}"));
         }
     }
 
