@@ -1,3 +1,4 @@
+using System.Reflection;
 using MicroExpr.Cli.Args;
 using MicroExpr.Cli.Commands;
 using MicroExpr.Data;
@@ -110,6 +111,11 @@ internal static class Entry
             Console.Out.Write(HelpText());
             return Ok;
         }
+        if (args[0] == "--version")
+        {
+            Console.Out.WriteLine($"microexpr {Version()}");
+            return Ok;
+        }
 
         string command = args[0];
         var rest = args.Skip(1).ToList();
@@ -141,12 +147,21 @@ internal static class Entry
         throw new CliUsageException($"unknown command '{command}'{ArgParser.Suggest(command, Commands().Select(c => c.Name), "")}; see 'microexpr --help'");
     }
 
+    /// <summary>
+    /// The version <c>--version</c> prints: the assembly's informational version (the package version, and after a '+'
+    /// the commit the SDK stamps in when it builds from a git checkout), as System.CommandLine's own version option prints it.
+    /// </summary>
+    internal static string Version() =>
+        typeof(Entry).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+        ?? typeof(Entry).Assembly.GetName().Version?.ToString() ?? "unknown";
+
     internal static string HelpText() =>
         $"""
         microexpr: command line of MicroExpr.Engine, a from-scratch C# engine for micro-expression recognition
 
         usage: microexpr <command> [options]
                microexpr <command> --help      options of one command
+               microexpr --version             the version of this build
 
         commands:
           devices     {DevicesCommand.Spec.Summary}

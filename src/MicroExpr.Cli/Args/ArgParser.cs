@@ -43,7 +43,11 @@ internal sealed record CommandSpec(string Name, string Summary, IReadOnlyList<Op
     public string HelpText()
     {
         var text = new StringWriter();
-        SclCommand.Build(this).Command.Parse(["--help"]).Invoke(new InvocationConfiguration { Output = text, Error = text });
+        var scl = SclCommand.Build(this);
+        // The terminal's width only here, where help is printed: Console.WindowWidth on a terminal reads its terminfo
+        // entry, which every parse would otherwise pay for.
+        if (scl.Help.Action is HelpAction action) action.MaxWidth = ArgParser.HelpWidth();
+        scl.Command.Parse(["--help"]).Invoke(new InvocationConfiguration { Output = text, Error = text });
         return text.ToString();
     }
 }
@@ -111,7 +115,6 @@ internal sealed class SclCommand
         }
         // Not HelpOption()'s "/h" and "/?": on Linux those are paths.
         var help = new HelpOption("--help", "-h");
-        if (help.Action is HelpAction action) action.MaxWidth = ArgParser.HelpWidth();
         command.Options.Add(help);
         return new SclCommand { Command = command, Options = options, Help = help };
     }

@@ -36,6 +36,7 @@ internal static class Completion
 
         var root = new Command("microexpr");
         root.Options.Add(new HelpOption("--help", "-h"));
+        root.Options.Add(new VersionOption());
         foreach (var (name, summary) in commands) root.Subcommands.Add(new Command(name, summary));
         if (complete >= 1 && commands.Any(c => c.Name == words[0]))
         {

@@ -37,12 +37,7 @@ internal static unsafe class LayerNormBench
         }
 
         using var mem = new NativeBuffers(s.Seed);
-        var x = mem.Random(size);
-        var gamma = mem.Random(c, 0.5f, 1.5f);
-        var beta = mem.Random(c, -0.5f, 0.5f);
-        var y = mem.Zeros(size);
-        var mean = mem.Zeros(rows);
-        var rstd = mem.Zeros(rows);
+        var (x, gamma, beta, y, mean, rstd) = Buffers.Allocate(mem, rows, c);
         (string, int)[] shape = [("rows", rows), ("cols", c)];
         var ceiling = ReferenceFigures.MemoryCeiling(threads);
 
@@ -68,6 +63,23 @@ internal static unsafe class LayerNormBench
         }
     }
 
+    /// <summary>
+    /// The forward's buffers, the same for the table and for <c>--version</c> (so one <c>--seed</c> gives both the same
+    /// inputs): x[rows, C] uniform in [-1, 1), gamma[C] in [0.5, 1.5), beta[C] in [-0.5, 0.5), drawn in that order; y[rows, C],
+    /// mean[rows] and rstd[rows] zeroed.
+    /// </summary>
+    readonly record struct Buffers(NativeBuffer X, NativeBuffer Gamma, NativeBuffer Beta, NativeBuffer Y, NativeBuffer Mean, NativeBuffer Rstd)
+    {
+        public static Buffers Allocate(NativeBuffers mem, int rows, int c)
+        {
+            long size = (long)rows * c;
+            var x = mem.Random(size);
+            var gamma = mem.Random(c, 0.5f, 1.5f);
+            var beta = mem.Random(c, -0.5f, 0.5f);
+            return new Buffers(x, gamma, beta, mem.Zeros(size), mem.Zeros(rows), mem.Zeros(rows));
+        }
+    }
+
     /// <summary>The ids <c>--version</c> takes.</summary>
     public static readonly string[] Versions = ["v1", "v2", "v3"];
 
@@ -84,12 +96,7 @@ internal static unsafe class LayerNormBench
         int threads = s.Threads;
         outcome.Title = $"layernorm versions  x[{rows}, {c}], eps 1e-5, fp32";
         using var mem = new NativeBuffers(s.Seed);
-        var x = mem.Random(size);
-        var gamma = mem.Random(c, 0.5f, 1.5f);
-        var beta = mem.Random(c, -0.5f, 0.5f);
-        var y = mem.Zeros(size);
-        var mean = mem.Zeros(rows);
-        var rstd = mem.Zeros(rows);
+        var (x, gamma, beta, y, mean, rstd) = Buffers.Allocate(mem, rows, c);
         var xa = new ReadOnlySpan<float>(x.P, (int)size).ToArray();
         var ga = new ReadOnlySpan<float>(gamma.P, c).ToArray();
         var ba = new ReadOnlySpan<float>(beta.P, c).ToArray();

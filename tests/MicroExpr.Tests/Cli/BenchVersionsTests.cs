@@ -68,6 +68,17 @@ public class BenchVersionsTests
         Assert.That(objects.Take(3).Select(o => o.GetProperty("median_ms").ValueKind), Is.All.EqualTo(JsonValueKind.Number));
     }
 
+    /// <summary>The table path of layernorm (no --version) on the buffers it shares with --version: forward and backward rows.</summary>
+    [Test]
+    public void LayerNormTableTimesForwardAndBackward()
+    {
+        var (code, output, err) = ConsoleCapture.Run(() => Entry.Run(["bench", "layernorm", "--rows", "70", "--cols", "19", "--backward", "--json", .. Quick]));
+        Assert.That(code, Is.EqualTo(0), err);
+        var objects = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.That(objects.Select(o => o.GetProperty("name").GetString()), Is.EqualTo(new[] { "layernorm.forward", "layernorm.backward" }), output);
+        foreach (var o in objects) Assert.That(o.GetProperty("median_ms").ValueKind, Is.EqualTo(JsonValueKind.Number), o.ToString());
+    }
+
     [Test]
     public void OneVersionRunsAlone()
     {

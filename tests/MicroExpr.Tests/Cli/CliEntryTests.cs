@@ -42,6 +42,24 @@ public class CliEntryTests
     }
 
     [Test]
+    public void VersionIsOneLineOnStdoutWithTheAssemblyVersion()
+    {
+        var (code, output, err) = Run(["--version"]);
+        Assert.That(code, Is.EqualTo(Entry.Ok));
+        Assert.That(err, Is.Empty);
+        Assert.That(Lines(output), Has.Length.EqualTo(1), output);
+        var version = typeof(Entry).Assembly.GetName().Version!;
+        Assert.That(output, Does.StartWith($"microexpr {version.Major}.{version.Minor}.{version.Build}"));
+    }
+
+    [Test]
+    public void TabCompletionOffersVersionAtTheTop()
+    {
+        var (_, output, _) = Run(["[suggest]", "microexpr --v"]);
+        Assert.That(Lines(output), Is.EqualTo(new[] { "--version" }));
+    }
+
+    [Test]
     public void HelpGoesToStdoutWithExitCode0()
     {
         var (code, output, err) = Run(["train", "--help"]);
