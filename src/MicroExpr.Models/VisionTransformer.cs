@@ -45,16 +45,27 @@ public sealed class PatchEmbed : Module
 /// </summary>
 public sealed class VisionTransformer : Module
 {
-    public VisionTransformer(int imageSize, int patchSize, int width, int depth, int heads, int mlpHidden, Rng rng, float eps = 1e-5f)
+    /// <param name="dropout">dropout on each block's attention and MLP outputs in training (<see cref="TransformerBlock"/>); 0: none</param>
+    /// <param name="dropPath">
+    /// stochastic depth: block i of D drops its branches with rate dropPath·i/(D − 1), 0 → dropPath linearly over the blocks
+    /// (timm's and DeiT's rule, torch.linspace(0, rate, depth)); 0: none
+    /// </param>
+    public VisionTransformer(int imageSize, int patchSize, int width, int depth, int heads, int mlpHidden, Rng rng, float eps = 1e-5f,
+        float dropout = 0f, float dropPath = 0f)
     {
         Width = width;
         PatchEmbed = Child("patch_embed", new PatchEmbed(imageSize, patchSize, 3, width, rng));
         ClsToken = Parameter("cls_token", Tensor.TruncNormal([1, 1, width], rng, 0.02f, -0.04f, 0.04f));
         PosEmbed = Parameter("pos_embed", Tensor.TruncNormal([1, PatchEmbed.Tokens + 1, width], rng, 0.02f, -0.04f, 0.04f));
         Blocks = new TransformerBlock[depth];
-        for (int i = 0; i < depth; i++) Blocks[i] = Child($"blocks.{i}", new TransformerBlock(width, heads, mlpHidden, rng, eps, initStd: 0.02f));
+        for (int i = 0; i < depth; i++)
+            Blocks[i] = Child($"blocks.{i}", new TransformerBlock(width, heads, mlpHidden, rng, eps, initStd: 0.02f, dropout: dropout,
+                dropPath: DropPathRate(dropPath, i, depth)));
         Norm = Child("norm", new LayerNorm(width, eps));
     }
+
+    /// <summary>Block i's drop-path rate of <paramref name="depth"/> blocks: rate·i/(depth − 1) (0 for a single block).</summary>
+    public static float DropPathRate(float rate, int i, int depth) => depth <= 1 ? 0f : rate * i / (depth - 1);
 
     public int Width { get; }
     public PatchEmbed PatchEmbed { get; }
