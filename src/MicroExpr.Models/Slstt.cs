@@ -69,6 +69,11 @@ public sealed record SlsttConfig : IMerModelConfig
     /// blocks never see the clip axis; rejected: one rate for every block (DeiT found the linear rule better). 0 (default): none.
     /// </summary>
     public float DropPath { get; init; }
+    /// <summary>
+    /// The ViT's first layer (<c>--set stem=conv</c>): the linear patch embedding (default, every checkpoint of before) or a
+    /// small conv stem with the same token grid (<see cref="ConvStem"/>: "a ViT needs a conv stem on little data").
+    /// </summary>
+    public StemKind Stem { get; init; } = StemKind.Patch;
 
     [JsonIgnore] public string Family => FamilyName;
 
@@ -110,6 +115,7 @@ public sealed record SlsttConfig : IMerModelConfig
         Cmp("dropout", Dropout, other.Dropout);
         Cmp("head_dropout", HeadDropout, other.HeadDropout);
         Cmp("drop_path", DropPath, other.DropPath);
+        Cmp("stem", Stem, other.Stem);
         return d;
     }
 }
@@ -169,7 +175,7 @@ public sealed class SlsttModel : Module, IAttentionModel, IFreezable, IEpochNois
         foreach (var (name, rate) in new[] { ("dropout", config.Dropout), ("head-dropout", config.HeadDropout), ("drop-path", config.DropPath) })
             if (!(rate >= 0f && rate < 1f)) throw new ArgumentException($"{config.Name}: {name} {rate.ToString(System.Globalization.CultureInfo.InvariantCulture)} is outside [0, 1)");
         Spatial = Child("spatial", new VisionTransformer(config.ImageSize, config.PatchSize, config.Width, config.Depth, config.Heads,
-            config.MlpHidden, rng, config.LayerNormEps, config.Dropout, config.DropPath));
+            config.MlpHidden, rng, config.LayerNormEps, config.Dropout, config.DropPath, config.Stem));
         Temporal = Child("temporal", config.Temporal switch
         {
             TemporalKind.Mean => (TemporalAggregator)new MeanAggregator(config.Width),
@@ -242,7 +248,7 @@ public sealed class SlsttModel : Module, IAttentionModel, IFreezable, IEpochNois
         var spatial = Enumerable.Range(0, t).Select(f => AttentionMaps.Of(Spatial, frames.Slice(0, f, 1))).ToList();
         AttentionMaps? temporal = null;
         if (Temporal is TemporalTransformer tt) temporal = tt.Attention(Spatial.Forward(frames).Reshape(1, t, Config.Width));
-        return new ClipAttention(Config.Name, Spatial.PatchEmbed.Grid, spatial, temporal, TemporalClassToken: true);
+        return new ClipAttention(Config.Name, Spatial.Embed.Grid, spatial, temporal, TemporalClassToken: true);
     }
 
     /// <summary>clips [B, T, 3, H, W] → logits [B, classes].</summary>
@@ -266,8 +272,9 @@ public sealed class SlsttModel : Module, IAttentionModel, IFreezable, IEpochNois
     /// </summary>
     Tensor FrameFeatures(Tensor images)
     {
-        // Dropout or drop-path inside the ViT make its training output random: nothing to cache then.
-        if (!FrozenFeatureCache.Enabled || !SpatialFrozen || (Training && (Config.Dropout > 0f || Config.DropPath > 0f))) return Spatial.Forward(images);
+        // Dropout or drop-path inside the ViT make its training output random, and a conv stem's BatchNorm normalises by the
+        // batch in training: nothing to cache then.
+        if (!FrozenFeatureCache.Enabled || !SpatialFrozen || (Training && (Config.Dropout > 0f || Config.DropPath > 0f || Config.Stem == StemKind.Conv))) return Spatial.Forward(images);
         frozenWeights ??= FrozenWeightsKey();
         int n = images.Shape[0], c = Config.Width;
         var host = images.ToArray();
@@ -306,7 +313,7 @@ public sealed class SlsttModel : Module, IAttentionModel, IFreezable, IEpochNois
     {
         using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
         sha.AppendData(System.Text.Encoding.UTF8.GetBytes(FormattableString.Invariant(
-            $"S={Config.ImageSize};P={Config.PatchSize};C={Config.Width};depth={Config.Depth};heads={Config.Heads};mlp={Config.MlpHidden};eps={Config.LayerNormEps:R}")));
+            $"S={Config.ImageSize};P={Config.PatchSize};C={Config.Width};depth={Config.Depth};heads={Config.Heads};mlp={Config.MlpHidden};eps={Config.LayerNormEps:R}{(Config.Stem == StemKind.Patch ? "" : ";stem=" + Config.Stem)}")));
         foreach (var (name, p) in Spatial.NamedParameters().Where(p => !p.Name.StartsWith("norm.", StringComparison.Ordinal)))
         {
             sha.AppendData(System.Text.Encoding.UTF8.GetBytes($"{name}{ShapeUtil.Format(p.Shape)}"));

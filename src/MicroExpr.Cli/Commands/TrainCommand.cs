@@ -183,13 +183,13 @@ internal static class TrainCommand
         try
         {
             if (select == "inner") InnerSelection.Check(o);
-            if (freeze.Length > 0 || o.Mixup != 0)
+            if (freeze.Length > 0)
             {
-                using var probe = ModelRegistry.Create(o.WithOverrides(ModelRegistry.Preset(o.Preset, o.ModelSettings)), new Rng(1));
-                if (freeze.Length > 0) Freezing.Apply(probe, freeze);
-                using var loss = probe.CreateLoss(new Rng(1));
-                FoldTrainer.CheckMixup(o, probe.Config, loss); // a model whose loss takes hard labels only is refused before any work
+                using var probe = ModelRegistry.Create(ModelRegistry.Preset(o.Preset, o.ModelSettings), new Rng(1));
+                Freezing.Apply(probe, freeze);
             }
+            // --mixup with a loss that takes hard labels only is refused by FoldTrainer.CheckMixup when the first fold starts,
+            // before any step (the loss comes from a model fitted to the data, which is not loaded yet).
         }
         catch (ArgumentException e)
         {

@@ -158,7 +158,7 @@ public class RecipeOptionsTests
     public void OptionsAtZeroTrainExactlyTheDefaultRun()
     {
         var plain = Fold(Short, "plain");
-        var zeros = Fold(Short with { ModelSettings = "dropout=0,head-dropout=0,drop-path=0", Mixup = 0, Balanced = false }, "zeros");
+        var zeros = Fold(Short with { ModelSettings = "dropout=0,head-dropout=0,drop-path=0,stem=patch", Mixup = 0, Balanced = false }, "zeros");
         Assert.That(zeros.EpochLoss, Is.EqualTo(plain.EpochLoss));
         Assert.That(zeros.Predictions.Select(p => p.Probabilities), Is.EqualTo(plain.Predictions.Select(p => p.Probabilities)));
     }
@@ -167,6 +167,7 @@ public class RecipeOptionsTests
     [TestCase("", 0.4f, false)]
     [TestCase("", 0f, true)]
     [TestCase("dropout=0.1,drop-path=0.1", 0.2f, true)]
+    [TestCase("stem=conv", 0f, false)]
     public void EachOptionIsSeededAndChangesTheRun(string settings, float mixup, bool balanced)
     {
         var o = Short with { ModelSettings = settings, Mixup = mixup, Balanced = balanced };
