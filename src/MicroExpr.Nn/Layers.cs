@@ -155,6 +155,8 @@ public sealed class TransformerBlock : ScopedBlock
 {
     public TransformerBlock(int dim, int heads, int mlpHidden, Rng rng, float eps = 1e-5f, float? initStd = null, float dropout = 0f, float dropPath = 0f)
     {
+        if (!(dropout >= 0f && dropout < 1f)) throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout probability must be in [0, 1)");
+        if (!(dropPath >= 0f && dropPath < 1f)) throw new ArgumentOutOfRangeException(nameof(dropPath), dropPath, "drop path probability must be in [0, 1)");
         Norm1 = Child("norm1", new LayerNorm(dim, eps));
         Attn = Child("attn", new MultiHeadSelfAttention(dim, heads, rng, initStd));
         Norm2 = Child("norm2", new LayerNorm(dim, eps));
@@ -165,14 +167,11 @@ public sealed class TransformerBlock : ScopedBlock
             AttnDrop = Child("attn_drop", new Dropout(dropout));
             MlpDrop = Child("mlp_drop", new Dropout(dropout));
         }
-        else if (dropout < 0f) throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout probability must be in [0, 1)");
         if (dropPath > 0f)
         {
             AttnPath = Child("attn_path", new DropPath(dropPath, new Rng(0)));
             MlpPath = Child("mlp_path", new DropPath(dropPath, new Rng(0)));
-            if (dropPath >= 1f) throw new ArgumentOutOfRangeException(nameof(dropPath), dropPath, "drop path probability must be in [0, 1)");
         }
-        else if (dropPath < 0f) throw new ArgumentOutOfRangeException(nameof(dropPath), dropPath, "drop path probability must be in [0, 1)");
     }
 
     public LayerNorm Norm1 { get; }

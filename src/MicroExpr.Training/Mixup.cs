@@ -9,6 +9,8 @@ namespace MicroExpr.Training;
 /// then trains on the soft targets (<see cref="Models.MerLoss.ForwardSoft"/>). Every input kind of a clip is mixed with the
 /// same λ and partner. Choice: one λ per batch rather than per clip (the reference code; per-clip λ is a later variant
 /// with no clear gain). Class weights apply per class of the mixed target (<see cref="Tensor.CrossEntropy(Tensor, float[], float[], float)"/>).
+/// Mixup's draws come from a generator of their own (per epoch), so the clip order and augmentation are those of the run
+/// without it; the logged training accuracy of a mixed batch counts the arg-max against each clip's own label yᵢ.
 /// </summary>
 public static class Mixup
 {
