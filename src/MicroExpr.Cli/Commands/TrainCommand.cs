@@ -24,7 +24,8 @@ internal static class TrainCommand
             new("model", OptionKind.Text, $"model preset: {string.Join(", ", ModelRegistry.Names)}", "slstt-tiny"),
             new("pretrained", OptionKind.Text, "a pretrained ViT for the slstt presets' spatial encoder, imported in every fold: B_16_imagenet1k.pth (pytorch-pretrained-vit), a timm .pth, or a .safetensors from 'microexpr convert'"),
             new("set", OptionKind.Text, "change fields of the preset's config: KEY=VALUE[,KEY=VALUE...] (e.g. compact=symmetric-kl,compact-weight=0.1; " +
-                "slstt: dropout=0.1 on the blocks' attention and MLP outputs, head-dropout=0.1 before the head, drop-path=0.1 stochastic depth 0 → rate over the blocks)"),
+                "slstt: dropout=0.1 on the blocks' attention and MLP outputs, head-dropout=0.1 before the head, drop-path=0.1 stochastic depth 0 → rate over the blocks, " +
+                "stem=conv a conv stem in place of the patch embedding)"),
             new("protocol", OptionKind.Text, "evaluation protocol (loso)", "loso"),
             new("fold", OptionKind.Text, "train and evaluate one fold only: 1-based index or subject id"),
             new("epochs", OptionKind.Int, "epochs per fold (fixed: the honest protocol never looks at the test subject)", "30", 1),
