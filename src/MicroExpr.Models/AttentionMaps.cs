@@ -55,7 +55,7 @@ public sealed record AttentionMaps(int Heads, int Tokens, IReadOnlyList<double[]
         if (image.Rank != 4 || image.Shape[0] != 1) throw new ArgumentException($"attention maps: expected one image [1, 3, S, S], got {ShapeUtil.Format(image.Shape)}");
         using var _ = GradMode.NoGrad();
         int c = vit.Width;
-        var tokens = vit.PatchEmbed.Forward(image);
+        var tokens = vit.Embed.Forward(image);
         var x = Tensor.Concat(1, vit.ClsToken.BroadcastTo(1, 1, c), tokens) + vit.PosEmbed; // [1, N, C]
         return OfBlocks(vit.Blocks, x);
     }

@@ -23,6 +23,19 @@ public abstract class MerLoss : Module
     /// that needs the fold as a whole (AIE-CCL's AU-set prototypes) gathers it here. Nothing of the test subject is passed.
     /// </summary>
     public virtual void BeginFold(TrainingFold fold) { }
+
+    /// <summary>
+    /// True when the loss can train on soft targets (<see cref="ForwardSoft"/>, what <c>--mixup</c> needs). False by default:
+    /// a loss with a term on hard labels (STT's class centres, FDP's joint loss, AIE-CCL's AU-set contrast) has no one
+    /// meaning for a mixed clip, so mixup refuses it rather than guess.
+    /// </summary>
+    public virtual bool TakesSoftTargets => false;
+
+    /// <summary>
+    /// output, batch, soft targets [B, K] (row-major, each row sums to 1) → scalar loss; only where <see cref="TakesSoftTargets"/>.
+    /// </summary>
+    public virtual Tensor ForwardSoft(ModelOutput output, ModelBatch batch, float[] targets, float[]? classWeights = null, float labelSmoothing = 0f) =>
+        throw new NotSupportedException($"{GetType().Name} takes hard labels only; it cannot train on soft (mixup) targets");
 }
 
 /// <summary>
@@ -40,6 +53,12 @@ public sealed class CrossEntropyLoss : MerLoss
 {
     public override Tensor Forward(ModelOutput output, ModelBatch batch, int[] labels, float[]? classWeights = null, float labelSmoothing = 0f) =>
         Tensor.CrossEntropy(output.Logits, labels, classWeights, labelSmoothing);
+
+    public override bool TakesSoftTargets => true;
+
+    /// <summary>Soft-target cross-entropy (<see cref="Tensor.CrossEntropy(Tensor, float[], float[], float)"/>): mixup's loss.</summary>
+    public override Tensor ForwardSoft(ModelOutput output, ModelBatch batch, float[] targets, float[]? classWeights = null, float labelSmoothing = 0f) =>
+        Tensor.CrossEntropy(output.Logits, targets, classWeights, labelSmoothing);
 }
 
 /// <summary>Which compactness term <see cref="CompactSoftmaxLoss"/> adds to the cross-entropy.</summary>

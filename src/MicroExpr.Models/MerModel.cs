@@ -136,6 +136,17 @@ public sealed record ModelOutput(Tensor Logits, IReadOnlyDictionary<string, Tens
 /// <see cref="Tensor.RequiresGrad"/> false, so no op records their gradients (and, when nothing before them trains, no
 /// backward runs through them), and the trainer gives them no optimizer state. Their values stay as initialised or loaded.
 /// </summary>
+/// <summary>
+/// A model that draws random numbers in training (dropout, drop-path): the trainer calls <see cref="BeginEpoch"/> before each
+/// training epoch with a seed derived from (seed, fold, epoch), so the draws are reproducible and a resumed fold matches an
+/// uninterrupted one. A model without it draws nothing in training. Choice: reseeding per epoch rather than checkpointing the
+/// generators' states (a generator's state is not a tensor, and a per-epoch seed needs nothing saved).
+/// </summary>
+public interface IEpochNoise
+{
+    void BeginEpoch(ulong seed);
+}
+
 public interface IFreezable
 {
     /// <summary>The parts this model can freeze (e.g. "spatial").</summary>

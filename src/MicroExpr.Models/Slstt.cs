@@ -51,6 +51,30 @@ public sealed record SlsttConfig : IMerModelConfig
     /// </summary>
     public InputNormalisation InputNorm { get; init; } = InputNormalisation.None;
 
+    /// <summary>
+    /// Dropout rate in training on every ViT block's attention and MLP outputs (ViT's proj_drop and MLP drop; not on the MLP's
+    /// hidden activation, see <see cref="TransformerBlock"/>); <c>--set dropout=0.1</c>. 0 (default): none, and the model is the
+    /// one of before. Evaluation never drops.
+    /// </summary>
+    public float Dropout { get; init; }
+    /// <summary>
+    /// Dropout rate in training on the clip feature before the head (before its hidden layer when it has one); <c>--set
+    /// head-dropout=0.1</c>. 0 (default): none. Rejected: dropout inside the LSTM (the released code has none, and the
+    /// aggregator's recurrence is already the smallest part).
+    /// </summary>
+    public float HeadDropout { get; init; }
+    /// <summary>
+    /// Stochastic depth of the ViT blocks, 0 → rate linearly over the blocks (<see cref="VisionTransformer.DropPathRate"/>);
+    /// <c>--set drop-path=0.1</c>. A branch is dropped per frame (the ViT's batch axis is B·T), chosen over per clip because the
+    /// blocks never see the clip axis; rejected: one rate for every block (DeiT found the linear rule better). 0 (default): none.
+    /// </summary>
+    public float DropPath { get; init; }
+    /// <summary>
+    /// The ViT's first layer (<c>--set stem=conv</c>): the linear patch embedding (default, every checkpoint of before) or a
+    /// small conv stem with the same token grid (<see cref="ConvStem"/>: "a ViT needs a conv stem on little data").
+    /// </summary>
+    public StemKind Stem { get; init; } = StemKind.Patch;
+
     [JsonIgnore] public string Family => FamilyName;
 
     /// <summary>Motion frames [T, 3, S, S] of any T; S = ImageSize (ForData takes the cache's S, a multiple of the patch size).</summary>
@@ -88,6 +112,10 @@ public sealed record SlsttConfig : IMerModelConfig
         Cmp("classes", Classes, other.Classes);
         Cmp("layer_norm_eps", LayerNormEps, other.LayerNormEps);
         Cmp("input_norm", InputNorm, other.InputNorm);
+        Cmp("dropout", Dropout, other.Dropout);
+        Cmp("head_dropout", HeadDropout, other.HeadDropout);
+        Cmp("drop_path", DropPath, other.DropPath);
+        Cmp("stem", Stem, other.Stem);
         return d;
     }
 }
@@ -139,13 +167,15 @@ public static class SlsttPresets
 /// token is the frame feature), a temporal aggregator over the T frame features, and a head.
 /// Input [B, T, 3, H, W] → logits [B, classes].
 /// </summary>
-public sealed class SlsttModel : Module, IAttentionModel, IFreezable
+public sealed class SlsttModel : Module, IAttentionModel, IFreezable, IEpochNoise
 {
     public SlsttModel(SlsttConfig config, Rng rng)
     {
         Config = config;
+        foreach (var (name, rate) in new[] { ("dropout", config.Dropout), ("head-dropout", config.HeadDropout), ("drop-path", config.DropPath) })
+            if (!(rate >= 0f && rate < 1f)) throw new ArgumentException($"{config.Name}: {name} {rate.ToString(System.Globalization.CultureInfo.InvariantCulture)} is outside [0, 1)");
         Spatial = Child("spatial", new VisionTransformer(config.ImageSize, config.PatchSize, config.Width, config.Depth, config.Heads,
-            config.MlpHidden, rng, config.LayerNormEps));
+            config.MlpHidden, rng, config.LayerNormEps, config.Dropout, config.DropPath, config.Stem));
         Temporal = Child("temporal", config.Temporal switch
         {
             TemporalKind.Mean => (TemporalAggregator)new MeanAggregator(config.Width),
@@ -155,6 +185,8 @@ public sealed class SlsttModel : Module, IAttentionModel, IFreezable
                 2 * config.Width, config.MaxFrames, rng),
             _ => throw new ArgumentOutOfRangeException(nameof(config)),
         });
+        // Registered after every parameter, and drawing nothing from rng: a model without it has the same weights and names.
+        if (config.HeadDropout > 0f) HeadDrop = Child("head_drop", new Dropout(config.HeadDropout));
         if (config.HeadHidden > 0)
         {
             HeadHidden = Child("head.0", new Linear(Temporal.OutFeatures, config.HeadHidden, rng));
@@ -172,6 +204,18 @@ public sealed class SlsttModel : Module, IAttentionModel, IFreezable
     public TemporalAggregator Temporal { get; }
     public Linear? HeadHidden { get; }
     public Linear Head { get; }
+    public Dropout? HeadDrop { get; }
+
+    /// <summary>
+    /// Restarts every dropout and drop-path generator from <paramref name="seed"/> (one stream per module, in a fixed order),
+    /// so an epoch's masks depend on (seed, fold, epoch) only and a resumed fold draws what an uninterrupted one does.
+    /// </summary>
+    public void BeginEpoch(ulong seed)
+    {
+        var noise = Spatial.Blocks.SelectMany(b => b.Noise).ToList();
+        if (HeadDrop != null) noise.Add(HeadDrop);
+        for (int i = 0; i < noise.Count; i++) noise[i].Reseed(seed ^ ((ulong)(i + 1) * 0xD1B54A32D192ED03UL));
+    }
 
     /// <summary>The contract's forward: the batch's motion frames → logits (no auxiliary outputs).</summary>
     public ModelOutput Forward(ModelBatch batch) => new(Forward(batch[InputKind.MotionFrames]));
@@ -204,7 +248,7 @@ public sealed class SlsttModel : Module, IAttentionModel, IFreezable
         var spatial = Enumerable.Range(0, t).Select(f => AttentionMaps.Of(Spatial, frames.Slice(0, f, 1))).ToList();
         AttentionMaps? temporal = null;
         if (Temporal is TemporalTransformer tt) temporal = tt.Attention(Spatial.Forward(frames).Reshape(1, t, Config.Width));
-        return new ClipAttention(Config.Name, Spatial.PatchEmbed.Grid, spatial, temporal, TemporalClassToken: true);
+        return new ClipAttention(Config.Name, Spatial.Embed.Grid, spatial, temporal, TemporalClassToken: true);
     }
 
     /// <summary>clips [B, T, 3, H, W] → logits [B, classes].</summary>
@@ -216,6 +260,7 @@ public sealed class SlsttModel : Module, IAttentionModel, IFreezable
         if (Config.InputNorm == InputNormalisation.ImageNet) clips = NormaliseImageNet(clips);
         var frames = FrameFeatures(clips.Reshape(b * t, 3, Config.ImageSize, Config.ImageSize)).Reshape(b, t, Config.Width);
         var clip = Temporal.Forward(frames);
+        if (HeadDrop != null) clip = HeadDrop.Forward(clip);
         if (HeadHidden != null) clip = HeadHidden.Forward(clip).Relu();
         return Head.Forward(clip);
     }
@@ -227,7 +272,9 @@ public sealed class SlsttModel : Module, IAttentionModel, IFreezable
     /// </summary>
     Tensor FrameFeatures(Tensor images)
     {
-        if (!FrozenFeatureCache.Enabled || !SpatialFrozen) return Spatial.Forward(images);
+        // Dropout or drop-path inside the ViT make its training output random, and a conv stem's BatchNorm normalises by the
+        // batch in training: nothing to cache then.
+        if (!FrozenFeatureCache.Enabled || !SpatialFrozen || (Training && (Config.Dropout > 0f || Config.DropPath > 0f || Config.Stem == StemKind.Conv))) return Spatial.Forward(images);
         frozenWeights ??= FrozenWeightsKey();
         int n = images.Shape[0], c = Config.Width;
         var host = images.ToArray();
@@ -266,7 +313,7 @@ public sealed class SlsttModel : Module, IAttentionModel, IFreezable
     {
         using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
         sha.AppendData(System.Text.Encoding.UTF8.GetBytes(FormattableString.Invariant(
-            $"S={Config.ImageSize};P={Config.PatchSize};C={Config.Width};depth={Config.Depth};heads={Config.Heads};mlp={Config.MlpHidden};eps={Config.LayerNormEps:R}")));
+            $"S={Config.ImageSize};P={Config.PatchSize};C={Config.Width};depth={Config.Depth};heads={Config.Heads};mlp={Config.MlpHidden};eps={Config.LayerNormEps:R}{(Config.Stem == StemKind.Patch ? "" : ";stem=" + Config.Stem)}")));
         foreach (var (name, p) in Spatial.NamedParameters().Where(p => !p.Name.StartsWith("norm.", StringComparison.Ordinal)))
         {
             sha.AppendData(System.Text.Encoding.UTF8.GetBytes($"{name}{ShapeUtil.Format(p.Shape)}"));

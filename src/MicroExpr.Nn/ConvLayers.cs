@@ -283,10 +283,45 @@ public sealed class Upsample : Module
     public Tensor Forward(Tensor x) => scale > 0 ? x.Upsample(scale, Bilinear) : x.Upsample(outH, outW, Bilinear);
 }
 
-/// <summary>Stochastic depth (timm's DropPath): per-sample drop with probability p in training, seeded.</summary>
-public sealed class DropPath(float p, Rng rng) : Module
+/// <summary>
+/// Stochastic depth (timm's DropPath): per-sample drop with probability p in training, seeded. <see cref="Reseed"/>
+/// restarts its generator (the SLSTT family reseeds every epoch from (seed, fold, epoch), so a resumed fold draws the same masks).
+/// </summary>
+public sealed class DropPath(float p, Rng rng) : Module, ISeededNoise
 {
+    private Rng noise = rng;
+
     public float P { get; } = p;
 
-    public Tensor Forward(Tensor x) => x.DropPath(P, rng, Training);
+    public void Reseed(ulong seed) => noise = new Rng(seed);
+
+    public Tensor Forward(Tensor x) => x.DropPath(P, noise, Training);
+}
+
+/// <summary>
+/// Inverted dropout (<see cref="Tensor.Dropout"/>) as a module: active only in training mode, identity in evaluation, so
+/// evaluation is deterministic. Its generator starts from seed 0 and is meant to be reseeded (<see cref="Reseed"/>) by its
+/// owner before training draws from it, so building the module draws nothing from the model's initialisation generator.
+/// </summary>
+public sealed class Dropout : Module, ISeededNoise
+{
+    private Rng noise = new(0);
+
+    public Dropout(float p)
+    {
+        if (!(p >= 0f && p < 1f)) throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability must be in [0, 1)");
+        P = p;
+    }
+
+    public float P { get; }
+
+    public void Reseed(ulong seed) => noise = new Rng(seed);
+
+    public Tensor Forward(Tensor x) => x.Dropout(P, noise, Training);
+}
+
+/// <summary>A module that draws random numbers in training (dropout, drop-path) and whose generator its owner can restart.</summary>
+public interface ISeededNoise
+{
+    void Reseed(ulong seed);
 }

@@ -144,27 +144,65 @@ public abstract class ScopedBlock : Module
 /// <summary>
 /// Pre-norm transformer block: h = x + attn(norm1(x)), then h + mlp(norm2(h)); x [B, N, C] → [B, N, C]. Without the
 /// tape (inference) its intermediates are freed as soon as it returns (<see cref="ScopedBlock"/>).
+/// <para>Optional regularisation (both 0 by default, and then the block runs exactly as before): in training,
+/// h = x + DropPath(Dropout(attn(norm1(x)))) and y = h + DropPath(Dropout(mlp(norm2(h)))). Dropout sits on the two branch
+/// outputs, timm's proj_drop and the MLP's drop after fc2; choice: not also on the MLP's hidden activation (timm's first
+/// drop), which would split the fused GELU·fc2 (<see cref="Tensor.GeluLinear"/>) into two passes; rejected: attention-weight
+/// dropout (timm's attn_drop, 0 in ViT's recipes), which the fused attention kernel has no mask for. DropPath drops a whole
+/// branch per sample of axis 0 (for a ViT over frames: per frame). In evaluation both are identity and the fused path runs.</para>
 /// </summary>
 public sealed class TransformerBlock : ScopedBlock
 {
-    public TransformerBlock(int dim, int heads, int mlpHidden, Rng rng, float eps = 1e-5f, float? initStd = null)
+    public TransformerBlock(int dim, int heads, int mlpHidden, Rng rng, float eps = 1e-5f, float? initStd = null, float dropout = 0f, float dropPath = 0f)
     {
+        if (!(dropout >= 0f && dropout < 1f)) throw new ArgumentOutOfRangeException(nameof(dropout), dropout, "dropout probability must be in [0, 1)");
+        if (!(dropPath >= 0f && dropPath < 1f)) throw new ArgumentOutOfRangeException(nameof(dropPath), dropPath, "drop path probability must be in [0, 1)");
         Norm1 = Child("norm1", new LayerNorm(dim, eps));
         Attn = Child("attn", new MultiHeadSelfAttention(dim, heads, rng, initStd));
         Norm2 = Child("norm2", new LayerNorm(dim, eps));
         Mlp = Child("mlp", new Mlp(dim, mlpHidden, rng, initStd));
+        // The noise modules hold no parameters and draw nothing from rng, so a block without them is the block of before.
+        if (dropout > 0f)
+        {
+            AttnDrop = Child("attn_drop", new Dropout(dropout));
+            MlpDrop = Child("mlp_drop", new Dropout(dropout));
+        }
+        if (dropPath > 0f)
+        {
+            AttnPath = Child("attn_path", new DropPath(dropPath, new Rng(0)));
+            MlpPath = Child("mlp_path", new DropPath(dropPath, new Rng(0)));
+        }
     }
 
     public LayerNorm Norm1 { get; }
     public MultiHeadSelfAttention Attn { get; }
     public LayerNorm Norm2 { get; }
     public Mlp Mlp { get; }
+    public Dropout? AttnDrop { get; }
+    public Dropout? MlpDrop { get; }
+    public DropPath? AttnPath { get; }
+    public DropPath? MlpPath { get; }
+
+    /// <summary>The block's random parts (dropout and drop-path modules; none when both rates are 0), to reseed.</summary>
+    public IEnumerable<ISeededNoise> Noise => new ISeededNoise?[] { AttnDrop, MlpDrop, AttnPath, MlpPath }.OfType<ISeededNoise>();
 
     // The residual adds are folded into proj and fc2 (their GEMMs start from the residual stream), so no branch
-    // output is ever materialised apart from the stream itself.
+    // output is ever materialised apart from the stream itself. With dropout or drop-path in training the branch is
+    // materialised (it is masked before the add).
     protected override Tensor ForwardCore(Tensor x)
     {
-        var h = Attn.Forward(Norm1.Forward(x), residual: x);
-        return Mlp.Forward(Norm2.Forward(h), residual: h);
+        if (!Training || (AttnDrop is null && AttnPath is null))
+        {
+            var h = Attn.Forward(Norm1.Forward(x), residual: x);
+            return Mlp.Forward(Norm2.Forward(h), residual: h);
+        }
+        var h2 = x + Regularise(Attn.Forward(Norm1.Forward(x)), AttnDrop, AttnPath);
+        return h2 + Regularise(Mlp.Forward(Norm2.Forward(h2)), MlpDrop, MlpPath);
+    }
+
+    static Tensor Regularise(Tensor branch, Dropout? drop, DropPath? path)
+    {
+        if (drop != null) branch = drop.Forward(branch);
+        return path != null ? path.Forward(branch) : branch;
     }
 }

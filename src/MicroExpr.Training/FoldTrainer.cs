@@ -95,6 +95,15 @@ public static class FoldTrainer
 
     public const string FinalModelFile = "model.safetensors";
 
+    /// <summary>--mixup: a valid α, and a loss that takes soft targets; else a one-line <see cref="ArgumentException"/>.</summary>
+    public static void CheckMixup(TrainOptions o, IMerModelConfig cfg, MerLoss loss)
+    {
+        if (o.Mixup == 0) return;
+        if (!(o.Mixup > 0 && float.IsFinite(o.Mixup))) throw new ArgumentException($"--mixup {o.Mixup.ToString(CultureInfo.InvariantCulture)}: expected α > 0 (0: off)");
+        if (!loss.TakesSoftTargets)
+            throw new ArgumentException($"--mixup: {cfg.Name}'s loss ({loss.GetType().Name}) takes hard labels only (a term on the labels has no meaning for a mixed clip); train it without --mixup");
+    }
+
     private static FoldResult Train(ClipSet data, List<Clip> train, List<Clip> test, string testSubject, IReadOnlyList<string> trainSubjects,
         int foldIndex, int folds, TrainOptions o, string foldDir, Device device, ITrainingProgress? progress, TextWriter? log,
         CancellationToken cancel, Stopwatch watch, int? seedIndex = null, int stopAfter = 0)
@@ -112,6 +121,7 @@ public static class FoldTrainer
         lossFn.To(device);
         // A loss that needs the fold as a whole (AIE-CCL's AU-set prototypes) sees the training clips, never the test subject's.
         lossFn.BeginFold(new TrainingFold(train.Count, (i, kind) => data.Input(train[i], kind)));
+        CheckMixup(o, cfg, lossFn);
         var trained = model.Parameters().Concat(lossFn.Parameters()).Where(p => p.RequiresGrad).ToList();
         using Optimizer opt = o.Optimizer switch
         {
@@ -120,7 +130,9 @@ public static class FoldTrainer
             "sgd" => new Sgd(trained, o.LearningRate, o.Momentum, o.WeightDecay),
             _ => throw new ArgumentException($"unknown optimizer '{o.Optimizer}' (adamw, adam or sgd)"),
         };
-        var classWeights = o.ClassWeights ? BalancedWeights(train, data.ClassNames.Count) : null;
+        // Balanced sampling already evens the classes out: class weights on top would over-correct (BalancedSampler).
+        var classWeights = o.ClassWeights && !o.Balanced ? BalancedWeights(train, data.ClassNames.Count) : null;
+        var trainLabels = train.Select(c => c.Label).ToArray();
         int stepsPerEpoch = (train.Count + o.BatchSize - 1) / o.BatchSize;
         // A fixed step count (FDP's recipe) becomes whole epochs with the last one cut short.
         int epochs = o.Steps > 0 ? (o.Steps + stepsPerEpoch - 1) / stepsPerEpoch : o.Epochs;
@@ -153,12 +165,22 @@ public static class FoldTrainer
         {
             cancel.ThrowIfCancellationRequested();
             model.Training = true;
-            var rng = new Rng(foldSeed ^ ((ulong)(epoch + 1) * 0x9E3779B97F4A7C15UL));
-            var order = Enumerable.Range(0, train.Count).ToArray();
-            for (int i = order.Length - 1; i > 0; i--)
+            ulong epochSeed = foldSeed ^ ((ulong)(epoch + 1) * 0x9E3779B97F4A7C15UL);
+            var rng = new Rng(epochSeed);
+            // Dropout and drop-path masks from (seed, fold, epoch) alone, so a resumed fold draws the same ones.
+            (model as IEpochNoise)?.BeginEpoch(epochSeed ^ 0x5DEECE66DUL);
+            // Mixup's draws come from a generator of their own, so the order and augmentation draws are those of a run without it.
+            var mixRng = o.Mixup > 0 ? new Rng(epochSeed ^ 0xA5A5_5A5A_C3C3_3C3CUL) : null;
+            int[] order;
+            if (o.Balanced) order = BalancedSampler.Order(trainLabels, train.Count, rng);
+            else
             {
-                int j = rng.NextInt(i + 1);
-                (order[i], order[j]) = (order[j], order[i]);
+                order = Enumerable.Range(0, train.Count).ToArray();
+                for (int i = order.Length - 1; i > 0; i--)
+                {
+                    int j = rng.NextInt(i + 1);
+                    (order[i], order[j]) = (order[j], order[i]);
+                }
             }
             double lossSum = 0;
             int seen = 0, right = 0;
@@ -181,6 +203,14 @@ public static class FoldTrainer
                     "step" => Schedule.Step(o.LearningRate, epoch, o.StepEpoch, o.StepFactor),
                     _ => Schedule.CosineWithWarmup(o.LearningRate, epoch * stepsPerEpoch + s, warmupSteps, totalSteps),
                 };
+                float[]? soft = null;
+                if (mixRng != null)
+                    using (OpTrace.Phase("data"))
+                    {
+                        var (lambda, partner) = Mixup.Draw(mixRng, o.Mixup, b);
+                        batcher.Mix(b, partner, lambda);
+                        soft = Mixup.Targets(labels, partner, lambda, data.ClassNames.Count);
+                    }
                 using (new TensorScope())
                 {
                     ModelBatch batch;
@@ -190,7 +220,9 @@ public static class FoldTrainer
                     using (OpTrace.Phase("forward"))
                     {
                         output = model.Forward(batch);
-                        loss = lossFn.Forward(output, batch, labels, classWeights, o.LabelSmoothing);
+                        loss = soft is null
+                            ? lossFn.Forward(output, batch, labels, classWeights, o.LabelSmoothing)
+                            : lossFn.ForwardSoft(output, batch, soft, classWeights, o.LabelSmoothing);
                     }
                     var logits = output.Logits;
                     using (OpTrace.Phase("backward")) loss.Backward();
@@ -404,6 +436,12 @@ internal sealed class Batcher
                 Augment.Apply(src, dst, shape.Frames, shape.Channels, shape.Size, flip, dx, dy, shape.Kind == InputKind.MotionFrames && data.SignedHorizontalFlow);
             else src.CopyTo(dst);
         }
+    }
+
+    /// <summary>Mixup: slot i ← λ·slot i + (1 − λ)·slot π(i) for the first b slots, every kind alike (<see cref="Training.Mixup"/>).</summary>
+    public void Mix(int b, int[] partner, float lambda)
+    {
+        foreach (var (shape, buffer) in inputs) Training.Mixup.Inputs(buffer, b, ClipSize(shape), partner, lambda);
     }
 
     /// <summary>The first b slots as a batch on the device (inside the caller's tensor scope).</summary>

@@ -41,13 +41,13 @@ public static class InnerSplit
 
 /// <summary>
 /// <c>--grid KEY=A,B,…</c>: at most <see cref="MaxValues"/> values of one setting searched beside the epoch count. KEY is
-/// <c>lr</c>, <c>weight-decay</c>, <c>label-smoothing</c> or <c>crop-pad</c> (training options) or else a field of the
+/// <c>lr</c>, <c>weight-decay</c>, <c>label-smoothing</c>, <c>crop-pad</c>, <c>mixup</c> or <c>balanced</c> (training options) or else a field of the
 /// preset's config, as <c>--set</c> takes it (e.g. <c>dropout</c>).
 /// </summary>
 public sealed record InnerGrid(string Key, IReadOnlyList<string> Values)
 {
     public const int MaxValues = 4;
-    private static readonly string[] TrainingKeys = ["lr", "weight-decay", "label-smoothing", "crop-pad"];
+    private static readonly string[] TrainingKeys = ["lr", "weight-decay", "label-smoothing", "crop-pad", "mixup", "balanced"];
 
     /// <summary>Null for ""; a one-line <see cref="ArgumentException"/> for a malformed grid.</summary>
     public static InnerGrid? Parse(string text)
@@ -79,6 +79,10 @@ public sealed record InnerGrid(string Key, IReadOnlyList<string> Values)
             case "lr": return o with { LearningRate = Number(0) };
             case "weight-decay": return o with { WeightDecay = Number(0) };
             case "label-smoothing": return o with { LabelSmoothing = Number(0) };
+            case "mixup": return o with { Mixup = Number(0) };
+            case "balanced":
+                if (!bool.TryParse(v, out bool balanced)) throw new ArgumentException($"--grid balanced: value '{v}' is not true or false");
+                return o with { Balanced = balanced };
             case "crop-pad":
                 if (!int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out int pad))
                     throw new ArgumentException($"--grid crop-pad: value '{v}' is not an integer >= 0");

@@ -48,6 +48,16 @@ public sealed record TrainOptions
     public bool Flip { get; init; }
     /// <summary>Random crop: pad by this many pixels (edge replicate) and crop back, per clip.</summary>
     public int CropPad { get; init; }
+    /// <summary>
+    /// Mixup's α (<c>--mixup</c>, <see cref="Training.Mixup"/>): each batch mixed with a permutation of itself by λ ~ Beta(α, α),
+    /// trained on the soft targets; 0 (default): off. Refused for a model whose loss takes hard labels only.
+    /// </summary>
+    public float Mixup { get; init; }
+    /// <summary>
+    /// Class-balanced sampling (<c>--balanced</c>, <see cref="BalancedSampler"/>): every draw of an epoch picks a class
+    /// uniformly, then one of its clips, with replacement; the same steps per epoch. Turns <see cref="ClassWeights"/> off.
+    /// </summary>
+    public bool Balanced { get; init; }
     public ulong Seed { get; init; } = 1;
     /// <summary>Also evaluate the test subject after every epoch, for the "oracle epoch" figure (never used for the honest result).</summary>
     public bool Oracle { get; init; }

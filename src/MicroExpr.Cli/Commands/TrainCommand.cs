@@ -23,7 +23,9 @@ internal static class TrainCommand
             Recipes.Option,
             new("model", OptionKind.Text, $"model preset: {string.Join(", ", ModelRegistry.Names)}", "slstt-tiny"),
             new("pretrained", OptionKind.Text, "a pretrained ViT for the slstt presets' spatial encoder, imported in every fold: B_16_imagenet1k.pth (pytorch-pretrained-vit), a timm .pth, or a .safetensors from 'microexpr convert'"),
-            new("set", OptionKind.Text, "change fields of the preset's config: KEY=VALUE[,KEY=VALUE...] (e.g. compact=symmetric-kl,compact-weight=0.1)"),
+            new("set", OptionKind.Text, "change fields of the preset's config: KEY=VALUE[,KEY=VALUE...] (e.g. compact=symmetric-kl,compact-weight=0.1; " +
+                "slstt: dropout=0.1 on the blocks' attention and MLP outputs, head-dropout=0.1 before the head, drop-path=0.1 stochastic depth 0 → rate over the blocks, " +
+                "stem=conv a conv stem in place of the patch embedding)"),
             new("protocol", OptionKind.Text, "evaluation protocol (loso)", "loso"),
             new("fold", OptionKind.Text, "train and evaluate one fold only: 1-based index or subject id"),
             new("epochs", OptionKind.Int, "epochs per fold (fixed: the honest protocol never looks at the test subject)", "30", 1),
@@ -40,13 +42,17 @@ internal static class TrainCommand
             new("label-smoothing", OptionKind.Float, "label smoothing", "0", 0),
             new("flip", OptionKind.Switch, "random horizontal flip (u channel negated)"),
             new("crop-pad", OptionKind.Int, "random crop after padding by N pixels", "0", 0),
+            new("mixup", OptionKind.Float, "mixup: mix each batch with a permutation of itself by λ ~ Beta(α, α) and train on the soft targets " +
+                "(class weights apply per class of the mixed target); cross-entropy losses only (slstt presets), 0: off", "0", 0),
+            new("balanced", OptionKind.Switch, "class-balanced sampling: each draw picks a class uniformly, then one of its clips (with replacement; " +
+                "the same steps per epoch); turns class weights off"),
             new("seed", OptionKind.Int, "random seed", "1", 0),
             SeedsOption,
             new("select", OptionKind.Text, "inner: nested honest selection. In each outer fold the training subjects are split into --inner-folds groups; " +
                 "the epoch count (and one --grid setting) is chosen by the pooled UF1 of the inner held-out groups, then the test subject is predicted once. " +
                 "Costs k × (grid values, 1 without --grid) + 1 trainings per outer fold (+1 when a grid value other than the run's own wins). Implies --oracle"),
             new("inner-folds", OptionKind.Int, "--select inner: groups k of training subjects per outer fold", "5", 2),
-            new("grid", OptionKind.Text, $"--select inner: KEY=A,B,... (at most {InnerGrid.MaxValues} values) searched beside the epoch count; KEY is lr, weight-decay, label-smoothing, crop-pad or a --set field"),
+            new("grid", OptionKind.Text, $"--select inner: KEY=A,B,... (at most {InnerGrid.MaxValues} values) searched beside the epoch count; KEY is lr, weight-decay, label-smoothing, crop-pad, mixup, balanced (false,true) or a --set field"),
             new("freeze", OptionKind.Text, "spatial: freeze an SLSTT-family model's spatial encoder but its final LayerNorm (train only that norm, the temporal aggregator and the head)"),
             new("con-weight", OptionKind.Float, "aie presets: λ of the contrastive term, L = CE + λ·InfoNCE (0: cross-entropy alone)", "1", 0),
             new("shuffle-aus", OptionKind.Switch, "aie presets: permute the clips' action-unit codings across clips before training (the control for the attribute embedding)"),
@@ -112,7 +118,7 @@ internal static class TrainCommand
 
     /// <summary>The options whose values a recipe sets (listed at the start of a recipe run when given explicitly; --set merges instead).</summary>
     static readonly string[] RecipeOptions = ["model", "epochs", "batch", "steps", "optimizer", "schedule", "lr", "weight-decay", "warmup", "clip-norm",
-        "no-class-weights", "label-smoothing", "flip", "crop-pad", "freeze"];
+        "no-class-weights", "label-smoothing", "flip", "crop-pad", "freeze", "mixup", "balanced"];
 
     internal static TrainOptions OptionsFrom(ParsedArgs a)
     {
@@ -148,6 +154,8 @@ internal static class TrainCommand
             LabelSmoothing = (float)a.Float("label-smoothing", d.LabelSmoothing),
             Flip = a.Switch("flip") || d.Flip,
             CropPad = a.Int("crop-pad", d.CropPad),
+            Mixup = (float)a.Float("mixup", d.Mixup),
+            Balanced = a.Switch("balanced") || d.Balanced,
             Seed = (ulong)a.Int("seed", (int)d.Seed),
             Oracle = a.Switch("oracle") || d.Oracle || a.Text("select") == "inner",
         };
@@ -184,6 +192,8 @@ internal static class TrainCommand
                 using var probe = ModelRegistry.Create(ModelRegistry.Preset(o.Preset, o.ModelSettings), new Rng(1));
                 Freezing.Apply(probe, freeze);
             }
+            // --mixup with a loss that takes hard labels only is refused by FoldTrainer.CheckMixup when the first fold starts,
+            // before any step (the loss comes from a model fitted to the data, which is not loaded yet).
         }
         catch (ArgumentException e)
         {

@@ -19,6 +19,7 @@ public class SlsttModelTests
                 float f => f * 2 + 1,
                 TemporalKind k => k == TemporalKind.Lstm ? TemporalKind.Gru : TemporalKind.Lstm,
                 InputNormalisation n => n == InputNormalisation.None ? InputNormalisation.ImageNet : InputNormalisation.None,
+                StemKind s => s == StemKind.Patch ? StemKind.Conv : StemKind.Patch,
                 _ => throw new InvalidOperationException($"{prop.Name}: add a case for {prop.PropertyType.Name}"),
             };
             var changed = baseConfig with { };
