@@ -189,8 +189,10 @@ internal static class TrainCommand
             if (select == "inner") InnerSelection.Check(o);
             if (freeze.Length > 0)
             {
-                using var probe = ModelRegistry.Create(ModelRegistry.Preset(o.Preset, o.ModelSettings), new Rng(1));
-                Freezing.Apply(probe, freeze);
+                // The probe is the preset at its own image size; when the --set fields do not fit that size (patch-size=7 at
+                // slstt-tiny's 32 px, for a 28 px cache) the fold start checks --freeze instead (Freezing.Apply there).
+                using var probe = Probe(o);
+                if (probe != null) Freezing.Apply(probe, freeze);
             }
             // --mixup with a loss that takes hard labels only is refused by FoldTrainer.CheckMixup when the first fold starts,
             // before any step (the loss comes from a model fitted to the data, which is not loaded yet).
@@ -200,6 +202,20 @@ internal static class TrainCommand
             throw new CliUsageException(e.Message);
         }
         return o;
+    }
+
+    /// <summary>The preset with its --set fields at the preset's own size, or null when those fields do not fit that size.</summary>
+    static IMerModel? Probe(TrainOptions o)
+    {
+        var config = ModelRegistry.Preset(o.Preset, o.ModelSettings);
+        try
+        {
+            return ModelRegistry.Create(config, new Rng(1));
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or InvalidOperationException)
+        {
+            return null;
+        }
     }
 
     /// <summary>--set, checked against the preset now (an unknown field fails before any work), "" when absent.</summary>

@@ -98,6 +98,20 @@ public class MotionImagesRecipeTests
     }
 
     [Test]
+    public void FreezeWorksWithPatchSizesThatDoNotFitThePresetsOwnSize()
+    {
+        // slstt-tiny is 32 px, which 7-px patches do not divide: the early --freeze check used to build it there and fail.
+        string csv = Manifest(), cache = Path.Combine(root, "cache"), run = Path.Combine(root, "run");
+        Assert.That(Preprocess(csv, cache).Code, Is.EqualTo(0));
+        var (code, output, err) = Run("train", "--data", cache, "--out", run, "--freeze", "spatial", "--epochs", "1", "--fold", "1", "--no-final", "--threads", "1");
+        Assert.That(code, Is.EqualTo(0), err + output);
+        Assert.That(Options(run).GetProperty("Freeze").GetString(), Is.EqualTo("spatial"));
+        (code, output, err) = Run("train", "--data", cache, "--out", Path.Combine(root, "run2"), "--freeze", "temporal", "--epochs", "1", "--fold", "1", "--no-final");
+        Assert.That(code, Is.Not.EqualTo(0), "an unknown part is refused at the fold start");
+        Assert.That(err, Does.Contain("--freeze temporal"));
+    }
+
+    [Test]
     public void AnUnknownRecipeListsNoneAmongTheKnownOnes()
     {
         var (code, _, err) = Run("train", "--recipe", "motion", "--data", "x", "--out", "y");
