@@ -3,7 +3,7 @@ using MicroExpr.Kernels;
 namespace MicroExpr.Tests.Conv;
 
 /// <summary>
-/// <see cref="PoolCpu.MaxPool"/> (the Vector512 kernel, and the scalar loop forced) against <see cref="PoolReference"/>:
+/// <see cref="PoolCpu.MaxPool"/> (the vector kernel at 16 and at 8 lanes, and the scalar loop) against <see cref="PoolReference"/>:
 /// values and int32 indices exactly, on inputs full of ties (ReLU zeros and values rounded to a few levels, as the stem
 /// pool sees after ReLU) and with NaNs, outputs NaN-poisoned, on rows narrower than, equal to and wider than a vector's
 /// 16 outputs, strides 1, 2, 3, padding 0 to 3, ceil mode, 2-d and 3-d, planes split at an odd point. Average pooling
@@ -11,6 +11,10 @@ namespace MicroExpr.Tests.Conv;
 /// </summary>
 public unsafe class PoolCpuTests
 {
+    /// <summary>Each case runs the Vector512 kernel, the same kernel on Vector256 (forced: CI's machine has AVX-512) and
+    /// the scalar loops.</summary>
+    private static readonly SimdIsa[] Paths = [SimdIsa.V512, SimdIsa.V256, SimdIsa.Scalar];
+
     // name, planes, D, H, W, kd, kh, kw, sd, sh, sw, pd, ph, pw, ceil
     private static IEnumerable<TestCaseData> Cases()
     {
@@ -23,7 +27,8 @@ public unsafe class PoolCpuTests
         yield return new TestCaseData("7x7/3 pad 3, 50 (gather)", 2, 1, 50, 50, 1, 7, 7, 1, 3, 3, 0, 3, 3, true);
         yield return new TestCaseData("5x2/2x3 pad 2x1, 19x61", 2, 1, 19, 61, 1, 5, 2, 1, 2, 3, 0, 2, 1, false);
         yield return new TestCaseData("1x1/1, 20", 2, 1, 5, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, false);
-        yield return new TestCaseData("narrow 7 (scalar loop)", 3, 1, 7, 7, 1, 3, 3, 1, 2, 2, 0, 1, 1, true);
+        yield return new TestCaseData("narrow 7, Wo 4 (scalar at 16 lanes, a partial chunk at 8)", 3, 1, 7, 7, 1, 3, 3, 1, 2, 2, 0, 1, 1, true);
+        yield return new TestCaseData("narrow 5, Wo 3 (scalar loop)", 2, 1, 5, 5, 1, 3, 3, 1, 2, 2, 0, 1, 1, true);
         yield return new TestCaseData("3d 2x3x3/1x2x2 pad 0,1,1, 5x29x29", 3, 5, 29, 29, 2, 3, 3, 1, 2, 2, 0, 1, 1, false);
         yield return new TestCaseData("3d 3x3x3/2 pad 1, 4x18x40, ceil", 2, 4, 18, 40, 3, 3, 3, 2, 2, 2, 1, 1, 1, true);
     }
@@ -45,12 +50,13 @@ public unsafe class PoolCpuTests
             var yRef = new double[planes * g.OutPlane];
             var iRef = new int[yRef.Length];
             PoolReference.MaxPool(yRef, iRef, x.Select(v => (double)v).ToArray(), g);
-            foreach (bool scalar in new[] { false, true })
+            foreach (var isa in Paths)
             {
-                string what = $"{name} {kind} {(scalar ? "scalar" : "vector")}";
+                string what = $"{name} {kind} {isa}";
                 var y = Check.NaNs(yRef.Length);
                 var idx = Enumerable.Repeat(int.MinValue, yRef.Length).ToArray();
-                PoolCpu.ForceScalar = scalar;
+                var keep = SimdIsaSelect.Force;
+                SimdIsaSelect.Force = isa;
                 try
                 {
                     fixed (float* py = y, px = x)
@@ -64,7 +70,7 @@ public unsafe class PoolCpuTests
                 }
                 finally
                 {
-                    PoolCpu.ForceScalar = false;
+                    SimdIsaSelect.Force = keep;
                 }
                 Assert.That(idx, Is.EqualTo(iRef), what + ": indices");
                 for (int i = 0; i < y.Length; i++)
@@ -89,7 +95,7 @@ public unsafe class PoolCpuTests
         yield return new TestCaseData("3d 3x3x3/2 pad 1, 4x18x40, ceil", 2, 4, 18, 40, 3, 3, 3, 2, 2, 2, 1, 1, 1, true);
     }
 
-    /// <summary><see cref="PoolCpu.AvgPool"/> forward (the Vector512 kernel, and the scalar loop forced) against
+    /// <summary><see cref="PoolCpu.AvgPool"/> forward (the vector kernel at 16 and 8 lanes, and the scalar loop) against
     /// <see cref="PoolReference.AvgPool"/>, with and without count_include_pad, outputs NaN-poisoned; and the backward
     /// (scalar) of the same geometry against the adjoint of the reference (dx[i] = Σ over windows holding i of dy/count).</summary>
     [TestCaseSource(nameof(AvgCases))]
@@ -129,12 +135,13 @@ public unsafe class PoolCpuTests
         PoolReference.AvgPool(yRef, x.Select(v => (double)v).ToArray(), g);
         var dy = Check.Random(yRef.Length, name.Length + 1);
         var dxRef = AvgAdjoint(g, dy);
-        foreach (bool scalar in new[] { false, true })
+        foreach (var isa in Paths)
         {
-            string what = $"{name} {(scalar ? "scalar" : "vector")}";
+            string what = $"{name} {isa}";
             var y = Check.NaNs(yRef.Length);
             var dx = Check.NaNs(x.Length);
-            PoolCpu.ForceScalar = scalar;
+            var keep = SimdIsaSelect.Force;
+            SimdIsaSelect.Force = isa;
             try
             {
                 fixed (float* py = y, px = x, pdy = dy, pdx = dx)
@@ -148,7 +155,7 @@ public unsafe class PoolCpuTests
             }
             finally
             {
-                PoolCpu.ForceScalar = false;
+                SimdIsaSelect.Force = keep;
             }
             for (int i = 0; i < y.Length; i++)
                 Assert.That(y[i], Is.EqualTo(yRef[i]).Within(1e-6 + 1e-5 * Math.Abs(yRef[i])), what + $": y[{i}]");
