@@ -7,7 +7,7 @@ namespace MicroExpr.Kernels;
 
 /// <summary>
 /// Convolutions on the CPU (2-d and 3-d, groups, stride, padding, dilation; shapes and the GEMM view in
-/// <see cref="ConvGeometry"/>; the literal version is <see cref="ConvReference"/>). On Vector512 (with at least 8 output
+/// <see cref="ConvGeometry"/>; the literal version is <see cref="ConvReference"/>). On Vector512 or Vector256 (with at least 8 output
 /// channels per group, not pointwise) the forward, the backward weight and the stride-1 backward data run as an implicit
 /// GEMM over stride phases (Conv.Simd.Implicit.cs); otherwise im2col + the packed SIMD GEMM (<see cref="GemmSimd"/>,
 /// Vector512 6×32 micro-kernel with its Vector256 6×16 path), over chunks of output positions, described below.
