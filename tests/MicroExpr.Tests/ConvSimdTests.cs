@@ -5,7 +5,8 @@ namespace MicroExpr.Tests;
 /// <summary>
 /// <see cref="ConvSimd"/> (im2col + packed GEMM) against <see cref="ConvReference"/> in double on the model's shapes: forward
 /// (bias, ReLU), dx, dw, db; on 1 and 2 threads, on the Vector512 and the Vector256 GEMM paths (forced on one thread,
-/// where the GEMM's path hook applies), the forward by the implicit phase GEMM and by im2col (forced), outputs NaN-filled;
+/// where the GEMM's path hook applies), the forward by the implicit phase GEMM and by im2col (forced), the implicit phase
+/// GEMM's Vector256 tiles (forced through <see cref="SimdIsaSelect.Force"/>, on 1 and 2 threads), outputs NaN-filled;
 /// and bit-identical on a second run.
 /// </summary>
 public unsafe class ConvSimdTests
@@ -45,10 +46,13 @@ public unsafe class ConvSimdTests
         ConvReference.BackwardData<double>(dxRef, D(dy), D(wt), g);
         ConvReference.BackwardWeight<double>(dwRef, dbRef, D(dy), D(x), g);
 
-        foreach (var (threads, path, im2col) in new[] { (1, GemmSimd.Path.Auto, false), (2, GemmSimd.Path.Auto, false),
-                     (1, GemmSimd.Path.Auto, true), (2, GemmSimd.Path.Auto, true), (1, GemmSimd.Path.Avx2, true) })
+        foreach (var (threads, path, im2col, isa) in new[] { (1, GemmSimd.Path.Auto, false, (SimdIsa?)null), (2, GemmSimd.Path.Auto, false, null),
+                     (1, GemmSimd.Path.Auto, true, null), (2, GemmSimd.Path.Auto, true, null), (1, GemmSimd.Path.Avx2, true, null),
+                     (1, GemmSimd.Path.Auto, false, SimdIsa.V256), (2, GemmSimd.Path.Auto, false, SimdIsa.V256) })
         {
-            string what = $"{name} {g} threads={threads} path={path} {(im2col || !ConvSimd.UsesImplicit(g) ? "im2col" : "implicit")}";
+            var keep = SimdIsaSelect.Force;
+            SimdIsaSelect.Force = isa;
+            string what = $"{name} {g} threads={threads} path={path} isa={SimdIsaSelect.Current} {(im2col || !ConvSimd.UsesImplicit(g) ? "im2col" : "implicit")}";
             GemmSimd.ForcePath = path;
             ConvSimd.NoImplicit = im2col;
             try
@@ -66,6 +70,7 @@ public unsafe class ConvSimdTests
             {
                 GemmSimd.ForcePath = GemmSimd.Path.Auto;
                 ConvSimd.NoImplicit = false;
+                SimdIsaSelect.Force = keep;
             }
         }
     }

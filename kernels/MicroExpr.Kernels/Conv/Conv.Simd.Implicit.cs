@@ -5,8 +5,8 @@ using System.Runtime.Intrinsics.X86;
 namespace MicroExpr.Kernels;
 
 /// <summary>
-/// The forward convolution as an implicit GEMM over stride phases (Vector512 only; see the choice in <see cref="ConvSimd"/>'s
-/// remarks). For one sample n and group g:
+/// The forward convolution as an implicit GEMM over stride phases (Vector512, and Vector256 with the strip's tile as two
+/// 6×16 halves, <see cref="Tile6x32"/>; see the choice in <see cref="ConvSimd"/>'s remarks). For one sample n and group g:
 /// <code>
 /// xph [S, Cg, Dph, Hph, Wph]   the zero-padded input split into S = sd·sh·sw stride phases: phase (pz, py, px) holds
 ///                               padded input (i·sd + pz, j·sh + py, l·sw + px) at (i, j, l); Dph = Do + ⌊(kd − 1)·dd / sd⌋,
@@ -33,10 +33,41 @@ public static unsafe partial class ConvSimd
     /// <summary>Grid outputs held before they are copied into y: 96 Ki floats = 384 KiB of the 1 MiB L2.</summary>
     private const int OutBudget = 96 * 1024;
 
-    /// <summary>Whether <see cref="Forward"/> takes the implicit phase GEMM: Vector512, not pointwise (a plain GEMM), and
-    /// at least 8 output channels per group (the tile is 6 channels tall; depthwise would use one row in six).</summary>
+    /// <summary>Whether <see cref="Forward"/> takes the implicit phase GEMM: Vector512 or Vector256 (<see cref="SimdIsaSelect"/>),
+    /// not pointwise (a plain GEMM), and at least 8 output channels per group (the tile is 6 channels tall; depthwise would
+    /// use one row in six).</summary>
     internal static bool UsesImplicit(in ConvGeometry g) =>
-        !NoImplicit && Vector512.IsHardwareAccelerated && Avx512F.IsSupported && !g.IsPointwise && g.Coutg >= 8;
+        !NoImplicit && SimdIsaSelect.Current >= SimdIsa.V256 && !g.IsPointwise && g.Coutg >= 8;
+
+    /// <summary>
+    /// The 6×32 tile at the current width: <see cref="Kernel6x32"/> on Vector512; on Vector256 the strip as two 6×16
+    /// halves (<see cref="Kernel6x16"/>: 12 Vector256 accumulators, 2 B loads and 6 broadcasts, 15 of AVX2's 16 registers;
+    /// a 6×32 tile of Vector256 would need 24 accumulators). Same sums in the same order per element, so the two widths
+    /// give identical results.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile6x32(bool v512, int kc, float* a, nint lda, int* off, float* b, float* c, nint ldc, int rows)
+    {
+        if (v512) Kernel6x32(kc, a, lda, off, b, c, ldc, rows);
+        else
+        {
+            Kernel6x16(kc, a, lda, off, b, c, ldc, rows);
+            Kernel6x16(kc, a, lda, off, b + 16, c + 16, ldc, rows);
+        }
+    }
+
+    /// <summary>The backward weight's transposed tile at the current width (<see cref="KernelT6x32"/>; on Vector256 two
+    /// <see cref="KernelT6x16"/> halves of 16 output channels).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void TileT6x32(bool v512, int qc, float* xph, int* off, int rows, float* b, nint bStep, float* c, nint ldc, float beta)
+    {
+        if (v512) KernelT6x32(qc, xph, off, rows, b, bStep, c, ldc, beta);
+        else
+        {
+            KernelT6x16(qc, xph, off, rows, b, bStep, c, ldc, beta);
+            KernelT6x16(qc, xph, off, rows, b + 16, bStep, c + 16, ldc, beta);
+        }
+    }
 
     /// <summary>The phase planes' sizes for <paramref name="g"/> (see the type's summary).</summary>
     private readonly struct PhaseLayout
@@ -178,6 +209,7 @@ public static unsafe partial class ConvSimd
         float* dyT = ThreadScratch.Get(ScratchSlot.ConvDyT, (long)q * ldt);
         float* acc = ThreadScratch.Get(ScratchSlot.ConvOut, (long)rows * ldt);
         float* tile = stackalloc float[6 * Strip];
+        bool v512 = SimdIsaSelect.Current == SimdIsa.V512;
         new Span<float>(dyT, q * ldt).Clear();
         for (int n = 0; n < g.N; n++)
         {
@@ -220,7 +252,7 @@ public static unsafe partial class ConvSimd
                     for (int c0 = 0; c0 < ldt; c0 += Strip)
                     {
                         float* cij = acc + (long)(k - k0) * ldt + c0;
-                        KernelT6x32(qc, xph + qs, off + k, kr, dyT + (long)qs * ldt + c0, ldt, kr == 6 ? cij : tile, kr == 6 ? ldt : Strip,
+                        TileT6x32(v512, qc, xph + qs, off + k, kr, dyT + (long)qs * ldt + c0, ldt, kr == 6 ? cij : tile, kr == 6 ? ldt : Strip,
                             first || kr < 6 ? 0f : 1f);
                         if (kr < 6)
                             for (int r = 0; r < kr; r++)
@@ -325,6 +357,7 @@ public static unsafe partial class ConvSimd
         int rowsPer = Math.Max(1, OutBudget / Math.Max(1, coutg * lay.Wph));
         float* wg = w + (long)grp * coutg * kg;
         float* tile = stackalloc float[6 * Strip];
+        bool v512 = SimdIsaSelect.Current == SimdIsa.V512;
         int p = g.P, wo = g.Wo;
         for (int ra = r0; ra < r1; ra += rowsPer)
         {
@@ -341,10 +374,10 @@ public static unsafe partial class ConvSimd
                 for (int co = 0; co < coutg; co += 6)
                 {
                     int rows = Math.Min(6, coutg - co);
-                    if (rows == 6) Kernel6x32(kg, wg + (long)co * kg, kg, off, bq, cq + (long)co * ldc, ldc, 6);
+                    if (rows == 6) Tile6x32(v512, kg, wg + (long)co * kg, kg, off, bq, cq + (long)co * ldc, ldc, 6);
                     else
                     {
-                        Kernel6x32(kg, wg + (long)co * kg, kg, off, bq, tile, Strip, rows);
+                        Tile6x32(v512, kg, wg + (long)co * kg, kg, off, bq, tile, Strip, rows);
                         for (int r = 0; r < rows; r++)
                         {
                             Vector512.Store(Vector512.Load(tile + r * Strip), cq + (long)(co + r) * ldc);
@@ -498,5 +531,116 @@ public static unsafe partial class ConvSimd
         if (rows > 3) { Vector512.Store(c3_0, c + 3 * ldc); Vector512.Store(c3_1, c + 3 * ldc + 16); }
         if (rows > 4) { Vector512.Store(c4_0, c + 4 * ldc); Vector512.Store(c4_1, c + 4 * ldc + 16); }
         if (rows > 5) { Vector512.Store(c5_0, c + 5 * ldc); Vector512.Store(c5_1, c + 5 * ldc + 16); }
+    }
+
+    /// <summary>
+    /// <see cref="Kernel6x32"/>'s Vector256 half: C[r, 0..16) = Σ_k a[r·lda + k] · b[off[k] + 0..16) for r &lt; rows (rows
+    /// 1..6; rows past it are computed from the last row and not stored), C row stride ldc, overwritten.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6x16(int kc, float* a, nint lda, int* off, float* b, float* c, nint ldc, int rows)
+    {
+        float* a0p = a;
+        float* a1p = a + Math.Min(1, rows - 1) * lda;
+        float* a2p = a + Math.Min(2, rows - 1) * lda;
+        float* a3p = a + Math.Min(3, rows - 1) * lda;
+        float* a4p = a + Math.Min(4, rows - 1) * lda;
+        float* a5p = a + Math.Min(5, rows - 1) * lda;
+        var c0_0 = Vector256<float>.Zero; var c0_1 = Vector256<float>.Zero;
+        var c1_0 = Vector256<float>.Zero; var c1_1 = Vector256<float>.Zero;
+        var c2_0 = Vector256<float>.Zero; var c2_1 = Vector256<float>.Zero;
+        var c3_0 = Vector256<float>.Zero; var c3_1 = Vector256<float>.Zero;
+        var c4_0 = Vector256<float>.Zero; var c4_1 = Vector256<float>.Zero;
+        var c5_0 = Vector256<float>.Zero; var c5_1 = Vector256<float>.Zero;
+        for (int p = 0; p < kc; p++)
+        {
+            float* pb = b + off[p];
+            var b0 = Vector256.Load(pb);
+            var b1 = Vector256.Load(pb + 8);
+            var a0 = Vector256.Create(a0p[p]);
+            c0_0 = Vector256.FusedMultiplyAdd(a0, b0, c0_0);
+            c0_1 = Vector256.FusedMultiplyAdd(a0, b1, c0_1);
+            var a1 = Vector256.Create(a1p[p]);
+            c1_0 = Vector256.FusedMultiplyAdd(a1, b0, c1_0);
+            c1_1 = Vector256.FusedMultiplyAdd(a1, b1, c1_1);
+            var a2 = Vector256.Create(a2p[p]);
+            c2_0 = Vector256.FusedMultiplyAdd(a2, b0, c2_0);
+            c2_1 = Vector256.FusedMultiplyAdd(a2, b1, c2_1);
+            var a3 = Vector256.Create(a3p[p]);
+            c3_0 = Vector256.FusedMultiplyAdd(a3, b0, c3_0);
+            c3_1 = Vector256.FusedMultiplyAdd(a3, b1, c3_1);
+            var a4 = Vector256.Create(a4p[p]);
+            c4_0 = Vector256.FusedMultiplyAdd(a4, b0, c4_0);
+            c4_1 = Vector256.FusedMultiplyAdd(a4, b1, c4_1);
+            var a5 = Vector256.Create(a5p[p]);
+            c5_0 = Vector256.FusedMultiplyAdd(a5, b0, c5_0);
+            c5_1 = Vector256.FusedMultiplyAdd(a5, b1, c5_1);
+        }
+        Vector256.Store(c0_0, c); Vector256.Store(c0_1, c + 8);
+        if (rows > 1) { Vector256.Store(c1_0, c + ldc); Vector256.Store(c1_1, c + ldc + 8); }
+        if (rows > 2) { Vector256.Store(c2_0, c + 2 * ldc); Vector256.Store(c2_1, c + 2 * ldc + 8); }
+        if (rows > 3) { Vector256.Store(c3_0, c + 3 * ldc); Vector256.Store(c3_1, c + 3 * ldc + 8); }
+        if (rows > 4) { Vector256.Store(c4_0, c + 4 * ldc); Vector256.Store(c4_1, c + 4 * ldc + 8); }
+        if (rows > 5) { Vector256.Store(c5_0, c + 5 * ldc); Vector256.Store(c5_1, c + 5 * ldc + 8); }
+    }
+
+    /// <summary>
+    /// <see cref="KernelT6x32"/>'s Vector256 half: C[r, 0..16) = beta·C + Σ_{i &lt; qc} xph[off[r] + i] · b[i·bStep + 0..16)
+    /// for r &lt; rows (rows 1..6; the missing rows repeat the last and are not stored); beta is 0 (C not read) or 1.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void KernelT6x16(int qc, float* xph, int* off, int rows, float* b, nint bStep, float* c, nint ldc, float beta)
+    {
+        float* a0p = xph + off[0];
+        float* a1p = xph + off[Math.Min(1, rows - 1)];
+        float* a2p = xph + off[Math.Min(2, rows - 1)];
+        float* a3p = xph + off[Math.Min(3, rows - 1)];
+        float* a4p = xph + off[Math.Min(4, rows - 1)];
+        float* a5p = xph + off[Math.Min(5, rows - 1)];
+        var c0_0 = Vector256<float>.Zero; var c0_1 = Vector256<float>.Zero;
+        var c1_0 = Vector256<float>.Zero; var c1_1 = Vector256<float>.Zero;
+        var c2_0 = Vector256<float>.Zero; var c2_1 = Vector256<float>.Zero;
+        var c3_0 = Vector256<float>.Zero; var c3_1 = Vector256<float>.Zero;
+        var c4_0 = Vector256<float>.Zero; var c4_1 = Vector256<float>.Zero;
+        var c5_0 = Vector256<float>.Zero; var c5_1 = Vector256<float>.Zero;
+        for (int i = 0; i < qc; i++)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            var a0 = Vector256.Create(a0p[i]);
+            c0_0 = Vector256.FusedMultiplyAdd(a0, b0, c0_0);
+            c0_1 = Vector256.FusedMultiplyAdd(a0, b1, c0_1);
+            var a1 = Vector256.Create(a1p[i]);
+            c1_0 = Vector256.FusedMultiplyAdd(a1, b0, c1_0);
+            c1_1 = Vector256.FusedMultiplyAdd(a1, b1, c1_1);
+            var a2 = Vector256.Create(a2p[i]);
+            c2_0 = Vector256.FusedMultiplyAdd(a2, b0, c2_0);
+            c2_1 = Vector256.FusedMultiplyAdd(a2, b1, c2_1);
+            var a3 = Vector256.Create(a3p[i]);
+            c3_0 = Vector256.FusedMultiplyAdd(a3, b0, c3_0);
+            c3_1 = Vector256.FusedMultiplyAdd(a3, b1, c3_1);
+            var a4 = Vector256.Create(a4p[i]);
+            c4_0 = Vector256.FusedMultiplyAdd(a4, b0, c4_0);
+            c4_1 = Vector256.FusedMultiplyAdd(a4, b1, c4_1);
+            var a5 = Vector256.Create(a5p[i]);
+            c5_0 = Vector256.FusedMultiplyAdd(a5, b0, c5_0);
+            c5_1 = Vector256.FusedMultiplyAdd(a5, b1, c5_1);
+            b += bStep;
+        }
+        if (beta != 0f)
+        {
+            c0_0 += Vector256.Load(c); c0_1 += Vector256.Load(c + 8);
+            if (rows > 1) { c1_0 += Vector256.Load(c + ldc); c1_1 += Vector256.Load(c + ldc + 8); }
+            if (rows > 2) { c2_0 += Vector256.Load(c + 2 * ldc); c2_1 += Vector256.Load(c + 2 * ldc + 8); }
+            if (rows > 3) { c3_0 += Vector256.Load(c + 3 * ldc); c3_1 += Vector256.Load(c + 3 * ldc + 8); }
+            if (rows > 4) { c4_0 += Vector256.Load(c + 4 * ldc); c4_1 += Vector256.Load(c + 4 * ldc + 8); }
+            if (rows > 5) { c5_0 += Vector256.Load(c + 5 * ldc); c5_1 += Vector256.Load(c + 5 * ldc + 8); }
+        }
+        Vector256.Store(c0_0, c); Vector256.Store(c0_1, c + 8);
+        if (rows > 1) { Vector256.Store(c1_0, c + ldc); Vector256.Store(c1_1, c + ldc + 8); }
+        if (rows > 2) { Vector256.Store(c2_0, c + 2 * ldc); Vector256.Store(c2_1, c + 2 * ldc + 8); }
+        if (rows > 3) { Vector256.Store(c3_0, c + 3 * ldc); Vector256.Store(c3_1, c + 3 * ldc + 8); }
+        if (rows > 4) { Vector256.Store(c4_0, c + 4 * ldc); Vector256.Store(c4_1, c + 4 * ldc + 8); }
+        if (rows > 5) { Vector256.Store(c5_0, c + 5 * ldc); Vector256.Store(c5_1, c + 5 * ldc + 8); }
     }
 }

@@ -7,7 +7,7 @@ namespace MicroExpr.Kernels;
 
 /// <summary>
 /// Convolutions on the CPU (2-d and 3-d, groups, stride, padding, dilation; shapes and the GEMM view in
-/// <see cref="ConvGeometry"/>; the literal version is <see cref="ConvReference"/>). On Vector512 (with at least 8 output
+/// <see cref="ConvGeometry"/>; the literal version is <see cref="ConvReference"/>). On Vector512 or Vector256 (with at least 8 output
 /// channels per group, not pointwise) the forward, the backward weight and the stride-1 backward data run as an implicit
 /// GEMM over stride phases (Conv.Simd.Implicit.cs); otherwise im2col + the packed SIMD GEMM (<see cref="GemmSimd"/>,
 /// Vector512 6×32 micro-kernel with its Vector256 6×16 path), over chunks of output positions, described below.
@@ -50,6 +50,18 @@ namespace MicroExpr.Kernels;
 /// stays on im2col.</item>
 /// </list>
 /// Quiet-machine figures at 1 and 2 threads: benchmarks/RESULTS.md.</para>
+/// <para><b>Conv3d against conv2d, and the tile's limit.</b> Conv3d 3×3×3 [8, 64, 8, 28, 28] → 64 is at 0.73× libtorch
+/// while the 3×3 conv2d at 28 px is at 1.23×, but not because its path is worse: on the quiet machine both run at 158
+/// GFLOP/s on one thread, and the tile alone (a probe sweeping <see cref="Kernel6x32"/> over one sample's strips and
+/// channel blocks with the real tap offsets, no phase split, no copy-out) runs at the same 171–180 GFLOP per CPU-second
+/// on conv3d, conv2d 28 px and conv2d 14 px (128 → 128) in one run (70–73 % of the FMA peak); oneDNN is simply better on
+/// conv3d (83 % of peak) than on conv2d (53 %). That conv3d's strip reads 3× the taps (its B rows for one strip, 110 KB,
+/// do not fit L1; conv2d's 36 KB do) costs nothing measurable: the L2 streams keep up. Tried on the tile, the same
+/// probe, old and new alternated: an 8×48 tile (24 accumulators, 3 B loads and 8 broadcasts per 24 FMAs instead of 2 and
+/// 6 per 12) 1.03–1.08× on conv3d and at 28 px, 0.94–0.96× at 14 px (48-wide strips waste more of a 16-wide grid row);
+/// the kx taps unrolled by 3 (one offset load per three taps) 0.94× and 1.02×. Neither kept. The remaining 27 % is not
+/// loop overhead or load count; unaligned B loads (every tap shifts q by one float, so each Vector512 load spans two
+/// cache lines) are the next suspect, to be checked with perf counters on a quiet machine.</para>
 /// <para><b>im2col + GEMM (the fallback).</b></para>
 /// <para><b>Forward.</b> For each sample n, group g and chunk of pc output positions, the im2col rows
 /// col[Kg, pc] (row k = (c, kz, ky, kx): for stride 1 a contiguous copy of an input row with zeros at the padded ends,

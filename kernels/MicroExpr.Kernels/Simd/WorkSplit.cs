@@ -166,8 +166,9 @@ internal enum ScratchSlot
     ConvCol, ConvSegments,
     /// <summary>Convolution's implicit phase GEMM: the tap offsets (on the calling thread) and the grid output.</summary>
     ConvOffsets, ConvOut, ConvWeightT, ConvDyT,
-    /// <summary>Max pooling: the plane copy with zero-padded rows, and the per-chunk column indices and masks.</summary>
-    PoolRows, PoolLanes,
+    /// <summary>Max pooling: the plane copy with −∞-padded rows split in stride phases, the per-chunk column indices, the
+    /// per-row maxima and their indices.</summary>
+    PoolRows, PoolLanes, PoolRowMax,
     Attention0, Attention1, Attention2, Attention3, Attention4, Attention5,
     Attention6, Attention7, Attention8, Attention9, Attention10, Attention11,
     Count,
