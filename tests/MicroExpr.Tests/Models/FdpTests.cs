@@ -379,8 +379,23 @@ public class FdpModelTests
 /// minutes per step on the 2-core machine. Profiled (batch 1, benchmarks/RESULTS.md): the rank scorer's conv3d backward
 /// data was half the step (the tiled GEMM's group barriers over one useful row); with the direct kernel for it one batch-1
 /// step took 58 s under a load average of 200 (607 s before, at 300–400), still too slow for CI, so the full case stays
-/// explicit. (At batch 1 the full case matched the CPU's losses but failed the gradient check, not yet explained: a batch
-/// of one clip puts BatchNorm over 8 nearly equal frames.)
+/// explicit.
+/// <para>
+/// The weights of a conv that feeds a training-mode BatchNorm (the stem's and the patch embeds' convs, SegNet's) are
+/// compared per output filter, |a − e| ≤ 1e-5 + 1e-4·max|e| over that filter, not element by element. Why (measured
+/// 2026-12-02, batch 1, one step's gradients): BN makes the loss nearly invariant to the scale of each filter w_c
+/// (exactly, but for BN's eps), so its gradient is nearly orthogonal to it (for the first stem conv's filter 0,
+/// w·g/(|w||g|) = 3.8e-3) and, with the released std-0.02 initialisation, large (∝ 1/|w_c|: max |g| 10.6 for the first
+/// stem conv); its small elements are differences of large terms. The element-wise check then fails for float
+/// conditioning, not for a kernel: on the CPU backend alone, the same model with every input pixel moved by one ulp (4
+/// ulps) changes stem.0.conv.weight's gradient by up to 1.6× (9.4×) the element-wise tolerance (4.9e-5 (3.7e-4)
+/// absolute on elements of 9e-3; <see cref="BnFedConvGradientsAreIllConditionedInFloat"/>), the 16-px batch-1 case by
+/// 1.75×; ILGPU's CPU accelerator differs from the CPU by 10.6× (4.1e-4 absolute, a relative 3.9e-5 of the tensor's
+/// largest element), the same size as the 4-ulp input change, and only in these BN-fed conv weights (stem 0–3, the
+/// patch embeds of stages 2–4): every other parameter, the rank scorer, the head and the decoder included, met the
+/// element-wise check (worst |diff|/tol 0.77, on mer.conv3d.weight and dyimg_net.conv11.weight). That was the
+/// unexplained batch-1 failure of the full case. Every other parameter is still compared element by element.
+/// </para>
 /// A larger learning rate makes the comparison fragile rather than wrong: a few-ulp difference can flip a near-tie of a
 /// 2×2 max pool, and the unpooling then moves a value to another pixel of the reconstruction.
 /// </summary>
@@ -391,7 +406,7 @@ public class FdpDeviceTests
         ImageSize = size, DecoderWidths = FdpPresets.Tiny.DecoderWidths[..stages], DecoderDepths = FdpPresets.Tiny.DecoderDepths[..stages],
     };
 
-    private static (float[] Losses, Dictionary<string, float[]> Grads) Train(FdpConfig cfg, Device device, int steps, int b)
+    private static (float[] Losses, Dictionary<string, float[]> Grads, Dictionary<string, int> Filters) Train(FdpConfig cfg, Device device, int steps, int b, int ulps = 0)
     {
         using var model = ModelRegistry.Create(cfg, new Rng(1));
         model.To(device);
@@ -402,9 +417,11 @@ public class FdpDeviceTests
         var xs = Check.Random(b * 8 * s * s, 3, 0f, 1f);
         var di = Check.Random(b * s * s, 4, 0f, 1f);
         ((FdpModel)model).FitInputStatistics([xs]);
+        for (int i = 0; i < xs.Length; i++) for (int u = 0; u < ulps; u++) xs[i] = MathF.BitIncrement(xs[i]);   // after the statistics
         int[] labels = b == 1 ? [2] : [0, 2];
         var losses = new float[steps];
         var grads = new Dictionary<string, float[]>();
+        var filters = named.ToDictionary(p => p.Name, p => p.Value.Shape[0]);
         for (int st = 0; st < steps; st++)
         {
             using var scope = new TensorScope();
@@ -420,11 +437,69 @@ public class FdpDeviceTests
             opt.ZeroGrad();
             losses[st] = l.Item();
         }
-        return (losses, grads);
+        return (losses, grads, filters);
+    }
+
+    /// <summary>
+    /// Whether a parameter is the weight of a conv whose output goes straight into a training-mode BatchNorm: the stem's
+    /// and the patch embeds' <c>P.conv.weight</c> beside <c>P.norm.weight</c>, SegNet's <c>conv{k}.weight</c> beside
+    /// <c>bn{k}.weight</c>.
+    /// </summary>
+    internal static bool FeedsBatchNorm(string name, IReadOnlySet<string> names)
+    {
+        if (name.EndsWith(".conv.weight", StringComparison.Ordinal)) return names.Contains(name[..^".conv.weight".Length] + ".norm.weight");
+        var m = System.Text.RegularExpressions.Regex.Match(name, @"^(.*)\.conv(\d+d?)\.weight$");
+        return m.Success && names.Contains($"{m.Groups[1].Value}.bn{m.Groups[2].Value}.weight");
+    }
+
+    /// <summary>Per output filter (the first axis): |a − e| ≤ atol + rtol·max|e| over the filter.</summary>
+    private static void ClosePerFilter(float[] actual, float[] expected, int filters, double atol, double rtol, string what)
+    {
+        Assert.That(actual, Has.Length.EqualTo(expected.Length), what);
+        int n = expected.Length / filters;
+        for (int f = 0; f < filters; f++)
+        {
+            double scale = 0;
+            for (int i = f * n; i < (f + 1) * n; i++) scale = Math.Max(scale, Math.Abs(expected[i]));
+            for (int i = f * n; i < (f + 1) * n; i++)
+                if (!float.IsFinite(actual[i]) || Math.Abs(actual[i] - expected[i]) > atol + rtol * scale)
+                    Assert.Fail($"{what}: filter {f}, element {i} is {actual[i]}, expected {expected[i]} (atol {atol}, rtol {rtol} of the filter's max |ref| {scale})");
+        }
+    }
+
+    /// <summary>
+    /// The conditioning that the per-filter comparison answers, on the CPU backend alone (a second or two): the full fdp-tiny
+    /// at batch 1, once as is and once with every input pixel moved up by 4 ulps. Every other parameter's gradient stays
+    /// within the element-wise tolerance of the unperturbed one; the BN-fed conv weights do not (measured: 9.4× the
+    /// tolerance on stem.0.conv.weight), yet they stay within the per-filter one. If a
+    /// kernel change ever makes these gradients well-conditioned in float, this test says so, and the device test should go
+    /// back to the element-wise check.
+    /// </summary>
+    [Test]
+    public void BnFedConvGradientsAreIllConditionedInFloat()
+    {
+        var cfg = Config(32, 5);
+        var a = Train(cfg, Device.Cpu, 1, 1);
+        var b = Train(cfg, Device.Cpu, 1, 1, ulps: 4);
+        var names = a.Grads.Keys.ToHashSet();
+        double worst = 0;
+        foreach (var (name, want) in a.Grads)
+        {
+            if (!FeedsBatchNorm(name, names))
+            {
+                Check.Close(b.Grads[name], D(want), 1e-5, 1e-4, $"d/d{name} after a 4-ulp input change");
+                continue;
+            }
+            ClosePerFilter(b.Grads[name], want, a.Filters[name], 1e-5, 1e-4, $"d/d{name} after a 4-ulp input change");
+            for (int i = 0; i < want.Length; i++) worst = Math.Max(worst, Math.Abs(b.Grads[name][i] - want[i]) / (1e-5 + 1e-4 * Math.Abs(want[i])));
+        }
+        TestContext.Out.WriteLine($"BN-fed conv weights: worst element-wise |diff|/tol after a 4-ulp input change {worst:F2}");
+        Assert.That(worst, Is.GreaterThan(1), "a 4-ulp input change moves some BN-fed conv weight's gradient past the element-wise tolerance");
     }
 
     [TestCase(16, 4, 2)]
     [TestCase(32, 5, 2, Explicit = true, Reason = "the full fdp-tiny: about a minute per step on ILGPU's CPU accelerator under load, even after the direct conv3d backward")]
+    [TestCase(32, 5, 1, Explicit = true, Reason = "the full fdp-tiny at batch 1 (BN over the 8 frames of one clip): as slow as batch 2")]
     public void ThreeTrainingStepsOnIlgpuCpuMatchTheCpu(int size, int stages, int batch)
     {
         var cfg = Config(size, stages);
@@ -434,9 +509,22 @@ public class FdpDeviceTests
         for (int s = 0; s < 3; s++)
             Assert.That(ilgpu.Losses[s], Is.EqualTo(cpu.Losses[s]).Within(1e-4 * Math.Abs(cpu.Losses[s])), $"loss of step {s + 1}");
         Assert.That(cpu.Losses[2], Is.LessThan(cpu.Losses[0]), "the loss falls on a repeated batch");
+        var names = cpu.Grads.Keys.ToHashSet();
+        int bnFed = 0;
         foreach (var (name, want) in cpu.Grads)
-            Check.Close(ilgpu.Grads[name], D(want), 1e-5, 1e-4, $"d/d{name}");
+        {
+            if (FeedsBatchNorm(name, names))
+            {
+                int filters = cpu.Filters[name];
+                ClosePerFilter(ilgpu.Grads[name], want, filters, 1e-5, 1e-4, $"d/d{name}");
+                bnFed++;
+            }
+            else Check.Close(ilgpu.Grads[name], D(want), 1e-5, 1e-4, $"d/d{name}");
+        }
+        Assert.That(bnFed, Is.EqualTo(4 + 3 + 2 * stages - 1), "the BN-fed convs: 4 stem, 3 patch embeds, SegNet's 2·stages − 1 (not the last)");
     }
+
+
 
     private static double[] D(float[] a) => a.Select(v => (double)v).ToArray();
 }
