@@ -8,7 +8,7 @@ namespace MicroExpr.Tests.Cli;
 
 /// <summary>
 /// The motion-images recipe (issue 16) is the default for a manifest of precomputed motion images: preprocess keeps them at
-/// 28 px and train on such a cache uses slstt-tiny with 7-px patches at lr 3e-4, each saying so in one line; --recipe none
+/// 28 px and train on such a cache uses slstt-tiny with 7-px patches and a mean over frames at lr 3e-4, each saying so in one line; --recipe none
 /// and explicit options still win, and a cache of another size gets the general defaults. Tiny on purpose: it proves the
 /// defaults, not the recipe's accuracy (that is a benchmark, benchmarks/RESULTS.md).
 /// </summary>
@@ -67,7 +67,7 @@ public class MotionImagesRecipeTests
         var o = Options(run);
         Assert.That(o.GetProperty("Recipe").GetString(), Is.EqualTo("motion-images"));
         Assert.That(o.GetProperty("Preset").GetString(), Is.EqualTo("slstt-tiny"));
-        Assert.That(o.GetProperty("ModelSettings").GetString(), Is.EqualTo("patch-size=7"));
+        Assert.That(o.GetProperty("ModelSettings").GetString(), Is.EqualTo("patch-size=7,temporal=mean"));
         Assert.That(o.GetProperty("LearningRate").GetDouble(), Is.EqualTo(3e-4).Within(1e-9));
         Assert.That(o.GetProperty("Epochs").GetInt32(), Is.EqualTo(1), "an explicit option wins over the recipe");
     }
