@@ -60,6 +60,16 @@ public sealed class Rng
         return r * Math.Cos(2 * Math.PI * u2);
     }
 
+    /// <summary>Fisher–Yates in place: for i from the end down to 1, swap item i with a uniform j in [0, i].</summary>
+    public void Shuffle<T>(Span<T> items)
+    {
+        for (int i = items.Length - 1; i > 0; i--)
+        {
+            int j = NextInt(i + 1);
+            (items[i], items[j]) = (items[j], items[i]);
+        }
+    }
+
     /// <summary>A new generator whose stream depends only on this one's seed and <paramref name="stream"/>.</summary>
     public Rng Fork(ulong stream) => new(((ulong)NextUInt() << 32 | NextUInt()) ^ (stream * 0x9E3779B97F4A7C15UL));
 }

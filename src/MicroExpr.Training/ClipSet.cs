@@ -158,11 +158,7 @@ public sealed class ClipSet
     {
         var codes = Clips.Select(c => c.ActionUnits).ToArray();
         var rng = new Tensors.Rng(seed ^ 0xA5A5_5A5A_C3C3_3C3CUL);
-        for (int i = codes.Length - 1; i > 0; i--)
-        {
-            int j = rng.NextInt(i + 1);
-            (codes[i], codes[j]) = (codes[j], codes[i]);
-        }
+        rng.Shuffle(codes.AsSpan());
         var clips = Clips.Select((c, i) => c with { ActionUnits = codes[i] }).ToList();
         return new ClipSet(clips, ClassNames, Loaded, Source, Held) { SignedHorizontalFlow = SignedHorizontalFlow, SettingsHash = SettingsHash };
     }

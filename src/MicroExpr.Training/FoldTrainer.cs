@@ -176,11 +176,7 @@ public static class FoldTrainer
             else
             {
                 order = Enumerable.Range(0, train.Count).ToArray();
-                for (int i = order.Length - 1; i > 0; i--)
-                {
-                    int j = rng.NextInt(i + 1);
-                    (order[i], order[j]) = (order[j], order[i]);
-                }
+                rng.Shuffle(order.AsSpan());
             }
             double lossSum = 0;
             int seen = 0, right = 0;
@@ -409,6 +405,8 @@ internal sealed class Batcher
     private readonly ClipSet data;
     private readonly Device device;
     private readonly (InputShape Shape, float[] Buffer)[] inputs;
+    /// <summary>Mixup's copy of the unmixed batch, as large as the largest kind's buffer (allocated on the first mixed batch).</summary>
+    private float[]? mixScratch;
 
     public Batcher(ClipSet data, IMerModelConfig config, int batchSize, Device device, bool targets)
     {
@@ -441,7 +439,8 @@ internal sealed class Batcher
     /// <summary>Mixup: slot i ← λ·slot i + (1 − λ)·slot π(i) for the first b slots, every kind alike (<see cref="Training.Mixup"/>).</summary>
     public void Mix(int b, int[] partner, float lambda)
     {
-        foreach (var (shape, buffer) in inputs) Training.Mixup.Inputs(buffer, b, ClipSize(shape), partner, lambda);
+        mixScratch ??= new float[inputs.Max(p => p.Buffer.Length)];
+        foreach (var (shape, buffer) in inputs) Training.Mixup.Inputs(buffer, b, ClipSize(shape), partner, lambda, mixScratch);
     }
 
     /// <summary>The first b slots as a batch on the device (inside the caller's tensor scope).</summary>

@@ -27,11 +27,7 @@ public static class InnerSplit
         if (subjects.Length < 2)
             throw new ArgumentException($"inner selection needs at least 2 training subjects per outer fold; the fold of {outerTest} has {subjects.Length}");
         var rng = new Rng(seed ^ 0x1A2B_3C4D_5E6F_7081UL);
-        for (int i = subjects.Length - 1; i > 0; i--)
-        {
-            int j = rng.NextInt(i + 1);
-            (subjects[i], subjects[j]) = (subjects[j], subjects[i]);
-        }
+        rng.Shuffle(subjects.AsSpan());
         int groups = Math.Min(k, subjects.Length);
         var result = Enumerable.Range(0, groups).Select(_ => new List<string>()).ToArray();
         for (int i = 0; i < subjects.Length; i++) result[i % groups].Add(subjects[i]);
@@ -160,9 +156,13 @@ public static class InnerSelection
     {
         var grid = InnerGrid.Parse(o.Grid);
         int settings = grid?.Values.Count ?? 1;
-        return $"{o.InnerFolds} inner folds × {settings} setting(s) + 1 = {o.InnerFolds * settings + 1} trainings per outer fold" +
+        return $"{o.InnerFolds} inner folds × {settings} setting(s) + 1 = {TrainingsPerFold(o)} trainings per outer fold" +
             (grid is null ? "" : " (+1 when a setting other than the run's own wins)");
     }
+
+    /// <summary>Trainings per outer fold known in advance: k × (grid values, 1 without a grid) + 1; 1 without --select inner.</summary>
+    public static int TrainingsPerFold(TrainOptions o) =>
+        o.Select == "inner" ? o.InnerFolds * (InnerGrid.Parse(o.Grid)?.Values.Count ?? 1) + 1 : 1;
 
     /// <summary>
     /// The options the selection can work with, or a one-line <see cref="ArgumentException"/>: it picks an epoch count, so

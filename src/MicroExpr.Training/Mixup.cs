@@ -49,11 +49,7 @@ public static class Mixup
     {
         float lambda = (float)Beta(rng, alpha);
         var partner = Enumerable.Range(0, b).ToArray();
-        for (int i = b - 1; i > 0; i--)
-        {
-            int j = rng.NextInt(i + 1);
-            (partner[i], partner[j]) = (partner[j], partner[i]);
-        }
+        rng.Shuffle(partner.AsSpan());
         return (lambda, partner);
     }
 
@@ -69,15 +65,19 @@ public static class Mixup
         return t;
     }
 
-    /// <summary>Mixes b clips of [n] values each in place: xᵢ ← λ·xᵢ + (1 − λ)·x_π(i) (from a copy of the originals).</summary>
-    public static void Inputs(Span<float> batch, int b, int n, int[] partner, float lambda)
+    /// <summary>
+    /// Mixes b clips of [n] values each in place: xᵢ ← λ·xᵢ + (1 − λ)·x_π(i), reading the originals from a copy in
+    /// <paramref name="scratch"/> (at least b·n values; the caller's, so no step allocates).
+    /// </summary>
+    public static void Inputs(Span<float> batch, int b, int n, int[] partner, float lambda, float[] scratch)
     {
-        var original = batch[..(b * n)].ToArray();
+        var original = scratch.AsSpan(0, b * n);
+        batch[..(b * n)].CopyTo(original);
         for (int i = 0; i < b; i++)
         {
             var dst = batch.Slice(i * n, n);
-            var a = original.AsSpan(i * n, n);
-            var other = original.AsSpan(partner[i] * n, n);
+            var a = original.Slice(i * n, n);
+            var other = original.Slice(partner[i] * n, n);
             for (int k = 0; k < n; k++) dst[k] = lambda * a[k] + (1f - lambda) * other[k];
         }
     }

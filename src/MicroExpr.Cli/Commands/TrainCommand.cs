@@ -76,12 +76,13 @@ internal static class TrainCommand
         string data = a.Text("data") ?? throw new CliUsageException("train: --data CACHE is required");
         string run = a.Text("out") ?? throw new CliUsageException("train: --out RUN is required");
         if (a.Text("protocol") is string p && p != "loso") throw new CliUsageException($"train: --protocol {p} is not supported (loso)");
-        var options = OptionsFrom(a);
-        if (Recipes.From(a, Recipes.IsMotionImageCache(data), out bool byDefault) is { } recipe)
+        var recipe = Recipes.From(a, Recipes.IsMotionImageCache(data), out bool byDefault);
+        var options = OptionsFrom(a, recipe);
+        if (recipe != null)
             Console.Error.WriteLine(byDefault
                 ? Recipes.DescribeDefault(recipe, "for a cache of single 28×28 motion images", RecipeOptions.Where(a.Has))
                 : Recipes.Describe(recipe, RecipeOptions.Where(a.Has)));
-        SeedsFrom(a); // a wrong --seeds fails before any work
+        var seeds = SeedsFrom(a); // a wrong --seeds fails before any work
         if (options.Select == "inner") Console.Error.WriteLine($"--select inner: {InnerSelection.Cost(options)}");
         OutFolder.Prepare("out", run);
         var device = DeviceOption.Resolve(a);
@@ -92,7 +93,7 @@ internal static class TrainCommand
         Console.Error.WriteLine($"classes: {ClassCheck.Describe(clips)}");
         foreach (var w in ClassCheck.Warnings(clips)) Console.Error.WriteLine($"warning: {w}");
         int? fold = a.Text("fold") is string f ? LosoRunner.ResolveFold(clips, f) : null;
-        var progress = new TrainingProgressBar(TrainingProgressBar.Trainings(options, fold is null ? clips.Subjects.Count : 1, SeedsFrom(a)?.Count ?? 1, final: !a.Switch("no-final") && fold is null));
+        var progress = new TrainingProgressBar(TrainingProgressBar.Trainings(options, fold is null ? clips.Subjects.Count : 1, seeds?.Count ?? 1, final: !a.Switch("no-final") && fold is null));
         string? roofline = a.Text("roofline");
         ProfileReport.CheckRoofline(roofline, device, CpuThreads.Count);
         string? trace = a.Text("trace");
@@ -102,7 +103,7 @@ internal static class TrainCommand
         OpProfiler.Enabled = profile;
         OpTrace.Enabled = trace != null;
         var trainWatch = Stopwatch.StartNew();
-        if (SeedsFrom(a) is { } seeds)
+        if (seeds != null)
             SeedRuns.Train(clips, options, seeds, run, device, a.Switch("resume"), fold, progress, trainFinal: !a.Switch("no-final"));
         else
             LosoRunner.Train(clips, options, run, device, a.Switch("resume"), fold, progress, trainFinal: !a.Switch("no-final"));
@@ -120,10 +121,10 @@ internal static class TrainCommand
     static readonly string[] RecipeOptions = ["model", "epochs", "batch", "steps", "optimizer", "schedule", "lr", "weight-decay", "warmup", "clip-norm",
         "no-class-weights", "label-smoothing", "flip", "crop-pad", "freeze", "mixup", "balanced"];
 
-    internal static TrainOptions OptionsFrom(ParsedArgs a)
+    /// <param name="recipe">the run's recipe (<see cref="Recipes.From(ParsedArgs, bool, out bool)"/>), null for none</param>
+    internal static TrainOptions OptionsFrom(ParsedArgs a, Recipe? recipe)
     {
         // A recipe replaces the defaults; every option given explicitly still wins (--set adds to the recipe's fields).
-        var recipe = Recipes.From(a, Recipes.IsMotionImageCache(a.Text("data")), out _);
         var d = recipe?.Train ?? new TrainOptions();
         string pretrained = a.Text("pretrained") ?? "";
         if (recipe is { Pretrained.Length: > 0 } && pretrained.Length == 0) throw new CliUsageException(Recipes.SlsttPretrainedNeeded);

@@ -24,11 +24,8 @@ internal sealed class TrainingProgressBar(int trainings) : ITrainingProgress
     /// The trainings of a run: per seed, each fold's (1, or k × g + 1 under --select inner: the "+1 when another setting
     /// wins" is not known in advance and is left out), plus the final model once.
     /// </summary>
-    public static int Trainings(TrainOptions o, int folds, int seeds, bool final)
-    {
-        int perFold = o.Select == "inner" ? o.InnerFolds * (InnerGrid.Parse(o.Grid)?.Values.Count ?? 1) + 1 : 1;
-        return Math.Max(1, seeds * folds * perFold + (final ? 1 : 0));
-    }
+    public static int Trainings(TrainOptions o, int folds, int seeds, bool final) =>
+        Math.Max(1, seeds * folds * InnerSelection.TrainingsPerFold(o) + (final ? 1 : 0));
 
     public void OnEpoch(string fold, int foldIndex, int folds, int epoch, int total, double loss, double seconds)
     {

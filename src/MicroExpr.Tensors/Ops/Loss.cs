@@ -3,6 +3,14 @@ namespace MicroExpr.Tensors;
 /// <summary>Losses and regularisers built from the primitive ops.</summary>
 public sealed partial class Tensor
 {
+    /// <summary>The checks both cross-entropy forms share: C class weights when given, label smoothing in [0, 1].</summary>
+    private static void CheckWeightsAndSmoothing(int c, float[]? classWeights, float labelSmoothing)
+    {
+        if (classWeights != null && classWeights.Length != c)
+            throw new ShapeException($"cross_entropy: {classWeights.Length} class weights for {c} classes");
+        if (labelSmoothing < 0f || labelSmoothing > 1f) throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "label smoothing must be in [0, 1]");
+    }
+
     /// <summary>
     /// Mean cross-entropy of logits [N, C] against integer targets, with PyTorch's semantics:
     /// per sample i, ℓ_i = −Σ_c q_ic·w_c·log p_ic with q = (1−ε)·onehot(y_i) + ε/C (label smoothing ε),
@@ -15,9 +23,7 @@ public sealed partial class Tensor
         if (logits.Rank != 2) throw new ShapeException($"cross_entropy: logits must be [N, C]; got {ShapeUtil.Format(logits.Shape)}");
         int n = logits.Shape[0], c = logits.Shape[1];
         if (targets.Length != n) throw new ShapeException($"cross_entropy: {targets.Length} targets for logits {ShapeUtil.Format(logits.Shape)}");
-        if (classWeights != null && classWeights.Length != c)
-            throw new ShapeException($"cross_entropy: {classWeights.Length} class weights for {c} classes");
-        if (labelSmoothing < 0f || labelSmoothing > 1f) throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "label smoothing must be in [0, 1]");
+        CheckWeightsAndSmoothing(c, classWeights, labelSmoothing);
         var w = new float[n * c];
         double norm = 0;
         for (int i = 0; i < n; i++)
@@ -53,9 +59,7 @@ public sealed partial class Tensor
         if (logits.Rank != 2) throw new ShapeException($"cross_entropy: logits must be [N, C]; got {ShapeUtil.Format(logits.Shape)}");
         int n = logits.Shape[0], c = logits.Shape[1];
         if (targets.Length != n * c) throw new ShapeException($"cross_entropy: {targets.Length} soft-target values for logits {ShapeUtil.Format(logits.Shape)} (expected {n * c})");
-        if (classWeights != null && classWeights.Length != c)
-            throw new ShapeException($"cross_entropy: {classWeights.Length} class weights for {c} classes");
-        if (labelSmoothing < 0f || labelSmoothing > 1f) throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing, "label smoothing must be in [0, 1]");
+        CheckWeightsAndSmoothing(c, classWeights, labelSmoothing);
         var w = new float[n * c];
         double norm = 0;
         for (int i = 0; i < n; i++)

@@ -222,7 +222,7 @@ public class RecipeOptionsTests
         Assert.That(lambda, Is.InRange(0f, 1f));
         var x = Check.Random(5 * 3, 2);
         var mixed = (float[])x.Clone();
-        Mixup.Inputs(mixed, 5, 3, partner, lambda);
+        Mixup.Inputs(mixed, 5, 3, partner, lambda, new float[5 * 3]);
         for (int i = 0; i < 5; i++)
             for (int k = 0; k < 3; k++)
                 Assert.That(mixed[i * 3 + k], Is.EqualTo(lambda * x[i * 3 + k] + (1 - lambda) * x[partner[i] * 3 + k]).Within(1e-6));
