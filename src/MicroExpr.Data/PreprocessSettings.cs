@@ -25,6 +25,14 @@ public enum MotionEncoding
     /// HSV → BGR, written as JPEG (OpenCV's default quality 95) and read back as RGB in [0, 1] (<see cref="Motion.MotionEncoder.Hsv8Bgr"/>).
     /// </summary>
     Hsv8,
+    /// <summary>
+    /// Precomputed motion images only (a manifest of images; computed flow refuses it): channels u, v, optical strain (red,
+    /// green, blue), each min–max stretched to 0..255 per image, as in the MEGC2019 composite's STSTNet images (the
+    /// <c>STSNet_whole_norm_u_v_os</c> folder). It declares what the images hold, which a horizontal flip needs: under a
+    /// per-image stretch the flipped flow −u stretches to exactly 1 − u, so the flip mirrors and maps channel 0 to 1 − u
+    /// (<see cref="Motion.FlowFlip.ComplementU"/>). Preprocessing checks every image's red channel spans 0..255.
+    /// </summary>
+    UvsStretched,
 }
 
 /// <summary>Which T frames of onset..offset are kept.</summary>
@@ -196,7 +204,8 @@ public sealed record PreprocessSettings(
     {
         MotionEncoding.Uvs => "uvs",
         MotionEncoding.Hsv => "hsv",
-        _ => "hsv8",
+        MotionEncoding.Hsv8 => "hsv8",
+        _ => "uvs-stretched",
     };
     public static string Name(FrameSelection s) => s switch
     {

@@ -1,5 +1,6 @@
 using MicroExpr.Data.ActionUnitCodes;
 using MicroExpr.Data;
+using MicroExpr.Data.Motion;
 using MicroExpr.Models;
 
 namespace MicroExpr.Training;
@@ -106,11 +107,12 @@ public sealed class ClipSet
     public string? SettingsHash { get; init; }
 
     /// <summary>
-    /// Channel 0 of the motion frames is the signed horizontal flow u (the u, v, strain encoding), so a horizontal flip must
-    /// negate it. False for HSV flow images and precomputed motion images, where a flip only mirrors, and for every other
-    /// kind (RGB, grey, dynamic image are images: a flip mirrors them).
+    /// What a horizontal flip does to channel 0 of the motion frames: <see cref="FlowFlip.NegateU"/> when it is the signed
+    /// horizontal flow u (the u, v, strain encoding), <see cref="FlowFlip.ComplementU"/> for precomputed images declared
+    /// <see cref="MotionEncoding.UvsStretched"/>, else <see cref="FlowFlip.Mirror"/> (HSV flow images, undeclared
+    /// precomputed images; every other kind is an image a flip only mirrors).
     /// </summary>
-    public bool SignedHorizontalFlow { get; init; }
+    public FlowFlip HorizontalFlip { get; init; }
 
     /// <summary>
     /// What the clips offer a model (the <see cref="IMerModel"/> contract): every kind the cache holds and, when some clip
@@ -160,7 +162,7 @@ public sealed class ClipSet
         var rng = new Tensors.Rng(seed ^ 0xA5A5_5A5A_C3C3_3C3CUL);
         rng.Shuffle(codes.AsSpan());
         var clips = Clips.Select((c, i) => c with { ActionUnits = codes[i] }).ToList();
-        return new ClipSet(clips, ClassNames, Loaded, Source, Held) { SignedHorizontalFlow = SignedHorizontalFlow, SettingsHash = SettingsHash };
+        return new ClipSet(clips, ClassNames, Loaded, Source, Held) { HorizontalFlip = HorizontalFlip, SettingsHash = SettingsHash };
     }
 
     public IReadOnlyList<string> Subjects => Clips.Select(c => c.Subject).Distinct().OrderBy(s => s, StringComparer.Ordinal).ToList();
@@ -210,16 +212,19 @@ public sealed class ClipSet
             foreach (var k in load) inputs[CacheKinds.ToInput(k)] = cache.Load(e, k);
             clips.Add(new Clip(string.IsNullOrEmpty(e.Dataset) ? $"{e.Subject}/{e.Clip}" : $"{e.Dataset}/{e.Subject}/{e.Clip}", e.Subject, e.Label, inputs) { ActionUnits = e.ActionUnits, Dataset = e.Dataset });
         }
-        // u, v, strain caches hold signed u in channel 0; HSV images and precomputed motion images are in [0, 1].
-        bool uvs = false;
+        // u, v, strain caches hold signed u in channel 0; HSV images and undeclared precomputed motion images are in [0, 1];
+        // precomputed images declared uvs-stretched hold u stretched to [0, 1] per image (checked when they were cached).
+        var flowFlip = FlowFlip.Mirror;
         if (load.Contains(CacheInputs.Motion))
         {
             var m = first.Find(CacheInputs.Motion)!;
             int plane = m.Height * m.Width;
-            uvs = cache.Settings is { Encoding: MotionEncoding.Uvs } &&
-                  clips.Any(c => Enumerable.Range(0, m.Frames).Any(t => c.Data.AsSpan(t * 3 * plane, plane).IndexOfAnyExceptInRange(0f, float.MaxValue) >= 0));
+            if (cache.Settings is { Encoding: MotionEncoding.UvsStretched }) flowFlip = FlowFlip.ComplementU;
+            else if (cache.Settings is { Encoding: MotionEncoding.Uvs } &&
+                     clips.Any(c => Enumerable.Range(0, m.Frames).Any(t => c.Data.AsSpan(t * 3 * plane, plane).IndexOfAnyExceptInRange(0f, float.MaxValue) >= 0)))
+                flowFlip = FlowFlip.NegateU;
         }
         var loaded = held.Where(h => load.Contains(CacheKinds.ToCache(h.Kind)!.Value)).ToList();
-        return new ClipSet(clips, cache.ClassNames, loaded, dir, held) { SignedHorizontalFlow = uvs, SettingsHash = cache.SettingsHash };
+        return new ClipSet(clips, cache.ClassNames, loaded, dir, held) { HorizontalFlip = flowFlip, SettingsHash = cache.SettingsHash };
     }
 }

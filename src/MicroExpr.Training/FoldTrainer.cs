@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using MicroExpr.Data.Motion;
 using MicroExpr.Models;
 using MicroExpr.Nn;
 using MicroExpr.Tensors;
@@ -431,7 +432,7 @@ internal sealed class Batcher
             var src = data.Input(clip, shape.Kind);
             var dst = buffer.AsSpan(i * n, n);
             if (flip || dx != 0 || dy != 0)
-                Augment.Apply(src, dst, shape.Frames, shape.Channels, shape.Size, flip, dx, dy, shape.Kind == InputKind.MotionFrames && data.SignedHorizontalFlow);
+                Augment.Apply(src, dst, shape.Frames, shape.Channels, shape.Size, flip, dx, dy, shape.Kind == InputKind.MotionFrames ? data.HorizontalFlip : FlowFlip.Mirror);
             else src.CopyTo(dst);
         }
     }

@@ -38,6 +38,8 @@ public static class Preprocessor
         Action<int, int>? progress = null, CancellationToken ct = default)
     {
         settings.Validate();
+        if (settings.Encoding == MotionEncoding.UvsStretched && list.Clips.FirstOrDefault(c => c.Kind != SourceKind.MotionImage) is { } frames)
+            throw new ArgumentException($"--encoding uvs-stretched describes precomputed motion images; {frames.Path} is frames to compute flow from (use uvs)");
         // (FDP alignment reads the clips' landmark files first and needs the cascade only for a frame without one: not checked here.)
         if (settings.FaceDetect && settings.EffectiveFace != FaceMode.Fdp && list.Clips.Any(c => c.Kind != SourceKind.MotionImage))
             FaceDetector.Cascade(settings.Cascade); // a missing cascade fails now, once, with the fix
@@ -138,6 +140,19 @@ public static class Preprocessor
         };
     }
 
+    /// <summary>
+    /// <see cref="MotionEncoding.UvsStretched"/> declares channel u (red) min–max stretched to 0..255 per image, which the
+    /// flip's u → 1 − u relies on: an image whose red channel does not span 0..255 is refused, naming it.
+    /// </summary>
+    static void CheckStretchedU(Mat bgr, string path)
+    {
+        using var red = new Mat();
+        Cv2.ExtractChannel(bgr, red, 2);
+        Cv2.MinMaxLoc(red, out double min, out double max);
+        if (min != 0 || max != 255)
+            throw new InvalidDataException($"{path}: --encoding uvs-stretched expects channel u (red) stretched to 0..255 per image; its red channel spans {min}..{max}");
+    }
+
     /// <summary>Computes the given kinds of one clip and writes each to its file (<paramref name="path"/>); returns their headers.</summary>
     static Dictionary<CacheInputs, TensorFileInfo> Compute(ClipSource clip, PreprocessSettings settings, CacheInputs kinds, Func<CacheInputs, string> path, CancellationToken ct)
     {
@@ -148,6 +163,7 @@ public static class Preprocessor
                 throw new InvalidDataException($"{clip.Path} is a precomputed motion image: it has no face frames, so it cannot give {CacheInputNames.Names(kinds & ~CacheInputs.Motion)} (preprocess frame folders or videos, or --inputs motion)");
             using var img = Cv2.ImRead(clip.Path, ImreadModes.Color);
             if (img.Empty()) throw new InvalidDataException($"cannot read image {clip.Path} (corrupt or not an image)");
+            if (settings.Encoding == MotionEncoding.UvsStretched) CheckStretchedU(img, clip.Path);
             var data = MotionPipeline.ProcessImage(img, settings.Size, out int t, out int c, out int h, out int w);
             tensors = new Dictionary<CacheInputs, ClipTensor> { [CacheInputs.Motion] = new(CacheInputs.Motion, data, t, c, h, w) };
         }

@@ -24,7 +24,7 @@ public class EndToEndTests
                 Assert.That(json.RootElement.TryGetProperty(key, out _), key);
             Assert.That(json.RootElement.GetProperty("clips").GetInt32(), Is.EqualTo(9));
             string run = Path.Combine(dir, "run");
-            Assert.That(MicroExpr.Training.ClipSet.FromCache(Path.Combine(dir, "cache")).SignedHorizontalFlow, Is.True, "u, v, strain: a flip negates u");
+            Assert.That(MicroExpr.Training.ClipSet.FromCache(Path.Combine(dir, "cache")).HorizontalFlip, Is.EqualTo(MicroExpr.Data.Motion.FlowFlip.NegateU), "u, v, strain: a flip negates u");
             foreach (var f in new[] { "metrics.json", "report.md", "confusion.png", "curves.png", "final/model.safetensors" })
                 Assert.That(File.Exists(Path.Combine(run, f)), f);
 

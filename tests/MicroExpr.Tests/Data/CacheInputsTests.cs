@@ -260,7 +260,7 @@ public class CacheInputsTests
             Assert.That(set.Input(set.Clips[0], InputKind.RgbFrames), Is.EqualTo(cache.Load(cache.Clips[0], CacheInputs.Rgb)));
             Assert.That(set.Input(set.Clips[1], InputKind.DynamicImage), Is.EqualTo(cache.Load(cache.Clips[1], CacheInputs.DynamicImage)));
             Assert.That(set.Clips[0].ActionUnits, Is.EqualTo("4+L10"));
-            Assert.That(set.SignedHorizontalFlow, Is.False, "no motion loaded");
+            Assert.That(set.HorizontalFlip, Is.EqualTo(MicroExpr.Data.Motion.FlowFlip.Mirror), "no motion loaded");
             var notLoaded = Assert.Throws<InvalidDataException>(() => set.Input(set.Clips[0], InputKind.MotionFrames))!;
             Assert.That(notLoaded.Message, Does.Contain("not loaded"));
 

@@ -35,7 +35,7 @@ public class BatcherInputsTests
             [InputKind.MotionFrames] = motion, [InputKind.RgbFrames] = rgb, [InputKind.DynamicImage] = di,
         });
         InputShape[] shapes = [new(InputKind.MotionFrames, T, 3, S), new(InputKind.RgbFrames, T, 3, S), new(InputKind.DynamicImage, 1, 3, S)];
-        return new ClipSet([clip], ["a", "b"], shapes, "test") { SignedHorizontalFlow = true };
+        return new ClipSet([clip], ["a", "b"], shapes, "test") { HorizontalFlip = MicroExpr.Data.Motion.FlowFlip.NegateU };
     }
 
     [TestCase(true, 2, -1)]

@@ -1,3 +1,4 @@
+using MicroExpr.Data.Motion;
 using MicroExpr.Training;
 
 namespace MicroExpr.Tests.Training;
@@ -48,19 +49,21 @@ public class MetricsTests
 
 public class AugmentTests
 {
-    [TestCase(true)]
-    [TestCase(false)]
-    public void FlipMirrorsAndNegatesSignedHorizontalFlow(bool signed)
+    [TestCase(FlowFlip.NegateU)]
+    [TestCase(FlowFlip.Mirror)]
+    [TestCase(FlowFlip.ComplementU)]
+    public void FlipMirrorsAndMapsHorizontalFlow(FlowFlip rule)
     {
         // one frame, 3 channels of 2×2: values encode (channel, y, x)
         var src = new float[12];
         for (int c = 0; c < 3; c++) for (int y = 0; y < 2; y++) for (int x = 0; x < 2; x++) src[(c * 2 + y) * 2 + x] = 1 + c * 10 + y * 2 + x;
         var dst = new float[12];
-        Augment.Apply(src, dst, 1, 3, 2, flip: true, dx: 0, dy: 0, signedU: signed);
-        Assert.That(dst[0], Is.EqualTo(signed ? -src[1] : src[1]), "channel 0 mirrored (and negated for u)");
-        Assert.That(dst[1], Is.EqualTo(signed ? -src[0] : src[0]));
+        Augment.Apply(src, dst, 1, 3, 2, flip: true, dx: 0, dy: 0, rule);
+        float U(float v) => rule switch { FlowFlip.NegateU => -v, FlowFlip.ComplementU => 1 - v, _ => v };
+        Assert.That(dst[0], Is.EqualTo(U(src[1])), "channel 0 mirrored (and negated or complemented for u)");
+        Assert.That(dst[1], Is.EqualTo(U(src[0])));
         Assert.That(dst[4], Is.EqualTo(src[5]), "channel 1 only mirrored");
-        Augment.Apply(src, dst, 1, 3, 2, flip: false, dx: 1, dy: 0, signedU: signed);
+        Augment.Apply(src, dst, 1, 3, 2, flip: false, dx: 1, dy: 0, rule);
         Assert.That(dst[0], Is.EqualTo(src[1]), "a shift by one column, edge replicated");
         Assert.That(dst[1], Is.EqualTo(src[1]));
     }
