@@ -184,6 +184,15 @@ public sealed record PreprocessSettings(
     /// <summary>First 16 hex digits of SHA-256(<see cref="Canonical"/>).</summary>
     public string Hash => Convert.ToHexStringLower(SHA256.HashData(Encoding_.GetBytes(Canonical)))[..16];
 
+    /// <summary>
+    /// Human-readable, for a list of precomputed motion images only: the settings that apply to them (the size and what the
+    /// channels are declared to hold); flow, frames, selection and face settings do not, so they are not listed.
+    /// </summary>
+    public string DescribeImages() => FormattableString.Invariant($"precomputed motion images at {Size}x{Size}, ") +
+        (Encoding == MotionEncoding.UvsStretched
+            ? "declared u, v, strain each stretched per image (a flip maps u to 1 - u)"
+            : "channels not declared (a flip only mirrors them; --encoding uvs-stretched declares u, v, strain stretched per image)");
+
     /// <summary>Human-readable: "flow farneback, T 11 (apex-centred), 112x112, encoding uvs, face detection (margin 0.1, cascade ...)".</summary>
     public string Describe() => FormattableString.Invariant(
         $"flow {Name(Flow)}, T {Frames} ({Name(Selection)}), {Size}x{Size}, encoding {Name(Encoding)}, ") +

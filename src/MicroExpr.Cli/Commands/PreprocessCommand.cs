@@ -129,7 +129,8 @@ internal static class PreprocessCommand
                 Console.Error.WriteLine("microexpr preprocess: error: no usable clip (see the skipped rows above)");
                 return Entry.Failed;
             }
-            Console.Error.WriteLine($"preprocess: {list.Clips.Count} clips → {outDir} ({settings.Describe()})");
+            bool images = list.Clips.All(c => c.Kind == SourceKind.MotionImage);
+            Console.Error.WriteLine($"preprocess: {list.Clips.Count} clips → {outDir} ({(images ? settings.DescribeImages() : settings.Describe())})");
             using var cts = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) =>
             {

@@ -57,6 +57,8 @@ public class MotionImagesRecipeTests
         var (pCode, pErr) = Preprocess(csv, cache);
         Assert.That(pCode, Is.EqualTo(0), pErr);
         Assert.That(pErr, Does.Contain("recipe motion-images:").And.Contain("the default for a manifest of precomputed motion images; --recipe none"));
+        Assert.That(pErr, Does.Contain("precomputed motion images at 28x28, channels not declared").And.Not.Contain("flow farneback"),
+            "only the settings that apply to images are described");
         var clip = PreprocessedCache.Open(cache).Clips[0][CacheInputs.Motion];
         Assert.That((clip.Frames, clip.Height, clip.Width), Is.EqualTo((1, 28, 28)));
 
