@@ -59,9 +59,28 @@ namespace MicroExpr.Kernels;
 /// do not fit L1; conv2d's 36 KB do) costs nothing measurable: the L2 streams keep up. Tried on the tile, the same
 /// probe, old and new alternated: an 8×48 tile (24 accumulators, 3 B loads and 8 broadcasts per 24 FMAs instead of 2 and
 /// 6 per 12) 1.03–1.08× on conv3d and at 28 px, 0.94–0.96× at 14 px (48-wide strips waste more of a 16-wide grid row);
-/// the kx taps unrolled by 3 (one offset load per three taps) 0.94× and 1.02×. Neither kept. The remaining 27 % is not
-/// loop overhead or load count; unaligned B loads (every tap shifts q by one float, so each Vector512 load spans two
-/// cache lines) are the next suspect, to be checked with perf counters on a quiet machine.</para>
+/// the kx taps unrolled by 3 (one offset load per three taps) 0.94× and 1.02×. Neither kept.</para>
+/// <para><b>Unaligned B loads: measured, not the limit.</b> Every kx tap shifts q by one float, so most Vector512 loads of
+/// B span two cache lines. tools/conv-tile-probe (the tile sweep above; variants alternated in one process, 9 rounds of
+/// 0.25 CPU-seconds each, one thread, loaded machine; per-round ratios to the real offsets, median and min–max): every
+/// off[k] rounded down to a multiple of 16 floats (all B loads 64-byte aligned; wrong numbers, same work) 1.037×
+/// (0.98–1.07) at 28 px, 1.024× (1.00–1.21) at 14 px, 1.076× (1.05–1.15) on conv3d; the same plus one float (every load
+/// split, the same footprint) 0.997×, 0.988×, 0.986×: the split loads themselves cost 3–4 %, short of the 1.1× a layout
+/// change would need. The aligned layout itself (kw copies of the phase planes, copy kx shifted by kx, rows padded to 16
+/// floats: 30 → 32 at 28 px) measured 0.95×, 0.95× and 0.76×: three times the B lines per strip (conv2d's no longer fit
+/// the 48 KiB L1) and 4 % more grid at 28 px outweigh the aligned loads. Not done. This VM exposes no hardware counters
+/// (perf stat: cycles "not supported"), so the probe's controls stand in for them. With every off[k] = 0 (B hot and
+/// aligned) the tile is only 1.03–1.10× faster than on the real offsets: the whole data side (L1, L2, alignment) is at most
+/// 10 %. The rest is work computed and dropped: 864 grid columns for 784 outputs at 28 px (×1.10), 224 for 196 at 14 px and
+/// 7168 for 6272 on conv3d (×1.14), and 6-row blocks computing 66 rows for 64 channels and 132 for 128 (×1.03). Counted
+/// with that work, against the probe's own calibration (a register-only FMA loop: 204–226, median 219 GFLOP per
+/// CPU-second on the loaded machine, not the quiet 246), the tile on the real offsets runs at 90 %, 91 % and 87 % of the
+/// peak, and with off[k] = 0 at 95 %, 94 %, 94 % (a packed 6×32 GEMM loop on L1-hot data: 100 %). The levers left are
+/// therefore the dropped work and the broadcasts: an 8×32 tile (16 accumulators; 8 broadcasts and 2 B loads per 16 FMAs;
+/// 64 and 128 channels are whole 8-row blocks) measured 1.077× (1.01–1.14), 1.086× (0.95–1.27) and 1.088× (0.94–1.25) of
+/// the 6×32 on the real offsets in the same probe: AVX-512 only (19 of 32 zmm registers; the Vector256 path would keep its
+/// 6×16 halves, and since every element is the same sum in the same order the two widths would still agree). Not done
+/// yet: the next step for issue 11.</para>
 /// <para><b>im2col + GEMM (the fallback).</b></para>
 /// <para><b>Forward.</b> For each sample n, group g and chunk of pc output positions, the im2col rows
 /// col[Kg, pc] (row k = (c, kz, ky, kx): for stride 1 a contiguous copy of an input row with zeros at the padded ends,
