@@ -84,17 +84,14 @@ public static class FoldTrainer
     }
 
     /// <summary>
-    /// Trains the model that 'predict' uses: every clip of every subject, the same options and epochs as the folds, or,
-    /// under --select inner, the options and the epoch to stop after that <see cref="InnerSelection.ChooseFinal"/> chose
-    /// (<paramref name="stopAfter"/>; nothing is evaluated: there is no held-out subject). Writes DIR/model.safetensors
-    /// with the model config and the epochs it was trained for.
+    /// Trains the model that 'predict' uses: every clip of every subject, the same options and epochs as the folds
+    /// (nothing is evaluated: there is no held-out subject). Writes DIR/model.safetensors with the model config.
     /// </summary>
     public static void TrainFinal(ClipSet data, TrainOptions o, string dir, Device device, int folds, ITrainingProgress? progress = null,
-        TextWriter? log = null, CancellationToken cancel = default, int stopAfter = 0)
+        TextWriter? log = null, CancellationToken cancel = default)
     {
         var subjects = data.Subjects;
-        Train(data, data.Clips.ToList(), [], InnerSelection.FinalSubject, subjects, folds, folds + 1, o, dir, device, progress, log, cancel, Stopwatch.StartNew(),
-            stopAfter: stopAfter);
+        Train(data, data.Clips.ToList(), [], "all subjects", subjects, folds, folds + 1, o, dir, device, progress, log, cancel, Stopwatch.StartNew());
     }
 
     public const string FinalModelFile = "model.safetensors";
@@ -245,7 +242,7 @@ public static class FoldTrainer
             oracle?.Add(PredictTest());
             SaveCheckpoint(ckpt, model, lossFn, opt, epoch, losses, trainAccuracy, oracle);
             double seconds = watch.Elapsed.TotalSeconds;
-            progress?.OnEpoch(testSubject, foldIndex, folds, epoch + 1, lastEpoch, epochLoss, seconds); // of the epochs it runs (a stopped one ends at lastEpoch)
+            progress?.OnEpoch(testSubject, foldIndex, folds, epoch + 1, epochs, epochLoss, seconds);
             log?.WriteLine(JsonSerializer.Serialize(new
             {
                 fold = testSubject, epoch = epoch + 1, loss = Math.Round(epochLoss, 6), train_accuracy = Math.Round(trainAccuracy[^1], 4), lr = opt.LearningRate, seconds = Math.Round(seconds, 2),
@@ -254,11 +251,7 @@ public static class FoldTrainer
             log?.Flush();
         }
 
-        if (test.Count == 0)
-            Weights.Save(model, Path.Combine(foldDir, FinalModelFile), new Dictionary<string, string>
-            {
-                ["classes"] = JsonSerializer.Serialize(data.ClassNames), ["epochs"] = lastEpoch.ToString(CultureInfo.InvariantCulture),
-            });
+        if (test.Count == 0) Weights.Save(model, Path.Combine(foldDir, FinalModelFile), new Dictionary<string, string> { ["classes"] = JsonSerializer.Serialize(data.ClassNames) });
         var result = new FoldResult
         {
             Subject = testSubject, Epochs = lastEpoch, TrainSubjects = trainSubjects, Predictions = PredictTest(),

@@ -17,16 +17,15 @@ public static class InnerSplit
     /// held-out group is a set of unseen people, as the outer test subject is. Rejected: class-stratified groups (they
     /// would read labels to form the split; with 4–8 clips per subject the pooled inner UF1 sees every class anyway).
     /// </summary>
-    /// <param name="outerTest">the outer fold's test subject: refused if it is among <paramref name="trainSubjects"/>;
-    /// null for the final model's selection, whose training subjects are every subject</param>
-    public static IReadOnlyList<IReadOnlyList<string>> Groups(IReadOnlyList<string> trainSubjects, string? outerTest, int k, ulong seed)
+    /// <param name="outerTest">the outer fold's test subject: refused if it is among <paramref name="trainSubjects"/></param>
+    public static IReadOnlyList<IReadOnlyList<string>> Groups(IReadOnlyList<string> trainSubjects, string outerTest, int k, ulong seed)
     {
         if (k < 2) throw new ArgumentException($"--inner-folds {k}: expected at least 2");
         var subjects = trainSubjects.Distinct().OrderBy(s => s, StringComparer.Ordinal).ToArray();
-        if (outerTest is not null && subjects.Contains(outerTest))
+        if (subjects.Contains(outerTest))
             throw new InvalidOperationException($"inner split: the outer test subject {outerTest} is among the training subjects");
         if (subjects.Length < 2)
-            throw new ArgumentException($"inner selection needs at least 2 training subjects per outer fold; {(outerTest is null ? "the final model" : $"the fold of {outerTest}")} has {subjects.Length}");
+            throw new ArgumentException($"inner selection needs at least 2 training subjects per outer fold; the fold of {outerTest} has {subjects.Length}");
         var rng = new Rng(seed ^ 0x1A2B_3C4D_5E6F_7081UL);
         rng.Shuffle(subjects.AsSpan());
         int groups = Math.Min(k, subjects.Length);
@@ -102,9 +101,7 @@ public sealed record InnerGrid(string Key, IReadOnlyList<string> Values)
     }
 }
 
-/// <summary>What the inner selection of one outer fold chose, and the outer test subject's predictions with that choice; for
-/// the final model (<see cref="InnerSelection.ChooseFinal"/>), what the selection over every subject chose (Subject
-/// <see cref="InnerSelection.FinalSubject"/>, no predictions: there is no held-out subject).</summary>
+/// <summary>What the inner selection of one outer fold chose, and the outer test subject's predictions with that choice.</summary>
 public sealed record InnerChoice
 {
     public required string Subject { get; init; }
@@ -196,7 +193,42 @@ public static class InnerSelection
         Directory.CreateDirectory(dir);
 
         var trainSubjects = subjects.Where(s => s != outer).ToList();
-        var (groups, grid, scores, bestG, bestE, trainings) = Select(data, o, trainSubjects, outer, outerIndex, dir, device, resume, progress, log, cancel);
+        var groups = InnerSplit.Groups(trainSubjects, outer, o.InnerFolds, o.Seed * 0x9E37_79B9UL + (ulong)outerIndex);
+        var grid = InnerGrid.Parse(o.Grid);
+        int settings = grid?.Values.Count ?? 1;
+        var scores = new List<IReadOnlyList<double>>();
+        int trainings = 0;
+        for (int g = 0; g < settings; g++)
+        {
+            // Per-epoch predictions of each held-out group (the FoldResult's per-epoch record; here inner held-out clips).
+            var options = (grid?.Apply(o, g) ?? o) with { Oracle = true, Select = "" };
+            var perGroup = new List<FoldResult>();
+            for (int j = 0; j < groups.Count; j++)
+            {
+                var held = groups[j];
+                var inner = trainSubjects.Where(s => !held.Contains(s)).ToList();
+                string name = $"{outer} inner {j + 1}/{groups.Count}{(grid is null ? "" : " " + grid.Label(g))}";
+                string splitDir = Path.Combine(dir, $"s{g + 1}-k{j + 1}");
+                string resultPath = Path.Combine(splitDir, FoldTrainer.ResultFile);
+                var r = resume && File.Exists(resultPath)
+                    ? LosoRunner.ReadFold(resultPath)
+                    : FoldTrainer.RunSplit(data, inner, held, name, InnerSeedIndex(subjects.Count, outerIndex, j), outerIndex, subjects.Count,
+                        options, splitDir, device, 0, progress, log, cancel);
+                trainings++;
+                // The guarantee, checked on what was actually trained and predicted.
+                if (r.TrainSubjects.Contains(outer) || r.OracleByEpoch!.Any(e => e.Any(p => p.Subject == outer || !held.Contains(p.Subject))))
+                    throw new InvalidOperationException($"inner selection of {outer}: the outer test subject entered inner split {j + 1}");
+                perGroup.Add(r);
+            }
+            int epochs = perGroup.Min(r => r.OracleByEpoch!.Count);
+            scores.Add(Enumerable.Range(0, epochs)
+                .Select(e => MetricSet.Compute(perGroup.SelectMany(r => r.OracleByEpoch![e]).ToList(), data.ClassNames.Count).Uf1).ToList());
+        }
+
+        int bestG = 0, bestE = 0;
+        for (int g = 0; g < settings; g++)
+            for (int e = 0; e < scores[g].Count; e++)
+                if (scores[g][e] > scores[bestG][bestE] || (g == bestG && scores[g][e] == scores[bestG][bestE])) (bestG, bestE) = (g, e);
 
         var chosen = grid?.Apply(o, bestG) ?? o;
         IReadOnlyList<Prediction> predictions;
@@ -226,100 +258,7 @@ public static class InnerSelection
         return choice;
     }
 
-    /// <summary>The subject name of the final model's selection (its <see cref="InnerChoice.Subject"/> and the progress line's).</summary>
-    public const string FinalSubject = "all subjects";
-
-    /// <summary>
-    /// The inner selection of the model <c>predict</c> uses (RUN/final): the same selection as an outer fold's, over every
-    /// subject (k groups of all subjects), so the final model is trained with the setting and the epoch count chosen the
-    /// way each outer fold's were, not with the fixed ones. Its splits live in <paramref name="finalDir"/>/inner and its choice
-    /// in <paramref name="finalDir"/>/choice.json (outside RUN/inner, which holds the outer folds' only); resumable like
-    /// theirs. Returns the options and the epoch to stop after, for <see cref="FoldTrainer.TrainFinal"/>.
-    /// </summary>
-    public static (TrainOptions Options, int Epochs, InnerChoice Choice) ChooseFinal(ClipSet data, TrainOptions o, string finalDir, Device device, bool resume,
-        ITrainingProgress? progress = null, TextWriter? log = null, CancellationToken cancel = default)
-    {
-        string file = Path.Combine(finalDir, ChoiceFile);
-        InnerChoice choice;
-        if (resume && File.Exists(file)) choice = Read(file);
-        else
-        {
-            var watch = Stopwatch.StartNew();
-            string dir = Path.Combine(finalDir, "inner");
-            if (!resume && Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-            Directory.CreateDirectory(dir);
-            var (groups, grid, scores, bestG, bestE, trainings) = Select(data, o, data.Subjects, null, data.Subjects.Count, dir, device, resume, progress, log, cancel);
-            choice = new InnerChoice
-            {
-                Subject = FinalSubject, Groups = groups, Settings = grid is null ? [""] : grid.Values.Select((_, i) => grid.Label(i)).ToList(),
-                PooledUf1 = scores.Select(s => (IReadOnlyList<double>)s.Select(v => Math.Round(v, 6)).ToList()).ToList(),
-                ChosenSetting = bestG, ChosenEpoch = bestE + 1, Trainings = trainings + 1, Predictions = [], Seconds = watch.Elapsed.TotalSeconds,
-            };
-            FoldTrainer.WriteJsonAtomic(file, choice);
-            log?.WriteLine(JsonSerializer.Serialize(new { fold = FinalSubject, inner_choice = choice.Settings[bestG], epoch = bestE + 1, pooled_inner_uf1 = Math.Round(scores[bestG][bestE], 4), trainings = choice.Trainings }));
-            log?.Flush();
-        }
-        var g = InnerGrid.Parse(o.Grid);
-        var options = (g?.Apply(o, choice.ChosenSetting) ?? o) with { Oracle = false, Select = "" };
-        return (options, choice.ChosenEpoch, choice);
-    }
-
-    /// <summary>
-    /// The selection itself, shared by an outer fold (<paramref name="outer"/> its test subject, never among
-    /// <paramref name="trainSubjects"/>) and the final model (<paramref name="outer"/> null, every subject): k groups of
-    /// <paramref name="trainSubjects"/>, per grid setting and group a model trained on the other groups and scored on the
-    /// held-out one after every epoch, the pooled UF1 per (setting, epoch), and the best of them (ties: the earlier setting,
-    /// then the later epoch). <paramref name="index"/> is the outer fold's (the final model's: the fold count), which
-    /// seeds the split and the inner models apart from every other selection's.
-    /// </summary>
-    private static (IReadOnlyList<IReadOnlyList<string>> Groups, InnerGrid? Grid, List<IReadOnlyList<double>> Scores, int BestSetting, int BestEpoch, int Trainings)
-        Select(ClipSet data, TrainOptions o, IReadOnlyList<string> trainSubjects, string? outer, int index, string dir, Device device, bool resume,
-            ITrainingProgress? progress, TextWriter? log, CancellationToken cancel)
-    {
-        int folds = data.Subjects.Count;
-        var groups = InnerSplit.Groups(trainSubjects, outer, o.InnerFolds, o.Seed * 0x9E37_79B9UL + (ulong)index);
-        var grid = InnerGrid.Parse(o.Grid);
-        int settings = grid?.Values.Count ?? 1;
-        var scores = new List<IReadOnlyList<double>>();
-        int trainings = 0;
-        string who = outer ?? FinalSubject;
-        for (int g = 0; g < settings; g++)
-        {
-            // Per-epoch predictions of each held-out group (the FoldResult's per-epoch record; here inner held-out clips).
-            var options = (grid?.Apply(o, g) ?? o) with { Oracle = true, Select = "" };
-            var perGroup = new List<FoldResult>();
-            for (int j = 0; j < groups.Count; j++)
-            {
-                var held = groups[j];
-                var inner = trainSubjects.Where(s => !held.Contains(s)).ToList();
-                string name = $"{who} inner {j + 1}/{groups.Count}{(grid is null ? "" : " " + grid.Label(g))}";
-                string splitDir = Path.Combine(dir, $"s{g + 1}-k{j + 1}");
-                string resultPath = Path.Combine(splitDir, FoldTrainer.ResultFile);
-                // The final model's splits report as its own (index = folds, of folds + 1), as FoldTrainer.TrainFinal does.
-                var r = resume && File.Exists(resultPath)
-                    ? LosoRunner.ReadFold(resultPath)
-                    : FoldTrainer.RunSplit(data, inner, held, name, InnerSeedIndex(folds, index, j), index, outer is null ? folds + 1 : folds,
-                        options, splitDir, device, 0, progress, log, cancel);
-                trainings++;
-                // The guarantee, checked on what was actually trained and predicted.
-                if ((outer is not null && r.TrainSubjects.Contains(outer)) || r.OracleByEpoch!.Any(e => e.Any(p => p.Subject == outer || !held.Contains(p.Subject))))
-                    throw new InvalidOperationException($"inner selection of {who}: the outer test subject entered inner split {j + 1}");
-                perGroup.Add(r);
-            }
-            int epochs = perGroup.Min(r => r.OracleByEpoch!.Count);
-            scores.Add(Enumerable.Range(0, epochs)
-                .Select(e => MetricSet.Compute(perGroup.SelectMany(r => r.OracleByEpoch![e]).ToList(), data.ClassNames.Count).Uf1).ToList());
-        }
-
-        int bestG = 0, bestE = 0;
-        for (int g = 0; g < settings; g++)
-            for (int e = 0; e < scores[g].Count; e++)
-                if (scores[g][e] > scores[bestG][bestE] || (g == bestG && scores[g][e] == scores[bestG][bestE])) (bestG, bestE) = (g, e);
-        return (groups, grid, scores, bestG, bestE, trainings);
-    }
-
-    /// <summary>A seed index per (outer fold, inner group), apart from every outer fold's (0..folds) and the final model's
-    /// (folds); the final model's selection uses outer = folds, past every outer fold's.</summary>
+    /// <summary>A seed index per (outer fold, inner group), apart from every outer fold's (0..folds) and the final model's.</summary>
     private static int InnerSeedIndex(int folds, int outer, int group) => folds + 2 + outer * folds + group; // group < k ≤ folds − 1
 
     /// <summary>True when the chosen options train exactly what the run's own do (same fields, same model config).</summary>

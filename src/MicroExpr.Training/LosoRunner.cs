@@ -94,18 +94,10 @@ public static class LosoRunner
             results.Add(fold);
             if (o.Select == "inner") InnerSelection.RunFold(data, o, i, run, device, resume, fold, progress, log, cancel);
         }
-        // The model 'predict' uses: trained on every subject, only for full runs (a single --fold run leaves it out). Under
-        // --select inner its setting and epoch count are chosen as each outer fold's were, by a selection over every subject.
+        // The model 'predict' uses: trained on every subject, only for full runs (a single --fold run leaves it out).
         string final = FinalDir(run);
         if (trainFinal && onlyFold is null && !(resume && File.Exists(Path.Combine(final, FoldTrainer.FinalModelFile))))
-        {
-            if (o.Select == "inner")
-            {
-                var (chosen, epochs, _) = InnerSelection.ChooseFinal(data, o, final, device, resume, progress, log, cancel);
-                FoldTrainer.TrainFinal(data, chosen, final, device, subjects.Count, progress, log, cancel, epochs);
-            }
-            else FoldTrainer.TrainFinal(data, o, final, device, subjects.Count, progress, log, cancel);
-        }
+            FoldTrainer.TrainFinal(data, o, final, device, subjects.Count, progress, log, cancel);
         return results;
     }
 

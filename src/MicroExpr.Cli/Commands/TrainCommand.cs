@@ -49,8 +49,7 @@ internal static class TrainCommand
             new("seed", OptionKind.Int, "random seed", "1", 0),
             SeedsOption,
             new("select", OptionKind.Text, "inner: nested honest selection. In each outer fold the training subjects are split into --inner-folds groups; " +
-                "the epoch count (and one --grid setting) is chosen by the pooled UF1 of the inner held-out groups, then the test subject is predicted once; " +
-                "the final model gets the same selection over every subject. " +
+                "the epoch count (and one --grid setting) is chosen by the pooled UF1 of the inner held-out groups, then the test subject is predicted once. " +
                 "Costs k × (grid values, 1 without --grid) + 1 trainings per outer fold (+1 when a grid value other than the run's own wins). Implies --oracle"),
             new("inner-folds", OptionKind.Int, "--select inner: groups k of training subjects per outer fold", "5", 2),
             new("grid", OptionKind.Text, $"--select inner: KEY=A,B,... (at most {InnerGrid.MaxValues} values) searched beside the epoch count; KEY is lr, weight-decay, label-smoothing, crop-pad, mixup, balanced (false,true) or a --set field"),

@@ -22,11 +22,10 @@ internal sealed class TrainingProgressBar(int trainings) : ITrainingProgress
 
     /// <summary>
     /// The trainings of a run: per seed, each fold's (1, or k × g + 1 under --select inner: the "+1 when another setting
-    /// wins" is not known in advance and is left out), plus the final model once, which under --select inner costs what an
-    /// outer fold does (its own selection over every subject, then the model).
+    /// wins" is not known in advance and is left out), plus the final model once.
     /// </summary>
     public static int Trainings(TrainOptions o, int folds, int seeds, bool final) =>
-        Math.Max(1, seeds * folds * InnerSelection.TrainingsPerFold(o) + (final ? InnerSelection.TrainingsPerFold(o) : 0));
+        Math.Max(1, seeds * folds * InnerSelection.TrainingsPerFold(o) + (final ? 1 : 0));
 
     public void OnEpoch(string fold, int foldIndex, int folds, int epoch, int total, double loss, double seconds)
     {
@@ -37,7 +36,7 @@ internal sealed class TrainingProgressBar(int trainings) : ITrainingProgress
             if (earlier) skipped++;
         }
         string lossText = earlier ? "done earlier" : $"loss {loss.ToString("F3", CultureInfo.InvariantCulture)}";
-        string where = foldIndex >= folds - 1 && fold.StartsWith(InnerSelection.FinalSubject, StringComparison.Ordinal) ? $"final model ({fold})" : $"fold {foldIndex + 1}/{folds} ({fold})";
+        string where = foldIndex >= folds - 1 && fold == "all subjects" ? "final model (all subjects)" : $"fold {foldIndex + 1}/{folds} ({fold})";
         string line = $"{where} epoch {epoch}/{total} {lossText}";
         double position = Math.Min(trainings, epoch == total ? done : done + epoch / (double)Math.Max(1, total));
         if (terminal)

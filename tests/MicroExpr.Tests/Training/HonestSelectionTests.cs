@@ -122,64 +122,6 @@ public class HonestSelectionTests
         Assert.That(File.GetLastWriteTimeUtc(Path.Combine(InnerSelection.FoldDir(run, 0, data.Subjects[0]), InnerSelection.ChoiceFile)), Is.EqualTo(before));
     }
 
-    /// <summary>Counts finished trainings as the progress bar does (a training is done when its last epoch is reported).</summary>
-    private sealed class TrainingCounter : ITrainingProgress
-    {
-        public int Done;
-        public void OnEpoch(string fold, int foldIndex, int folds, int epoch, int epochs, double loss, double seconds)
-        {
-            if (epoch == epochs) Done++;
-        }
-    }
-
-    [Test]
-    public void TheFinalModelIsTrainedWithTheInnerChoiceOverEverySubject()
-    {
-        var data = LosoTests.ToyClips(subjects: 4, perSubject: 3);
-        string run = Path.Combine(root, "final");
-        var o = Tiny with { Select = "inner", InnerFolds = 2, Epochs = 4 };
-        var counter = new TrainingCounter();
-        LosoRunner.Train(data, o, run, Device.Cpu, resume: false, progress: counter, trainFinal: true);
-
-        string final = LosoRunner.FinalDir(run);
-        var choice = InnerSelection.Read(Path.Combine(final, InnerSelection.ChoiceFile));
-        Assert.That(choice.Subject, Is.EqualTo(InnerSelection.FinalSubject));
-        Assert.That(choice.Groups.SelectMany(g => g), Is.EquivalentTo(data.Subjects), "the final's inner groups are every subject");
-        Assert.That(choice.Trainings, Is.EqualTo(2 * 1 + 1), "k × grid inner trainings + the final model");
-        Assert.That(choice.PooledUf1.Single(), Has.Count.EqualTo(4), "one pooled inner UF1 per epoch");
-        Assert.That(choice.ChosenEpoch, Is.EqualTo(choice.PooledUf1.Single().Select((v, e) => (v, e)).Last(x => x.v == choice.PooledUf1.Single().Max()).e + 1),
-            "the best pooled epoch (ties: the later)");
-        var model = LosoRunner.ReadFold(Path.Combine(final, FoldTrainer.ResultFile));
-        Assert.That(model.Epochs, Is.EqualTo(choice.ChosenEpoch), "the final model stops at the chosen epoch");
-        Assert.That(model.TrainSubjects, Is.EquivalentTo(data.Subjects));
-        var (_, meta) = Safetensors.Read(Path.Combine(final, FoldTrainer.FinalModelFile));
-        Assert.That(meta["epochs"], Is.EqualTo(choice.ChosenEpoch.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        var splits = Directory.GetDirectories(Path.Combine(final, "inner"));
-        Assert.That(splits, Has.Length.EqualTo(2));
-        foreach (var d in splits)
-        {
-            var r = LosoRunner.ReadFold(Path.Combine(d, FoldTrainer.ResultFile));
-            Assert.That(r.OracleByEpoch!.SelectMany(e => e).Select(p => p.Subject).Intersect(r.TrainSubjects), Is.Empty, "scored on its held-out group only");
-        }
-        Assert.That(InnerSelection.ReadAll(run), Has.Count.EqualTo(4), "the final's choice is not one of the outer folds'");
-        Assert.That(counter.Done, Is.EqualTo(MicroExpr.Cli.Commands.TrainingProgressBar.Trainings(o, 4, 1, final: true)), "the progress total is what ran");
-        Assert.That(counter.Done, Is.EqualTo(4 * 3 + 3));
-
-        // Resuming trains nothing again.
-        var modelTime = File.GetLastWriteTimeUtc(Path.Combine(final, FoldTrainer.FinalModelFile));
-        var choiceTime = File.GetLastWriteTimeUtc(Path.Combine(final, InnerSelection.ChoiceFile));
-        var again = new TrainingCounter();
-        LosoRunner.Train(data, o, run, Device.Cpu, resume: true, progress: again, trainFinal: true);
-        Assert.That(File.GetLastWriteTimeUtc(Path.Combine(final, FoldTrainer.FinalModelFile)), Is.EqualTo(modelTime));
-        Assert.That(File.GetLastWriteTimeUtc(Path.Combine(final, InnerSelection.ChoiceFile)), Is.EqualTo(choiceTime));
-
-        // Without --select inner the final model trains the fixed epochs and has no choice.
-        string plain = Path.Combine(root, "plain");
-        LosoRunner.Train(data, Tiny with { Epochs = 4 }, plain, Device.Cpu, resume: false, trainFinal: true);
-        Assert.That(LosoRunner.ReadFold(Path.Combine(LosoRunner.FinalDir(plain), FoldTrainer.ResultFile)).Epochs, Is.EqualTo(4));
-        Assert.That(File.Exists(Path.Combine(LosoRunner.FinalDir(plain), InnerSelection.ChoiceFile)), Is.False);
-    }
-
     [Test]
     public void AGridValueOtherThanTheRunsOwnIsRetrainedAndStoppedAtTheChosenEpoch()
     {
