@@ -226,6 +226,46 @@ public class HonestSelectionTests
     }
 
     [Test]
+    public void TheFinalModelTrainsWithTheGridSettingItsSelectionChose()
+    {
+        var data = LosoTests.ToyClips(subjects: 3, perSubject: 3);
+        string run = Path.Combine(root, "final-grid");
+        var o = Tiny with { Select = "inner", InnerFolds = 2, Grid = "lr=0.01,0.0001" };
+        var progress = new CountingProgress();
+        LosoRunner.Train(data, o, run, Device.Cpu, resume: false, onlyFold: null, progress: progress, trainFinal: true);
+        string final = LosoRunner.FinalDir(run);
+        var choice = InnerSelection.ReadFinal(Path.Combine(final, InnerSelection.ChoiceFile));
+        Assert.That(choice.Settings, Is.EqualTo(new[] { "lr=0.01", "lr=0.0001" }));
+        Assert.That(choice.Trainings, Is.EqualTo(2 * 2 + 1));
+        Assert.That(Directory.GetDirectories(InnerSelection.FinalInnerDir(final)), Has.Length.EqualTo(2 * 2));
+        var meta = Safetensors.Read(Path.Combine(final, FoldTrainer.FinalModelFile)).Metadata;
+        Assert.That(meta["inner_choice"], Is.EqualTo(choice.Settings[choice.ChosenSetting]));
+        Assert.That(meta["epochs"], Is.EqualTo(choice.ChosenEpoch.ToString()));
+        // The same losses as a final trained with that setting alone, stopped there.
+        string alone = Path.Combine(root, "alone");
+        FoldTrainer.TrainFinal(data, InnerGrid.Parse(o.Grid)!.Apply(o, choice.ChosenSetting) with { Select = "", Oracle = false }, alone, Device.Cpu, data.Subjects.Count,
+            stopAfter: choice.ChosenEpoch);
+        Assert.That(LosoRunner.ReadFold(Path.Combine(final, FoldTrainer.ResultFile)).EpochLoss,
+            Is.EqualTo(LosoRunner.ReadFold(Path.Combine(alone, FoldTrainer.ResultFile)).EpochLoss));
+        // Every training counted: the folds' inner ones, their retrainings when another setting won, and the final's.
+        int retrained = InnerSelection.ReadAll(run).Sum(c => c.Trainings) - 3 * (2 * 2 + 1);
+        Assert.That(progress.Finished, Is.EqualTo(MicroExpr.Cli.Commands.TrainingProgressBar.Trainings(o, 3, 1, final: true) + retrained));
+    }
+
+    [Test]
+    public void WithSeedsOnlyTheFirstSeedSelectsAndTrainsTheFinalModel()
+    {
+        var data = LosoTests.ToyClips(subjects: 3, perSubject: 3);
+        string run = Path.Combine(root, "seeds-inner");
+        var o = Tiny with { Select = "inner", InnerFolds = 2, Epochs = 1 };
+        SeedRuns.Train(data, o, [1, 2], run, Device.Cpu, resume: false, trainFinal: true);
+        var first = InnerSelection.ReadFinal(Path.Combine(LosoRunner.FinalDir(SeedRuns.SeedDir(run, 1)), InnerSelection.ChoiceFile));
+        Assert.That(first.Groups.SelectMany(g => g), Is.EquivalentTo(data.Subjects));
+        Assert.That(File.Exists(Path.Combine(LosoRunner.FinalDir(SeedRuns.SeedDir(run, 1)), FoldTrainer.FinalModelFile)));
+        Assert.That(Directory.Exists(LosoRunner.FinalDir(SeedRuns.SeedDir(run, 2))), Is.False);
+    }
+
+    [Test]
     public void EveryTrainingOfAnInnerRunHasASeedIndexOfItsOwn()
     {
         foreach (int folds in new[] { 2, 4, 28, 68 })
