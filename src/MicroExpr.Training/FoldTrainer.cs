@@ -86,12 +86,16 @@ public static class FoldTrainer
     /// <summary>
     /// Trains the model that 'predict' uses: every clip of every subject, the same options and epochs as the folds
     /// (nothing is evaluated: there is no held-out subject). Writes DIR/model.safetensors with the model config.
+    /// Under <c>--select inner</c> (<see cref="InnerSelection.RunFinal"/>) <paramref name="stopAfter"/> &gt; 0 stops it after
+    /// the chosen epoch of the options' schedule, and <paramref name="metadata"/> (the choice) is written into the model file;
+    /// without, both are unset and the file is what it always was.
     /// </summary>
     public static void TrainFinal(ClipSet data, TrainOptions o, string dir, Device device, int folds, ITrainingProgress? progress = null,
-        TextWriter? log = null, CancellationToken cancel = default)
+        TextWriter? log = null, CancellationToken cancel = default, int stopAfter = 0, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var subjects = data.Subjects;
-        Train(data, data.Clips.ToList(), [], "all subjects", subjects, folds, folds + 1, o, dir, device, progress, log, cancel, Stopwatch.StartNew());
+        Train(data, data.Clips.ToList(), [], "all subjects", subjects, folds, folds + 1, o, dir, device, progress, log, cancel, Stopwatch.StartNew(),
+            stopAfter: stopAfter, finalMetadata: metadata);
     }
 
     public const string FinalModelFile = "model.safetensors";
@@ -107,7 +111,7 @@ public static class FoldTrainer
 
     private static FoldResult Train(ClipSet data, List<Clip> train, List<Clip> test, string testSubject, IReadOnlyList<string> trainSubjects,
         int foldIndex, int folds, TrainOptions o, string foldDir, Device device, ITrainingProgress? progress, TextWriter? log,
-        CancellationToken cancel, Stopwatch watch, int? seedIndex = null, int stopAfter = 0)
+        CancellationToken cancel, Stopwatch watch, int? seedIndex = null, int stopAfter = 0, IReadOnlyDictionary<string, string>? finalMetadata = null)
     {
         Directory.CreateDirectory(foldDir);
         var cfg = o.ModelConfig(data);
@@ -242,7 +246,8 @@ public static class FoldTrainer
             oracle?.Add(PredictTest());
             SaveCheckpoint(ckpt, model, lossFn, opt, epoch, losses, trainAccuracy, oracle);
             double seconds = watch.Elapsed.TotalSeconds;
-            progress?.OnEpoch(testSubject, foldIndex, folds, epoch + 1, epochs, epochLoss, seconds);
+            // Out of the epochs this training runs (a stopped one ends at its stop), so that its last epoch counts it as done.
+            progress?.OnEpoch(testSubject, foldIndex, folds, epoch + 1, lastEpoch, epochLoss, seconds);
             log?.WriteLine(JsonSerializer.Serialize(new
             {
                 fold = testSubject, epoch = epoch + 1, loss = Math.Round(epochLoss, 6), train_accuracy = Math.Round(trainAccuracy[^1], 4), lr = opt.LearningRate, seconds = Math.Round(seconds, 2),
@@ -251,7 +256,12 @@ public static class FoldTrainer
             log?.Flush();
         }
 
-        if (test.Count == 0) Weights.Save(model, Path.Combine(foldDir, FinalModelFile), new Dictionary<string, string> { ["classes"] = JsonSerializer.Serialize(data.ClassNames) });
+        if (test.Count == 0)
+        {
+            var meta = new Dictionary<string, string> { ["classes"] = JsonSerializer.Serialize(data.ClassNames) };
+            if (finalMetadata != null) foreach (var (k, v) in finalMetadata) meta[k] = v;
+            Weights.Save(model, Path.Combine(foldDir, FinalModelFile), meta);
+        }
         var result = new FoldResult
         {
             Subject = testSubject, Epochs = lastEpoch, TrainSubjects = trainSubjects, Predictions = PredictTest(),

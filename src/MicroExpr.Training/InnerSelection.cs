@@ -17,15 +17,18 @@ public static class InnerSplit
     /// held-out group is a set of unseen people, as the outer test subject is. Rejected: class-stratified groups (they
     /// would read labels to form the split; with 4–8 clips per subject the pooled inner UF1 sees every class anyway).
     /// </summary>
-    /// <param name="outerTest">the outer fold's test subject: refused if it is among <paramref name="trainSubjects"/></param>
-    public static IReadOnlyList<IReadOnlyList<string>> Groups(IReadOnlyList<string> trainSubjects, string outerTest, int k, ulong seed)
+    /// <param name="outerTest">the outer fold's test subject: refused if it is among <paramref name="trainSubjects"/>; null for
+    /// the final model's selection, whose training subjects are all subjects</param>
+    public static IReadOnlyList<IReadOnlyList<string>> Groups(IReadOnlyList<string> trainSubjects, string? outerTest, int k, ulong seed)
     {
         if (k < 2) throw new ArgumentException($"--inner-folds {k}: expected at least 2");
         var subjects = trainSubjects.Distinct().OrderBy(s => s, StringComparer.Ordinal).ToArray();
-        if (subjects.Contains(outerTest))
+        if (outerTest is not null && subjects.Contains(outerTest))
             throw new InvalidOperationException($"inner split: the outer test subject {outerTest} is among the training subjects");
         if (subjects.Length < 2)
-            throw new ArgumentException($"inner selection needs at least 2 training subjects per outer fold; the fold of {outerTest} has {subjects.Length}");
+            throw new ArgumentException(outerTest is null
+                ? $"inner selection of the final model needs at least 2 subjects; found {subjects.Length}"
+                : $"inner selection needs at least 2 training subjects per outer fold; the fold of {outerTest} has {subjects.Length}");
         var rng = new Rng(seed ^ 0x1A2B_3C4D_5E6F_7081UL);
         rng.Shuffle(subjects.AsSpan());
         int groups = Math.Min(k, subjects.Length);
@@ -122,6 +125,34 @@ public sealed record InnerChoice
 }
 
 /// <summary>
+/// What the inner selection of the final model (<c>RUN/final/choice.json</c>) chose: the same selection as an outer fold's,
+/// run over all subjects (no subject is held out of it: the final model has no test subject), then the final model trained
+/// on all subjects with that setting, stopped after that epoch.
+/// </summary>
+public sealed record FinalChoice
+{
+    /// <summary>The inner groups of all subjects.</summary>
+    public required IReadOnlyList<IReadOnlyList<string>> Groups { get; init; }
+    /// <summary>The grid's settings ("KEY=VALUE"), or one "" when no grid was given.</summary>
+    public required IReadOnlyList<string> Settings { get; init; }
+    /// <summary>Pooled inner-fold UF1 [setting][epoch − 1].</summary>
+    public required IReadOnlyList<IReadOnlyList<double>> PooledUf1 { get; init; }
+    public required int ChosenSetting { get; init; }
+    /// <summary>1-based: the final model is the <see cref="TrainOptions.Epochs"/> schedule stopped after this epoch.</summary>
+    public required int ChosenEpoch { get; init; }
+    /// <summary>The run's <see cref="TrainOptions.Epochs"/> (the schedule's length), for the reader.</summary>
+    public required int Epochs { get; init; }
+    /// <summary>k × settings inner trainings + the final model's.</summary>
+    public required int Trainings { get; init; }
+    public double Seconds { get; init; }
+
+    /// <summary>The one line printed and logged for it.</summary>
+    public string Describe() =>
+        $"final model: {(Settings[ChosenSetting].Length == 0 ? "" : Settings[ChosenSetting] + ", ")}epoch {ChosenEpoch} of {Epochs} chosen by the pooled inner UF1 " +
+        $"{PooledUf1[ChosenSetting][ChosenEpoch - 1].ToString("F4", CultureInfo.InvariantCulture)} over {Groups.Count} groups of all {Groups.Sum(g => g.Count)} subjects ({Trainings} trainings)";
+}
+
+/// <summary>
 /// Nested honest selection (<c>train --select inner</c>). For one outer LOSO fold: its training subjects are split into k
 /// groups (<see cref="InnerSplit"/>); for every grid setting and every group a model trains on the other k − 1 groups and
 /// predicts the held-out group after every epoch; per setting and epoch, the held-out predictions of all k groups are
@@ -143,6 +174,14 @@ public sealed record InnerChoice
 /// Inner models of the same group share their seed across the grid's settings (paired comparison), and differ from the
 /// outer fold's.
 /// </para>
+/// <para>
+/// The final model (<see cref="RunFinal"/>, the one <c>predict</c> uses) is chosen by the same routine over all subjects: k
+/// groups of all subjects, the same pooled UF1 and tie rule, then one training on all subjects with the choice, stopped
+/// at the chosen epoch (k × g + 1 trainings, as an outer fold). Rejected: the fixed epoch count for it (what the run's
+/// honest figure is not about, since the run reports the selected recipe), and the median or mode of the outer folds'
+/// choices (each was made on a different subset and none on all subjects; the folds' choices stay the figure's, the
+/// final's is its own).
+/// </para>
 /// </summary>
 public static class InnerSelection
 {
@@ -160,7 +199,10 @@ public static class InnerSelection
             (grid is null ? "" : " (+1 when a setting other than the run's own wins)");
     }
 
-    /// <summary>Trainings per outer fold known in advance: k × (grid values, 1 without a grid) + 1; 1 without --select inner.</summary>
+    /// <summary>
+    /// Trainings per outer fold known in advance: k × (grid values, 1 without a grid) + 1; 1 without --select inner. The
+    /// final model costs as much (its own selection over all subjects, then its training).
+    /// </summary>
     public static int TrainingsPerFold(TrainOptions o) =>
         o.Select == "inner" ? o.InnerFolds * (InnerGrid.Parse(o.Grid)?.Values.Count ?? 1) + 1 : 1;
 
@@ -188,12 +230,119 @@ public static class InnerSelection
         string outer = subjects[outerIndex];
         string dir = FoldDir(run, outerIndex, outer);
         string file = Path.Combine(dir, ChoiceFile);
-        if (resume && File.Exists(file)) return Read(file);
+        if (resume && File.Exists(file))
+        {
+            var done = Read(file);
+            ReportDone(progress, $"{outer} inner", outerIndex, subjects.Count, o.Epochs, done.Trainings - 1); // the fold's own is reported by its runner
+            return done;
+        }
         if (!resume && Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-        Directory.CreateDirectory(dir);
 
         var trainSubjects = subjects.Where(s => s != outer).ToList();
-        var groups = InnerSplit.Groups(trainSubjects, outer, o.InnerFolds, o.Seed * 0x9E37_79B9UL + (ulong)outerIndex);
+        var s = Choose(data, o, trainSubjects, outer, outerIndex, subjects.Count, outerIndex, subjects.Count, dir, device, resume, progress, log, cancel);
+        int trainings = s.Trainings;
+        IReadOnlyList<Prediction> predictions;
+        if (SameRecipe(s.Chosen, o, data))
+        {
+            if (fixedFold.OracleByEpoch is not { } byEpoch || byEpoch.Count < s.Epoch)
+                throw new InvalidOperationException($"fold {outer}: its fixed-epoch result holds no per-epoch test predictions; rerun it with --select inner");
+            predictions = byEpoch[s.Epoch - 1];
+        }
+        else
+        {
+            var retrain = FoldTrainer.RunSplit(data, trainSubjects, [outer], $"{outer} with {s.Settings[s.Setting]}", outerIndex, outerIndex, subjects.Count,
+                s.Chosen with { Oracle = false, Select = "" }, Path.Combine(dir, "chosen"), device, s.Epoch, progress, log, cancel);
+            trainings++;
+            predictions = retrain.Predictions;
+        }
+        trainings++; // the outer fold's own training (the fixed-epoch one, or the retraining's)
+        var choice = new InnerChoice
+        {
+            Subject = outer, Groups = s.Groups, Settings = s.Settings, PooledUf1 = s.PooledUf1,
+            ChosenSetting = s.Setting, ChosenEpoch = s.Epoch, Trainings = trainings, Predictions = predictions, Seconds = watch.Elapsed.TotalSeconds,
+        };
+        FoldTrainer.WriteJsonAtomic(file, choice);
+        log?.WriteLine(JsonSerializer.Serialize(new { fold = outer, inner_choice = s.Settings[s.Setting], epoch = s.Epoch, pooled_inner_uf1 = Math.Round(s.PooledUf1[s.Setting][s.Epoch - 1], 4), trainings }));
+        log?.Flush();
+        return choice;
+    }
+
+    /// <summary>RUN/final/inner: the inner splits of the final model's selection.</summary>
+    public static string FinalInnerDir(string finalDir) => Path.Combine(finalDir, "inner");
+
+    /// <summary>
+    /// The final model under <c>--select inner</c>: runs (or, resuming, reads) the selection over all subjects, writes
+    /// <c>FINAL/choice.json</c>, then trains the final model on all subjects with the chosen setting, stopped after the
+    /// chosen epoch (<c>FINAL/model.safetensors</c>, whose metadata records <c>epochs</c> and <c>inner_choice</c>).
+    /// Resuming, a finished choice is read and a finished model is kept; an interrupted one continues from its checkpoint.
+    /// </summary>
+    public static FinalChoice RunFinal(ClipSet data, TrainOptions o, string finalDir, Device device, bool resume,
+        ITrainingProgress? progress = null, TextWriter? log = null, CancellationToken cancel = default)
+    {
+        var watch = Stopwatch.StartNew();
+        var subjects = data.Subjects;
+        int folds = subjects.Count;
+        string file = Path.Combine(finalDir, ChoiceFile), model = Path.Combine(finalDir, FoldTrainer.FinalModelFile);
+        FinalChoice choice;
+        if (resume && File.Exists(file))
+        {
+            choice = ReadFinal(file);
+            ReportDone(progress, "all subjects inner", folds, folds + 1, o.Epochs, choice.Trainings - 1);
+        }
+        else
+        {
+            if (!resume && Directory.Exists(finalDir)) Directory.Delete(finalDir, recursive: true);
+            // A model or checkpoint left from before this choice was made is not its model: trained afresh below.
+            foreach (var stale in new[] { model, Path.Combine(finalDir, FoldTrainer.CheckpointFile), Path.Combine(finalDir, FoldTrainer.ResultFile) })
+                if (File.Exists(stale)) File.Delete(stale);
+            var s = Choose(data, o, subjects, null, folds, folds, folds, folds + 1, FinalInnerDir(finalDir), device, resume, progress, log, cancel);
+            choice = new FinalChoice
+            {
+                Groups = s.Groups, Settings = s.Settings, PooledUf1 = s.PooledUf1, ChosenSetting = s.Setting, ChosenEpoch = s.Epoch,
+                Epochs = o.Epochs, Trainings = s.Trainings + 1, Seconds = watch.Elapsed.TotalSeconds,
+            };
+            FoldTrainer.WriteJsonAtomic(file, choice);
+            log?.WriteLine(JsonSerializer.Serialize(new { fold = "final", inner_choice = s.Settings[s.Setting], epoch = s.Epoch, pooled_inner_uf1 = Math.Round(s.PooledUf1[s.Setting][s.Epoch - 1], 4), trainings = choice.Trainings }));
+            log?.Flush();
+        }
+        if (resume && File.Exists(model))
+        {
+            progress?.OnEpoch("all subjects", folds, folds + 1, choice.ChosenEpoch, choice.ChosenEpoch, double.NaN, 0);
+            return choice;
+        }
+        var grid = InnerGrid.Parse(o.Grid);
+        var chosen = grid?.Apply(o, choice.ChosenSetting) ?? o;
+        FoldTrainer.TrainFinal(data, chosen with { Oracle = false, Select = "" }, finalDir, device, folds, progress, log, cancel, choice.ChosenEpoch,
+            new Dictionary<string, string>
+            {
+                ["epochs"] = choice.ChosenEpoch.ToString(CultureInfo.InvariantCulture),
+                ["inner_choice"] = choice.Settings[choice.ChosenSetting],
+            });
+        return choice;
+    }
+
+    /// <summary>Trainings a resumed run finds done, reported as done earlier so that the progress bar's count stays right.</summary>
+    private static void ReportDone(ITrainingProgress? progress, string name, int foldIndex, int folds, int epochs, int count)
+    {
+        for (int i = 0; i < count; i++) progress?.OnEpoch(name, foldIndex, folds, epochs, epochs, double.NaN, 0);
+    }
+
+    /// <summary>The selection's outcome: the splits, the scores and the chosen (setting, 1-based epoch) with its options.</summary>
+    private sealed record Selection(IReadOnlyList<IReadOnlyList<string>> Groups, IReadOnlyList<string> Settings, IReadOnlyList<IReadOnlyList<double>> PooledUf1,
+        int Setting, int Epoch, TrainOptions Chosen, int Trainings);
+
+    /// <summary>
+    /// The selection itself, for an outer fold (<paramref name="outer"/> its test subject, never among
+    /// <paramref name="trainSubjects"/>: checked) or for the final model (<paramref name="outer"/> null, all subjects).
+    /// <paramref name="index"/> is the outer fold's index, or the fold count for the final: it seeds the split and the inner
+    /// models (<see cref="InnerSeedIndex"/>), so every training of a run has a seed of its own. Inner splits are resumable.
+    /// </summary>
+    private static Selection Choose(ClipSet data, TrainOptions o, IReadOnlyList<string> trainSubjects, string? outer, int index, int folds,
+        int progressIndex, int progressFolds, string dir, Device device, bool resume, ITrainingProgress? progress, TextWriter? log, CancellationToken cancel)
+    {
+        Directory.CreateDirectory(dir);
+        string label = outer ?? "all subjects";
+        var groups = InnerSplit.Groups(trainSubjects, outer, o.InnerFolds, o.Seed * 0x9E37_79B9UL + (ulong)index);
         var grid = InnerGrid.Parse(o.Grid);
         int settings = grid?.Values.Count ?? 1;
         var scores = new List<IReadOnlyList<double>>();
@@ -207,17 +356,22 @@ public static class InnerSelection
             {
                 var held = groups[j];
                 var inner = trainSubjects.Where(s => !held.Contains(s)).ToList();
-                string name = $"{outer} inner {j + 1}/{groups.Count}{(grid is null ? "" : " " + grid.Label(g))}";
+                string name = $"{label} inner {j + 1}/{groups.Count}{(grid is null ? "" : " " + grid.Label(g))}";
                 string splitDir = Path.Combine(dir, $"s{g + 1}-k{j + 1}");
                 string resultPath = Path.Combine(splitDir, FoldTrainer.ResultFile);
-                var r = resume && File.Exists(resultPath)
-                    ? LosoRunner.ReadFold(resultPath)
-                    : FoldTrainer.RunSplit(data, inner, held, name, InnerSeedIndex(subjects.Count, outerIndex, j), outerIndex, subjects.Count,
+                FoldResult r;
+                if (resume && File.Exists(resultPath))
+                {
+                    r = LosoRunner.ReadFold(resultPath);
+                    progress?.OnEpoch(name, progressIndex, progressFolds, r.Epochs, r.Epochs, double.NaN, 0);
+                }
+                else
+                    r = FoldTrainer.RunSplit(data, inner, held, name, InnerSeedIndex(folds, index, j), progressIndex, progressFolds,
                         options, splitDir, device, 0, progress, log, cancel);
                 trainings++;
                 // The guarantee, checked on what was actually trained and predicted.
-                if (r.TrainSubjects.Contains(outer) || r.OracleByEpoch!.Any(e => e.Any(p => p.Subject == outer || !held.Contains(p.Subject))))
-                    throw new InvalidOperationException($"inner selection of {outer}: the outer test subject entered inner split {j + 1}");
+                if ((outer is not null && r.TrainSubjects.Contains(outer)) || r.OracleByEpoch!.Any(e => e.Any(p => p.Subject == outer || !held.Contains(p.Subject))))
+                    throw new InvalidOperationException($"inner selection of {label}: {(outer is null ? "a held-out subject" : "the outer test subject")} entered inner split {j + 1}");
                 perGroup.Add(r);
             }
             int epochs = perGroup.Min(r => r.OracleByEpoch!.Count);
@@ -229,41 +383,24 @@ public static class InnerSelection
         for (int g = 0; g < settings; g++)
             for (int e = 0; e < scores[g].Count; e++)
                 if (scores[g][e] > scores[bestG][bestE] || (g == bestG && scores[g][e] == scores[bestG][bestE])) (bestG, bestE) = (g, e);
-
-        var chosen = grid?.Apply(o, bestG) ?? o;
-        IReadOnlyList<Prediction> predictions;
-        if (SameRecipe(chosen, o, data))
-        {
-            if (fixedFold.OracleByEpoch is not { } byEpoch || byEpoch.Count <= bestE)
-                throw new InvalidOperationException($"fold {outer}: its fixed-epoch result holds no per-epoch test predictions; rerun it with --select inner");
-            predictions = byEpoch[bestE];
-        }
-        else
-        {
-            var retrain = FoldTrainer.RunSplit(data, trainSubjects, [outer], $"{outer} with {grid!.Label(bestG)}", outerIndex, outerIndex, subjects.Count,
-                chosen with { Oracle = false, Select = "" }, Path.Combine(dir, "chosen"), device, bestE + 1, progress, log, cancel);
-            trainings++;
-            predictions = retrain.Predictions;
-        }
-        trainings++; // the outer fold's own training (the fixed-epoch one, or the retraining's)
-        var choice = new InnerChoice
-        {
-            Subject = outer, Groups = groups, Settings = grid is null ? [""] : grid.Values.Select((_, i) => grid.Label(i)).ToList(),
-            PooledUf1 = scores.Select(s => (IReadOnlyList<double>)s.Select(v => Math.Round(v, 6)).ToList()).ToList(),
-            ChosenSetting = bestG, ChosenEpoch = bestE + 1, Trainings = trainings, Predictions = predictions, Seconds = watch.Elapsed.TotalSeconds,
-        };
-        FoldTrainer.WriteJsonAtomic(file, choice);
-        log?.WriteLine(JsonSerializer.Serialize(new { fold = outer, inner_choice = choice.Settings[bestG], epoch = bestE + 1, pooled_inner_uf1 = Math.Round(scores[bestG][bestE], 4), trainings }));
-        log?.Flush();
-        return choice;
+        return new Selection(groups, grid is null ? [""] : grid.Values.Select((_, i) => grid.Label(i)).ToList(),
+            scores.Select(v => (IReadOnlyList<double>)v.Select(x => Math.Round(x, 6)).ToList()).ToList(),
+            bestG, bestE + 1, grid?.Apply(o, bestG) ?? o, trainings);
     }
 
-    /// <summary>A seed index per (outer fold, inner group), apart from every outer fold's (0..folds) and the final model's.</summary>
-    private static int InnerSeedIndex(int folds, int outer, int group) => folds + 2 + outer * folds + group; // group < k ≤ folds − 1
+    /// <summary>
+    /// A seed index per (outer fold, inner group), apart from every outer fold's (0..folds − 1), the final model's (folds)
+    /// and each other's: <paramref name="outer"/> is the fold's index, or <c>folds</c> for the final model's selection, whose
+    /// indices (≥ folds² + folds + 2) lie past the last fold's (≤ folds² + folds, as group &lt; k ≤ folds − 1 there).
+    /// </summary>
+    internal static int InnerSeedIndex(int folds, int outer, int group) => folds + 2 + outer * folds + group;
 
     /// <summary>True when the chosen options train exactly what the run's own do (same fields, same model config).</summary>
     private static bool SameRecipe(TrainOptions chosen, TrainOptions o, ClipSet data) =>
         chosen with { ModelSettings = "" } == o with { ModelSettings = "" } && chosen.ModelConfig(data).Differences(o.ModelConfig(data)).Count == 0;
+
+    public static FinalChoice ReadFinal(string path) =>
+        JsonSerializer.Deserialize<FinalChoice>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path}: unreadable final choice");
 
     public static InnerChoice Read(string path) =>
         JsonSerializer.Deserialize<InnerChoice>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path}: unreadable inner choice");

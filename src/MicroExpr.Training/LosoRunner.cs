@@ -94,10 +94,16 @@ public static class LosoRunner
             results.Add(fold);
             if (o.Select == "inner") InnerSelection.RunFold(data, o, i, run, device, resume, fold, progress, log, cancel);
         }
-        // The model 'predict' uses: trained on every subject, only for full runs (a single --fold run leaves it out).
+        // The model 'predict' uses: trained on every subject, only for full runs (a single --fold run leaves it out). Under
+        // --select inner its epoch (and grid setting) is chosen by the same inner selection, over all subjects.
         string final = FinalDir(run);
-        if (trainFinal && onlyFold is null && !(resume && File.Exists(Path.Combine(final, FoldTrainer.FinalModelFile))))
-            FoldTrainer.TrainFinal(data, o, final, device, subjects.Count, progress, log, cancel);
+        if (trainFinal && onlyFold is null)
+        {
+            if (o.Select == "inner") InnerSelection.RunFinal(data, o, final, device, resume, progress, log, cancel);
+            else if (!(resume && File.Exists(Path.Combine(final, FoldTrainer.FinalModelFile))))
+                FoldTrainer.TrainFinal(data, o, final, device, subjects.Count, progress, log, cancel);
+            else progress?.OnEpoch("all subjects", subjects.Count, subjects.Count + 1, o.Epochs, o.Epochs, double.NaN, 0);
+        }
         return results;
     }
 

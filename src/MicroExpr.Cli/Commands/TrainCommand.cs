@@ -50,7 +50,8 @@ internal static class TrainCommand
             SeedsOption,
             new("select", OptionKind.Text, "inner: nested honest selection. In each outer fold the training subjects are split into --inner-folds groups; " +
                 "the epoch count (and one --grid setting) is chosen by the pooled UF1 of the inner held-out groups, then the test subject is predicted once. " +
-                "Costs k × (grid values, 1 without --grid) + 1 trainings per outer fold (+1 when a grid value other than the run's own wins). Implies --oracle"),
+                "Costs k × (grid values, 1 without --grid) + 1 trainings per outer fold (+1 when a grid value other than the run's own wins). " +
+                "The final model (RUN/final) is chosen the same way over k groups of all subjects (k × g + 1 more trainings; RUN/final/choice.json). Implies --oracle"),
             new("inner-folds", OptionKind.Int, "--select inner: groups k of training subjects per outer fold", "5", 2),
             new("grid", OptionKind.Text, $"--select inner: KEY=A,B,... (at most {InnerGrid.MaxValues} values) searched beside the epoch count; KEY is lr, weight-decay, label-smoothing, crop-pad, mixup, balanced (false,true) or a --set field"),
             new("freeze", OptionKind.Text, "spatial: freeze an SLSTT-family model's spatial encoder but its final LayerNorm (train only that norm, the temporal aggregator and the head)"),
@@ -109,6 +110,10 @@ internal static class TrainCommand
             LosoRunner.Train(clips, options, run, device, a.Switch("resume"), fold, progress, trainFinal: !a.Switch("no-final"));
         OpProfiler.Enabled = false;
         progress.Done();
+        // The final model's own inner choice (--select inner), in one line.
+        string finalChoice = Path.Combine(LosoRunner.FinalDir(seeds is null ? run : SeedRuns.SeedDir(run, seeds[0])), InnerSelection.ChoiceFile);
+        if (options.Select == "inner" && fold is null && !a.Switch("no-final") && File.Exists(finalChoice))
+            Console.Error.WriteLine(InnerSelection.ReadFinal(finalChoice).Describe());
         if (a.Switch("profile"))
             ProfileReport.Write(Console.Error, OpProfiler.Snapshot(), trainWatch.Elapsed.TotalMilliseconds, CpuThreads.Count, device,
                 $"training ({options.Preset}, {device.Name})");

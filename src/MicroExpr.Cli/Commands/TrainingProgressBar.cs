@@ -22,10 +22,11 @@ internal sealed class TrainingProgressBar(int trainings) : ITrainingProgress
 
     /// <summary>
     /// The trainings of a run: per seed, each fold's (1, or k × g + 1 under --select inner: the "+1 when another setting
-    /// wins" is not known in advance and is left out), plus the final model once.
+    /// wins" is not known in advance and is left out), plus the final model once (1, or under --select inner its own
+    /// selection over all subjects and its training, k × g + 1 as well).
     /// </summary>
     public static int Trainings(TrainOptions o, int folds, int seeds, bool final) =>
-        Math.Max(1, seeds * folds * InnerSelection.TrainingsPerFold(o) + (final ? 1 : 0));
+        Math.Max(1, (seeds * folds + (final ? 1 : 0)) * InnerSelection.TrainingsPerFold(o));
 
     public void OnEpoch(string fold, int foldIndex, int folds, int epoch, int total, double loss, double seconds)
     {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MicroExpr.Cli;
+using MicroExpr.Training;
 
 namespace MicroExpr.Tests.Cli;
 
@@ -34,8 +35,12 @@ public class HonestSelectionCliTests
             Assert.That(eOut, Does.Contain("LOSO over 2 seeds").And.Contain("ensemble"));
 
             string cache = Path.Combine(dir, "cache"), inner = Path.Combine(dir, "inner");
-            var (tCode, tOut, tErr) = Run("train", "--data", cache, "--out", inner, "--epochs", "2", "--batch", "4", "--select", "inner", "--inner-folds", "2", "--no-final");
+            var (tCode, tOut, tErr) = Run("train", "--data", cache, "--out", inner, "--epochs", "2", "--batch", "4", "--select", "inner", "--inner-folds", "2");
             Assert.That(tCode, Is.EqualTo(0), tErr);
+            // The final model's own choice, beside it and in one line.
+            var finalChoice = InnerSelection.ReadFinal(Path.Combine(inner, "final", InnerSelection.ChoiceFile));
+            Assert.That(tErr, Does.Contain(finalChoice.Describe()).And.Contain("over 2 groups of all 3 subjects"));
+            Assert.That(File.Exists(Path.Combine(inner, "final", "model.safetensors")));
             Assert.That(tErr, Does.Contain("2 inner folds × 1 setting(s) + 1 = 3 trainings per outer fold"));
             Assert.That(tOut, Does.Contain("inner selection (3 folds").And.Contain("oracle — looks at test labels, for comparison with published numbers only"));
             var (iCode, iOut, iErr) = Run("evaluate", "--run", inner, "--json");

@@ -5,7 +5,8 @@ using MicroExpr.Training;
 namespace MicroExpr.Tests.Cli;
 
 /// <summary>
-/// The training progress counts every training of a run (seeds × folds × (inner trainings + 1) + the final model), so the
+/// The training progress counts every training of a run (seeds × folds × (inner trainings + 1) + the final model's, its own
+/// inner trainings included), so the
 /// ETA of a multi-seed or nested run covers all of it (it used to count one seed's outer folds only).
 /// </summary>
 [NonParallelizable]
@@ -18,7 +19,7 @@ public class TrainingProgressBarTests
         Assert.That(TrainingProgressBar.Trainings(plain, folds: 10, seeds: 1, final: false), Is.EqualTo(10));
         Assert.That(TrainingProgressBar.Trainings(plain, folds: 10, seeds: 3, final: true), Is.EqualTo(31));
         var inner = plain with { Select = "inner", InnerFolds = 3 };
-        Assert.That(TrainingProgressBar.Trainings(inner, folds: 10, seeds: 2, final: true), Is.EqualTo(2 * 10 * (3 + 1) + 1));
+        Assert.That(TrainingProgressBar.Trainings(inner, folds: 10, seeds: 2, final: true), Is.EqualTo(2 * 10 * (3 + 1) + (3 + 1)), "the final model's own selection and training");
         var grid = inner with { Grid = "lr=1e-3,3e-4" };
         Assert.That(TrainingProgressBar.Trainings(grid, folds: 5, seeds: 1, final: false), Is.EqualTo(5 * (3 * 2 + 1)));
     }

@@ -140,6 +140,145 @@ public class HonestSelectionTests
         Assert.That(choice.Predictions.Select(p => p.Probabilities), Is.EqualTo(retrained.Predictions.Select(p => p.Probabilities)));
     }
 
+    // ---- the final model under --select inner ----
+
+    /// <summary>Counts the trainings a run reports finished (its last epoch), as the progress bar does.</summary>
+    private sealed class CountingProgress : ITrainingProgress
+    {
+        public int Finished, Earlier;
+        public void OnEpoch(string fold, int foldIndex, int folds, int epoch, int epochs, double loss, double seconds)
+        {
+            if (epoch != epochs) return;
+            Finished++;
+            if (double.IsNaN(loss)) Earlier++;
+        }
+    }
+
+    [Test]
+    public void TheFinalModelIsChosenByTheSameInnerSelectionOverAllSubjectsAndResumes()
+    {
+        var data = LosoTests.ToyClips(subjects: 4, perSubject: 3);
+        string run = Path.Combine(root, "final");
+        var o = Tiny with { Select = "inner", InnerFolds = 2, Epochs = 4, LearningRate = 3e-2f };
+        var progress = new CountingProgress();
+        LosoRunner.Train(data, o, run, Device.Cpu, resume: false, progress: progress, trainFinal: true);
+        string final = LosoRunner.FinalDir(run), choicePath = Path.Combine(final, InnerSelection.ChoiceFile), modelPath = Path.Combine(final, FoldTrainer.FinalModelFile);
+        var choice = InnerSelection.ReadFinal(choicePath);
+
+        Assert.That(choice.Groups, Has.Count.EqualTo(2));
+        Assert.That(choice.Groups.SelectMany(g => g), Is.EquivalentTo(data.Subjects), "the final's groups partition all subjects");
+        Assert.That(choice.PooledUf1.Single(), Has.Count.EqualTo(o.Epochs));
+        Assert.That(choice.Trainings, Is.EqualTo(2 + 1));
+        Assert.That(choice.Describe(), Does.Contain($"epoch {choice.ChosenEpoch} of {o.Epochs}"));
+        // The pooled UF1 is that of the final's inner held-out groups, read back from its splits on disk.
+        var splits = Directory.GetDirectories(InnerSelection.FinalInnerDir(final)).Order(StringComparer.Ordinal).Select(d => LosoRunner.ReadFold(Path.Combine(d, FoldTrainer.ResultFile))).ToList();
+        Assert.That(splits, Has.Count.EqualTo(2));
+        for (int e = 0; e < o.Epochs; e++)
+            Assert.That(choice.PooledUf1[0][e], Is.EqualTo(Math.Round(MetricSet.Compute(splits.SelectMany(r => r.OracleByEpoch![e]).ToList(), 3).Uf1, 6)));
+        foreach (var (r, j) in splits.Select((r, j) => (r, j)))
+        {
+            Assert.That(r.TrainSubjects.Concat(choice.Groups[j]), Is.EquivalentTo(data.Subjects));
+            Assert.That(r.Predictions.Select(p => p.Subject).Distinct(), Is.EquivalentTo(choice.Groups[j]), "scored on its held-out group only");
+        }
+        Assert.That(choice.PooledUf1[0].Skip(choice.ChosenEpoch).All(u => u < choice.PooledUf1[0][choice.ChosenEpoch - 1]), "later epochs score lower (ties go to the later epoch)");
+        Assert.That(choice.PooledUf1[0].Take(choice.ChosenEpoch).All(u => u <= choice.PooledUf1[0][choice.ChosenEpoch - 1]));
+        // This tiny run's choice stops early, so the final model is visibly not the fixed-epoch one.
+        Assert.That(choice.ChosenEpoch, Is.LessThan(o.Epochs), "test setup: a run whose inner selection stops before --epochs");
+
+        // The final model trained for the chosen epochs of the --epochs schedule: the fixed-epoch final's first epochs.
+        var result = LosoRunner.ReadFold(Path.Combine(final, FoldTrainer.ResultFile));
+        Assert.That(result.Epochs, Is.EqualTo(choice.ChosenEpoch));
+        Assert.That(Safetensors.Read(modelPath).Metadata["epochs"], Is.EqualTo(choice.ChosenEpoch.ToString()));
+        string plain = Path.Combine(root, "plain-final");
+        FoldTrainer.TrainFinal(data, o, plain, Device.Cpu, data.Subjects.Count);
+        var fixedFinal = LosoRunner.ReadFold(Path.Combine(plain, FoldTrainer.ResultFile));
+        Assert.That(fixedFinal.EpochLoss, Has.Count.EqualTo(o.Epochs));
+        Assert.That(result.EpochLoss, Is.EqualTo(fixedFinal.EpochLoss.Take(choice.ChosenEpoch)));
+        Assert.That(Safetensors.Read(Path.Combine(plain, FoldTrainer.FinalModelFile)).Metadata.ContainsKey("epochs"), Is.False, "without a choice the model file is as before");
+
+        // The progress total (what the bar is given) is the trainings actually run: the folds' and the final's.
+        int total = MicroExpr.Cli.Commands.TrainingProgressBar.Trainings(o, data.Subjects.Count, 1, final: true);
+        Assert.That(total, Is.EqualTo((4 + 1) * (2 + 1)));
+        Assert.That(progress.Finished, Is.EqualTo(total));
+        Assert.That(progress.Earlier, Is.Zero);
+
+        // Resuming a finished run trains nothing and reports every training as done earlier.
+        var written = (File.GetLastWriteTimeUtc(choicePath), File.GetLastWriteTimeUtc(modelPath));
+        var again = new CountingProgress();
+        LosoRunner.Train(data, o, run, Device.Cpu, resume: true, progress: again, trainFinal: true);
+        Assert.That((File.GetLastWriteTimeUtc(choicePath), File.GetLastWriteTimeUtc(modelPath)), Is.EqualTo(written));
+        Assert.That((again.Finished, again.Earlier), Is.EqualTo((total, total)));
+
+        // Killed after one inner split of the final: the resumed run keeps that split and reaches the same choice and model.
+        var modelBefore = Safetensors.Read(modelPath).Arrays.Select(a => a.Data).ToList();
+        string kept = Path.Combine(InnerSelection.FinalInnerDir(final), "s1-k1", FoldTrainer.ResultFile);
+        var keptTime = File.GetLastWriteTimeUtc(kept);
+        File.Delete(choicePath);
+        File.Delete(modelPath);
+        Directory.Delete(Path.Combine(InnerSelection.FinalInnerDir(final), "s1-k2"), recursive: true);
+        var resumed = new CountingProgress();
+        LosoRunner.Train(data, o, run, Device.Cpu, resume: true, progress: resumed, trainFinal: true);
+        Assert.That(File.GetLastWriteTimeUtc(kept), Is.EqualTo(keptTime), "a finished inner split is not retrained");
+        Assert.That(InnerSelection.ReadFinal(choicePath) with { Seconds = 0 }, Is.EqualTo(choice with { Seconds = 0 }).Using<FinalChoice>((a, b) =>
+            a.ChosenEpoch == b.ChosenEpoch && a.ChosenSetting == b.ChosenSetting && a.PooledUf1.SelectMany(x => x).SequenceEqual(b.PooledUf1.SelectMany(x => x))));
+        Assert.That(Safetensors.Read(modelPath).Arrays.Select(a => a.Data), Is.EqualTo(modelBefore));
+        Assert.That((resumed.Finished, resumed.Earlier), Is.EqualTo((total, total - 2)), "one inner split and the final model trained again");
+    }
+
+    [Test]
+    public void TheFinalModelTrainsWithTheGridSettingItsSelectionChose()
+    {
+        var data = LosoTests.ToyClips(subjects: 3, perSubject: 3);
+        string run = Path.Combine(root, "final-grid");
+        var o = Tiny with { Select = "inner", InnerFolds = 2, Grid = "lr=0.01,0.0001" };
+        var progress = new CountingProgress();
+        LosoRunner.Train(data, o, run, Device.Cpu, resume: false, onlyFold: null, progress: progress, trainFinal: true);
+        string final = LosoRunner.FinalDir(run);
+        var choice = InnerSelection.ReadFinal(Path.Combine(final, InnerSelection.ChoiceFile));
+        Assert.That(choice.Settings, Is.EqualTo(new[] { "lr=0.01", "lr=0.0001" }));
+        Assert.That(choice.Trainings, Is.EqualTo(2 * 2 + 1));
+        Assert.That(Directory.GetDirectories(InnerSelection.FinalInnerDir(final)), Has.Length.EqualTo(2 * 2));
+        var meta = Safetensors.Read(Path.Combine(final, FoldTrainer.FinalModelFile)).Metadata;
+        Assert.That(meta["inner_choice"], Is.EqualTo(choice.Settings[choice.ChosenSetting]));
+        Assert.That(meta["epochs"], Is.EqualTo(choice.ChosenEpoch.ToString()));
+        // The same losses as a final trained with that setting alone, stopped there.
+        string alone = Path.Combine(root, "alone");
+        FoldTrainer.TrainFinal(data, InnerGrid.Parse(o.Grid)!.Apply(o, choice.ChosenSetting) with { Select = "", Oracle = false }, alone, Device.Cpu, data.Subjects.Count,
+            stopAfter: choice.ChosenEpoch);
+        Assert.That(LosoRunner.ReadFold(Path.Combine(final, FoldTrainer.ResultFile)).EpochLoss,
+            Is.EqualTo(LosoRunner.ReadFold(Path.Combine(alone, FoldTrainer.ResultFile)).EpochLoss));
+        // Every training counted: the folds' inner ones, their retrainings when another setting won, and the final's.
+        int retrained = InnerSelection.ReadAll(run).Sum(c => c.Trainings) - 3 * (2 * 2 + 1);
+        Assert.That(progress.Finished, Is.EqualTo(MicroExpr.Cli.Commands.TrainingProgressBar.Trainings(o, 3, 1, final: true) + retrained));
+    }
+
+    [Test]
+    public void WithSeedsOnlyTheFirstSeedSelectsAndTrainsTheFinalModel()
+    {
+        var data = LosoTests.ToyClips(subjects: 3, perSubject: 3);
+        string run = Path.Combine(root, "seeds-inner");
+        var o = Tiny with { Select = "inner", InnerFolds = 2, Epochs = 1 };
+        SeedRuns.Train(data, o, [1, 2], run, Device.Cpu, resume: false, trainFinal: true);
+        var first = InnerSelection.ReadFinal(Path.Combine(LosoRunner.FinalDir(SeedRuns.SeedDir(run, 1)), InnerSelection.ChoiceFile));
+        Assert.That(first.Groups.SelectMany(g => g), Is.EquivalentTo(data.Subjects));
+        Assert.That(File.Exists(Path.Combine(LosoRunner.FinalDir(SeedRuns.SeedDir(run, 1)), FoldTrainer.FinalModelFile)));
+        Assert.That(Directory.Exists(LosoRunner.FinalDir(SeedRuns.SeedDir(run, 2))), Is.False);
+    }
+
+    [Test]
+    public void EveryTrainingOfAnInnerRunHasASeedIndexOfItsOwn()
+    {
+        foreach (int folds in new[] { 2, 4, 28, 68 })
+        {
+            int k = folds; // the most groups a split can have (the final's, of all subjects)
+            var indices = Enumerable.Range(0, folds + 1).ToList(); // the outer folds and the final model
+            for (int outer = 0; outer < folds; outer++)
+                for (int j = 0; j < Math.Min(k, folds - 1); j++) indices.Add(InnerSelection.InnerSeedIndex(folds, outer, j));
+            for (int j = 0; j < k; j++) indices.Add(InnerSelection.InnerSeedIndex(folds, folds, j)); // the final's inner splits
+            Assert.That(indices.Distinct().Count(), Is.EqualTo(indices.Count), $"{folds} folds");
+        }
+    }
+
     // ---- seeds ----
 
     [Test]
