@@ -2,8 +2,8 @@
 // blocks, as ConvSimd.ImplicitPlane does (no phase split, no copy into y), with B read through tap offsets, and times
 // variants of the offsets and of the tile alternately in one process, as GFLOP of useful work (2·Cout·Cin·k·Do·Ho·Wo)
 // per thread CPU-second (clock_gettime CLOCK_THREAD_CPUTIME_ID): on a loaded shared machine only ratios within one run
-// mean anything. Kernel6x32 is a verbatim copy of kernels/MicroExpr.Kernels/Conv/Conv.Simd.Implicit.cs's (keep them in
-// step; the copy only adds NoInlining); Kernel8x32 is the same with eight rows. The buffers hold random numbers; the variants that move the offsets
+// mean anything. Kernel6x32 is a copy of the 6×32 tile that kernels/MicroExpr.Kernels/Conv/Conv.Simd.Implicit.cs used
+// until its Kernel8x32 (the probe's Kernel8x32, kept in step with it; the copies only add NoInlining) replaced it. The buffers hold random numbers; the variants that move the offsets
 // compute wrong numbers with the same work. A calibration first: a register-only FMA loop (the in-process peak) and a
 // GEMM-like 6x32 on packed, L1-hot A and B.
 //

@@ -6,7 +6,7 @@ namespace MicroExpr.Kernels;
 
 /// <summary>
 /// The forward convolution as an implicit GEMM over stride phases (Vector512, and Vector256 with the strip's tile as two
-/// 6×16 halves, <see cref="Tile6x32"/>; see the choice in <see cref="ConvSimd"/>'s remarks). For one sample n and group g:
+/// 6×16 halves, <see cref="ForwardTile"/>; see the choice in <see cref="ConvSimd"/>'s remarks). For one sample n and group g:
 /// <code>
 /// xph [S, Cg, Dph, Hph, Wph]   the zero-padded input split into S = sd·sh·sw stride phases: phase (pz, py, px) holds
 ///                               padded input (i·sd + pz, j·sh + py, l·sw + px) at (i, j, l); Dph = Do + ⌊(kd − 1)·dd / sd⌋,
@@ -17,8 +17,8 @@ namespace MicroExpr.Kernels;
 ///                               + ⌊kz·dd / sd⌋·Hph·Wph + ⌊ky·dh / sh⌋·Wph + ⌊kx·dw / sw⌋
 /// out[co, q] = Σ_k w[co, k] · xph[off[k] + q]
 /// </code>
-/// so the GEMM's B row k at columns q..q+31 is one contiguous run of xph: the 6×32 register tile (six output channels,
-/// 32 grid positions, 12 Vector512 accumulators) reads w in place (six rows, one broadcast each per k) and B at
+/// so the GEMM's B row k at columns q..q+31 is one contiguous run of xph: the 8×32 register tile (eight output channels,
+/// 32 grid positions, 16 Vector512 accumulators) reads w in place (eight rows, one broadcast each per k) and B at
 /// xph + off[k] + q (two loads), over all of K at once: no im2col buffer, no packing of B, C written once. The grid outputs
 /// of a block of output rows (at most 384 KiB, so they are still in L2) are then copied into y with the bias and ReLU.
 /// </summary>
@@ -39,16 +39,20 @@ public static unsafe partial class ConvSimd
     internal static bool UsesImplicit(in ConvGeometry g) =>
         !NoImplicit && SimdIsaSelect.Current >= SimdIsa.V256 && !g.IsPointwise && g.Coutg >= 8;
 
+    /// <summary>Output channels per forward tile: 8 on Vector512 (<see cref="Kernel8x32"/>), 6 on Vector256.</summary>
+    private static int TileRows(bool v512) => v512 ? 8 : 6;
+
     /// <summary>
-    /// The 6×32 tile at the current width: <see cref="Kernel6x32"/> on Vector512; on Vector256 the strip as two 6×16
-    /// halves (<see cref="Kernel6x16"/>: 12 Vector256 accumulators, 2 B loads and 6 broadcasts, 15 of AVX2's 16 registers;
-    /// a 6×32 tile of Vector256 would need 24 accumulators). Same sums in the same order per element, so the two widths
-    /// give identical results.
+    /// The forward tile at the current width, <see cref="TileRows"/> output channels by a 32-position strip:
+    /// <see cref="Kernel8x32"/> on Vector512; on Vector256 the strip as two 6×16 halves (<see cref="Kernel6x16"/>: 12
+    /// Vector256 accumulators, 2 B loads and 6 broadcasts, 15 of AVX2's 16 registers; a 6×32 tile of Vector256 would need
+    /// 24 accumulators). Same sums in the same order per element whatever the block height, so the two widths give
+    /// identical results.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile6x32(bool v512, int kc, float* a, nint lda, int* off, float* b, float* c, nint ldc, int rows)
+    private static void ForwardTile(bool v512, int kc, float* a, nint lda, int* off, float* b, float* c, nint ldc, int rows)
     {
-        if (v512) Kernel6x32(kc, a, lda, off, b, c, ldc, rows);
+        if (v512) Kernel8x32(kc, a, lda, off, b, c, ldc, rows);
         else
         {
             Kernel6x16(kc, a, lda, off, b, c, ldc, rows);
@@ -356,8 +360,9 @@ public static unsafe partial class ConvSimd
         // a strip shared by two sub-blocks is computed by both.
         int rowsPer = Math.Max(1, OutBudget / Math.Max(1, coutg * lay.Wph));
         float* wg = w + (long)grp * coutg * kg;
-        float* tile = stackalloc float[6 * Strip];
         bool v512 = SimdIsaSelect.Current == SimdIsa.V512;
+        int tileRows = TileRows(v512);
+        float* tile = stackalloc float[8 * Strip];
         int p = g.P, wo = g.Wo;
         for (int ra = r0; ra < r1; ra += rowsPer)
         {
@@ -371,13 +376,13 @@ public static unsafe partial class ConvSimd
             {
                 float* bq = xph + q0;
                 float* cq = cs + (q0 - s0);
-                for (int co = 0; co < coutg; co += 6)
+                for (int co = 0; co < coutg; co += tileRows)
                 {
-                    int rows = Math.Min(6, coutg - co);
-                    if (rows == 6) Tile6x32(v512, kg, wg + (long)co * kg, kg, off, bq, cq + (long)co * ldc, ldc, 6);
+                    int rows = Math.Min(tileRows, coutg - co);
+                    if (rows == tileRows) ForwardTile(v512, kg, wg + (long)co * kg, kg, off, bq, cq + (long)co * ldc, ldc, rows);
                     else
                     {
-                        Tile6x32(v512, kg, wg + (long)co * kg, kg, off, bq, tile, Strip, rows);
+                        ForwardTile(v512, kg, wg + (long)co * kg, kg, off, bq, tile, Strip, rows);
                         for (int r = 0; r < rows; r++)
                         {
                             Vector512.Store(Vector512.Load(tile + r * Strip), cq + (long)(co + r) * ldc);
@@ -483,11 +488,13 @@ public static unsafe partial class ConvSimd
     }
 
     /// <summary>
-    /// C[r, 0..32) = Σ_k a[r·lda + k] · b[off[k] + 0..32) for r &lt; rows (rows 1..6; rows past it are computed from the
-    /// last row and not stored), C row stride ldc, overwritten.
+    /// C[r, 0..32) = Σ_k a[r·lda + k] · b[off[k] + 0..32) for r &lt; rows (rows 1..8; rows past it are computed from the
+    /// last row and not stored), C row stride ldc, overwritten. 16 Vector512 accumulators, 2 B loads and 8 broadcasts per
+    /// 16 FMAs (19 of AVX-512's 32 registers); 64 and 128 output channels are whole 8-row blocks (6-row blocks compute 66
+    /// and 132 rows). See <see cref="ConvSimd"/>'s remarks for the choice.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel6x32(int kc, float* a, nint lda, int* off, float* b, float* c, nint ldc, int rows)
+    private static void Kernel8x32(int kc, float* a, nint lda, int* off, float* b, float* c, nint ldc, int rows)
     {
         float* a0p = a;
         float* a1p = a + Math.Min(1, rows - 1) * lda;
@@ -495,12 +502,16 @@ public static unsafe partial class ConvSimd
         float* a3p = a + Math.Min(3, rows - 1) * lda;
         float* a4p = a + Math.Min(4, rows - 1) * lda;
         float* a5p = a + Math.Min(5, rows - 1) * lda;
+        float* a6p = a + Math.Min(6, rows - 1) * lda;
+        float* a7p = a + Math.Min(7, rows - 1) * lda;
         var c0_0 = Vector512<float>.Zero; var c0_1 = Vector512<float>.Zero;
         var c1_0 = Vector512<float>.Zero; var c1_1 = Vector512<float>.Zero;
         var c2_0 = Vector512<float>.Zero; var c2_1 = Vector512<float>.Zero;
         var c3_0 = Vector512<float>.Zero; var c3_1 = Vector512<float>.Zero;
         var c4_0 = Vector512<float>.Zero; var c4_1 = Vector512<float>.Zero;
         var c5_0 = Vector512<float>.Zero; var c5_1 = Vector512<float>.Zero;
+        var c6_0 = Vector512<float>.Zero; var c6_1 = Vector512<float>.Zero;
+        var c7_0 = Vector512<float>.Zero; var c7_1 = Vector512<float>.Zero;
         for (int p = 0; p < kc; p++)
         {
             float* pb = b + off[p];
@@ -524,6 +535,12 @@ public static unsafe partial class ConvSimd
             var a5 = Vector512.Create(a5p[p]);
             c5_0 = Avx512F.FusedMultiplyAdd(a5, b0, c5_0);
             c5_1 = Avx512F.FusedMultiplyAdd(a5, b1, c5_1);
+            var a6 = Vector512.Create(a6p[p]);
+            c6_0 = Avx512F.FusedMultiplyAdd(a6, b0, c6_0);
+            c6_1 = Avx512F.FusedMultiplyAdd(a6, b1, c6_1);
+            var a7 = Vector512.Create(a7p[p]);
+            c7_0 = Avx512F.FusedMultiplyAdd(a7, b0, c7_0);
+            c7_1 = Avx512F.FusedMultiplyAdd(a7, b1, c7_1);
         }
         Vector512.Store(c0_0, c); Vector512.Store(c0_1, c + 16);
         if (rows > 1) { Vector512.Store(c1_0, c + ldc); Vector512.Store(c1_1, c + ldc + 16); }
@@ -531,10 +548,12 @@ public static unsafe partial class ConvSimd
         if (rows > 3) { Vector512.Store(c3_0, c + 3 * ldc); Vector512.Store(c3_1, c + 3 * ldc + 16); }
         if (rows > 4) { Vector512.Store(c4_0, c + 4 * ldc); Vector512.Store(c4_1, c + 4 * ldc + 16); }
         if (rows > 5) { Vector512.Store(c5_0, c + 5 * ldc); Vector512.Store(c5_1, c + 5 * ldc + 16); }
+        if (rows > 6) { Vector512.Store(c6_0, c + 6 * ldc); Vector512.Store(c6_1, c + 6 * ldc + 16); }
+        if (rows > 7) { Vector512.Store(c7_0, c + 7 * ldc); Vector512.Store(c7_1, c + 7 * ldc + 16); }
     }
 
     /// <summary>
-    /// <see cref="Kernel6x32"/>'s Vector256 half: C[r, 0..16) = Σ_k a[r·lda + k] · b[off[k] + 0..16) for r &lt; rows (rows
+    /// The Vector256 tile's half (<see cref="ForwardTile"/>): C[r, 0..16) = Σ_k a[r·lda + k] · b[off[k] + 0..16) for r &lt; rows (rows
     /// 1..6; rows past it are computed from the last row and not stored), C row stride ldc, overwritten.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -16,8 +16,8 @@ namespace MicroExpr.Kernels;
 /// <para><b>The implicit phase GEMM (the default on Vector512).</b> Per sample and group the zero-padded input is split
 /// once into its sd·sh·sw stride phases (a stride-1 convolution has one phase: the padded input), so that im2col row
 /// k = (c, kz, ky, kx) at output positions q..q+31 of the phase grid (rows Wph = Wo + ⌊(kw − 1)·dw/sw⌋ wide) is one
-/// contiguous run at xph + off[k] + q. A 6×32 register tile (6 output channels × 32 grid positions, 12 Vector512
-/// accumulators) then runs over all of K with w read in place and B read in place through the tap offsets: no im2col
+/// contiguous run at xph + off[k] + q. An 8×32 register tile (8 output channels × 32 grid positions, 16 Vector512
+/// accumulators; on Vector256 two 6×16 halves; the 8×32 was chosen over the first 6×32, figures below) then runs over all of K with w read in place and B read in place through the tap offsets: no im2col
 /// buffer, no packing of B, no K slices (C written once); the few grid positions past Wo are computed and dropped (7 % at
 /// 28 px, 14 % at 14 px), and the valid ones are copied into y with the bias and ReLU. Backward data at stride 1 is the
 /// same forward on dy with the kernel's taps reversed and its channels swapped (padding d·(k − 1) − p); backward weight is
@@ -52,7 +52,7 @@ namespace MicroExpr.Kernels;
 /// Quiet-machine figures at 1 and 2 threads: benchmarks/RESULTS.md.</para>
 /// <para><b>Conv3d against conv2d, and the tile's limit.</b> Conv3d 3×3×3 [8, 64, 8, 28, 28] → 64 is at 0.73× libtorch
 /// while the 3×3 conv2d at 28 px is at 1.23×, but not because its path is worse: on the quiet machine both run at 158
-/// GFLOP/s on one thread, and the tile alone (a probe sweeping <see cref="Kernel6x32"/> over one sample's strips and
+/// GFLOP/s on one thread, and the tile alone (a probe sweeping the then 6×32 tile over one sample's strips and
 /// channel blocks with the real tap offsets, no phase split, no copy-out) runs at the same 171–180 GFLOP per CPU-second
 /// on conv3d, conv2d 28 px and conv2d 14 px (128 → 128) in one run (70–73 % of the FMA peak); oneDNN is simply better on
 /// conv3d (83 % of peak) than on conv2d (53 %). That conv3d's strip reads 3× the taps (its B rows for one strip, 110 KB,
@@ -79,8 +79,13 @@ namespace MicroExpr.Kernels;
 /// therefore the dropped work and the broadcasts: an 8×32 tile (16 accumulators; 8 broadcasts and 2 B loads per 16 FMAs;
 /// 64 and 128 channels are whole 8-row blocks) measured 1.077× (1.01–1.14), 1.086× (0.95–1.27) and 1.088× (0.94–1.25) of
 /// the 6×32 on the real offsets in the same probe: AVX-512 only (19 of 32 zmm registers; the Vector256 path would keep its
-/// 6×16 halves, and since every element is the same sum in the same order the two widths would still agree). Not done
-/// yet: the next step for issue 11.</para>
+/// 6×16 halves, and since every element is the same sum in the same order the two widths would still agree). <b>Kept</b>
+/// (<see cref="ConvSimd.ForwardTile"/>, Vector512 only): on the quiet machine, main and the 8×32 build alternated in
+/// three rounds (2026-12-02 13:12 UTC, `microexpr bench conv2d|conv3d --threads 1|2 --runs 10|5`, median ms), one
+/// thread: 3×3 [64,64,28,28] → 64 23.42–23.71 → 22.46–22.64 (1.04–1.05×), [64,128,14,14] → 128 23.63–23.72 → 22.18–22.79
+/// (1.04–1.07×; one main round at 29.7 left out), conv3d 71.2–74.1 → 66.6–68.2 (1.04–1.11×); two threads 12.0–13.4 →
+/// 11.4–13.9 at 28 px and 12.0–14.3 → 11.5–11.7 at 14 px. The backward data at stride 1 runs the same forward. The
+/// backward weight keeps its 6×32 transposed tile.</para>
 /// <para><b>im2col + GEMM (the fallback).</b></para>
 /// <para><b>Forward.</b> For each sample n, group g and chunk of pc output positions, the im2col rows
 /// col[Kg, pc] (row k = (c, kz, ky, kx): for stride 1 a contiguous copy of an input row with zeros at the padded ends,
