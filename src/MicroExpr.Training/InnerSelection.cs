@@ -104,11 +104,10 @@ public sealed record InnerGrid(string Key, IReadOnlyList<string> Values)
     }
 }
 
-/// <summary>What the inner selection of one outer fold chose, and the outer test subject's predictions with that choice.</summary>
-public sealed record InnerChoice
+/// <summary>What an inner selection chose (an outer fold's, <see cref="InnerChoice"/>, or the final model's, <see cref="FinalChoice"/>).</summary>
+public abstract record InnerSelectionResult
 {
-    public required string Subject { get; init; }
-    /// <summary>The inner groups of training subjects (the outer test subject is in none: checked).</summary>
+    /// <summary>The inner groups: of an outer fold's training subjects (its test subject is in none: checked), or of all subjects.</summary>
     public required IReadOnlyList<IReadOnlyList<string>> Groups { get; init; }
     /// <summary>The grid's settings ("KEY=VALUE"), or one "" when no grid was given.</summary>
     public required IReadOnlyList<string> Settings { get; init; }
@@ -117,11 +116,17 @@ public sealed record InnerChoice
     public required int ChosenSetting { get; init; }
     /// <summary>1-based.</summary>
     public required int ChosenEpoch { get; init; }
-    /// <summary>Trainings this outer fold cost: k × settings inner ones, plus the outer one(s).</summary>
+    /// <summary>Trainings it cost: k × settings inner ones, plus the model(s) trained with the choice.</summary>
     public required int Trainings { get; init; }
+    public double Seconds { get; init; }
+}
+
+/// <summary>What the inner selection of one outer fold chose, and the outer test subject's predictions with that choice.</summary>
+public sealed record InnerChoice : InnerSelectionResult
+{
+    public required string Subject { get; init; }
     /// <summary>The outer test subject's predictions by the model trained on all its training subjects with the choice.</summary>
     public required IReadOnlyList<Prediction> Predictions { get; init; }
-    public double Seconds { get; init; }
 }
 
 /// <summary>
@@ -129,22 +134,10 @@ public sealed record InnerChoice
 /// run over all subjects (no subject is held out of it: the final model has no test subject), then the final model trained
 /// on all subjects with that setting, stopped after that epoch.
 /// </summary>
-public sealed record FinalChoice
+public sealed record FinalChoice : InnerSelectionResult
 {
-    /// <summary>The inner groups of all subjects.</summary>
-    public required IReadOnlyList<IReadOnlyList<string>> Groups { get; init; }
-    /// <summary>The grid's settings ("KEY=VALUE"), or one "" when no grid was given.</summary>
-    public required IReadOnlyList<string> Settings { get; init; }
-    /// <summary>Pooled inner-fold UF1 [setting][epoch − 1].</summary>
-    public required IReadOnlyList<IReadOnlyList<double>> PooledUf1 { get; init; }
-    public required int ChosenSetting { get; init; }
-    /// <summary>1-based: the final model is the <see cref="TrainOptions.Epochs"/> schedule stopped after this epoch.</summary>
-    public required int ChosenEpoch { get; init; }
     /// <summary>The run's <see cref="TrainOptions.Epochs"/> (the schedule's length), for the reader.</summary>
     public required int Epochs { get; init; }
-    /// <summary>k × settings inner trainings + the final model's.</summary>
-    public required int Trainings { get; init; }
-    public double Seconds { get; init; }
 
     /// <summary>The one line printed and logged for it.</summary>
     public string Describe() =>
