@@ -94,11 +94,14 @@ public static class FoldTrainer
         TextWriter? log = null, CancellationToken cancel = default, int stopAfter = 0, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var subjects = data.Subjects;
-        Train(data, data.Clips.ToList(), [], "all subjects", subjects, folds, folds + 1, o, dir, device, progress, log, cancel, Stopwatch.StartNew(),
+        Train(data, data.Clips.ToList(), [], AllSubjects, subjects, folds, folds + 1, o, dir, device, progress, log, cancel, Stopwatch.StartNew(),
             stopAfter: stopAfter, finalMetadata: metadata);
     }
 
     public const string FinalModelFile = "model.safetensors";
+
+    /// <summary>The final model's name where a fold's test subject would stand (progress, logs, its inner splits' label).</summary>
+    public const string AllSubjects = "all subjects";
 
     /// <summary>--mixup: a valid α, and a loss that takes soft targets; else a one-line <see cref="ArgumentException"/>.</summary>
     public static void CheckMixup(TrainOptions o, IMerModelConfig cfg, MerLoss loss)

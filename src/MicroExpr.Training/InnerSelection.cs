@@ -280,7 +280,7 @@ public static class InnerSelection
         if (resume && File.Exists(file))
         {
             choice = ReadFinal(file);
-            ReportDone(progress, "all subjects inner", folds, folds + 1, o.Epochs, choice.Trainings - 1);
+            ReportDone(progress, $"{FoldTrainer.AllSubjects} inner", folds, folds + 1, o.Epochs, choice.Trainings - 1);
         }
         else
         {
@@ -300,7 +300,7 @@ public static class InnerSelection
         }
         if (resume && File.Exists(model))
         {
-            progress?.OnEpoch("all subjects", folds, folds + 1, choice.ChosenEpoch, choice.ChosenEpoch, double.NaN, 0);
+            progress?.OnEpoch(FoldTrainer.AllSubjects, folds, folds + 1, choice.ChosenEpoch, choice.ChosenEpoch, double.NaN, 0);
             return choice;
         }
         var grid = InnerGrid.Parse(o.Grid);
@@ -334,7 +334,7 @@ public static class InnerSelection
         int progressIndex, int progressFolds, string dir, Device device, bool resume, ITrainingProgress? progress, TextWriter? log, CancellationToken cancel)
     {
         Directory.CreateDirectory(dir);
-        string label = outer ?? "all subjects";
+        string label = outer ?? FoldTrainer.AllSubjects;
         var groups = InnerSplit.Groups(trainSubjects, outer, o.InnerFolds, o.Seed * 0x9E37_79B9UL + (ulong)index);
         var grid = InnerGrid.Parse(o.Grid);
         int settings = grid?.Values.Count ?? 1;

@@ -102,7 +102,7 @@ public static class LosoRunner
             if (o.Select == "inner") InnerSelection.RunFinal(data, o, final, device, resume, progress, log, cancel);
             else if (!(resume && File.Exists(Path.Combine(final, FoldTrainer.FinalModelFile))))
                 FoldTrainer.TrainFinal(data, o, final, device, subjects.Count, progress, log, cancel);
-            else progress?.OnEpoch("all subjects", subjects.Count, subjects.Count + 1, o.Epochs, o.Epochs, double.NaN, 0);
+            else progress?.OnEpoch(FoldTrainer.AllSubjects, subjects.Count, subjects.Count + 1, o.Epochs, o.Epochs, double.NaN, 0);
         }
         return results;
     }

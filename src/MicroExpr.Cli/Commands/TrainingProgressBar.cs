@@ -37,7 +37,7 @@ internal sealed class TrainingProgressBar(int trainings) : ITrainingProgress
             if (earlier) skipped++;
         }
         string lossText = earlier ? "done earlier" : $"loss {loss.ToString("F3", CultureInfo.InvariantCulture)}";
-        string where = foldIndex >= folds - 1 && fold == "all subjects" ? "final model (all subjects)" : $"fold {foldIndex + 1}/{folds} ({fold})";
+        string where = foldIndex >= folds - 1 && fold == FoldTrainer.AllSubjects ? $"final model ({FoldTrainer.AllSubjects})" : $"fold {foldIndex + 1}/{folds} ({fold})";
         string line = $"{where} epoch {epoch}/{total} {lossText}";
         double position = Math.Min(trainings, epoch == total ? done : done + epoch / (double)Math.Max(1, total));
         if (terminal)
