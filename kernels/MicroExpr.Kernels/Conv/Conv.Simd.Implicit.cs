@@ -158,7 +158,8 @@ public static unsafe partial class ConvSimd
                     float* dst = wt + ((long)(grp * cg + c) * coutg + co) * kvol;
                     for (int k = 0; k < kvol; k++) dst[k] = src[kvol - 1 - k];
                 }
-        ForwardImplicit(dx, dy, wt, null, t, false, threads);
+        if (UsesWinograd(t)) ForwardWinograd(dx, dy, wt, null, t, false, threads);
+        else ForwardImplicit(dx, dy, wt, null, t, false, threads);
         return true;
     }
 

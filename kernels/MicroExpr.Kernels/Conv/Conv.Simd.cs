@@ -7,12 +7,32 @@ namespace MicroExpr.Kernels;
 
 /// <summary>
 /// Convolutions on the CPU (2-d and 3-d, groups, stride, padding, dilation; shapes and the GEMM view in
-/// <see cref="ConvGeometry"/>; the literal version is <see cref="ConvReference"/>). On Vector512 or Vector256 (with at least 8 output
-/// channels per group, not pointwise) the forward, the backward weight and the stride-1 backward data run as an implicit
-/// GEMM over stride phases (Conv.Simd.Implicit.cs); otherwise im2col + the packed SIMD GEMM (<see cref="GemmSimd"/>,
+/// <see cref="ConvGeometry"/>; the literal version is <see cref="ConvReference"/>). On Vector512, a 3×3 (or kd×3×3) kernel at
+/// stride 1 and dilation 1 (at least 8 channels per group in and out) runs its forward and its
+/// backward data by Winograd's F(2×2, 3×3) (Conv.Simd.Winograd.cs). Otherwise, on Vector512 or Vector256 (with at least 8
+/// output channels per group, not pointwise) the forward, the backward weight and the stride-1 backward data run as an
+/// implicit GEMM over stride phases (Conv.Simd.Implicit.cs); otherwise im2col + the packed SIMD GEMM (<see cref="GemmSimd"/>,
 /// Vector512 6×32 micro-kernel with its Vector256 6×16 path), over chunks of output positions, described below.
 /// </summary>
 /// <remarks>
+/// <para><b>Winograd for 3×3 stride 1 (the default on Vector512).</b> The direct tile was at 87–91 % of the FMA peak counting
+/// its dropped work (below), so no further tile change could reach the goals. Winograd's F(2×2, 3×3) (forward, and
+/// backward data, which is a forward) and F(3×3, 2×2) (backward weight) do 2.25× fewer multiply-adds (16 per 2×2 outputs
+/// and input channel instead of 36) on the same tiles (the forward's 8×32, the backward weight's transposed 6×32), for
+/// input and output transforms of a few adds per element; a kd×3×3 kernel in 3-d is kd such sums over depth shifts of
+/// the same transformed planes. Chosen from these measurements (2026-12-02, this day's machine: AMD EPYC Zen 4, family
+/// 0x19, whose Vector512 FMA is half Zen 5's, so the ratios below are not the reference machine's; the old and new builds
+/// alternated, `microexpr bench conv2d|conv3d|resnet18`, medians, two or three rounds, min–max over the rounds): 3×3
+/// [64,64,28,28] → 64 forward, 1 thread 37.9–45.7 → 22.9–27.5 ms (per round 1.38–1.99×), forward + backward 116.6–136.7 → 77.4–81.5
+/// (1.43–1.75×); [64,128,14,14] → 128 forward, 2 threads 20.3–24.0 → 12.4–14.2 (1.61–1.93×); conv3d 3×3×3
+/// [8,64,8,28,28] → 64 forward, 1 thread 125.7–144.7 → 84.2–86.5 (1.49–1.67×), forward + backward at 2 threads 191–198 →
+/// 131–141; ResNet-18 [64,3,112,112] at 2 threads inference 520–526 → 423–429 ms, SGD training step 1773–1805 →
+/// 1181–1222 ms (1.45–1.53×; ReLU's backward vectorised in the same change). GFLOP/s figures still count the direct
+/// convolution's FLOPs (2·N·Cout·P·Kg), as cuDNN's and oneDNN's benchmarks do for Winograd, so they can pass the FMA
+/// peak. Where the forward's time goes (28 px, 1 thread, each phase skipped in turn): input transform about 4.5 ms,
+/// GEMMs 15 ms (about 110 GFLOP/s, this machine's peak), output transform 2 ms, of 23. Rounding: a few ulps of the
+/// inputs' magnitudes (tests: 1e-4 + 1e-4·|ref| against double). Not tried: F(4×4, 3×3) (4× fewer multiplies, larger
+/// transforms, worse rounding) and a Vector256 Winograd (Vector256 keeps the implicit GEMM).</para>
 /// <para><b>The implicit phase GEMM (the default on Vector512).</b> Per sample and group the zero-padded input is split
 /// once into its sd·sh·sw stride phases (a stride-1 convolution has one phase: the padded input), so that im2col row
 /// k = (c, kz, ky, kx) at output positions q..q+31 of the phase grid (rows Wph = Wo + ⌊(kw − 1)·dw/sw⌋ wide) is one
@@ -145,6 +165,11 @@ public static unsafe partial class ConvSimd
     public static void Forward(float* y, float* x, float* w, float* b, in ConvGeometry g, bool relu, int threads)
     {
         if (g.N == 0) return;
+        if (UsesWinograd(g))
+        {
+            ForwardWinograd(y, x, w, b, g, relu, threads);
+            return;
+        }
         if (UsesImplicit(g))
         {
             ForwardImplicit(y, x, w, b, g, relu, threads);
@@ -260,7 +285,8 @@ public static unsafe partial class ConvSimd
             if (db != null) new Span<float>(db, g.Cout).Clear();
             return;
         }
-        if (UsesImplicit(geo)) BackwardWeightImplicit(dw, dy, x, geo, threads);
+        if (UsesWinograd(geo)) BackwardWeightWinograd(dw, dy, x, geo, threads);
+        else if (UsesImplicit(geo)) BackwardWeightImplicit(dw, dy, x, geo, threads);
         else BackwardWeightIm2col(dw, dy, x, geo, threads);
         if (db == null) return;
         int cout = g.Cout, p = g.P, nn = g.N;

@@ -166,6 +166,9 @@ internal enum ScratchSlot
     ConvCol, ConvSegments,
     /// <summary>Convolution's implicit phase GEMM: the tap offsets (on the calling thread) and the grid output.</summary>
     ConvOffsets, ConvOut, ConvWeightT, ConvDyT,
+    /// <summary>Convolution by Winograd's F(2×2, 3×3): the transformed filters or the backward weight's partial sums (on the
+    /// calling thread), the output row buffers, the backward weight's transposed dy.</summary>
+    ConvWinogradU, ConvWinogradRows, ConvWinogradDy,
     /// <summary>Max pooling: the plane copy with −∞-padded rows split in stride phases, the per-chunk column indices, the
     /// per-row maxima and their indices.</summary>
     PoolRows, PoolLanes, PoolRowMax,

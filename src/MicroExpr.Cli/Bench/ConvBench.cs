@@ -21,7 +21,7 @@ internal static unsafe class ConvBench
     static readonly OptionSpec Backward = new("backward", OptionKind.Switch, "also time the backward (dx, dw, db) and forward + backward");
 
     public static CommandSpec Spec2d { get; } = new("bench conv2d",
-        "Time the SIMD 2-d convolution (on Vector512 an implicit GEMM over stride phases, else im2col + packed GEMM; 1x1 is a plain GEMM), NCHW, fp32.",
+        "Time the SIMD 2-d convolution (on Vector512: 3x3 stride 1 by Winograd F(2x2,3x3), other kernels an implicit GEMM over stride phases; else im2col + packed GEMM; 1x1 is a plain GEMM), NCHW, fp32; GFLOP/s count the direct convolution's FLOPs.",
         [
             .. BenchOptions.Common,
             new("batch", OptionKind.Int, "samples N (B*T frames)", "64", 1),
@@ -37,7 +37,7 @@ internal static unsafe class ConvBench
         "--stride 2 --pad 3 --cin 3), at 1 and 2 threads.");
 
     public static CommandSpec Spec3d { get; } = new("bench conv3d",
-        "Time the SIMD 3-d convolution (on Vector512 an implicit GEMM over stride phases, else im2col + packed GEMM), NCDHW, fp32.",
+        "Time the SIMD 3-d convolution (on Vector512: kd x 3 x 3 stride 1 by Winograd F(2x2,3x3) per depth tap, others an implicit GEMM over stride phases; else im2col + packed GEMM), NCDHW, fp32; GFLOP/s count the direct convolution's FLOPs.",
         [
             .. BenchOptions.Common,
             new("batch", OptionKind.Int, "samples N (clips)", "8", 1),

@@ -149,9 +149,7 @@ public sealed unsafe partial class CpuBackend : IBackend
                     TensorPrimitives.Multiply(d, ys, d);
                     TensorPrimitives.Multiply(d, g, d);
                     break;
-                case UnaryOp.Relu:
-                    for (int i = 0; i < len; i++) d[i] = xs[i] > 0f ? g[i] : 0f;
-                    break;
+                case UnaryOp.Relu: ReluBackward(dxp + start, xp + start, dyp + start, len); break;
                 case UnaryOp.Gelu: GeluSimd.Backward(dxp + start, xp + start, dyp + start, len); break;
                 case UnaryOp.Pow: // dy·α·x^(α−1)
                     TensorPrimitives.Pow(xs, alpha - 1f, d);
@@ -163,6 +161,18 @@ public sealed unsafe partial class CpuBackend : IBackend
                 default: throw new ArgumentOutOfRangeException(nameof(op), op, null);
             }
         });
+    }
+
+    /// <summary>dx = dy where x &gt; 0, else +0 (so NaN in x gives 0), by vector masks: the same values as the scalar rule.</summary>
+    private static void ReluBackward(float* dx, float* x, float* dy, int n)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= n; i += 16)
+                Vector512.Store(Vector512.GreaterThan(Vector512.Load(x + i), Vector512<float>.Zero) & Vector512.Load(dy + i), dx + i);
+        for (; i + 8 <= n; i += 8)
+            Vector256.Store(Vector256.GreaterThan(Vector256.Load(x + i), Vector256<float>.Zero) & Vector256.Load(dy + i), dx + i);
+        for (; i < n; i++) dx[i] = x[i] > 0f ? dy[i] : 0f;
     }
 
     public void Binary(BinaryOp op, Storage z, int[] shape, Storage a, int[] aStrides, Storage b, int[] bStrides)
