@@ -37,6 +37,7 @@ public unsafe class ConvSimdTests
         yield return new TestCaseData("winograd 1 px input pad 1 (1x1 output)", 2, 16, 17, 1, 1, 3, 1, 1, 1, 1);
         yield return new TestCaseData("winograd 34 px wide rows (two vectors of tiles), 8 -> 8", 1, 8, 8, 9, 34, 3, 1, 1, 1, 1);
         yield return new TestCaseData("winograd 128 -> 128 at 7 px, one sample", 1, 128, 128, 7, 7, 3, 1, 1, 1, 1);
+        yield return new TestCaseData("winograd 256 -> 272 at 8 px (U past 4 MiB: two strips in a group on 1 thread)", 4, 256, 272, 8, 8, 3, 1, 1, 1, 1);
     }
 
     [TestCaseSource(nameof(Shapes))]

@@ -111,8 +111,14 @@ public static unsafe partial class ConvSimd
     /// <summary>The forward by Winograd's F(2×2, 3×3) (<see cref="UsesWinograd"/> must hold).</summary>
     private static void ForwardWinograd(float* y, float* x, float* w, float* b, in ConvGeometry g, bool relu, int threads)
     {
-        var lay = new WinogradLayout(g, threads, 8192 / g.Cg);
         int cg = g.Cg, coutg = g.Coutg, kd = g.Kd, k = cg * kd;
+        // Up to 4 MiB of U: one strip at a time (V ≤ 512 KiB per item), U streamed from L2 or L3 for every strip. Larger:
+        // groups of strips, so that each 8-row block of U_ξ is reused over the group from L1 (M ≤ 4 MiB). Measured
+        // (2026-12-02, Zen 4, 1 thread, 3 rounds): [64,512,4,4] → 512 (U 16 MiB) 48.8–53.9 → 37.0–40.4 ms with groups;
+        // [64,256,7,7] → 256 (U 4 MiB) 27.3–32.4 → 34.7–38.8, slower (M and V leave L2), so it keeps single strips. On 2
+        // threads the 512 case is at parity within the noise (30.2–35.1 → 25.7–33.2 ms).
+        int stripGroup = 16L * coutg * k * 4 <= 4L << 20 ? 1 : (int)Math.Clamp((4L << 20) / (16L * coutg * Strip * 4), 1, 8);
+        var lay = new WinogradLayout(g, threads, stripGroup == 1 ? 8192 / cg : Strip * stripGroup);
         // U[group][ξ][co][c·kd + kz] and the B-row offsets of (c, kz) into V: on the calling thread, read by every part.
         float* u = ThreadScratch.Get(ScratchSlot.ConvWinogradU, (long)g.Groups * 16 * coutg * k);
         int* off = (int*)ThreadScratch.Get(ScratchSlot.ConvOffsets, k);
@@ -122,7 +128,7 @@ public static unsafe partial class ConvSimd
             for (int co = 0; co < coutg; co++)
                 for (int p = 0; p < k; p++)
                     FilterTransform(w + ((long)(grp * coutg + co) * k + p) * 9, u + (long)grp * 16 * coutg * k + (long)co * k + p, (long)coutg * k);
-        var work = new WinogradWork { Y = y, X = x, U = u, B = b, Off = off, G = g, Lay = lay, Relu = relu };
+        var work = new WinogradWork { Y = y, X = x, U = u, B = b, Off = off, G = g, Lay = lay, Relu = relu, StripGroup = stripGroup };
         long items = (long)g.Groups * lay.Chunks;
         WorkSplit.Run(ref work, items, (int)Math.Min(items, Math.Max(1, threads)), threads);
     }
@@ -156,13 +162,14 @@ public static unsafe partial class ConvSimd
         public ConvGeometry G;
         public WinogradLayout Lay;
         public bool Relu;
+        public int StripGroup;
 
         public readonly void Run(int part, long start, long end)
         {
             for (long i = start; i < end; i++)
             {
                 int grp = (int)(i / Lay.Chunks), chunk = (int)(i % Lay.Chunks);
-                WinogradChunk(Y, X, U, B, Off, G, Lay, Relu, grp, chunk);
+                WinogradChunk(Y, X, U, B, Off, G, Lay, Relu, grp, chunk, StripGroup);
             }
         }
     }
@@ -295,14 +302,15 @@ public static unsafe partial class ConvSimd
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WinogradChunk(float* y, float* x, float* u, float* b, int* off, in ConvGeometry g, in WinogradLayout lay, bool relu,
-        int grp, int chunk)
+        int grp, int chunk, int stripGroup)
     {
         int coutg = g.Coutg, tw = lay.Tw, th = lay.Th, lz = lay.Lz, k = g.Cg * g.Kd;
         var item = new WinogradItem(g, lay, chunk);
         int tiles = item.OutRows * tw;
         float* v = WinogradV(g, lay);
         WinogradInput(v, x, g, lay, item, grp);
-        float* m = ThreadScratch.Get(ScratchSlot.ConvOut, 16L * coutg * Strip);
+        int ldm = Strip * stripGroup;
+        float* m = ThreadScratch.Get(ScratchSlot.ConvOut, 16L * coutg * ldm);
         // The two interleaved output rows of a strip (its two halves one after the other, read 16 floats at a time up to
         // lane 31: 96 floats each).
         float* ob0 = ThreadScratch.Get(ScratchSlot.ConvWinogradRows, 2 * 96), ob1 = ob0 + 96;
@@ -310,51 +318,56 @@ public static unsafe partial class ConvSimd
         // Output tile row i's first output row: y row index (n, oc = 0, oz, 2·ty) in rows of Wo; oc adds Do·Ho rows.
         long ocRows = (long)g.Do * g.Ho;
         Span<long> seg = stackalloc long[5 * 40];
-        for (int s0 = 0; s0 < tiles; s0 += Strip)
+        for (int sg = 0; sg < tiles; sg += ldm)
         {
-            // The 16 GEMMs: M[ξ][co][0..32) = Σ_(c, kz) U_ξ[co, (c, kz)]·V_ξ[(c, plane + kz), s0..s0+32).
+            int sgEnd = Math.Min(tiles, sg + ldm);
+            // The 16 GEMMs over the group's strips: M[ξ][co][s − sg] = Σ_(c, kz) U_ξ[co, (c, kz)]·V_ξ[(c, plane + kz), s].
             for (int xi = 0; xi < 16; xi++)
             {
                 float* uxi = u + ((long)grp * 16 + xi) * coutg * k;
-                float* bxi = v + (long)xi * lz + s0;
-                float* mxi = m + (long)xi * coutg * Strip;
+                float* bxi = v + (long)xi * lz;
+                float* mxi = m + (long)xi * coutg * ldm;
                 for (int co = 0; co < coutg; co += 8)
-                    Kernel8x32(k, uxi + (long)co * k, k, off, bxi, mxi + (long)co * Strip, Strip, Math.Min(8, coutg - co));
+                    for (int s0 = sg; s0 < sgEnd; s0 += Strip)
+                        Kernel8x32(k, uxi + (long)co * k, k, off, bxi + s0, mxi + (long)co * ldm + (s0 - sg), ldm, Math.Min(8, coutg - co));
             }
-            // Runs of tiles of one tile row within each half strip: (first lane, tiles, first output row, output column,
-            // whether the tiles' second output row exists).
-            int nseg = 0;
-            for (int h = 0; h < 2; h++)
+            for (int s0 = sg; s0 < sgEnd; s0 += Strip)
             {
-                int f = s0 + 16 * h, fEnd = Math.Min(tiles, f + 16);
-                while (f < fEnd)
+                // Runs of tiles of one tile row within each half strip: (first lane, tiles, first output row, output column,
+                // whether the tiles' second output row exists).
+                int nseg = 0;
+                for (int h = 0; h < 2; h++)
                 {
-                    int i = f / tw, tx = f - i * tw, len = Math.Min(tw - tx, fEnd - f);
-                    item.OutRow(g, lay, i, out int n, out int oz, out int ty);
-                    long rowBase = (long)n * g.Cout * ocRows + (long)oz * g.Ho + 2 * ty;
-                    seg[5 * nseg] = f - s0;
-                    seg[5 * nseg + 1] = len;
-                    seg[5 * nseg + 2] = rowBase;
-                    seg[5 * nseg + 3] = 2 * tx;
-                    seg[5 * nseg + 4] = 2 * ty + 1 < g.Ho ? 1 : 0;
-                    nseg++;
-                    f += len;
+                    int f = s0 + 16 * h, fEnd = Math.Min(tiles, f + 16);
+                    while (f < fEnd)
+                    {
+                        int i = f / tw, tx = f - i * tw, len = Math.Min(tw - tx, fEnd - f);
+                        item.OutRow(g, lay, i, out int n, out int oz, out int ty);
+                        long rowBase = (long)n * g.Cout * ocRows + (long)oz * g.Ho + 2 * ty;
+                        seg[5 * nseg] = f - s0;
+                        seg[5 * nseg + 1] = len;
+                        seg[5 * nseg + 2] = rowBase;
+                        seg[5 * nseg + 3] = 2 * tx;
+                        seg[5 * nseg + 4] = 2 * ty + 1 < g.Ho ? 1 : 0;
+                        nseg++;
+                        f += len;
+                    }
                 }
-            }
-            for (int co = 0; co < coutg; co++)
-            {
-                int oc = grp * coutg + co;
-                var bias = Vector512.Create(b == null ? 0f : b[oc]);
-                for (int h = 0; h < 2 && s0 + 16 * h < tiles; h++)
-                    OutputTransform16(m + (long)co * Strip + 16 * h, (long)coutg * Strip, bias, relu, ob0, ob1, h);
-                for (int s = 0; s < nseg; s++)
+                for (int co = 0; co < coutg; co++)
                 {
-                    int lane = (int)seg[5 * s], col = (int)seg[5 * s + 3];
-                    int cols = Math.Min(2 * (int)seg[5 * s + 1], g.Wo - col);
-                    float* dst = y + (seg[5 * s + 2] + oc * ocRows) * g.Wo + col;
-                    // ob0 / ob1 hold the half strips one after the other: lane l at 2·l.
-                    StoreRun(dst, ob0 + 2 * lane, cols);
-                    if (seg[5 * s + 4] != 0) StoreRun(dst + g.Wo, ob1 + 2 * lane, cols);
+                    int oc = grp * coutg + co;
+                    var bias = Vector512.Create(b == null ? 0f : b[oc]);
+                    for (int h = 0; h < 2 && s0 + 16 * h < tiles; h++)
+                        OutputTransform16(m + (long)co * ldm + (s0 - sg) + 16 * h, (long)coutg * ldm, bias, relu, ob0, ob1, h);
+                    for (int s = 0; s < nseg; s++)
+                    {
+                        int lane = (int)seg[5 * s], col = (int)seg[5 * s + 3];
+                        int cols = Math.Min(2 * (int)seg[5 * s + 1], g.Wo - col);
+                        float* dst = y + (seg[5 * s + 2] + oc * ocRows) * g.Wo + col;
+                        // ob0 / ob1 hold the half strips one after the other: lane l at 2·l.
+                        StoreRun(dst, ob0 + 2 * lane, cols);
+                        if (seg[5 * s + 4] != 0) StoreRun(dst + g.Wo, ob1 + 2 * lane, cols);
+                    }
                 }
             }
         }
