@@ -27,7 +27,10 @@ namespace MicroExpr.Kernels;
 /// (1.43–1.75×); [64,128,14,14] → 128 forward, 2 threads 20.3–24.0 → 12.4–14.2 (1.61–1.93×); conv3d 3×3×3
 /// [8,64,8,28,28] → 64 forward, 1 thread 125.7–144.7 → 84.2–86.5 (1.49–1.67×), forward + backward at 2 threads 191–198 →
 /// 131–141; ResNet-18 [64,3,112,112] at 2 threads inference 520–526 → 423–429 ms, SGD training step 1773–1805 →
-/// 1181–1222 ms (1.45–1.53×; ReLU's backward vectorised in the same change). GFLOP/s figures still count the direct
+/// 1181–1222 ms (1.45–1.53×; ReLU's backward vectorised in the same change). In one process, rounds interleaved
+/// (`bench conv2d|conv3d --compare algo=winograd,implicit`), Winograd's time over the implicit GEMM's: 28 px forward 0.59 on
+/// 1 thread and 0.66 on 2, forward + backward 0.67 and 0.69; 14 px forward on 2 threads 0.55; conv3d forward 0.75,
+/// forward + backward 0.63 (benchmarks/RESULTS.md). GFLOP/s figures still count the direct
 /// convolution's FLOPs (2·N·Cout·P·Kg), as cuDNN's and oneDNN's benchmarks do for Winograd, so they can pass the FMA
 /// peak. Where the forward's time goes (28 px, 1 thread, each phase skipped in turn): input transform about 4.5 ms,
 /// GEMMs 15 ms (about 110 GFLOP/s, this machine's peak), output transform 2 ms, of 23. Rounding: a few ulps of the

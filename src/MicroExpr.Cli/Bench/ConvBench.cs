@@ -19,6 +19,8 @@ internal static unsafe class ConvBench
     static readonly OptionSpec Stride = new("stride", OptionKind.Int, "stride", "1", 1);
     static readonly OptionSpec Pad = new("pad", OptionKind.Int, "zero padding", "1", 0);
     static readonly OptionSpec Backward = new("backward", OptionKind.Switch, "also time the backward (dx, dw, db) and forward + backward");
+    static readonly OptionSpec Algo = new("algo", OptionKind.Text,
+        "auto, winograd, implicit or im2col: the CPU algorithm to time (auto: the engine's choice; e.g. --compare algo=winograd,implicit)", "auto");
 
     public static CommandSpec Spec2d { get; } = new("bench conv2d",
         "Time the SIMD 2-d convolution (on Vector512: 3x3 stride 1 by Winograd F(2x2,3x3), other kernels an implicit GEMM over stride phases; else im2col + packed GEMM; 1x1 is a plain GEMM), NCHW, fp32; GFLOP/s count the direct convolution's FLOPs.",
@@ -30,7 +32,7 @@ internal static unsafe class ConvBench
             Stride, Pad,
             new("dilation", OptionKind.Int, "dilation", "1", 1),
             new("groups", OptionKind.Int, "groups (cin = cout = groups is depthwise)", "1", 1),
-            Backward,
+            Backward, Algo,
         ],
         "Peer figures (libtorch 2.10 with oneDNN, performance.md) exist for 3x3 [64,64,28,28]->64 (forward, and\n" +
         "forward + backward), 3x3 [64,128,14,14]->128 and the stem 7x7/2 [64,3,112,112]->64 (--size 112 --kernel 7\n" +
@@ -45,7 +47,7 @@ internal static unsafe class ConvBench
             new("depth", OptionKind.Int, "input depth (frames)", "8", 1),
             Size,
             new("kernel", OptionKind.Int, "kernel depth = height = width", "3", 1),
-            Stride, Pad, Backward,
+            Stride, Pad, Backward, Algo,
         ],
         "The peer figure (libtorch 2.10, performance.md) is 3x3x3 [8,64,8,28,28]->64 at 1 and 2 threads.");
 
@@ -55,6 +57,8 @@ internal static unsafe class ConvBench
         int k = a.Int("kernel", 3), stride = a.Int("stride", 1), pad = a.Int("pad", 1), dil = a.Int("dilation", 1), groups = a.Int("groups", 1);
         var g = Geometry(() => ConvGeometry.Create2d(n, cin, cout, groups, size, size, k, k, stride, stride, pad, pad, dil, dil));
         outcome.Title = $"conv2d  x[{n}, {cin}, {size}, {size}] -> {cout}, {k}x{k}/{stride}, pad {pad}, dilation {dil}, groups {groups}: y[{n}, {cout}, {g.Ho}, {g.Wo}], fp32";
+        using var algo = Algorithm.Select(a.Text("algo"), g);
+        outcome.Title += $", {algo.Name}";
         Time("conv2d", g, [("batch", n), ("cin", cin), ("cout", cout), ("size", size), ("kernel", k), ("stride", stride), ("pad", pad),
             ("dilation", dil), ("groups", groups)], a.Switch("backward"), s, progress, outcome);
     }
@@ -65,8 +69,61 @@ internal static unsafe class ConvBench
         int k = a.Int("kernel", 3), stride = a.Int("stride", 1), pad = a.Int("pad", 1);
         var g = Geometry(() => ConvGeometry.Create(n, cin, cout, 1, (depth, size, size), (k, k, k), (stride, stride, stride), (pad, pad, pad), (1, 1, 1)));
         outcome.Title = $"conv3d  x[{n}, {cin}, {depth}, {size}, {size}] -> {cout}, {k}x{k}x{k}/{stride}, pad {pad}: y[{n}, {cout}, {g.Do}, {g.Ho}, {g.Wo}], fp32";
+        using var algo = Algorithm.Select(a.Text("algo"), g);
+        outcome.Title += $", {algo.Name}";
         Time("conv3d", g, [("batch", n), ("cin", cin), ("cout", cout), ("depth", depth), ("size", size), ("kernel", k), ("stride", stride),
             ("pad", pad)], a.Switch("backward"), s, progress, outcome);
+    }
+
+    /// <summary>
+    /// <c>--algo</c>: the CPU algorithm forced for the timing through <see cref="ConvSimd"/>'s hooks (thread-static, read on the
+    /// calling thread where each call chooses its path), restored on dispose. A forced algorithm the shape cannot take is a
+    /// usage error naming what it needs.
+    /// </summary>
+    private sealed class Algorithm : IDisposable
+    {
+        readonly bool noWinograd = ConvSimd.NoWinograd, noImplicit = ConvSimd.NoImplicit;
+
+        public string Name { get; private set; } = "";
+
+        public static Algorithm Select(string? name, in ConvGeometry g)
+        {
+            var algo = new Algorithm();
+            switch (name ?? "auto")
+            {
+                case "auto":
+                    algo.Name = ConvSimd.UsesWinograd(g) ? "winograd" : ConvSimd.UsesImplicit(g) ? "implicit GEMM" : "im2col + GEMM";
+                    return algo;
+                case "winograd":
+                    if (!ConvSimd.UsesWinograd(g))
+                        throw new CliUsageException("--algo winograd: needs Vector512 and a 3x3 (or kd x 3 x 3) kernel at stride 1 and dilation 1 " +
+                            $"with at least 8 channels per group in and out; got {g}");
+                    algo.Name = "winograd";
+                    return algo;
+                case "implicit":
+                    ConvSimd.NoWinograd = true;
+                    if (!ConvSimd.UsesImplicit(g))
+                    {
+                        ConvSimd.NoWinograd = algo.noWinograd;
+                        throw new CliUsageException("--algo implicit: needs Vector512 or Vector256, a kernel that is not 1x1/1 without padding and " +
+                            $"at least 8 output channels per group; got {g}");
+                    }
+                    algo.Name = "implicit GEMM";
+                    return algo;
+                case "im2col":
+                    ConvSimd.NoImplicit = true;
+                    algo.Name = "im2col + GEMM";
+                    return algo;
+                default:
+                    throw new CliUsageException($"--algo {name}: expected auto, winograd, implicit or im2col");
+            }
+        }
+
+        public void Dispose()
+        {
+            ConvSimd.NoWinograd = noWinograd;
+            ConvSimd.NoImplicit = noImplicit;
+        }
     }
 
     private static ConvGeometry Geometry(Func<ConvGeometry> create)

@@ -79,6 +79,26 @@ public class CliEntryTests
         Assert.That(json.RootElement.GetProperty("name").GetString(), Is.EqualTo("gemm"));
     }
 
+    [Test]
+    public void ConvBenchForcesTheAlgorithmAndRestoresTheEnginesChoice()
+    {
+        string[] shape = ["--batch", "2", "--cin", "8", "--cout", "8", "--size", "8", "--warmup", "0", "--runs", "1", "--threads", "1", "--json"];
+        foreach (string algo in new[] { "winograd", "implicit", "im2col" })
+        {
+            var (code, output, err) = Run(["bench", "conv2d", "--algo", algo, .. shape]);
+            Assert.That(code, Is.EqualTo(Entry.Ok), algo + ": " + err);
+            Assert.That(Lines(output), Has.Length.EqualTo(1), output);
+            Assert.That(MicroExpr.Kernels.ConvSimd.NoWinograd || MicroExpr.Kernels.ConvSimd.NoImplicit, Is.False, algo + ": the hooks were left set");
+        }
+        var (bad, _, message) = Run(["bench", "conv2d", "--algo", "winograd", "--kernel", "7", "--stride", "2", "--pad", "3", "--cin", "3", "--size", "16",
+            "--runs", "1", "--json"]);
+        Assert.That(bad, Is.EqualTo(Entry.Usage));
+        Assert.That(message, Does.Contain("--algo winograd: needs").And.Contain("k=1x7x7"));
+        var (unknown, _, what) = Run(["bench", "conv3d", "--algo", "fft", .. shape]);
+        Assert.That(unknown, Is.EqualTo(Entry.Usage));
+        Assert.That(what, Does.Contain("--algo fft: expected auto, winograd, implicit or im2col"));
+    }
+
     [TestCase("microexpr tr", "train")]
     [TestCase("microexpr ", "preprocess")]
     [TestCase("microexpr train --ep", "--epochs")]
