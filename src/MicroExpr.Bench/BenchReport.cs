@@ -104,6 +104,7 @@ public static class BenchReport
             output.WriteLine("  ceiling: n/a (no accelerated Vector256 or Vector512 on this machine)");
         output.WriteLine("  ceilings and libtorch figures were measured on the reference machine (2 vCPUs, Zen 5, AVX-512),");
         output.WriteLine("  not on this one; libtorch is quoted only at its exact shape, forward, 2 threads.");
+        if (ReferenceFigures.OtherCpuNote() is { } note) output.WriteLine("  " + note);
     }
 
     /// <summary>

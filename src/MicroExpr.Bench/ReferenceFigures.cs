@@ -60,6 +60,53 @@ public static class ReferenceFigures
         return null;
     }
 
+    /// <summary>The reference machine's CPU as /proc/cpuinfo names it: AMD (AuthenticAMD), family 26 (0x1A, Zen 5).</summary>
+    public const string ReferenceVendor = "AuthenticAMD";
+    public const int ReferenceFamily = 26;
+
+    /// <summary>
+    /// A line saying that this machine's CPU is not the reference machine's, read from <paramref name="cpuinfo"/>
+    /// (/proc/cpuinfo's text: the first <c>vendor_id</c>, <c>cpu family</c> and <c>model name</c>); null when it is the
+    /// same vendor and family, or when the text does not say (another OS).
+    /// </summary>
+    public static string? OtherCpuNote(string? cpuinfo)
+    {
+        if (string.IsNullOrEmpty(cpuinfo)) return null;
+        string? Field(string key)
+        {
+            foreach (var line in cpuinfo.Split('\n'))
+            {
+                int colon = line.IndexOf(':');
+                if (colon > 0 && line[..colon].Trim() == key) return line[(colon + 1)..].Trim();
+            }
+            return null;
+        }
+        string? vendor = Field("vendor_id");
+        if (vendor == null || !int.TryParse(Field("cpu family"), NumberStyles.Integer, CultureInfo.InvariantCulture, out int family)) return null;
+        if (vendor == ReferenceVendor && family == ReferenceFamily) return null;
+        string name = Field("model name") is { Length: > 0 } m ? m : vendor;
+        return $"note: this CPU ({name}, {vendor} family {family} = 0x{family:X2}) is not the reference machine's (AMD Zen 5, family " +
+               $"{ReferenceFamily} = 0x{ReferenceFamily:X2}): the ceilings and libtorch figures above are not this machine's, so their " +
+               "ratios are not comparisons; compare two builds or settings in one run instead (--compare)";
+    }
+
+    /// <summary><see cref="OtherCpuNote(string?)"/> for this machine (/proc/cpuinfo; null where it cannot be read).</summary>
+    public static string? OtherCpuNote()
+    {
+        try
+        {
+            return File.Exists("/proc/cpuinfo") ? OtherCpuNote(File.ReadAllText("/proc/cpuinfo")) : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Compute ceiling for <paramref name="threads"/> threads with the widest accelerated vector, or null when neither is.</summary>
     public static (double Value, string Label)? ComputeCeiling(int threads)
     {

@@ -87,7 +87,10 @@ internal static class ModelBench
             Console.Out.WriteLine($"{op}: {cfg.Name}, batch {batch}, {CpuThreads.Count} threads, {device.Name}, {runs} steps after {warmed} warm-up");
             Console.Out.WriteLine($"  median {F(median)} ms (min {F(times.MinMs)}, max {F(times.MaxMs)})  {F(clipsPerS)} clips/s  peak RSS {F(peakMb)} MiB");
             if (benchModel)
+            {
                 Console.Out.WriteLine($"  libtorch (performance.md): {F(peerMs)} ms = {F(batch == 8 ? 8000 / peerMs : double.NaN)} clips/s; ratio {F(peerMs / median)}x; peak RSS libtorch {(train ? 846 : 608)} MiB");
+                if (device.Kind == DeviceKind.Cpu && ReferenceFigures.OtherCpuNote() is { } note) Console.Out.WriteLine("  " + note);
+            }
         }
         if (a.Switch("profile"))
             ProfileReport.Write(a.Switch("json") ? Console.Error : Console.Out, OpProfiler.Snapshot(), wallMs, CpuThreads.Count, device,

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using MicroExpr.Bench;
 using MicroExpr.Cli.Args;
 using MicroExpr.Cli.Commands;
 using MicroExpr.Models;
@@ -90,7 +91,9 @@ internal static class ResNetBench
             var sorted = ms.Order().ToArray();
             double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
             double fps = batch / (median / 1000);
-            double? peer = size == 112 ? (train ? (CpuThreads.Count <= 1 ? 16.6 : 41.7) : (CpuThreads.Count <= 1 ? 81 : 114)) : null;
+            // libtorch's figures (performance.md) are of [64, 3, 112, 112] on the CPU: quoted at that shape only.
+            double? peer = size == 112 && batch == 64 && device.Kind == DeviceKind.Cpu
+                ? (train ? (CpuThreads.Count <= 1 ? 16.6 : 41.7) : (CpuThreads.Count <= 1 ? 81 : 114)) : null;
             string name = train ? "resnet18.train_step" : "resnet18.inference";
             if (json)
                 Console.Out.WriteLine(JsonSerializer.Serialize(new
@@ -105,6 +108,7 @@ internal static class ResNetBench
                 Console.Out.WriteLine($"{name}: [{batch}, 3, {size}, {size}], {CpuThreads.Count} threads, {device.Name}, {runs} steps after {warmup} warm-up");
                 Console.Out.WriteLine($"  median {F(median)} ms (min {F(sorted[0])}, max {F(sorted[^1])})  {F(fps)} frames/s" +
                     (peer is { } pf ? $"  libtorch {F(pf)} frames/s, ratio {(fps / pf).ToString("F2", CultureInfo.InvariantCulture)}x" : ""));
+                if (peer != null && ReferenceFigures.OtherCpuNote() is { } note) Console.Out.WriteLine("  " + note);
             }
             if (profile)
                 ProfileReport.Write(json ? Console.Error : Console.Out, OpProfiler.Snapshot(), ms.Sum(), CpuThreads.Count, device,
