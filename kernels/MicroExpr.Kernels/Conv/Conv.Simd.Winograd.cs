@@ -5,28 +5,32 @@ using System.Runtime.Intrinsics.X86;
 namespace MicroExpr.Kernels;
 
 /// <summary>
-/// The 3×3 stride-1 forward (and so the stride-1 backward data, which is one) by Winograd's minimal filtering F(2×2, 3×3)
-/// (Lavin and Gray, 2016), Vector512 only. Each 2×2 block of outputs ("tile") of output channel co is
+/// 3×3 convolutions at stride 1 and dilation 1 by Winograd's minimal filtering (Lavin and Gray, 2016), Vector512 only:
+/// the forward (and so the stride-1 backward data, which is a forward) by F(2×2, 3×3), the backward weight by F(3×3, 2×2)
+/// (<see cref="BackwardWeightWinograd"/>); in 3-d, a kd×3×3 kernel is kd such sums over depth shifts of the same
+/// transformed planes. Each 2×2 block of outputs ("tile") of output channel co is
 /// <code>
 /// Y = Aᵀ [ Σ_c U_{co,c} ⊙ V_{c,tile} ] A,   U = G g Gᵀ (4×4, from the 3×3 filter g),   V = Bᵀ d B (4×4, from the tile's 4×4 input patch d)
 /// Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],   G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],   Aᵀ = [1 1 1 0; 0 1 −1 −1]
 /// </code>
-/// so the sum over input channels is 16 independent GEMMs, one per element ξ of the 4×4 transform domain:
-/// M_ξ[co, tile] = Σ_c U_ξ[co, c]·V_ξ[c, tile], 16·Cout·Cin multiply-adds per tile of 4 outputs against the direct 36:
-/// 2.25× fewer. The GEMMs run on the implicit GEMM's 8×32 tile (<see cref="Kernel8x32"/>: 8 output channels × 32 tiles,
-/// B rows read through offsets, here c·Tp into V_ξ).
-/// <para>Layout. The tiles of a (group, chunk) work item are whole rows of tiles, numbered flat over (sample, tile row,
-/// tile column), so a 32-tile strip may span tile rows and samples; a chunk holds at most 8192/Cg tiles (its V, 16·Cg·Tp
-/// floats, is ≤ 512 KiB and stays in L2) and as many tile rows as waste the least of the last strip. Per chunk: the input
-/// transform writes V[ξ][c][tile] (each tile row's 4 input rows read in place by masked loads, zero outside the input, the
-/// row transform on even/odd columns split by permutes, the column transform in registers, 16 tiles per vector); then per strip the
-/// 16 GEMMs into M[ξ][co][32] (≤ 256 KiB) and the output transform (16 tiles per vector, bias and ReLU, each output row's
-/// pairs interleaved and stored with a mask per run of tiles of one tile row). The filter transform U[group][ξ][co][c] is
-/// computed once per call on the calling thread, in double.</para>
+/// so the sum over input channels (and depth taps) is 16 independent GEMMs, one per element ξ of the 4×4 transform
+/// domain: M_ξ[co, tile] = Σ_(c, kz) U_ξ[co, (c, kz)]·V_ξ[(c, plane + kz), tile], 16·Cout·Cin multiply-adds per tile of 4
+/// outputs against the direct 36: 2.25× fewer. The GEMMs run on the implicit GEMM's 8×32 tile (<see cref="Kernel8x32"/>:
+/// 8 output channels × 32 tiles, B rows read through the offsets c·16·Lz + kz·(tiles per plane) into V).
+/// <para>Layout. 2-d: a work item is (group, a run of whole tile rows), numbered flat over (sample, tile row, tile column),
+/// so a 32-tile strip may span tile rows and samples; an item holds at most 8192/Cg tiles (its V stays in L2) and as many
+/// tile rows as waste the least of the last strip. 3-d: an item is (group, sample, block of output planes), its V the
+/// planes those read. Per item: the input transform writes V[c][ξ][tile] (each tile row's 4 input rows read in place by
+/// AND-masked or masked loads, zero outside the input, the row transform on even/odd columns split by permutes, the column
+/// transform in registers, 16 tiles per vector); then per strip (per group of strips when U passes 4 MiB, so that U is
+/// read once per group) the 16 GEMMs into M[ξ][co][strip] and the output transform (16 tiles per vector, bias and ReLU,
+/// each output row's pairs interleaved and stored with a mask per run of tiles of one tile row). The filter transform
+/// U[group][ξ][co][(c, kz)] is computed once per call on the calling thread, in double.</para>
 /// <para>Numerics: the transforms add and subtract (and halve, for U) before and after the products, so results differ from
 /// the direct sum by a few ulps of the inputs' magnitudes (well inside the tests' 1e-4 + 1e-4·|ref|); they are
-/// deterministic and independent of the thread count (each output is one tile's sums in a fixed order). A non-finite input
-/// spreads to the whole 2×2 tile (and its neighbours sharing the patch), not only to the outputs whose window holds it.</para>
+/// deterministic and independent of the thread count (each output is one tile's sums in a fixed order; the backward
+/// weight's parts are fixed by the shape). A non-finite input spreads to the whole 2×2 tile (and its neighbours sharing
+/// the patch), not only to the outputs whose window holds it.</para>
 /// </summary>
 public static unsafe partial class ConvSimd
 {
