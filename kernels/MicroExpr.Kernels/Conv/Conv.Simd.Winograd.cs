@@ -42,9 +42,10 @@ public static unsafe partial class ConvSimd
     /// <summary>
     /// Whether <see cref="Forward"/> takes Winograd's F(2×2, 3×3): Vector512, a 3×3 kernel in height and width (2-d, or
     /// 3-d with any depth kernel at depth stride and dilation 1), stride 1, dilation 1, any padding, at least 8 input and 8
-    /// output channels per group. Large channel counts too: U (16·Coutg·Cg·kd floats) then streams from L3 for every
-    /// 32-tile strip, and still [64,256,7,7] → 256 ran 1.17× and [64,512,4,4] → 512 1.6× faster than the implicit GEMM
-    /// (2026-12-02, Zen 4, one thread, two rounds: 45.3–46.3 → 38.5–40.7 ms, 89.8–97.8 → 55.8–56.6 ms).
+    /// output channels per group. Large channel counts too (U, 16·Coutg·Cg·kd floats, then comes from L3; past 4 MiB the
+    /// strips run in groups, see <see cref="ForwardWinograd"/>): before the groups, [64,256,7,7] → 256 already ran 1.17×
+    /// and [64,512,4,4] → 512 1.6× faster than the implicit GEMM (2026-12-02, Zen 4, one thread, two rounds: 45.3–46.3 →
+    /// 38.5–40.7 ms, 89.8–97.8 → 55.8–56.6 ms).
     /// </summary>
     internal static bool UsesWinograd(in ConvGeometry g) =>
         !NoWinograd && !NoImplicit && SimdIsaSelect.Current == SimdIsa.V512 && g.Kh == 3 && g.Kw == 3 &&
@@ -208,6 +209,20 @@ public static unsafe partial class ConvSimd
             }
         }
 
+        /// <summary>V tile row j of the item: its sample, input plane (outside [0, D) in 3-d: a zero plane) and tile row.</summary>
+        public void VRow(in ConvGeometry g, in WinogradLayout lay, int j, out int n, out int z, out int ty)
+        {
+            if (!lay.Is3d)
+            {
+                OutRow(g, lay, j, out n, out z, out ty);
+                return;
+            }
+            int zl = j / lay.Th;
+            n = N;
+            z = Oz0 + zl - g.Pd;
+            ty = j - zl * lay.Th;
+        }
+
         /// <summary>Output tile row i of the item: its sample, output plane and tile row.</summary>
         public void OutRow(in ConvGeometry g, in WinogradLayout lay, int i, out int n, out int oz, out int ty)
         {
@@ -251,7 +266,7 @@ public static unsafe partial class ConvSimd
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WinogradInput(float* v, float* x, in ConvGeometry g, in WinogradLayout lay, in WinogradItem item, int grp)
     {
-        int cg = g.Cg, tw = lay.Tw, th = lay.Th, lz = lay.Lz, r0 = item.R0, n3 = item.N, oz0 = item.Oz0, vRows = item.VRows;
+        int cg = g.Cg, tw = lay.Tw, lz = lay.Lz, vRows = item.VRows;
         int wd = g.W, hd = g.H, ph = g.Ph, pw = g.Pw, groupsOf16 = (tw + 15) / 16;
         long plane = (long)hd * wd;
         float* xEnd = x + g.XLength;
@@ -270,20 +285,8 @@ public static unsafe partial class ConvSimd
             for (int j = 0; j < vRows; j++)
             {
                 // The input plane of V row j (null: a depth outside the input, all zero) and its tile row.
-                float* xc;
-                int ty;
-                if (!lay.Is3d)
-                {
-                    int r = r0 + j, n = r / th;
-                    ty = r - n * th;
-                    xc = x + ((long)n * g.Cin + (long)grp * cg + c) * plane;
-                }
-                else
-                {
-                    int zl = j / th, z = oz0 + zl - g.Pd;
-                    ty = j - zl * th;
-                    xc = (uint)z < (uint)g.D ? x + (((long)n3 * g.Cin + (long)grp * cg + c) * g.D + z) * plane : null;
-                }
+                item.VRow(g, lay, j, out int n, out int z, out int ty);
+                float* xc = (uint)z < (uint)g.D ? x + (((long)n * g.Cin + (long)grp * cg + c) * g.D + z) * plane : null;
                 int iy = 2 * ty - ph;
                 float* dst = vc + (long)j * tw;
                 for (int q = 0; q < groupsOf16; q++)
@@ -551,20 +554,11 @@ public static unsafe partial class ConvSimd
                 for (int co0 = 0; co0 < coutg; co0 += 16)
                 {
                     float* mq = m0 + (long)p * ldco + co0;
-                    // Columns of each row a: s_a0 = m_a0 + m_a1 + m_a2, s_a1 = m_a1 − m_a2, s_a2 = m_a1 + m_a2 + m_a3.
-                    var s00 = Vector512.Load(mq) + Vector512.Load(mq + xs) + Vector512.Load(mq + 2 * xs);
-                    var s01 = Vector512.Load(mq + xs) - Vector512.Load(mq + 2 * xs);
-                    var s02 = Vector512.Load(mq + xs) + Vector512.Load(mq + 2 * xs) + Vector512.Load(mq + 3 * xs);
-                    var s10 = Vector512.Load(mq + 4 * xs) + Vector512.Load(mq + 5 * xs) + Vector512.Load(mq + 6 * xs);
-                    var s11 = Vector512.Load(mq + 5 * xs) - Vector512.Load(mq + 6 * xs);
-                    var s12 = Vector512.Load(mq + 5 * xs) + Vector512.Load(mq + 6 * xs) + Vector512.Load(mq + 7 * xs);
-                    var s20 = Vector512.Load(mq + 8 * xs) + Vector512.Load(mq + 9 * xs) + Vector512.Load(mq + 10 * xs);
-                    var s21 = Vector512.Load(mq + 9 * xs) - Vector512.Load(mq + 10 * xs);
-                    var s22 = Vector512.Load(mq + 9 * xs) + Vector512.Load(mq + 10 * xs) + Vector512.Load(mq + 11 * xs);
-                    var s30 = Vector512.Load(mq + 12 * xs) + Vector512.Load(mq + 13 * xs) + Vector512.Load(mq + 14 * xs);
-                    var s31 = Vector512.Load(mq + 13 * xs) - Vector512.Load(mq + 14 * xs);
-                    var s32 = Vector512.Load(mq + 13 * xs) + Vector512.Load(mq + 14 * xs) + Vector512.Load(mq + 15 * xs);
-                    // Then the rows: out_0 = s_0 + s_1 + s_2, out_1 = s_1 − s_2, out_2 = s_1 + s_2 + s_3.
+                    // Columns of each row a (s_a = m_a·A′), then the rows: out = A′ᵀ s.
+                    WeightColumns(mq, xs, 0, out var s00, out var s01, out var s02);
+                    WeightColumns(mq, xs, 1, out var s10, out var s11, out var s12);
+                    WeightColumns(mq, xs, 2, out var s20, out var s21, out var s22);
+                    WeightColumns(mq, xs, 3, out var s30, out var s31, out var s32);
                     Vector512.Store(s00 + s10 + s20, outv); Vector512.Store(s01 + s11 + s21, outv + 16); Vector512.Store(s02 + s12 + s22, outv + 32);
                     Vector512.Store(s10 - s20, outv + 48); Vector512.Store(s11 - s21, outv + 64); Vector512.Store(s12 - s22, outv + 80);
                     Vector512.Store(s10 + s20 + s30, outv + 96); Vector512.Store(s11 + s21 + s31, outv + 112); Vector512.Store(s12 + s22 + s32, outv + 128);
@@ -669,6 +663,20 @@ public static unsafe partial class ConvSimd
                 for (int co = 0; co < ldco; co += Strip)
                     KernelT6x32(tiles, vx, off + p, Math.Min(6, k - p), bx + co, ldco, cx + (long)p * ldco + co, ldco, first ? 0f : 1f);
         }
+    }
+
+    /// <summary>Row a of M·A′ for 16 output channels, M's element ξ = 4a + b at mq[ξ·xs]: s0 = m_a0 + m_a1 + m_a2,
+    /// s1 = m_a1 − m_a2, s2 = m_a1 + m_a2 + m_a3.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WeightColumns(float* mq, long xs, int a, out Vector512<float> s0, out Vector512<float> s1, out Vector512<float> s2)
+    {
+        var m0 = Vector512.Load(mq + 4 * a * xs);
+        var m1 = Vector512.Load(mq + (4 * a + 1) * xs);
+        var m2 = Vector512.Load(mq + (4 * a + 2) * xs);
+        var m3 = Vector512.Load(mq + (4 * a + 3) * xs);
+        s0 = m0 + m1 + m2;
+        s1 = m1 - m2;
+        s2 = m1 + m2 + m3;
     }
 
     /// <summary>Column b of G′ e G′ᵀ from its two rows e0, e1: ξ = (a, b) for a = 0..3 (e0, ½(e0 + e1), ½(e0 − e1), −e1).</summary>

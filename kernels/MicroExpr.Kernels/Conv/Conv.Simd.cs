@@ -33,7 +33,7 @@ namespace MicroExpr.Kernels;
 /// forward + backward 0.63 (benchmarks/RESULTS.md). GFLOP/s figures still count the direct
 /// convolution's FLOPs (2·N·Cout·P·Kg), as cuDNN's and oneDNN's benchmarks do for Winograd, so they can pass the FMA
 /// peak. Where the forward's time goes (28 px, 1 thread, each phase skipped in turn): input transform about 4.5 ms,
-/// GEMMs 15 ms (about 110 GFLOP/s, this machine's peak), output transform 2 ms, of 23. Rounding: a few ulps of the
+/// GEMMs 15 ms (about 110 GFLOP/s of real work; this machine's FMA peak was not measured), output transform 2 ms, of 23. Rounding: a few ulps of the
 /// inputs' magnitudes (tests: 1e-4 + 1e-4·|ref| against double). Not tried: F(4×4, 3×3) (4× fewer multiplies, larger
 /// transforms, worse rounding) and a Vector256 Winograd (Vector256 keeps the implicit GEMM).</para>
 /// <para><b>The implicit phase GEMM (the default on Vector512).</b> Per sample and group the zero-padded input is split

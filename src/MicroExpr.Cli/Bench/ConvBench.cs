@@ -104,7 +104,7 @@ internal static unsafe class ConvBench
                     ConvSimd.NoWinograd = true;
                     if (!ConvSimd.UsesImplicit(g))
                     {
-                        ConvSimd.NoWinograd = algo.noWinograd;
+                        algo.Dispose();
                         throw new CliUsageException("--algo implicit: needs Vector512 or Vector256, a kernel that is not 1x1/1 without padding and " +
                             $"at least 8 output channels per group; got {g}");
                     }
